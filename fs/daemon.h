@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * daemon.h - what the pinfs daemon's files share: the mount's state, the
+ * inode table, open files, and the lease glue's entry points.
+ */
+#ifndef PINFS_DAEMON_H
+#define PINFS_DAEMON_H
+
+#define FUSE_USE_VERSION 312
+
+#include <fuse_lowlevel.h>
+#include <glib.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "lease.h"
+
+/*
+ * A backing inode.  Its address is the FUSE node id.  Identity is
+ * (dev, ino) of the backing file, so hard links share one inode and
+ * renames keep it.
+ */
+struct pinfs_inode {
+	int fd; /* O_PATH descriptor of the backing inode; -1 only for none */
+	dev_t dev;
+	ino_t ino;
+	mode_t type; /* S_IFMT bits: fixed for the inode's life */
+	/* Protected by pinfs.inode_lock: the kernel's lookup count. */
+	uint64_t nlookup;
+	/* Set by the lease table (lt_ops.file_active) while the file has a
+	 * lease, pin or parked waiter: layout changes test it without a lock. */
+	atomic_bool lease_active;
+};
+
+/* An open file: its address is the FUSE file handle (fi->fh). */
+struct pinfs_file {
+	int fd;       /* backing descriptor, opened with the caller's flags */
+	int flags;    /* open flags, for O_NONBLOCK on layout changes */
+	struct pinfs_inode *inode;
+	/* Set once this open file has been handed to the lease table, so that
+	 * release only calls lt_close for files that ever talked to it. */
+	atomic_bool in_table;
+};
+
+struct pinfs_config {
+	char *backing;
+	char *mountpoint;
+	unsigned break_time; /* seconds; 0 never revokes */
+	char *pinned;        /* "wait" or "fail" */
+	char *leases;        /* "on" or "off" */
+	double timeout;      /* attribute and entry cache seconds */
+	bool leases_on;
+	bool pinned_fail;
+};
+
+struct pinfs {
+	struct pinfs_config cfg;
+	struct pinfs_inode root;
+	bool running_as_root;
+
+	/* inode_lock protects inodes (the (dev, ino) -> inode map) and every
+	 * inode's nlookup.  It is taken by lookup and forget only, never on
+	 * the read or write path. */
+	pthread_mutex_t inode_lock;
+	GHashTable *inodes;
+
+	struct fuse_session *se;
+	struct lease_table *leases; /* NULL with leases=off */
+	struct layout *layout;      /* the lease glue (layout.c) */
+};
+
+static inline struct pinfs *pinfs_data(fuse_req_t req)
+{
+	return (struct pinfs *)fuse_req_userdata(req);
+}
+
+/* inode.c */
+void inode_table_init(struct pinfs *fs);
+void inode_table_destroy(struct pinfs *fs);
+struct pinfs_inode *inode_get(struct pinfs *fs, fuse_ino_t ino);
+int inode_lookup(struct pinfs *fs, struct pinfs_inode *parent, const char *name,
+		 struct fuse_entry_param *e);
+void inode_forget(struct pinfs *fs, struct pinfs_inode *inode, uint64_t n);
+
+/* ops.c */
+extern const struct fuse_lowlevel_ops pinfs_ops;
+
+/*
+ * The operations a parked layout change performs once it may go ahead.
+ * Each replies to req itself.
+ */
+void ops_do_setattr(fuse_req_t req, struct pinfs_inode *inode, struct stat *attr,
+		    int valid, struct pinfs_file *pf);
+void ops_do_open(fuse_req_t req, struct pinfs_inode *inode, struct fuse_file_info *fi);
+void ops_do_fallocate(fuse_req_t req, struct pinfs_file *pf, int mode, off_t off,
+		      off_t len);
+void ops_do_copy_file_range(fuse_req_t req, struct pinfs_file *in, off_t off_in,
+			    struct pinfs_file *out, off_t off_out, size_t len, int flags);
+
+/* layout.c: the lease glue between FUSE requests and the lease table. */
+struct layout *layout_new(struct pinfs *fs, GError **error);
+void layout_start_control(struct layout *l);
+void layout_free(struct layout *l);
+
+enum layout_op {
+	LAYOUT_SETATTR,
+	LAYOUT_OPEN,
+	LAYOUT_FALLOCATE,
+	LAYOUT_COPY,
+};
+
+/* Everything a layout change needs to run later. */
+struct layout_change {
+	enum layout_op op;
+	struct pinfs_inode *inode;
+	struct pinfs_file *pf; /* the open file making the change, or NULL */
+	uint64_t off, len;     /* the range it touches; len LT_LEN_EOF */
+	bool nonblock;
+	union {
+		struct {
+			struct stat attr;
+			int valid;
+		} setattr;
+		struct fuse_file_info open;
+		struct {
+			int mode;
+			off_t off, len;
+		} falloc;
+		struct {
+			struct pinfs_file *in;
+			off_t off_in, off_out;
+			size_t len;
+			int flags;
+		} copy;
+	} u;
+};
+
+/*
+ * Ask the lease table about a layout change.  Returns true if the change
+ * was taken over (parked, or answered with an error); false means go ahead
+ * now.  Costs one atomic load for a file without leases.
+ */
+bool layout_check(fuse_req_t req, const struct layout_change *c);
+void layout_ioctl(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_file *pf,
+		  unsigned int cmd, const void *in_buf, size_t in_bufsz, size_t out_bufsz);
+void layout_poll(fuse_req_t req, struct pinfs_file *pf, struct fuse_pollhandle *ph);
+void layout_release(struct pinfs *fs, struct pinfs_file *pf);
+
+#endif /* PINFS_DAEMON_H */

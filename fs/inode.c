@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * inode.c - the daemon's inode table.
+ *
+ * Backing inodes are identified by (st_dev, st_ino) and held open with an
+ * O_PATH descriptor, so that hard links share one pinfs inode, renames keep
+ * it, and a file that is unlinked while open still works.  The kernel's
+ * lookup count decides the inode's life: lookup adds one, forget takes n.
+ *
+ * Locking: fs->inode_lock protects the table and every nlookup.  It is
+ * taken only on lookup, forget and their kin, never on read or write.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+
+static guint inode_hash(gconstpointer p)
+{
+	const struct pinfs_inode *i = p;
+
+	return (guint)(i->ino ^ (i->ino >> 32) ^ ((uint64_t)i->dev * 0x9e3779b1u));
+}
+
+static gboolean inode_equal(gconstpointer a, gconstpointer b)
+{
+	const struct pinfs_inode *x = a, *y = b;
+
+	return x->ino == y->ino && x->dev == y->dev;
+}
+
+void inode_table_init(struct pinfs *fs)
+{
+	pthread_mutex_init(&fs->inode_lock, NULL);
+	fs->inodes = g_hash_table_new(inode_hash, inode_equal);
+}
+
+static void inode_free(struct pinfs_inode *inode)
+{
+	close(inode->fd);
+	g_free(inode);
+}
+
+void inode_table_destroy(struct pinfs *fs)
+{
+	GHashTableIter it;
+	gpointer key;
+
+	g_hash_table_iter_init(&it, fs->inodes);
+	while (g_hash_table_iter_next(&it, &key, NULL))
+		inode_free(key);
+	g_hash_table_destroy(fs->inodes);
+	pthread_mutex_destroy(&fs->inode_lock);
+}
+
+struct pinfs_inode *inode_get(struct pinfs *fs, fuse_ino_t ino)
+{
+	if (ino == FUSE_ROOT_ID)
+		return &fs->root;
+	return (struct pinfs_inode *)(uintptr_t)ino;
+}
+
+/*
+ * Look name up in parent and fill e for the kernel, adding one to the
+ * inode's lookup count.  Returns 0 or an errno.
+ */
+int inode_lookup(struct pinfs *fs, struct pinfs_inode *parent, const char *name,
+		 struct fuse_entry_param *e)
+{
+	struct pinfs_inode key, *inode;
+	int fd, err = 0;
+
+	memset(e, 0, sizeof(*e));
+	e->attr_timeout = fs->cfg.timeout;
+	e->entry_timeout = fs->cfg.timeout;
+
+	fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	if (fstatat(fd, "", &e->attr, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+		err = errno;
+		close(fd);
+		return err;
+	}
+
+	key.dev = e->attr.st_dev;
+	key.ino = e->attr.st_ino;
+	pthread_mutex_lock(&fs->inode_lock);
+	if (key.dev == fs->root.dev && key.ino == fs->root.ino) {
+		/* ".." of a top directory, or a bind mount loop: the root. */
+		inode = &fs->root;
+	} else {
+		inode = g_hash_table_lookup(fs->inodes, &key);
+	}
+	if (inode) {
+		close(fd);
+	} else {
+		inode = g_new0(struct pinfs_inode, 1);
+		inode->fd = fd;
+		inode->dev = key.dev;
+		inode->ino = key.ino;
+		inode->type = e->attr.st_mode & S_IFMT;
+		g_hash_table_add(fs->inodes, inode);
+	}
+	inode->nlookup++;
+	pthread_mutex_unlock(&fs->inode_lock);
+
+	e->ino = inode == &fs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)inode;
+	return err;
+}
+
+/* Take n from the lookup count; free the inode when it reaches zero. */
+void inode_forget(struct pinfs *fs, struct pinfs_inode *inode, uint64_t n)
+{
+	bool gone = false;
+
+	if (inode == &fs->root)
+		return;
+	pthread_mutex_lock(&fs->inode_lock);
+	g_assert(inode->nlookup >= n);
+	inode->nlookup -= n;
+	if (inode->nlookup == 0) {
+		g_hash_table_remove(fs->inodes, inode);
+		gone = true;
+	}
+	pthread_mutex_unlock(&fs->inode_lock);
+	if (gone)
+		inode_free(inode);
+}

@@ -1,0 +1,719 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * layout.c - the glue between FUSE requests and the lease table.
+ *
+ * The lease table (lease.c) decides; this file turns requests into its
+ * questions and its answers into replies:
+ *
+ *   - layout_check(): a size change, O_TRUNC, fallocate or copy_file_range
+ *     asks lt_break().  A change that must wait becomes a struct parked: the
+ *     request, what to do once it may go ahead, and nothing else.  No thread
+ *     waits for it.
+ *   - lt_ops.resume hands a parked change to the event thread, a GLib main
+ *     loop that also runs the break_time timer and the control socket.  The
+ *     event thread performs the change and replies.
+ *   - lt_ops.notify signals the holder (SIGIO, or its F_SETSIG signal with
+ *     si_fd) and wakes its poll() with POLLPRI.
+ *   - layout_ioctl() decodes the PINFS_IOC_* ABI of lib/pinfs_abi.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "daemon.h"
+#include "pinfs_abi.h"
+
+struct layout {
+	struct pinfs *fs;
+	struct lease_table *t;
+
+	/* The event thread owns ctx: parked changes run there, as do the
+	 * break_time timer and the control socket. */
+	GMainContext *ctx;
+	GMainLoop *loop;
+	GThread *thread;
+	GSource *timer; /* only touched on the event thread */
+	bool stopping;  /* set at unmount, before the table goes away */
+	struct ctl_server *ctl;
+
+	/* poll_lock protects polls: fh -> the fuse_pollhandle of the last
+	 * poll() that wants to hear of a break on that open file. */
+	GMutex poll_lock;
+	GHashTable *polls;
+};
+
+/*
+ * A layout change waiting for the lease table.  lock is held by the worker
+ * thread from lt_break() until the interrupt callback is registered, so
+ * that the event thread cannot reply (and free req) before that.
+ */
+struct parked {
+	struct layout_change c;
+	fuse_req_t req;
+	struct layout *l;
+	GMutex lock;
+	atomic_uint_least64_t waiter_id;
+	int err;
+};
+
+static uint64_t now_ns(void *arg)
+{
+	struct timespec ts;
+
+	(void)arg;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The thread group of a thread id, as FUSE reports the calling thread. */
+static pid_t tid_to_tgid(pid_t tid)
+{
+	char path[64], line[128];
+	pid_t tgid = tid;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	f = fopen(path, "re");
+	if (!f)
+		return tid;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "Tgid: %d", &tgid) == 1)
+			break;
+	}
+	fclose(f);
+	return tgid;
+}
+
+static uint64_t fh_of(struct pinfs_file *pf)
+{
+	return (uint64_t)(uintptr_t)pf;
+}
+
+static uint64_t ino_of(struct pinfs_inode *inode)
+{
+	return (uint64_t)(uintptr_t)inode;
+}
+
+/* ---- lease table callbacks ---- */
+
+static void notify_poll(struct layout *l, uint64_t fh)
+{
+	struct fuse_pollhandle *ph;
+
+	g_mutex_lock(&l->poll_lock);
+	ph = g_hash_table_lookup(l->polls, &fh);
+	if (ph)
+		fuse_lowlevel_notify_poll(ph);
+	g_mutex_unlock(&l->poll_lock);
+}
+
+/* Rule 8: tell the holder.  F_SETSIG's signal carries si_fd, as the
+ * kernel's lease break does; si_code is SI_QUEUE, since only the kernel may
+ * send POLL_MSG to another process. */
+static void on_notify(void *ctx, const struct lt_notify *n)
+{
+	struct layout *l = ctx;
+
+	if (n->signal == 0) {
+		kill(n->pid, SIGIO);
+	} else {
+		siginfo_t si;
+
+		memset(&si, 0, sizeof(si));
+		si.si_signo = n->signal;
+		si.si_code = SI_QUEUE;
+		si.si_band = POLLIN | POLLRDNORM | POLLMSG;
+		si.si_fd = n->fd;
+		if (syscall(SYS_rt_sigqueueinfo, n->pid, n->signal, &si) < 0)
+			g_message("cannot signal lease holder %d: %s", (int)n->pid,
+				  g_strerror(errno));
+	}
+	notify_poll(l, n->fh);
+}
+
+/* Runs on the event thread: perform a parked change, or fail it. */
+static gboolean run_parked(gpointer data)
+{
+	struct parked *p = data;
+	struct layout_change *c = &p->c;
+
+	/* Wait for the worker that parked it to let go; then no interrupt
+	 * callback can run any more once this returns. */
+	g_mutex_lock(&p->lock);
+	g_mutex_unlock(&p->lock);
+	fuse_req_interrupt_func(p->req, NULL, NULL);
+
+	if (p->err) {
+		fuse_reply_err(p->req, p->err);
+		goto out;
+	}
+	switch (c->op) {
+	case LAYOUT_SETATTR:
+		ops_do_setattr(p->req, c->inode, &c->u.setattr.attr, c->u.setattr.valid, c->pf);
+		break;
+	case LAYOUT_OPEN:
+		ops_do_open(p->req, c->inode, &c->u.open);
+		break;
+	case LAYOUT_FALLOCATE:
+		ops_do_fallocate(p->req, c->pf, c->u.falloc.mode, c->u.falloc.off,
+				 c->u.falloc.len);
+		break;
+	case LAYOUT_COPY:
+		ops_do_copy_file_range(p->req, c->u.copy.in, c->u.copy.off_in, c->pf,
+				       c->u.copy.off_out, c->u.copy.len, c->u.copy.flags);
+		break;
+	}
+out:
+	g_mutex_clear(&p->lock);
+	g_free(p);
+	return G_SOURCE_REMOVE;
+}
+
+static void on_resume(void *ctx, void *waiter_data, int err)
+{
+	struct layout *l = ctx;
+	struct parked *p = waiter_data;
+
+	p->err = err;
+	g_main_context_invoke(l->ctx, run_parked, p);
+}
+
+static gboolean on_timer(gpointer data);
+
+/* Event thread: arm the timer for the table's next break deadline. */
+static gboolean rearm_timer(gpointer data)
+{
+	struct layout *l = data;
+	uint64_t next = lt_next_deadline(l->t), now = now_ns(NULL);
+	guint ms;
+
+	if (l->stopping)
+		return G_SOURCE_REMOVE;
+	if (l->timer) {
+		g_source_destroy(l->timer);
+		g_source_unref(l->timer);
+		l->timer = NULL;
+	}
+	if (next == UINT64_MAX)
+		return G_SOURCE_REMOVE;
+	ms = next <= now ? 0 : (guint)MIN((next - now + 999999) / 1000000, G_MAXUINT);
+	l->timer = g_timeout_source_new(ms);
+	g_source_set_callback(l->timer, on_timer, l, NULL);
+	g_source_attach(l->timer, l->ctx);
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean on_timer(gpointer data)
+{
+	struct layout *l = data;
+
+	if (l->stopping)
+		return G_SOURCE_REMOVE;
+	lt_expire(l->t);
+	rearm_timer(l); /* replaces this source */
+	return G_SOURCE_REMOVE;
+}
+
+static void on_deadline_changed(void *ctx)
+{
+	struct layout *l = ctx;
+
+	g_main_context_invoke(l->ctx, rearm_timer, l);
+}
+
+/* Grants and releases are INFO (shown with -d or G_MESSAGES_DEBUG);
+ * breaks, revocations and refusals are MESSAGE. */
+static void on_log(void *ctx, const char *event, uint64_t lease_id, uint64_t ino,
+		   pid_t pid, const char *detail)
+{
+	GLogLevelFlags level = G_LOG_LEVEL_MESSAGE;
+	char id[32], pidbuf[16];
+
+	(void)ctx;
+	if (!strcmp(event, "grant") || !strcmp(event, "release"))
+		level = G_LOG_LEVEL_INFO;
+	snprintf(id, sizeof(id), "%" PRIu64, lease_id);
+	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)pid);
+	g_log_structured("pinfs", level, "PINFS_EVENT", event, "PINFS_LEASE", id,
+			 "PINFS_PID", pidbuf, "MESSAGE",
+			 "lease %s: id %" PRIu64 " inode %#" PRIx64 " pid %d%s%s", event,
+			 lease_id, ino, (int)pid, detail ? ": " : "", detail ? detail : "");
+}
+
+static void on_file_active(void *ctx, uint64_t ino, bool active)
+{
+	struct pinfs_inode *inode = (struct pinfs_inode *)(uintptr_t)ino;
+
+	(void)ctx;
+	atomic_store_explicit(&inode->lease_active, active, memory_order_relaxed);
+}
+
+static const struct lt_ops layout_lt_ops = {
+	.notify = on_notify,
+	.resume = on_resume,
+	.deadline_changed = on_deadline_changed,
+	.log = on_log,
+	.file_active = on_file_active,
+};
+
+/* ---- requests ---- */
+
+/* Interrupt callback, called by libfuse with the request's lock held. */
+static void on_interrupt(fuse_req_t req, void *data)
+{
+	struct parked *p = data;
+	uint64_t id = atomic_load(&p->waiter_id);
+
+	(void)req;
+	if (id)
+		lt_cancel(p->l->t, id, EINTR);
+}
+
+bool layout_check(fuse_req_t req, const struct layout_change *c)
+{
+	struct pinfs *fs = pinfs_data(req);
+	struct parked *p;
+	uint64_t off = c->off, id = 0;
+	struct stat st;
+	int ret;
+
+	if (!fs->leases ||
+	    !atomic_load_explicit(&c->inode->lease_active, memory_order_relaxed))
+		return false;
+
+	if (c->op == LAYOUT_SETATTR || c->op == LAYOUT_OPEN) {
+		if (fstatat(c->inode->fd, "", &st, AT_EMPTY_PATH) < 0)
+			return false; /* the operation itself will report it */
+		if (c->op == LAYOUT_OPEN && st.st_size == 0)
+			return false; /* O_TRUNC of an empty file changes nothing */
+		if (c->op == LAYOUT_SETATTR && (uint64_t)st.st_size < off)
+			off = (uint64_t)st.st_size; /* growing: from the old end */
+	}
+
+	p = g_new0(struct parked, 1);
+	p->c = *c;
+	p->req = req;
+	p->l = fs->layout;
+	g_mutex_init(&p->lock);
+
+	g_mutex_lock(&p->lock);
+	ret = lt_break(fs->leases, ino_of(c->inode), c->pf ? fh_of(c->pf) : 0,
+		       tid_to_tgid(fuse_req_ctx(req)->pid), off, c->len, c->nonblock, p, &id);
+	if (ret == 1) {
+		atomic_store(&p->waiter_id, id);
+		fuse_req_interrupt_func(req, on_interrupt, p);
+		g_mutex_unlock(&p->lock);
+		return true;
+	}
+	g_mutex_unlock(&p->lock);
+	g_mutex_clear(&p->lock);
+	g_free(p);
+	if (ret == 0)
+		return false;
+	fuse_reply_err(req, -ret);
+	return true;
+}
+
+static int owner_ok(fuse_req_t req, struct pinfs_inode *inode)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct stat st;
+
+	if (ctx->uid == 0)
+		return 1;
+	if (fstatat(inode->fd, "", &st, AT_EMPTY_PATH) < 0)
+		return 0;
+	return st.st_uid == ctx->uid;
+}
+
+/* Validate a range from the ABI and convert it to the table's. */
+static int abi_range(uint64_t off, uint64_t len, uint64_t *tlen)
+{
+	if (off > (uint64_t)INT64_MAX)
+		return EOVERFLOW;
+	if (len == PINFS_LEN_EOF) {
+		*tlen = LT_LEN_EOF;
+		return 0;
+	}
+	if (len > (uint64_t)INT64_MAX - off)
+		return EOVERFLOW;
+	*tlen = len;
+	return 0;
+}
+
+static int do_setlease(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_file *pf,
+		       const struct pinfs_lease *in)
+{
+	struct pinfs *fs = pinfs_data(req);
+	uint64_t len;
+	int err;
+
+	if (in->size != sizeof(*in) || in->reserved || (in->flags & ~PINFS_LEASE_FLAGS_ALL) ||
+	    in->type > PINFS_LEASE_UNLOCK)
+		return EINVAL;
+	err = abi_range(in->offset, in->length, &len);
+	if (err)
+		return err;
+	atomic_store(&pf->in_table, true);
+	return -lt_setlease(fs->leases, ino_of(inode), fh_of(pf),
+			    tid_to_tgid(fuse_req_ctx(req)->pid), (enum lt_type)in->type,
+			    in->flags & PINFS_LEASE_EXCLUSIVE, in->offset, len,
+			    owner_ok(req, inode));
+}
+
+static void fill_status(struct pinfs *fs, struct pinfs_inode *inode, struct pinfs_file *pf,
+			struct pinfs_lease_status *out)
+{
+	struct lt_status st;
+
+	lt_getlease(fs->leases, ino_of(inode), fh_of(pf), &st);
+	memset(out, 0, sizeof(*out));
+	out->size = sizeof(*out);
+	out->type = st.type;
+	out->flags = st.exclusive ? PINFS_LEASE_EXCLUSIVE : 0;
+	out->state = st.state;
+	out->offset = st.off;
+	out->length = st.len == LT_LEN_EOF ? PINFS_LEN_EOF : st.len;
+	out->lease_id = st.lease_id;
+	out->pinned_bytes = st.pinned_bytes;
+	out->end_reason = st.end_reason;
+	out->signal = st.signal;
+}
+
+static int do_pin(struct pinfs *fs, struct pinfs_inode *inode, struct pinfs_file *pf,
+		  struct pinfs_pin *pin)
+{
+	uint64_t len;
+	int err;
+
+	if (pin->size != sizeof(*pin) || pin->flags)
+		return EINVAL;
+	if (pin->length == 0)
+		return EINVAL;
+	err = abi_range(pin->offset, pin->length, &len);
+	if (err)
+		return err;
+	uint64_t id = 0;
+
+	atomic_store(&pf->in_table, true);
+	err = -lt_pin(fs->leases, ino_of(inode), fh_of(pf), pin->offset, len, &id);
+	pin->pin_id = id;
+	return err;
+}
+
+/*
+ * Decode one PINFS_IOC_* request.  Regular-file ioctls are restricted, so
+ * in_bufsz and out_bufsz are _IOC_SIZE(cmd); they are checked anyway.
+ */
+void layout_ioctl(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_file *pf,
+		  unsigned int cmd, const void *in_buf, size_t in_bufsz, size_t out_bufsz)
+{
+	struct pinfs *fs = pinfs_data(req);
+	union {
+		struct pinfs_version v;
+		struct pinfs_lease l;
+		struct pinfs_lease_status s;
+		struct pinfs_setsig sig;
+		struct pinfs_pin pin;
+	} u;
+	size_t size = _IOC_SIZE(cmd), out_size = 0;
+	int err = 0;
+
+	if (_IOC_TYPE(cmd) != PINFS_IOC_MAGIC) {
+		err = ENOTTY;
+		goto out;
+	}
+	if (size > sizeof(u) || ((_IOC_DIR(cmd) & _IOC_WRITE) && in_bufsz != size) ||
+	    ((_IOC_DIR(cmd) & _IOC_READ) && out_bufsz != size)) {
+		err = EINVAL;
+		goto out;
+	}
+	memset(&u, 0, sizeof(u));
+	if (_IOC_DIR(cmd) & _IOC_WRITE)
+		memcpy(&u, in_buf, size);
+
+	if (cmd == PINFS_IOC_NOOP)
+		goto out;
+	if (cmd == PINFS_IOC_VERSION) {
+		if (u.v.size != sizeof(u.v)) {
+			err = EINVAL;
+			goto out;
+		}
+		u.v.abi_version = PINFS_ABI_VERSION;
+		u.v.features = fs->leases ? PINFS_FEAT_LEASES : 0;
+		u.v.reserved = 0;
+		out_size = sizeof(u.v);
+		goto out;
+	}
+	switch (cmd) {
+	case PINFS_IOC_SETLEASE:
+	case PINFS_IOC_GETLEASE:
+	case PINFS_IOC_SETSIG:
+	case PINFS_IOC_PIN:
+	case PINFS_IOC_UNPIN:
+		break;
+	default:
+		err = ENOTTY;
+		goto out;
+	}
+	if (!fs->leases) {
+		err = EOPNOTSUPP;
+		goto out;
+	}
+	if (!pf || !S_ISREG(inode->type)) {
+		err = EISDIR;
+		goto out;
+	}
+
+	switch (cmd) {
+	case PINFS_IOC_SETLEASE:
+		err = do_setlease(req, inode, pf, &u.l);
+		break;
+	case PINFS_IOC_GETLEASE:
+		if (u.s.size != sizeof(u.s)) {
+			err = EINVAL;
+			break;
+		}
+		fill_status(fs, inode, pf, &u.s);
+		out_size = sizeof(u.s);
+		break;
+	case PINFS_IOC_SETSIG:
+		if (u.sig.size != sizeof(u.sig) || u.sig.reserved || u.sig.signal < 0 ||
+		    u.sig.signal > SIGRTMAX || (u.sig.signal && u.sig.fd < 0)) {
+			err = EINVAL;
+			break;
+		}
+		atomic_store(&pf->in_table, true);
+		err = -lt_setsig(fs->leases, ino_of(inode), fh_of(pf), u.sig.signal, u.sig.fd);
+		break;
+	case PINFS_IOC_PIN:
+		err = do_pin(fs, inode, pf, &u.pin);
+		out_size = sizeof(u.pin);
+		break;
+	case PINFS_IOC_UNPIN:
+		if (u.pin.size != sizeof(u.pin) || u.pin.flags) {
+			err = EINVAL;
+			break;
+		}
+		err = -lt_unpin(fs->leases, ino_of(inode), fh_of(pf), u.pin.pin_id);
+		break;
+	}
+out:
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_ioctl(req, 0, out_size ? &u : NULL, out_size);
+}
+
+/* poll(): a regular file is always readable and writable; POLLPRI says
+ * this open file's lease is breaking (rule 8). */
+void layout_poll(fuse_req_t req, struct pinfs_file *pf, struct fuse_pollhandle *ph)
+{
+	struct pinfs *fs = pinfs_data(req);
+	struct layout *l = fs->layout;
+	unsigned revents = POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM;
+
+	if (!fs->leases) {
+		if (ph)
+			fuse_pollhandle_destroy(ph);
+		goto out;
+	}
+	if (ph) {
+		uint64_t *key = g_new(uint64_t, 1);
+
+		*key = fh_of(pf);
+		atomic_store(&pf->in_table, true);
+		g_mutex_lock(&l->poll_lock);
+		g_hash_table_replace(l->polls, key, ph);
+		g_mutex_unlock(&l->poll_lock);
+	}
+	if (atomic_load(&pf->in_table)) {
+		struct lt_status st;
+
+		lt_getlease(fs->leases, ino_of(pf->inode), fh_of(pf), &st);
+		if (st.state == LT_BREAKING)
+			revents |= POLLPRI;
+	}
+out:
+	fuse_reply_poll(req, revents);
+}
+
+void layout_release(struct pinfs *fs, struct pinfs_file *pf)
+{
+	struct layout *l = fs->layout;
+	uint64_t fh = fh_of(pf);
+
+	if (!fs->leases || !atomic_load(&pf->in_table))
+		return;
+	g_mutex_lock(&l->poll_lock);
+	g_hash_table_remove(l->polls, &fh);
+	g_mutex_unlock(&l->poll_lock);
+	lt_close(fs->leases, ino_of(pf->inode), fh);
+}
+
+/* ---- control channel hooks ---- */
+
+/* The path of an inode inside the mount, from its backing descriptor. */
+static char *hook_ino_path(void *ctx, uint64_t ino)
+{
+	struct layout *l = ctx;
+	struct pinfs_inode *inode = (struct pinfs_inode *)(uintptr_t)ino;
+	char proc[64], *target, *res = NULL;
+	size_t blen = strlen(l->fs->cfg.backing);
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", inode->fd);
+	target = g_file_read_link(proc, NULL);
+	if (!target)
+		return NULL;
+	if (!strncmp(target, l->fs->cfg.backing, blen) &&
+	    (target[blen] == '/' || target[blen] == '\0'))
+		res = g_strconcat(l->fs->cfg.mountpoint, target + blen, NULL);
+	else
+		res = g_strdup(target);
+	g_free(target);
+	return res;
+}
+
+static int hook_ino_owner(void *ctx, uint64_t ino, uid_t *uid)
+{
+	struct pinfs_inode *inode = (struct pinfs_inode *)(uintptr_t)ino;
+	struct stat st;
+
+	(void)ctx;
+	if (fstatat(inode->fd, "", &st, AT_EMPTY_PATH) < 0)
+		return -errno;
+	*uid = st.st_uid;
+	return 0;
+}
+
+static gpointer event_thread(gpointer data)
+{
+	struct layout *l = data;
+
+	g_main_context_push_thread_default(l->ctx);
+	g_main_loop_run(l->loop);
+	g_main_context_pop_thread_default(l->ctx);
+	return NULL;
+}
+
+struct layout *layout_new(struct pinfs *fs, GError **error)
+{
+	struct layout *l = g_new0(struct layout, 1);
+	struct lt_config cfg = {
+		.break_time_ns = (uint64_t)fs->cfg.break_time * 1000000000u,
+		.pinned_fail = fs->cfg.pinned_fail,
+	};
+	struct lt_clock clock = { .now_ns = now_ns };
+
+	(void)error;
+	l->fs = fs;
+	l->ctx = g_main_context_new();
+	l->loop = g_main_loop_new(l->ctx, FALSE);
+	g_mutex_init(&l->poll_lock);
+	l->polls = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
+					 (GDestroyNotify)fuse_pollhandle_destroy);
+	if (fs->cfg.leases_on)
+		l->t = lt_new(&cfg, &clock, &layout_lt_ops, l);
+	fs->leases = l->t;
+	fs->layout = l;
+	l->thread = g_thread_new("pinfs-events", event_thread, l);
+	return l;
+}
+
+/* Dev "major:minor" of our mount, from /proc/self/mountinfo (a stat of our
+ * own mountpoint would ask ourselves). */
+static bool mount_dev(const char *mountpoint, unsigned *major, unsigned *minor)
+{
+	char *text = NULL, **lines;
+	bool found = false;
+
+	if (!g_file_get_contents("/proc/self/mountinfo", &text, NULL, NULL))
+		return false;
+	lines = g_strsplit(text, "\n", -1);
+	for (char **ln = lines; *ln && !found; ln++) {
+		char mnt[4096], fstype[256];
+		unsigned maj, min;
+		const char *sep;
+
+		if (sscanf(*ln, "%*d %*d %u:%u %*s %4095s", &maj, &min, mnt) != 3)
+			continue;
+		sep = strstr(*ln, " - ");
+		if (!sep || sscanf(sep, " - %255s", fstype) != 1)
+			continue;
+		if (strcmp(mnt, mountpoint) || strncmp(fstype, "fuse", 4))
+			continue;
+		*major = maj;
+		*minor = min;
+		found = true; /* keep the first; a later mount on top is not ours */
+	}
+	g_strfreev(lines);
+	g_free(text);
+	return found;
+}
+
+void layout_start_control(struct layout *l)
+{
+	static const struct ctl_hooks hooks = {
+		.ino_path = hook_ino_path,
+		.ino_owner = hook_ino_owner,
+	};
+	GError *error = NULL;
+	unsigned maj, min;
+	char *path;
+
+	if (!l->t)
+		return;
+	if (!mount_dev(l->fs->cfg.mountpoint, &maj, &min)) {
+		g_message("control channel off: mount not found in /proc/self/mountinfo");
+		return;
+	}
+	path = ctl_socket_path_for_dev(makedev(maj, min), geteuid());
+	l->ctl = ctl_start(l->ctx, l->t, path, NULL, &hooks, l, &error);
+	if (!l->ctl) {
+		g_message("control channel off: %s", error->message);
+		g_error_free(error);
+	}
+	g_free(path);
+}
+
+static gboolean quit_loop(gpointer data)
+{
+	g_main_loop_quit(data);
+	return G_SOURCE_REMOVE;
+}
+
+/*
+ * Unmount: stop the event thread and the control channel, then fail every
+ * parked change with EIO (lt_destroy) and deliver those replies here.
+ */
+void layout_free(struct layout *l)
+{
+	g_main_context_invoke(l->ctx, quit_loop, l->loop);
+	g_thread_join(l->thread);
+	if (l->ctl)
+		ctl_stop(l->ctl);
+	l->stopping = true;
+	if (l->timer) {
+		g_source_destroy(l->timer);
+		g_source_unref(l->timer);
+		l->timer = NULL;
+	}
+	if (l->t)
+		lt_destroy(l->t);
+	while (g_main_context_iteration(l->ctx, FALSE))
+		;
+	g_hash_table_destroy(l->polls);
+	g_mutex_clear(&l->poll_lock);
+	g_main_loop_unref(l->loop);
+	g_main_context_unref(l->ctx);
+	g_free(l);
+}

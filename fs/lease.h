@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * lease.h - the layout lease table: the state machine behind every rule of
+ * docs/leases.md, in plain C with no FUSE in it.
+ *
+ * The FUSE layer (fs/ops.c) translates requests into calls here and the
+ * callbacks in struct lt_ops back into replies.  Time comes from struct
+ * lt_clock so that tests drive it by hand.
+ *
+ * Identities:
+ *   ino  - the file (the daemon's inode key; any unique 64-bit value)
+ *   fh   - the open file description (the FUSE file handle).  A lease and
+ *          its pins belong to an fh: dup() and fork() share it, and it ends
+ *          with lt_close(fh) (FUSE release), never with a flush.
+ *   pid  - a process id (tgid), used only to notify, to report, and to spot
+ *          a holder breaking its own lease (rule 7).
+ *
+ * Locking: one mutex inside the table protects everything in it.  No
+ * callback except file_active is ever called with that mutex held, so
+ * callbacks may call back into the table.
+ *
+ * Fast path: the table tells the FUSE layer, through ops->file_active,
+ * when a file gains its first or loses its last lease, pin or waiter.  The
+ * FUSE layer keeps that as an atomic flag in its own inode and calls
+ * lt_break only when the flag is set, so a file without leases costs one
+ * relaxed atomic load and no lock.  (A lease granted while a layout change
+ * is already past that check does not stop it: the change began first.)
+ */
+#ifndef PINFS_LEASE_H
+#define PINFS_LEASE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define LT_LEN_EOF UINT64_MAX /* a range that runs to infinity */
+
+enum lt_type { LT_READ = 0, LT_WRITE = 1, LT_UNLOCK = 2 };
+
+enum lt_state { LT_NONE = 0, LT_ACTIVE = 1, LT_BREAKING = 2, LT_REVOKED = 3 };
+
+enum lt_end {
+	LT_END_NONE = 0,
+	LT_END_RELEASED = 1,
+	LT_END_CLOSED = 2,
+	LT_END_REVOKED_TIMEOUT = 3,
+	LT_END_REVOKED_ADMIN = 4,
+};
+
+struct lt_clock {
+	uint64_t (*now_ns)(void *arg); /* monotonic nanoseconds */
+	void *arg;
+};
+
+struct lt_config {
+	uint64_t break_time_ns; /* 0: never revoke (rule 10) */
+	bool pinned_fail;       /* rule 11: fail with ETXTBSY instead of waiting */
+};
+
+/* What a holder must be told when its lease starts breaking (rule 8). */
+struct lt_notify {
+	uint64_t lease_id;
+	uint64_t ino;
+	uint64_t fh;
+	pid_t pid;  /* the holder process to signal */
+	int signal; /* 0: SIGIO; otherwise F_SETSIG's signal, with si_fd */
+	int fd;     /* the holder's descriptor number for si_fd, -1 unknown */
+};
+
+struct lt_ops {
+	/* A lease began to break: signal the holder and wake its poll(). */
+	void (*notify)(void *ctx, const struct lt_notify *n);
+	/*
+	 * A parked waiter is finished: err 0 means "do the operation now",
+	 * otherwise it is a positive errno for the reply (EINTR, ETXTBSY...).
+	 * Called exactly once per parked waiter, from whichever thread
+	 * resolved it (a release, lt_expire, lt_cancel, lt_destroy).
+	 */
+	void (*resume)(void *ctx, void *waiter_data, int err);
+	/* The earliest deadline may have changed: re-read lt_next_deadline. */
+	void (*deadline_changed)(void *ctx);
+	/* Optional: bytes in [off, off+len) of ino that are DMA-pinned by
+	 * anyone (the pinfs_dma module), for rule 11 on unregistered pins. */
+	uint64_t (*unregistered_pins)(void *ctx, uint64_t ino, uint64_t off,
+				      uint64_t len);
+	/* Optional: one structured log line per grant, break, revocation,
+	 * refusal ("event" is e.g. "grant", "break", "revoke", "refuse"). */
+	void (*log)(void *ctx, const char *event, uint64_t lease_id, uint64_t ino,
+		    pid_t pid, const char *detail);
+	/* Called WITH the table lock held, when ino gains its first (active
+	 * true) or loses its last (false) lease, pin or waiter.  It may only
+	 * store a flag: no call back into the table. */
+	void (*file_active)(void *ctx, uint64_t ino, bool active);
+};
+
+struct lease_table;
+
+struct lease_table *lt_new(const struct lt_config *cfg,
+			   const struct lt_clock *clock,
+			   const struct lt_ops *ops, void *ctx);
+/* Fails every parked waiter with EIO (unmount) and frees everything. */
+void lt_destroy(struct lease_table *t);
+
+/*
+ * Take, change or release the lease of open file fh on ino (rules 1, 3, 4).
+ * owner_ok: the caller owns the file or is root (the FUSE layer checks).
+ * Returns 0 or a negative errno:
+ *   -EACCES  !owner_ok (also for exclusive leases: rule 12)
+ *   -EAGAIN  conflicts with another open file's lease (write vs any,
+ *            read vs write) on an overlapping range, or the file has a
+ *            lease breaking
+ *   -EINVAL  bad type, flags or range (off + len overflows)
+ * LT_UNLOCK without a lease is 0.  Releasing a breaking lease may resume
+ * waiters.
+ */
+int lt_setlease(struct lease_table *t, uint64_t ino, uint64_t fh, pid_t pid,
+		enum lt_type type, bool exclusive, uint64_t off, uint64_t len,
+		bool owner_ok);
+
+struct lt_status {
+	enum lt_state state;
+	enum lt_type type;  /* F_GETLEASE: LT_UNLOCK while breaking (rule 5) */
+	bool exclusive;
+	uint64_t off, len;
+	uint64_t lease_id;
+	uint64_t pinned_bytes;
+	enum lt_end end_reason; /* of the last lease on fh that ended */
+	int signal;
+};
+void lt_getlease(struct lease_table *t, uint64_t ino, uint64_t fh,
+		 struct lt_status *st);
+
+/* F_SETSIG for fh's notifications: signal 0 is SIGIO; fd for si_fd. */
+int lt_setsig(struct lease_table *t, uint64_t ino, uint64_t fh, int signal,
+	      int fd);
+
+/*
+ * Register a pinned range on fh (rule 13): it must lie inside fh's own
+ * lease, which must be active (not breaking, not revoked), else -EPERM.
+ * -EINVAL for len 0 or overflow.  On success *pin_id is set.
+ */
+int lt_pin(struct lease_table *t, uint64_t ino, uint64_t fh, uint64_t off,
+	   uint64_t len, uint64_t *pin_id);
+/* -ENOENT if fh has no such pin.  May resume waiters (rule 11). */
+int lt_unpin(struct lease_table *t, uint64_t ino, uint64_t fh,
+	     uint64_t pin_id);
+
+/*
+ * A layout change of [off, off+len) of ino is about to happen through
+ * open file breaker_fh (0 if none, e.g. truncate(2) by path) by process
+ * breaker_pid.  Rules 6-12.  Returns:
+ *   0              go ahead now
+ *   1              parked: waiter_data is kept and handed to resume()
+ *                  later; *waiter_id is set for lt_cancel
+ *   -EWOULDBLOCK   nonblock and a breakable lease conflicts (the break
+ *                  still starts, rule 9), or the breaker's own process
+ *                  holds the lease through another open file (rule 7)
+ *   -ETXTBSY       an exclusive lease conflicts, or pinned=fail and pins
+ *                  block the range (rules 11, 12)
+ *   -EDEADLK       an exclusive lease held by the breaker's own process
+ * Leases held through breaker_fh itself never conflict (rule 7).
+ */
+int lt_break(struct lease_table *t, uint64_t ino, uint64_t breaker_fh,
+	     pid_t breaker_pid, uint64_t off, uint64_t len, bool nonblock,
+	     void *waiter_data, uint64_t *waiter_id);
+
+/* Give up a parked wait (FUSE interrupt, the caller died): resume(err).
+ * The break goes on.  No-op if the waiter was already resumed. */
+void lt_cancel(struct lease_table *t, uint64_t waiter_id, int err);
+
+/* The open file is gone (FUSE release): drop its lease and pins, resume
+ * whatever that unblocks. */
+void lt_close(struct lease_table *t, uint64_t ino, uint64_t fh);
+
+/* Revoke by lease id (pinfsctl revoke; the caller checked permission).
+ * -ENOENT if there is no such lease. */
+int lt_revoke(struct lease_table *t, uint64_t lease_id);
+/* The owner and ino of a lease, for permission checks; -ENOENT. */
+int lt_lease_ino(struct lease_table *t, uint64_t lease_id, uint64_t *ino);
+
+/* Earliest break deadline in ns (UINT64_MAX: none), and the timer tick
+ * that revokes every lease whose break_time has passed (rule 10). */
+uint64_t lt_next_deadline(struct lease_table *t);
+void lt_expire(struct lease_table *t);
+
+/* Re-check waiters blocked only by unregistered pins (call periodically
+ * while lt_has_pin_waiters() is true, when ops->unregistered_pins is set). */
+bool lt_has_pin_waiters(struct lease_table *t);
+void lt_recheck(struct lease_table *t);
+
+/* ---- Listing, for pinfsctl and tests (rule 14) ---- */
+
+struct lt_lease_info {
+	uint64_t lease_id, ino, fh;
+	pid_t pid;
+	enum lt_type type;
+	bool exclusive;
+	enum lt_state state;
+	uint64_t off, len;
+	uint64_t granted_ns;    /* clock time of the grant */
+	uint64_t break_start_ns; /* 0 unless breaking or revoked */
+	uint64_t pinned_bytes;
+	unsigned npins;
+};
+
+struct lt_waiter_info {
+	uint64_t waiter_id, ino, breaker_fh;
+	pid_t pid;
+	uint64_t off, len;
+	uint64_t parked_ns;
+	bool pins_only; /* every lease is gone; only pins hold it (rule 11) */
+};
+
+struct lt_stats {
+	uint64_t granted, released, broken, revoked, refused, parked;
+	uint64_t resumed, cancelled;
+	uint64_t active_leases, parked_now;
+	uint64_t wait_max_ns, wait_total_ns, wait_count;
+};
+
+/* Call fn for every lease (waiter) with the table locked: fn must not
+ * call back into the table. */
+void lt_foreach_lease(struct lease_table *t,
+		      void (*fn)(const struct lt_lease_info *, void *), void *arg);
+void lt_foreach_waiter(struct lease_table *t,
+		       void (*fn)(const struct lt_waiter_info *, void *),
+		       void *arg);
+void lt_get_stats(struct lease_table *t, struct lt_stats *s);
+
+#endif /* PINFS_LEASE_H */

@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * main.c - pinfs's command line, mount and session loop.
+ *
+ *   pinfs [options] BACKING MOUNTPOINT
+ *
+ * BACKING is passed through at MOUNTPOINT (they may be the same
+ * directory).  Options are libfuse's plus pinfs's own; see pinfs(8).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon.h"
+
+#define PINFS_OPT(t, p) { t, offsetof(struct pinfs_config, p), 1 }
+
+static const struct fuse_opt pinfs_opts[] = {
+	PINFS_OPT("break_time=%u", break_time),
+	PINFS_OPT("pinned=%s", pinned),
+	PINFS_OPT("leases=%s", leases),
+	PINFS_OPT("timeout=%lf", timeout),
+	FUSE_OPT_END,
+};
+
+static void usage(const char *prog)
+{
+	printf("usage: %s [options] BACKING MOUNTPOINT\n\n"
+	       "Pass BACKING through at MOUNTPOINT with layout leases.\n\n"
+	       "pinfs options:\n"
+	       "    -o break_time=SECONDS  revoke a lease this long after its break\n"
+	       "                           began (default 45; 0: never)\n"
+	       "    -o pinned=wait|fail    a layout change over registered pins waits\n"
+	       "                           for them (default) or fails with ETXTBSY\n"
+	       "    -o leases=on|off       off: a plain passthrough (default on)\n"
+	       "    -o timeout=SECONDS     attribute and entry cache time (default 1)\n\n",
+	       prog);
+}
+
+/* The first non-option argument is BACKING; the second is left for
+ * fuse_parse_cmdline as the mountpoint. */
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct pinfs_config *cfg = data;
+
+	(void)outargs;
+	if (key == FUSE_OPT_KEY_NONOPT && !cfg->backing) {
+		cfg->backing = strdup(arg);
+		return 0;
+	}
+	return 1;
+}
+
+static int check_config(struct pinfs_config *cfg)
+{
+	if (!cfg->backing) {
+		fprintf(stderr, "pinfs: missing BACKING directory (see --help)\n");
+		return -1;
+	}
+	if (!strcmp(cfg->pinned, "wait") || !strcmp(cfg->pinned, "fail")) {
+		cfg->pinned_fail = !strcmp(cfg->pinned, "fail");
+	} else {
+		fprintf(stderr, "pinfs: pinned=%s: expected wait or fail\n", cfg->pinned);
+		return -1;
+	}
+	if (!strcmp(cfg->leases, "on") || !strcmp(cfg->leases, "off")) {
+		cfg->leases_on = !strcmp(cfg->leases, "on");
+	} else {
+		fprintf(stderr, "pinfs: leases=%s: expected on or off\n", cfg->leases);
+		return -1;
+	}
+	if (cfg->timeout < 0) {
+		fprintf(stderr, "pinfs: timeout must not be negative\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int open_backing(struct pinfs *fs)
+{
+	char *real = realpath(fs->cfg.backing, NULL);
+	struct stat st;
+
+	if (!real) {
+		fprintf(stderr, "pinfs: %s: %s\n", fs->cfg.backing, strerror(errno));
+		return -1;
+	}
+	free(fs->cfg.backing);
+	fs->cfg.backing = real;
+	fs->root.fd = open(real, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fs->root.fd < 0 || fstat(fs->root.fd, &st) < 0) {
+		fprintf(stderr, "pinfs: %s: %s\n", real, strerror(errno));
+		return -1;
+	}
+	fs->root.dev = st.st_dev;
+	fs->root.ino = st.st_ino;
+	fs->root.type = S_IFDIR;
+	fs->root.nlookup = 2;
+	return 0;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts opts = { 0 };
+	struct fuse_loop_config *loop_cfg = NULL;
+	struct fuse_session *se = NULL;
+	struct pinfs fs = { 0 };
+	int ret = 1;
+
+	fs.cfg.break_time = 45;
+	fs.cfg.pinned = strdup("wait");
+	fs.cfg.leases = strdup("on");
+	fs.cfg.timeout = 1.0;
+	fs.root.fd = -1;
+
+	if (fuse_opt_parse(&args, &fs.cfg, pinfs_opts, opt_proc) < 0)
+		goto out;
+	if (fuse_parse_cmdline(&args, &opts) != 0)
+		goto out;
+	if (opts.show_help) {
+		usage(argv[0]);
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		ret = 0;
+		goto out;
+	}
+	if (opts.show_version) {
+		printf("pinfs version %s (layout lease ABI %d)\n", PINFS_VERSION, 1);
+		fuse_lowlevel_version();
+		ret = 0;
+		goto out;
+	}
+	if (!opts.mountpoint) {
+		fprintf(stderr, "pinfs: missing MOUNTPOINT (see --help)\n");
+		goto out;
+	}
+	if (check_config(&fs.cfg) < 0 || open_backing(&fs) < 0)
+		goto out;
+	fs.cfg.mountpoint = opts.mountpoint;
+	fs.running_as_root = geteuid() == 0;
+
+	/* Permission checks are the kernel's, against the backing modes. */
+	fuse_opt_add_arg(&args, "-odefault_permissions");
+	if (!strchr(fs.cfg.backing, ',')) {
+		char *fsname = g_strdup_printf("-ofsname=%s", fs.cfg.backing);
+
+		fuse_opt_add_arg(&args, fsname);
+		g_free(fsname);
+	}
+	umask(0);
+	inode_table_init(&fs);
+
+	se = fuse_session_new(&args, &pinfs_ops, sizeof(pinfs_ops), &fs);
+	if (!se)
+		goto out_inodes; /* libfuse said why, e.g. an unknown option */
+	fs.se = se;
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out_session;
+	if (fuse_session_mount(se, opts.mountpoint) != 0)
+		goto out_signals;
+	if (fuse_daemonize(opts.foreground) != 0)
+		goto out_unmount;
+
+	/* Threads only after fuse_daemonize: it forks. */
+	layout_new(&fs, NULL);
+	layout_start_control(fs.layout);
+
+	if (opts.singlethread) {
+		ret = fuse_session_loop(se);
+	} else {
+		loop_cfg = fuse_loop_cfg_create();
+		fuse_loop_cfg_set_clone_fd(loop_cfg, opts.clone_fd);
+		fuse_loop_cfg_set_idle_threads(loop_cfg, opts.max_idle_threads);
+		fuse_loop_cfg_set_max_threads(loop_cfg, opts.max_threads);
+		ret = fuse_session_loop_mt(se, loop_cfg);
+		fuse_loop_cfg_destroy(loop_cfg);
+	}
+	ret = ret == 0 ? 0 : 1;
+	layout_free(fs.layout);
+out_unmount:
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_session:
+	fuse_session_destroy(se);
+out_inodes:
+	inode_table_destroy(&fs);
+out:
+	if (fs.root.fd >= 0)
+		close(fs.root.fd);
+	free(opts.mountpoint);
+	free(fs.cfg.backing);
+	free(fs.cfg.pinned);
+	free(fs.cfg.leases);
+	fuse_opt_free_args(&args);
+	return ret;
+}

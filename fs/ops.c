@@ -1,0 +1,864 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * ops.c - the FUSE handlers: a passthrough of the backing directory.
+ *
+ * Each handler translates one request into calls on the backing inode's
+ * descriptor and one reply.  Errors are the backing filesystem's own errno.
+ * Layout changes (size changes, O_TRUNC, fallocate, copy_file_range) ask
+ * layout_check() first; for a file without leases that is one atomic load.
+ *
+ * Permission checks are the kernel's (pinfs always mounts with
+ * default_permissions), made against the backing file's own mode and
+ * owner; new files are given the caller's uid and gid.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "daemon.h"
+
+#define PROC_FD_PATH_MAX 64
+
+static void proc_path(char buf[PROC_FD_PATH_MAX], int fd)
+{
+	snprintf(buf, PROC_FD_PATH_MAX, "/proc/self/fd/%d", fd);
+}
+
+static struct pinfs_inode *req_inode(fuse_req_t req, fuse_ino_t ino)
+{
+	return inode_get(pinfs_data(req), ino);
+}
+
+static struct pinfs_file *fi_file(struct fuse_file_info *fi)
+{
+	return fi ? (struct pinfs_file *)(uintptr_t)fi->fh : NULL;
+}
+
+static int inode_stat(struct pinfs_inode *inode, struct stat *st)
+{
+	if (fstatat(inode->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return errno;
+	return 0;
+}
+
+static void pinfs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	if (conn->capable & FUSE_CAP_SPLICE_MOVE)
+		conn->want |= FUSE_CAP_SPLICE_MOVE;
+	if (conn->capable & FUSE_CAP_SPLICE_READ)
+		conn->want |= FUSE_CAP_SPLICE_READ;
+	/* Keep page cache coherent with our own writes; no writeback cache,
+	 * so a size change always reaches the daemon. */
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+}
+
+static void pinfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fuse_entry_param e;
+	int err;
+
+	err = inode_lookup(pinfs_data(req), req_inode(req, parent), name, &e);
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+/*
+ * A node was just created in parent by a caller that is not the daemon's
+ * own user: give it the caller's uid, and the caller's gid unless the
+ * directory is set-group-ID (then the backing filesystem already chose).
+ */
+static int chown_new(fuse_req_t req, struct pinfs_inode *parent, const char *name)
+{
+	struct pinfs *fs = pinfs_data(req);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct stat pst;
+	gid_t gid = ctx->gid;
+
+	if (!fs->running_as_root || (ctx->uid == 0 && ctx->gid == 0))
+		return 0;
+	if (fstatat(parent->fd, "", &pst, AT_EMPTY_PATH) == 0 && (pst.st_mode & S_ISGID))
+		gid = (gid_t)-1;
+	if (fchownat(parent->fd, name, ctx->uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno;
+	return 0;
+}
+
+/* Make a node with fn, give it to the caller, look it up and reply. */
+static void reply_new_node(fuse_req_t req, struct pinfs_inode *parent, const char *name,
+			   int res)
+{
+	struct fuse_entry_param e;
+	int err = 0;
+
+	if (res < 0) {
+		err = errno;
+		goto out;
+	}
+	err = chown_new(req, parent, name);
+	if (err) {
+		unlinkat(parent->fd, name, 0);
+		goto out;
+	}
+	err = inode_lookup(pinfs_data(req), parent, name, &e);
+out:
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void pinfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+			mode_t mode, dev_t rdev)
+{
+	struct pinfs_inode *dir = req_inode(req, parent);
+
+	reply_new_node(req, dir, name, mknodat(dir->fd, name, mode, rdev));
+}
+
+static void pinfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct pinfs_inode *dir = req_inode(req, parent);
+	int res = mkdirat(dir->fd, name, mode);
+	struct fuse_entry_param e;
+	int err = 0;
+
+	if (res < 0) {
+		err = errno;
+		goto out;
+	}
+	err = chown_new(req, dir, name);
+	if (err) {
+		unlinkat(dir->fd, name, AT_REMOVEDIR);
+		goto out;
+	}
+	err = inode_lookup(pinfs_data(req), dir, name, &e);
+out:
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void pinfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+			  const char *name)
+{
+	struct pinfs_inode *dir = req_inode(req, parent);
+
+	reply_new_node(req, dir, name, symlinkat(link, dir->fd, name));
+}
+
+static void pinfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent,
+		       const char *name)
+{
+	struct pinfs_inode *inode = req_inode(req, ino);
+	struct pinfs_inode *dir = req_inode(req, parent);
+	char path[PROC_FD_PATH_MAX];
+	struct fuse_entry_param e;
+	int err = 0;
+
+	proc_path(path, inode->fd);
+	if (linkat(AT_FDCWD, path, dir->fd, name, AT_SYMLINK_FOLLOW) < 0) {
+		err = errno;
+		goto out;
+	}
+	err = inode_lookup(pinfs_data(req), dir, name, &e);
+out:
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void pinfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct pinfs_inode *dir = req_inode(req, parent);
+
+	fuse_reply_err(req, unlinkat(dir->fd, name, 0) < 0 ? errno : 0);
+}
+
+static void pinfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct pinfs_inode *dir = req_inode(req, parent);
+
+	fuse_reply_err(req, unlinkat(dir->fd, name, AT_REMOVEDIR) < 0 ? errno : 0);
+}
+
+static void pinfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+			 fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	struct pinfs_inode *dir = req_inode(req, parent);
+	struct pinfs_inode *newdir = req_inode(req, newparent);
+	int res = renameat2(dir->fd, name, newdir->fd, newname, flags);
+
+	fuse_reply_err(req, res < 0 ? errno : 0);
+}
+
+static void pinfs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	inode_forget(pinfs_data(req), req_inode(req, ino), nlookup);
+	fuse_reply_none(req);
+}
+
+static void pinfs_forget_multi(fuse_req_t req, size_t count,
+			       struct fuse_forget_data *forgets)
+{
+	struct pinfs *fs = pinfs_data(req);
+
+	for (size_t i = 0; i < count; i++)
+		inode_forget(fs, inode_get(fs, forgets[i].ino), forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void pinfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct stat st;
+	int err;
+
+	(void)fi;
+	err = inode_stat(req_inode(req, ino), &st);
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_attr(req, &st, pinfs_data(req)->cfg.timeout);
+}
+
+static int set_times(struct pinfs_inode *inode, struct pinfs_file *pf,
+		     const struct stat *attr, int valid)
+{
+	struct timespec tv[2];
+	char path[PROC_FD_PATH_MAX];
+
+	tv[0].tv_nsec = UTIME_OMIT;
+	tv[1].tv_nsec = UTIME_OMIT;
+	if (valid & FUSE_SET_ATTR_ATIME_NOW)
+		tv[0].tv_nsec = UTIME_NOW;
+	else if (valid & FUSE_SET_ATTR_ATIME)
+		tv[0] = attr->st_atim;
+	if (valid & FUSE_SET_ATTR_MTIME_NOW)
+		tv[1].tv_nsec = UTIME_NOW;
+	else if (valid & FUSE_SET_ATTR_MTIME)
+		tv[1] = attr->st_mtim;
+
+	if (pf)
+		return futimens(pf->fd, tv) < 0 ? errno : 0;
+	if (S_ISLNK(inode->type))
+		return EPERM; /* no way to reach a symlink itself by descriptor */
+	proc_path(path, inode->fd);
+	return utimensat(AT_FDCWD, path, tv, 0) < 0 ? errno : 0;
+}
+
+/* The work of setattr, once any layout check has passed. */
+void ops_do_setattr(fuse_req_t req, struct pinfs_inode *inode, struct stat *attr,
+		    int valid, struct pinfs_file *pf)
+{
+	char path[PROC_FD_PATH_MAX];
+	struct stat st;
+	int err = 0;
+
+	proc_path(path, inode->fd);
+	if (valid & FUSE_SET_ATTR_MODE) {
+		if ((pf ? fchmod(pf->fd, attr->st_mode) : chmod(path, attr->st_mode)) < 0) {
+			err = errno;
+			goto out;
+		}
+	}
+	if (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		uid_t uid = (valid & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
+		gid_t gid = (valid & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
+
+		if (fchownat(inode->fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+			err = errno;
+			goto out;
+		}
+	}
+	if (valid & FUSE_SET_ATTR_SIZE) {
+		if ((pf ? ftruncate(pf->fd, attr->st_size) : truncate(path, attr->st_size)) < 0) {
+			err = errno;
+			goto out;
+		}
+	}
+	if (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
+		err = set_times(inode, pf, attr, valid);
+		if (err)
+			goto out;
+	}
+	err = inode_stat(inode, &st);
+out:
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_attr(req, &st, pinfs_data(req)->cfg.timeout);
+}
+
+static void pinfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
+			  struct fuse_file_info *fi)
+{
+	struct pinfs_inode *inode = req_inode(req, ino);
+	struct pinfs_file *pf = fi_file(fi);
+
+	if (valid & FUSE_SET_ATTR_SIZE) {
+		struct layout_change c = {
+			.op = LAYOUT_SETATTR,
+			.inode = inode,
+			.pf = pf,
+			.off = (uint64_t)attr->st_size,
+			.len = LT_LEN_EOF,
+			.nonblock = pf && (pf->flags & O_NONBLOCK),
+			.u.setattr = { .attr = *attr, .valid = valid },
+		};
+
+		if (layout_check(req, &c))
+			return;
+	}
+	ops_do_setattr(req, inode, attr, valid, pf);
+}
+
+static void pinfs_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	char buf[PATH_MAX + 1];
+	ssize_t n = readlinkat(req_inode(req, ino)->fd, "", buf, sizeof(buf));
+
+	if (n < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	if (n == (ssize_t)sizeof(buf)) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	buf[n] = '\0';
+	fuse_reply_readlink(req, buf);
+}
+
+/* ---- Open files ---- */
+
+static struct pinfs_file *file_new(struct pinfs_inode *inode, int fd, int flags)
+{
+	struct pinfs_file *pf = g_new0(struct pinfs_file, 1);
+
+	pf->fd = fd;
+	pf->flags = flags;
+	pf->inode = inode;
+	return pf;
+}
+
+static void fill_open_reply(struct fuse_file_info *fi, struct pinfs_file *pf)
+{
+	fi->fh = (uint64_t)(uintptr_t)pf;
+	/* No FLUSH on close(): on Linux 6.1 fuse_flush may take the inode lock
+	 * and then a holder's close() would wait behind a parked truncate. */
+	fi->noflush = 1;
+	fi->keep_cache = 0;
+}
+
+/* The work of open, once any O_TRUNC layout check has passed. */
+void ops_do_open(fuse_req_t req, struct pinfs_inode *inode, struct fuse_file_info *fi)
+{
+	char path[PROC_FD_PATH_MAX];
+	int flags = fi->flags & ~O_NOFOLLOW;
+	int fd;
+
+	proc_path(path, inode->fd);
+	fd = open(path, flags | O_CLOEXEC);
+	if (fd < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	fill_open_reply(fi, file_new(inode, fd, fi->flags));
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		/* The caller was interrupted and is gone. */
+		layout_release(pinfs_data(req), fi_file(fi));
+		close(fd);
+		g_free(fi_file(fi));
+	}
+}
+
+static void pinfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct pinfs_inode *inode = req_inode(req, ino);
+
+	if (fi->flags & O_TRUNC) {
+		struct layout_change c = {
+			.op = LAYOUT_OPEN,
+			.inode = inode,
+			.off = 0,
+			.len = LT_LEN_EOF,
+			.nonblock = fi->flags & O_NONBLOCK,
+			.u.open = *fi,
+		};
+
+		if (layout_check(req, &c))
+			return;
+	}
+	ops_do_open(req, inode, fi);
+}
+
+static void pinfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+			 mode_t mode, struct fuse_file_info *fi)
+{
+	struct pinfs_inode *dir = req_inode(req, parent);
+	struct fuse_entry_param e;
+	int fd, err = 0;
+
+	fd = openat(dir->fd, name, (fi->flags | O_CREAT) & ~O_NOFOLLOW, mode);
+	if (fd < 0) {
+		err = errno;
+		goto out;
+	}
+	err = chown_new(req, dir, name);
+	if (!err)
+		err = inode_lookup(pinfs_data(req), dir, name, &e);
+	if (err) {
+		close(fd);
+		goto out;
+	}
+	fill_open_reply(fi, file_new(inode_get(pinfs_data(req), e.ino), fd, fi->flags));
+out:
+	if (err)
+		fuse_reply_err(req, err);
+	else if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		close(fd);
+		g_free(fi_file(fi));
+	}
+}
+
+static void pinfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct pinfs_file *pf = fi_file(fi);
+
+	(void)ino;
+	layout_release(pinfs_data(req), pf);
+	close(pf->fd);
+	g_free(pf);
+	fuse_reply_err(req, 0);
+}
+
+static void pinfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	/* Open replies set noflush, so this runs only for kernels that
+	 * ignore it; locks are the kernel's, there is nothing to flush. */
+	fuse_reply_err(req, 0);
+}
+
+static void pinfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+			struct fuse_file_info *fi)
+{
+	int fd = fi_file(fi)->fd;
+
+	(void)ino;
+	fuse_reply_err(req, (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? errno : 0);
+}
+
+static void pinfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+
+	(void)ino;
+	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	buf.buf[0].fd = fi_file(fi)->fd;
+	buf.buf[0].pos = off;
+	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+static void pinfs_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_buf,
+			    off_t off, struct fuse_file_info *fi)
+{
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in_buf));
+	ssize_t n;
+
+	(void)ino;
+	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	out.buf[0].fd = fi_file(fi)->fd;
+	out.buf[0].pos = off;
+	n = fuse_buf_copy(&out, in_buf, 0);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+/* The work of fallocate, once the layout check has passed. */
+void ops_do_fallocate(fuse_req_t req, struct pinfs_file *pf, int mode, off_t off,
+		      off_t len)
+{
+	fuse_reply_err(req, fallocate(pf->fd, mode, off, len) < 0 ? errno : 0);
+}
+
+static void pinfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
+			    off_t len, struct fuse_file_info *fi)
+{
+	struct pinfs_file *pf = fi_file(fi);
+	/* Collapse and insert move every byte after off: they touch to EOF. */
+	bool shifts = mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE);
+	struct layout_change c = {
+		.op = LAYOUT_FALLOCATE,
+		.inode = req_inode(req, ino),
+		.pf = pf,
+		.off = (uint64_t)off,
+		.len = shifts ? LT_LEN_EOF : (uint64_t)len,
+		.nonblock = pf->flags & O_NONBLOCK,
+		.u.falloc = { .mode = mode, .off = off, .len = len },
+	};
+
+	if (off < 0 || len <= 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (layout_check(req, &c))
+		return;
+	ops_do_fallocate(req, pf, mode, off, len);
+}
+
+/* The work of copy_file_range, once the layout check has passed. */
+void ops_do_copy_file_range(fuse_req_t req, struct pinfs_file *in, off_t off_in,
+			    struct pinfs_file *out, off_t off_out, size_t len, int flags)
+{
+	ssize_t n = copy_file_range(in->fd, &off_in, out->fd, &off_out, len,
+				    (unsigned)flags);
+
+	if (n < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+static void pinfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+				  struct fuse_file_info *fi_in, fuse_ino_t ino_out,
+				  off_t off_out, struct fuse_file_info *fi_out, size_t len,
+				  int flags)
+{
+	struct pinfs_file *out = fi_file(fi_out);
+	struct layout_change c = {
+		.op = LAYOUT_COPY,
+		.inode = req_inode(req, ino_out),
+		.pf = out,
+		.off = (uint64_t)off_out,
+		.len = len ? (uint64_t)len : 1,
+		.nonblock = out->flags & O_NONBLOCK,
+		.u.copy = { .in = fi_file(fi_in), .off_in = off_in, .off_out = off_out,
+			    .len = len, .flags = flags },
+	};
+
+	(void)ino_in;
+	if (off_out < 0 || (uint64_t)off_out + len < (uint64_t)off_out) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (layout_check(req, &c))
+		return;
+	ops_do_copy_file_range(req, fi_file(fi_in), off_in, out, off_out, len, flags);
+}
+
+static void pinfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+			struct fuse_file_info *fi)
+{
+	off_t res = lseek(fi_file(fi)->fd, off, whence);
+
+	(void)ino;
+	if (res < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_lseek(req, res);
+}
+
+static void pinfs_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		       struct fuse_pollhandle *ph)
+{
+	(void)ino;
+	layout_poll(req, fi_file(fi), ph);
+}
+
+static void pinfs_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+			struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+			size_t in_bufsz, size_t out_bufsz)
+{
+	struct pinfs_inode *inode = req_inode(req, ino);
+
+	(void)arg;
+	/* Directory handles are not pinfs_files. */
+	layout_ioctl(req, inode, (flags & FUSE_IOCTL_DIR) ? NULL : fi_file(fi), cmd,
+		     in_buf, in_bufsz, out_bufsz);
+}
+
+/* ---- Directories ---- */
+
+struct pinfs_dir {
+	DIR *dp;
+	struct dirent *entry; /* read but not yet returned */
+	off_t offset;
+};
+
+static struct pinfs_dir *fi_dir(struct fuse_file_info *fi)
+{
+	return (struct pinfs_dir *)(uintptr_t)fi->fh;
+}
+
+static void pinfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct pinfs_dir *d = g_new0(struct pinfs_dir, 1);
+	int fd, err = 0;
+
+	fd = openat(req_inode(req, ino)->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		err = errno;
+		goto out;
+	}
+	d->dp = fdopendir(fd);
+	if (!d->dp) {
+		err = errno;
+		close(fd);
+		goto out;
+	}
+	fi->fh = (uint64_t)(uintptr_t)d;
+out:
+	if (err) {
+		g_free(d);
+		fuse_reply_err(req, err);
+	} else if (fuse_reply_open(req, fi) == -ENOENT) {
+		closedir(d->dp);
+		g_free(d);
+	}
+}
+
+/*
+ * readdir and readdirplus.  With plus, each entry but "." and ".." is
+ * looked up, which the kernel counts like a lookup.
+ */
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
+		       struct fuse_file_info *fi, bool plus)
+{
+	struct pinfs *fs = pinfs_data(req);
+	struct pinfs_dir *d = fi_dir(fi);
+	char *buf = g_malloc(size);
+	size_t used = 0;
+	int err = 0;
+
+	if (offset != d->offset) {
+		seekdir(d->dp, offset);
+		d->entry = NULL;
+		d->offset = offset;
+	}
+	for (;;) {
+		struct fuse_entry_param e = { 0 };
+		const char *name;
+		size_t n;
+
+		if (!d->entry) {
+			errno = 0;
+			d->entry = readdir(d->dp);
+			if (!d->entry) {
+				err = errno; /* 0 at the end */
+				break;
+			}
+		}
+		name = d->entry->d_name;
+		if (plus) {
+			bool dot = !strcmp(name, ".") || !strcmp(name, "..");
+
+			if (dot) {
+				e.attr.st_ino = d->entry->d_ino;
+				e.attr.st_mode = d->entry->d_type << 12;
+			} else {
+				err = inode_lookup(fs, req_inode(req, ino), name, &e);
+				if (err == ENOENT) { /* raced with an unlink */
+					err = 0;
+					d->entry = NULL;
+					continue;
+				}
+				if (err)
+					break;
+			}
+			n = fuse_add_direntry_plus(req, buf + used, size - used, name, &e,
+						   telldir(d->dp));
+			if (n > size - used) {
+				if (!dot)
+					inode_forget(fs, inode_get(fs, e.ino), 1);
+				break;
+			}
+		} else {
+			e.attr.st_ino = d->entry->d_ino;
+			e.attr.st_mode = d->entry->d_type << 12;
+			n = fuse_add_direntry(req, buf + used, size - used, name, &e.attr,
+					      telldir(d->dp));
+			if (n > size - used)
+				break;
+		}
+		used += n;
+		d->entry = NULL;
+		d->offset = telldir(d->dp);
+	}
+	/* An error after some entries is reported on the next call. */
+	if (err && used == 0)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_buf(req, buf, used);
+	g_free(buf);
+}
+
+static void pinfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			  struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, false);
+}
+
+static void pinfs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			      struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, true);
+}
+
+static void pinfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct pinfs_dir *d = fi_dir(fi);
+
+	(void)ino;
+	closedir(d->dp);
+	g_free(d);
+	fuse_reply_err(req, 0);
+}
+
+static void pinfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+			   struct fuse_file_info *fi)
+{
+	int fd = dirfd(fi_dir(fi)->dp);
+
+	(void)ino;
+	fuse_reply_err(req, (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? errno : 0);
+}
+
+static void pinfs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv;
+
+	if (fstatvfs(req_inode(req, ino)->fd, &sv) < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_statfs(req, &sv);
+}
+
+/* ---- Extended attributes, through /proc/self/fd (O_PATH has no xattrs) ---- */
+
+static bool xattr_path(fuse_req_t req, fuse_ino_t ino, char path[PROC_FD_PATH_MAX])
+{
+	struct pinfs_inode *inode = req_inode(req, ino);
+
+	if (S_ISLNK(inode->type)) {
+		/* The magic link would follow the symlink. */
+		fuse_reply_err(req, EPERM);
+		return false;
+	}
+	proc_path(path, inode->fd);
+	return true;
+}
+
+static void pinfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			   const char *value, size_t size, int flags)
+{
+	char path[PROC_FD_PATH_MAX];
+
+	if (!xattr_path(req, ino, path))
+		return;
+	fuse_reply_err(req, setxattr(path, name, value, size, flags) < 0 ? errno : 0);
+}
+
+/* getxattr and listxattr share their size protocol: size 0 asks for it. */
+static void reply_xattr_result(fuse_req_t req, ssize_t n, char *buf, size_t size)
+{
+	if (n < 0)
+		fuse_reply_err(req, errno);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+}
+
+static void pinfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	char path[PROC_FD_PATH_MAX];
+	char *buf = NULL;
+
+	if (!xattr_path(req, ino, path))
+		return;
+	if (size)
+		buf = g_malloc(size);
+	reply_xattr_result(req, getxattr(path, name, buf, size), buf, size);
+	g_free(buf);
+}
+
+static void pinfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	char path[PROC_FD_PATH_MAX];
+	char *buf = NULL;
+
+	if (!xattr_path(req, ino, path))
+		return;
+	if (size)
+		buf = g_malloc(size);
+	reply_xattr_result(req, listxattr(path, buf, size), buf, size);
+	g_free(buf);
+}
+
+static void pinfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	char path[PROC_FD_PATH_MAX];
+
+	if (!xattr_path(req, ino, path))
+		return;
+	fuse_reply_err(req, removexattr(path, name) < 0 ? errno : 0);
+}
+
+const struct fuse_lowlevel_ops pinfs_ops = {
+	.init = pinfs_init,
+	.lookup = pinfs_lookup,
+	.forget = pinfs_forget,
+	.forget_multi = pinfs_forget_multi,
+	.getattr = pinfs_getattr,
+	.setattr = pinfs_setattr,
+	.readlink = pinfs_readlink,
+	.mknod = pinfs_mknod,
+	.mkdir = pinfs_mkdir,
+	.unlink = pinfs_unlink,
+	.rmdir = pinfs_rmdir,
+	.symlink = pinfs_symlink,
+	.rename = pinfs_rename,
+	.link = pinfs_link,
+	.open = pinfs_open,
+	.create = pinfs_create,
+	.read = pinfs_read,
+	.write_buf = pinfs_write_buf,
+	.flush = pinfs_flush,
+	.release = pinfs_release,
+	.fsync = pinfs_fsync,
+	.opendir = pinfs_opendir,
+	.readdir = pinfs_readdir,
+	.readdirplus = pinfs_readdirplus,
+	.releasedir = pinfs_releasedir,
+	.fsyncdir = pinfs_fsyncdir,
+	.statfs = pinfs_statfs,
+	.setxattr = pinfs_setxattr,
+	.getxattr = pinfs_getxattr,
+	.listxattr = pinfs_listxattr,
+	.removexattr = pinfs_removexattr,
+	.fallocate = pinfs_fallocate,
+	.copy_file_range = pinfs_copy_file_range,
+	.lseek = pinfs_lseek,
+	.poll = pinfs_poll,
+	.ioctl = pinfs_ioctl,
+};
