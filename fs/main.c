@@ -177,8 +177,11 @@ int main(int argc, char *argv[])
 	} else {
 		loop_cfg = fuse_loop_cfg_create();
 		fuse_loop_cfg_set_clone_fd(loop_cfg, opts.clone_fd);
-		fuse_loop_cfg_set_idle_threads(loop_cfg, opts.max_idle_threads);
-		fuse_loop_cfg_set_max_threads(loop_cfg, opts.max_threads);
+		/* fuse_parse_cmdline leaves UINT_MAX for "not given". */
+		if (opts.max_idle_threads != UINT_MAX)
+			fuse_loop_cfg_set_idle_threads(loop_cfg, opts.max_idle_threads);
+		if (opts.max_threads != UINT_MAX && opts.max_threads != 0)
+			fuse_loop_cfg_set_max_threads(loop_cfg, opts.max_threads);
 		ret = fuse_session_loop_mt(se, loop_cfg);
 		fuse_loop_cfg_destroy(loop_cfg);
 	}

@@ -1,0 +1,25 @@
+#!/bin/sh
+# Install what pinfs needs to build, test and demonstrate on Debian 12, as root.
+set -eu
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps.sh: run as root (it uses apt-get)" >&2
+	exit 1
+fi
+pkgs="build-essential meson ninja-build pkg-config git
+libfuse3-dev fuse3 libglib2.0-dev libjson-glib-dev
+fio gnuplot-nox liburing-dev libibverbs-dev rdma-core ibverbs-utils
+qemu-system-x86 busybox-static linux-image-amd64 linux-headers-amd64 kmod cpio
+e2fsprogs attr iproute2 procps psmisc util-linux clang valgrind"
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	echo "deps.sh: installing:$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	# shellcheck disable=SC2086
+	apt-get install -y -q --no-install-recommends $missing
+fi
+# FUSE needs its device; a fresh machine may not have loaded the module.
+[ -e /dev/fuse ] || modprobe fuse 2>/dev/null || true

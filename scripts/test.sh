@@ -1,0 +1,32 @@
+#!/bin/sh
+# Install what is needed, build, and run every pinfs test; ends with a line
+# "N passed, N failed".  Run as root on Debian 12.
+#   SANITIZE=0  skip the second, ASan+UBSan build and its run
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+"$top/scripts/deps.sh" || exit 1
+
+status=0
+run_suite() { # name build-dir meson-setup-args meson-test-args
+	name=$1 build=$2 setup=$3 targs=$4
+	echo "=== $name: build in $build"
+	if ! BUILD=$build MESON_SETUP_ARGS=$setup "$top/scripts/build.sh"; then
+		echo "=== $name: BUILD FAILED"
+		status=1
+		return
+	fi
+	echo "=== $name: meson test $targs"
+	# shellcheck disable=SC2086
+	meson test -C "$build" --print-errorlogs --num-processes 1 $targs || status=1
+}
+
+run_suite "main" "$top/build-test" "" ""
+if [ "${SANITIZE:-1}" != 0 ]; then
+	# The preload shim cannot be ASan-instrumented under an uninstrumented
+	# program, so that suite runs in the main build only.
+	run_suite "asan+ubsan" "$top/build-asan" "-Db_sanitize=address,undefined -Db_lundef=false" \
+		"--no-suite preload --no-suite vm --no-suite bench"
+fi
+
+python3 "$top/scripts/summary.py" "$top/build-test" "$top/build-asan" || status=1
+exit $status
