@@ -66,6 +66,7 @@ struct pinfs {
 	 * the read or write path. */
 	pthread_mutex_t inode_lock;
 	GHashTable *inodes;
+	GHashTable *live; /* the same inodes by address, for inode_dup_fd */
 
 	struct fuse_session *se;
 	struct lease_table *leases; /* NULL with leases=off */
@@ -84,6 +85,7 @@ struct pinfs_inode *inode_get(struct pinfs *fs, fuse_ino_t ino);
 int inode_lookup(struct pinfs *fs, struct pinfs_inode *parent, const char *name,
 		 struct fuse_entry_param *e);
 void inode_forget(struct pinfs *fs, struct pinfs_inode *inode, uint64_t n);
+int inode_dup_fd(struct pinfs *fs, uint64_t nodeid);
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops pinfs_ops;

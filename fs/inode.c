@@ -36,6 +36,7 @@ void inode_table_init(struct pinfs *fs)
 {
 	pthread_mutex_init(&fs->inode_lock, NULL);
 	fs->inodes = g_hash_table_new(inode_hash, inode_equal);
+	fs->live = g_hash_table_new(g_direct_hash, g_direct_equal);
 }
 
 static void inode_free(struct pinfs_inode *inode)
@@ -53,6 +54,7 @@ void inode_table_destroy(struct pinfs *fs)
 	while (g_hash_table_iter_next(&it, &key, NULL))
 		inode_free(key);
 	g_hash_table_destroy(fs->inodes);
+	g_hash_table_destroy(fs->live);
 	pthread_mutex_destroy(&fs->inode_lock);
 }
 
@@ -104,6 +106,7 @@ int inode_lookup(struct pinfs *fs, struct pinfs_inode *parent, const char *name,
 		inode->ino = key.ino;
 		inode->type = e->attr.st_mode & S_IFMT;
 		g_hash_table_add(fs->inodes, inode);
+		g_hash_table_add(fs->live, inode);
 	}
 	inode->nlookup++;
 	pthread_mutex_unlock(&fs->inode_lock);
@@ -124,9 +127,27 @@ void inode_forget(struct pinfs *fs, struct pinfs_inode *inode, uint64_t n)
 	inode->nlookup -= n;
 	if (inode->nlookup == 0) {
 		g_hash_table_remove(fs->inodes, inode);
+		g_hash_table_remove(fs->live, inode);
 		gone = true;
 	}
 	pthread_mutex_unlock(&fs->inode_lock);
 	if (gone)
 		inode_free(inode);
+}
+
+/*
+ * A duplicate of the O_PATH descriptor of node id nodeid, or -1 if that
+ * inode is gone.  For callers that hold a node id without a reference (the
+ * control channel, after the lease that named it may have ended).
+ */
+int inode_dup_fd(struct pinfs *fs, uint64_t nodeid)
+{
+	struct pinfs_inode *inode = (struct pinfs_inode *)(uintptr_t)nodeid;
+	int fd = -1;
+
+	pthread_mutex_lock(&fs->inode_lock);
+	if (inode == &fs->root || g_hash_table_contains(fs->live, inode))
+		fd = fcntl(inode->fd, F_DUPFD_CLOEXEC, 0);
+	pthread_mutex_unlock(&fs->inode_lock);
+	return fd;
 }

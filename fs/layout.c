@@ -562,16 +562,20 @@ void layout_release(struct pinfs *fs, struct pinfs_file *pf)
 
 /* ---- control channel hooks ---- */
 
-/* The path of an inode inside the mount, from its backing descriptor. */
+/* The path of an inode inside the mount, from its backing descriptor.
+ * ino may name an inode that is gone by now: inode_dup_fd checks. */
 static char *hook_ino_path(void *ctx, uint64_t ino)
 {
 	struct layout *l = ctx;
-	struct pinfs_inode *inode = (struct pinfs_inode *)(uintptr_t)ino;
 	char proc[64], *target, *res = NULL;
 	size_t blen = strlen(l->fs->cfg.backing);
+	int fd = inode_dup_fd(l->fs, ino);
 
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", inode->fd);
+	if (fd < 0)
+		return NULL;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	target = g_file_read_link(proc, NULL);
+	close(fd);
 	if (!target)
 		return NULL;
 	if (!strncmp(target, l->fs->cfg.backing, blen) &&
@@ -585,14 +589,18 @@ static char *hook_ino_path(void *ctx, uint64_t ino)
 
 static int hook_ino_owner(void *ctx, uint64_t ino, uid_t *uid)
 {
-	struct pinfs_inode *inode = (struct pinfs_inode *)(uintptr_t)ino;
+	struct layout *l = ctx;
+	int fd = inode_dup_fd(l->fs, ino), err = 0;
 	struct stat st;
 
-	(void)ctx;
-	if (fstatat(inode->fd, "", &st, AT_EMPTY_PATH) < 0)
-		return -errno;
-	*uid = st.st_uid;
-	return 0;
+	if (fd < 0)
+		return -ENOENT;
+	if (fstat(fd, &st) < 0)
+		err = -errno;
+	else
+		*uid = st.st_uid;
+	close(fd);
+	return err;
 }
 
 static gpointer event_thread(gpointer data)

@@ -1,0 +1,1062 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * ctl.c - the control channel: a unix stream socket served from the
+ * daemon's GLib event thread.  One JSON object per line each way; see
+ * docs/control.md for the protocol.
+ *
+ * Every connection is a small state machine driven by one GSocket source:
+ * while responses are waiting to be sent it watches G_IO_OUT, otherwise
+ * G_IO_IN.  A client that does not read its answers therefore stops being
+ * read, which bounds the memory one client can make us hold to one request
+ * line (CTL_MAX_REQUEST) plus the responses already produced.
+ *
+ * Locking: struct ctl_server and its clients are only touched from the
+ * thread iterating s->mc (ctl_start runs before any source is attached,
+ * ctl_stop tears down there, see ctl_stop).  The lease table has its own
+ * lock; lt_foreach_* copy out under it and the hooks are called after.
+ */
+#ifndef G_LOG_DOMAIN
+#define G_LOG_DOMAIN "pinfs"
+#endif
+
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+
+#include <gio/gio.h>
+#include <gio/gunixsocketaddress.h>
+#include <json-glib/json-glib.h>
+
+#include "ctl.h"
+
+#ifndef PINFS_VERSION
+#define PINFS_VERSION "unknown"
+#endif
+
+#define CTL_OUT_HIGH (1024 * 1024) /* stop answering queued requests above */
+#define CTL_MAX_DEPTH 16	   /* JSON nesting accepted in a request */
+#define CTL_READ_CHUNK 16384
+
+struct ctl_server {
+	GMainContext *mc;
+	struct lease_table *t;
+	struct lt_clock clock;
+	struct ctl_hooks hooks;
+	void *hook_ctx;
+
+	char *path;
+	dev_t sock_dev; /* the socket file we bound, so that ctl_stop */
+	ino_t sock_ino; /* removes only our own */
+
+	GSocket *listener;
+	GSource *listen_src;
+	GList *clients; /* struct ctl_client */
+	unsigned nclients;
+};
+
+struct ctl_client {
+	struct ctl_server *s;
+	GSocket *sock;
+	GSource *io_src; /* watches io_cond on sock */
+	GIOCondition io_cond;
+	GSource *idle_src;  /* drops the client after CTL_IDLE_TIMEOUT_S */
+	gint64 last_active; /* g_get_monotonic_time() of the last byte moved */
+
+	uid_t uid; /* SO_PEERCRED at connect time; (uid_t)-1 if unknown */
+	pid_t pid;
+
+	GByteArray *in;	 /* received, not yet handled (at most one partial line
+			  * while we are reading) */
+	bool discarding; /* dropping the rest of an oversized line */
+	bool eof;	 /* the peer shut down its sending side */
+	GString *out;	 /* responses not yet sent, from out_off on */
+	gsize out_off;
+};
+
+static gboolean client_io(GSocket *sock, GIOCondition cond, gpointer data);
+
+static uint64_t monotonic_ns(void *arg)
+{
+	struct timespec ts;
+
+	(void)arg;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t now_ns(struct ctl_server *s)
+{
+	return s->clock.now_ns(s->clock.arg);
+}
+
+/* ---- Building responses ---- */
+
+/* JSON integers are signed 64-bit; no file offset can exceed INT64_MAX. */
+static void add_u64(JsonBuilder *b, const char *name, uint64_t v)
+{
+	json_builder_set_member_name(b, name);
+	json_builder_add_int_value(b, v > G_MAXINT64 ? G_MAXINT64 : (gint64)v);
+}
+
+/* A length, with null meaning "to end of file" (LT_LEN_EOF). */
+static void add_len(JsonBuilder *b, const char *name, uint64_t len)
+{
+	json_builder_set_member_name(b, name);
+	if (len == LT_LEN_EOF)
+		json_builder_add_null_value(b);
+	else
+		json_builder_add_int_value(b,
+					   len > G_MAXINT64 ? G_MAXINT64 : (gint64)len);
+}
+
+/* A string that may hold any bytes (a path, a comm); NULL becomes null. */
+static void add_text(JsonBuilder *b, const char *name, const char *text)
+{
+	json_builder_set_member_name(b, name);
+	if (!text) {
+		json_builder_add_null_value(b);
+	} else if (g_utf8_validate(text, -1, NULL)) {
+		json_builder_add_string_value(b, text);
+	} else {
+		char *valid = g_utf8_make_valid(text, -1);
+
+		json_builder_add_string_value(b, valid);
+		g_free(valid);
+	}
+}
+
+static JsonBuilder *ok_begin(void)
+{
+	JsonBuilder *b = json_builder_new();
+
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "ok");
+	json_builder_add_boolean_value(b, TRUE);
+	return b;
+}
+
+/* Close the object begun by ok_begin and queue it as one line. */
+static void reply_builder(struct ctl_client *c, JsonBuilder *b)
+{
+	JsonGenerator *gen = json_generator_new();
+	JsonNode *root;
+	gchar *text;
+	gsize len;
+
+	json_builder_end_object(b);
+	root = json_builder_get_root(b);
+	json_generator_set_root(gen, root);
+	text = json_generator_to_data(gen, &len);
+	g_string_append_len(c->out, text, len);
+	g_string_append_c(c->out, '\n');
+	g_free(text);
+	json_node_unref(root);
+	g_object_unref(gen);
+	g_object_unref(b);
+}
+
+static void reply_error(struct ctl_client *c, int err, const char *fmt, ...)
+    G_GNUC_PRINTF(3, 4);
+
+/* Queue {"ok":false,"errno":err,"error":text}. */
+static void reply_error(struct ctl_client *c, int err, const char *fmt, ...)
+{
+	JsonBuilder *b = json_builder_new();
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	msg = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "ok");
+	json_builder_add_boolean_value(b, FALSE);
+	json_builder_set_member_name(b, "errno");
+	json_builder_add_int_value(b, err);
+	add_text(b, "error", msg);
+	reply_builder(c, b);
+	g_free(msg);
+}
+
+/* ---- Names for listings: hooks, cached for one response ---- */
+
+struct names {
+	struct ctl_server *s;
+	GHashTable *comm; /* GINT_TO_POINTER(pid) -> char * or NULL */
+	GHashTable *path; /* uint64_t * ino -> char * or NULL */
+};
+
+static void names_init(struct names *n, struct ctl_server *s)
+{
+	n->s = s;
+	n->comm = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
+	n->path = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+}
+
+static void names_clear(struct names *n)
+{
+	g_hash_table_destroy(n->comm);
+	g_hash_table_destroy(n->path);
+}
+
+static char *proc_comm(pid_t pid)
+{
+	char file[64], *text = NULL;
+
+	if (pid <= 0)
+		return NULL;
+	snprintf(file, sizeof(file), "/proc/%d/comm", (int)pid);
+	if (!g_file_get_contents(file, &text, NULL, NULL))
+		return NULL;
+	return g_strchomp(text);
+}
+
+static const char *names_comm(struct names *n, pid_t pid)
+{
+	gpointer key = GINT_TO_POINTER(pid), value;
+
+	if (g_hash_table_lookup_extended(n->comm, key, NULL, &value))
+		return value;
+	if (n->s->hooks.pid_comm)
+		value = n->s->hooks.pid_comm(n->s->hook_ctx, pid);
+	else
+		value = proc_comm(pid);
+	g_hash_table_insert(n->comm, key, value);
+	return value;
+}
+
+static const char *names_path(struct names *n, uint64_t ino)
+{
+	gpointer value = NULL;
+	gint64 key = (gint64)ino;
+
+	if (g_hash_table_lookup_extended(n->path, &key, NULL, &value))
+		return value;
+	if (n->s->hooks.ino_path)
+		value = n->s->hooks.ino_path(n->s->hook_ctx, ino);
+	g_hash_table_insert(n->path, g_memdup2(&key, sizeof(key)), value);
+	return value;
+}
+
+static const char *type_name(enum lt_type type)
+{
+	switch (type) {
+	case LT_READ:
+		return "read";
+	case LT_WRITE:
+		return "write";
+	default:
+		return "unlock";
+	}
+}
+
+static const char *state_name(enum lt_state state)
+{
+	switch (state) {
+	case LT_ACTIVE:
+		return "active";
+	case LT_BREAKING:
+		return "breaking";
+	case LT_REVOKED:
+		return "revoked";
+	default:
+		return "none";
+	}
+}
+
+static uint64_t since(uint64_t now, uint64_t then)
+{
+	return now > then ? now - then : 0;
+}
+
+/* ---- Commands ---- */
+
+static void copy_lease(const struct lt_lease_info *li, void *arg)
+{
+	g_array_append_vals(arg, li, 1);
+}
+
+static void copy_waiter(const struct lt_waiter_info *wi, void *arg)
+{
+	g_array_append_vals(arg, wi, 1);
+}
+
+static void cmd_leases(struct ctl_client *c, JsonObject *req)
+{
+	struct ctl_server *s = c->s;
+	GArray *a = g_array_new(FALSE, FALSE, sizeof(struct lt_lease_info));
+	struct names names;
+	JsonBuilder *b;
+	uint64_t now;
+	guint i;
+
+	(void)req;
+	lt_foreach_lease(s->t, copy_lease, a);
+	now = now_ns(s);
+	names_init(&names, s);
+
+	b = ok_begin();
+	add_u64(b, "now_ns", now);
+	json_builder_set_member_name(b, "leases");
+	json_builder_begin_array(b);
+	for (i = 0; i < a->len; i++) {
+		const struct lt_lease_info *li =
+		    &g_array_index(a, struct lt_lease_info, i);
+
+		json_builder_begin_object(b);
+		add_u64(b, "id", li->lease_id);
+		add_u64(b, "ino", li->ino);
+		add_u64(b, "fh", li->fh);
+		add_text(b, "path", names_path(&names, li->ino));
+		json_builder_set_member_name(b, "pid");
+		json_builder_add_int_value(b, li->pid);
+		add_text(b, "command", names_comm(&names, li->pid));
+		add_text(b, "type", type_name(li->type));
+		json_builder_set_member_name(b, "exclusive");
+		json_builder_add_boolean_value(b, li->exclusive);
+		add_text(b, "state", state_name(li->state));
+		add_u64(b, "offset", li->off);
+		add_len(b, "length", li->len);
+		add_u64(b, "granted_ns", li->granted_ns);
+		add_u64(b, "age_ns", since(now, li->granted_ns));
+		if (li->break_start_ns) {
+			add_u64(b, "break_start_ns", li->break_start_ns);
+			add_u64(b, "breaking_ns", since(now, li->break_start_ns));
+		}
+		add_u64(b, "pinned_bytes", li->pinned_bytes);
+		add_u64(b, "pins", li->npins);
+		json_builder_end_object(b);
+	}
+	json_builder_end_array(b);
+	reply_builder(c, b);
+
+	names_clear(&names);
+	g_array_free(a, TRUE);
+}
+
+static void cmd_waiters(struct ctl_client *c, JsonObject *req)
+{
+	struct ctl_server *s = c->s;
+	GArray *a = g_array_new(FALSE, FALSE, sizeof(struct lt_waiter_info));
+	struct names names;
+	JsonBuilder *b;
+	uint64_t now;
+	guint i;
+
+	(void)req;
+	lt_foreach_waiter(s->t, copy_waiter, a);
+	now = now_ns(s);
+	names_init(&names, s);
+
+	b = ok_begin();
+	add_u64(b, "now_ns", now);
+	json_builder_set_member_name(b, "waiters");
+	json_builder_begin_array(b);
+	for (i = 0; i < a->len; i++) {
+		const struct lt_waiter_info *wi =
+		    &g_array_index(a, struct lt_waiter_info, i);
+
+		json_builder_begin_object(b);
+		add_u64(b, "id", wi->waiter_id);
+		add_u64(b, "ino", wi->ino);
+		add_u64(b, "breaker_fh", wi->breaker_fh);
+		add_text(b, "path", names_path(&names, wi->ino));
+		json_builder_set_member_name(b, "pid");
+		json_builder_add_int_value(b, wi->pid);
+		add_text(b, "command", names_comm(&names, wi->pid));
+		add_u64(b, "offset", wi->off);
+		add_len(b, "length", wi->len);
+		add_u64(b, "parked_ns", wi->parked_ns);
+		add_u64(b, "waited_ns", since(now, wi->parked_ns));
+		json_builder_set_member_name(b, "pins_only");
+		json_builder_add_boolean_value(b, wi->pins_only);
+		json_builder_end_object(b);
+	}
+	json_builder_end_array(b);
+	reply_builder(c, b);
+
+	names_clear(&names);
+	g_array_free(a, TRUE);
+}
+
+static void cmd_stats(struct ctl_client *c, JsonObject *req)
+{
+	struct lt_stats st;
+	JsonBuilder *b;
+
+	(void)req;
+	memset(&st, 0, sizeof(st));
+	lt_get_stats(c->s->t, &st);
+
+	b = ok_begin();
+	json_builder_set_member_name(b, "stats");
+	json_builder_begin_object(b);
+	add_u64(b, "granted", st.granted);
+	add_u64(b, "released", st.released);
+	add_u64(b, "broken", st.broken);
+	add_u64(b, "revoked", st.revoked);
+	add_u64(b, "refused", st.refused);
+	add_u64(b, "parked", st.parked);
+	add_u64(b, "resumed", st.resumed);
+	add_u64(b, "cancelled", st.cancelled);
+	add_u64(b, "active_leases", st.active_leases);
+	add_u64(b, "parked_now", st.parked_now);
+	add_u64(b, "wait_count", st.wait_count);
+	add_u64(b, "wait_max_ns", st.wait_max_ns);
+	add_u64(b, "wait_total_ns", st.wait_total_ns);
+	add_u64(b, "wait_mean_ns", st.wait_count ? st.wait_total_ns / st.wait_count : 0);
+	json_builder_end_object(b);
+	reply_builder(c, b);
+}
+
+static void cmd_version(struct ctl_client *c, JsonObject *req)
+{
+	JsonBuilder *b = ok_begin();
+
+	(void)req;
+	add_text(b, "version", PINFS_VERSION);
+	json_builder_set_member_name(b, "protocol");
+	json_builder_add_int_value(b, CTL_PROTOCOL_VERSION);
+	reply_builder(c, b);
+}
+
+/*
+ * May this client revoke lease id?  Root may; anyone else only if the
+ * daemon says they own the file.  0, or a negative errno with the error
+ * already queued.
+ */
+static int revoke_allowed(struct ctl_client *c, uint64_t id)
+{
+	struct ctl_server *s = c->s;
+	uint64_t ino;
+	uid_t owner;
+	int ret;
+
+	if (c->uid == 0)
+		return 0;
+	ret = lt_lease_ino(s->t, id, &ino);
+	if (ret < 0) {
+		reply_error(c, -ret, "no lease %" G_GUINT64_FORMAT, id);
+		return ret;
+	}
+	if (!s->hooks.ino_owner) {
+		reply_error(c, EPERM, "only root may revoke leases on this mount");
+		return -EPERM;
+	}
+	ret = s->hooks.ino_owner(s->hook_ctx, ino, &owner);
+	if (ret < 0) {
+		reply_error(c, -ret,
+			    "lease %" G_GUINT64_FORMAT
+			    ": cannot find its file's owner: %s",
+			    id, g_strerror(-ret));
+		return ret;
+	}
+	if (owner != c->uid) {
+		reply_error(c, EPERM,
+			    "permission denied: only root or the file's owner may revoke "
+			    "lease %" G_GUINT64_FORMAT,
+			    id);
+		return -EPERM;
+	}
+	return 0;
+}
+
+static void cmd_revoke(struct ctl_client *c, JsonObject *req)
+{
+	JsonNode *idn = json_object_get_member(req, "id");
+	char idstr[32];
+	JsonBuilder *b;
+	gint64 id;
+	int ret;
+
+	if (!idn || !JSON_NODE_HOLDS_VALUE(idn) ||
+	    json_node_get_value_type(idn) != G_TYPE_INT64) {
+		reply_error(c, EINVAL, "revoke needs an integer \"id\"");
+		return;
+	}
+	id = json_node_get_int(idn);
+	if (id < 0) {
+		reply_error(c, EINVAL, "lease id must not be negative");
+		return;
+	}
+	if (revoke_allowed(c, (uint64_t)id) < 0)
+		return;
+	ret = lt_revoke(c->s->t, (uint64_t)id);
+	if (ret < 0) {
+		reply_error(c, -ret, "cannot revoke lease %" G_GINT64_FORMAT ": %s", id,
+			    g_strerror(-ret));
+		return;
+	}
+	snprintf(idstr, sizeof(idstr), "%" G_GINT64_FORMAT, id);
+	g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_INFO, "PINFS_EVENT", "ctl-revoke",
+			 "PINFS_LEASE", idstr, "MESSAGE",
+			 "lease %s revoked on request of uid %d pid %d", idstr,
+			 (int)c->uid, (int)c->pid);
+	b = ok_begin();
+	json_builder_set_member_name(b, "id");
+	json_builder_add_int_value(b, id);
+	reply_builder(c, b);
+}
+
+static const struct {
+	const char *name;
+	void (*fn)(struct ctl_client *c, JsonObject *req);
+} commands[] = {
+    {"leases", cmd_leases}, {"waiters", cmd_waiters}, {"stats", cmd_stats},
+    {"revoke", cmd_revoke}, {"version", cmd_version},
+};
+
+/*
+ * Deepest nesting of arrays and objects in a JSON text, looking past
+ * strings.  Checked before parsing so that json-glib's recursive parser
+ * never sees a request deep enough to exhaust our stack.
+ */
+static unsigned json_depth(const char *p, gsize len)
+{
+	unsigned depth = 0, max = 0;
+	bool in_string = false, escaped = false;
+	gsize i;
+
+	for (i = 0; i < len; i++) {
+		if (in_string) {
+			if (escaped)
+				escaped = false;
+			else if (p[i] == '\\')
+				escaped = true;
+			else if (p[i] == '"')
+				in_string = false;
+		} else if (p[i] == '"') {
+			in_string = true;
+		} else if (p[i] == '[' || p[i] == '{') {
+			if (++depth > max)
+				max = depth;
+		} else if ((p[i] == ']' || p[i] == '}') && depth) {
+			depth--;
+		}
+	}
+	return max;
+}
+
+/* Answer one request line (without its newline). */
+static void handle_line(struct ctl_client *c, const char *line, gsize len)
+{
+	JsonParser *parser = NULL;
+	GError *err = NULL;
+	JsonNode *root, *cmd;
+	const char *name;
+	gsize i;
+
+	if (len && line[len - 1] == '\r')
+		len--;
+	if (len == 0)
+		return; /* blank lines are allowed between requests */
+	if (memchr(line, '\0', len) || !g_utf8_validate(line, len, NULL)) {
+		reply_error(c, EINVAL, "request is not UTF-8 text");
+		return;
+	}
+	if (json_depth(line, len) > CTL_MAX_DEPTH) {
+		reply_error(c, EINVAL, "request nested deeper than %d", CTL_MAX_DEPTH);
+		return;
+	}
+
+	parser = json_parser_new_immutable();
+	if (!json_parser_load_from_data(parser, line, len, &err)) {
+		reply_error(c, EINVAL, "malformed JSON: %s", err->message);
+		goto out;
+	}
+	root = json_parser_get_root(parser);
+	if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
+		reply_error(c, EINVAL, "request must be a JSON object");
+		goto out;
+	}
+	cmd = json_object_get_member(json_node_get_object(root), "cmd");
+	if (!cmd || !JSON_NODE_HOLDS_VALUE(cmd) ||
+	    json_node_get_value_type(cmd) != G_TYPE_STRING) {
+		reply_error(c, EINVAL, "request needs a string \"cmd\"");
+		goto out;
+	}
+	name = json_node_get_string(cmd);
+	for (i = 0; i < G_N_ELEMENTS(commands); i++) {
+		if (strcmp(name, commands[i].name) == 0) {
+			commands[i].fn(c, json_node_get_object(root));
+			goto out;
+		}
+	}
+	reply_error(c, EINVAL, "unknown command \"%s\"", name);
+out:
+	g_clear_error(&err);
+	g_object_unref(parser);
+}
+
+/* ---- Connections ---- */
+
+static gsize out_pending(struct ctl_client *c)
+{
+	return c->out->len - c->out_off;
+}
+
+/*
+ * Answer the complete lines in c->in, while the responses waiting to be
+ * sent stay under CTL_OUT_HIGH.  At EOF a final line without a newline is
+ * a request too.
+ */
+static void client_handle_input(struct ctl_client *c)
+{
+	gsize done = 0;
+	const char *data = (const char *)c->in->data;
+	const char *nl;
+
+	while (out_pending(c) < CTL_OUT_HIGH &&
+	       (nl = memchr(data + done, '\n', c->in->len - done))) {
+		gsize n = nl - (data + done);
+
+		if (c->discarding)
+			c->discarding = false;
+		else
+			handle_line(c, data + done, n);
+		done += n + 1;
+	}
+	g_byte_array_remove_range(c->in, 0, done);
+
+	if (c->in->len > CTL_MAX_REQUEST && !memchr(c->in->data, '\n', c->in->len)) {
+		if (!c->discarding)
+			reply_error(c, EMSGSIZE, "request longer than %d bytes",
+				    CTL_MAX_REQUEST);
+		c->discarding = true;
+		g_byte_array_set_size(c->in, 0);
+	}
+	if (c->eof && c->in->len && out_pending(c) < CTL_OUT_HIGH &&
+	    !memchr(c->in->data, '\n', c->in->len)) {
+		if (!c->discarding)
+			handle_line(c, (const char *)c->in->data, c->in->len);
+		g_byte_array_set_size(c->in, 0);
+	}
+}
+
+/* Send what we can without blocking.  false: the connection is broken. */
+static bool client_flush(struct ctl_client *c)
+{
+	while (out_pending(c)) {
+		GError *err = NULL;
+		gssize n = g_socket_send_with_blocking(c->sock, c->out->str + c->out_off,
+						       out_pending(c), FALSE, NULL, &err);
+
+		if (n < 0) {
+			bool again =
+			    g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+
+			g_error_free(err);
+			return again;
+		}
+		c->out_off += n;
+		c->last_active = g_get_monotonic_time();
+	}
+	g_string_truncate(c->out, 0);
+	c->out_off = 0;
+	return true;
+}
+
+static void client_free(struct ctl_client *c)
+{
+	struct ctl_server *s = c->s;
+
+	s->clients = g_list_remove(s->clients, c);
+	s->nclients--;
+	if (c->io_src) {
+		g_source_destroy(c->io_src);
+		g_source_unref(c->io_src);
+	}
+	g_source_destroy(c->idle_src);
+	g_source_unref(c->idle_src);
+	g_socket_close(c->sock, NULL);
+	g_object_unref(c->sock);
+	g_byte_array_unref(c->in);
+	g_string_free(c->out, TRUE);
+	g_free(c);
+}
+
+/* Watch for what the connection waits on next: sending or reading. */
+static void client_watch(struct ctl_client *c)
+{
+	GIOCondition want = out_pending(c) ? G_IO_OUT : G_IO_IN;
+
+	if (c->io_src && c->io_cond == want)
+		return;
+	if (c->io_src) {
+		g_source_destroy(c->io_src);
+		g_source_unref(c->io_src);
+	}
+	c->io_cond = want;
+	c->io_src = g_socket_create_source(c->sock, want, NULL);
+	g_source_set_callback(c->io_src, G_SOURCE_FUNC(client_io), c, NULL);
+	g_source_attach(c->io_src, c->s->mc);
+}
+
+/*
+ * Drive the connection: read if we are reading, answer, send.  Frees c
+ * and returns false when the connection is over.
+ */
+static bool client_step(struct ctl_client *c, bool readable)
+{
+	if (readable && !c->eof && !out_pending(c)) {
+		guint8 buf[CTL_READ_CHUNK];
+		GError *err = NULL;
+		gssize n = g_socket_receive_with_blocking(c->sock, (gchar *)buf,
+							  sizeof(buf), FALSE, NULL, &err);
+
+		if (n < 0) {
+			bool again =
+			    g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+
+			g_error_free(err);
+			if (!again)
+				goto gone;
+		} else if (n == 0) {
+			c->eof = true;
+		} else {
+			g_byte_array_append(c->in, buf, n);
+			c->last_active = g_get_monotonic_time();
+		}
+	}
+
+	/* Answer and send until we either wait on the peer or are done. */
+	for (;;) {
+		client_handle_input(c);
+		if (!client_flush(c))
+			goto gone;
+		if (out_pending(c))
+			break; /* the peer must read first */
+		if (!c->in->len || !memchr(c->in->data, '\n', c->in->len))
+			break; /* nothing left to answer */
+	}
+	if (c->eof && !out_pending(c))
+		goto gone;
+	client_watch(c);
+	return true;
+gone:
+	client_free(c);
+	return false;
+}
+
+static gboolean client_io(GSocket *sock, GIOCondition cond, gpointer data)
+{
+	struct ctl_client *c = data;
+
+	(void)sock;
+	if (!client_step(c, cond & (G_IO_IN | G_IO_HUP | G_IO_ERR)))
+		return G_SOURCE_REMOVE;
+	/* client_watch may have replaced the source this call came from */
+	return c->io_src == g_main_current_source() ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+static gboolean client_idle(gpointer data)
+{
+	struct ctl_client *c = data;
+	gint64 idle = g_get_monotonic_time() - c->last_active;
+
+	if (idle < (gint64)CTL_IDLE_TIMEOUT_S * G_USEC_PER_SEC)
+		return G_SOURCE_CONTINUE;
+	g_debug("ctl: dropping client pid %d after %d s of silence", (int)c->pid,
+		CTL_IDLE_TIMEOUT_S);
+	client_free(c);
+	return G_SOURCE_REMOVE;
+}
+
+/* Tell a client we cannot serve it, without waiting for it, and close. */
+static void refuse_client(GSocket *sock, int err, const char *msg)
+{
+	char *line =
+	    g_strdup_printf("{\"ok\":false,\"errno\":%d,\"error\":\"%s\"}\n", err, msg);
+
+	g_socket_set_blocking(sock, FALSE);
+	g_socket_send(sock, line, strlen(line), NULL, NULL);
+	g_socket_close(sock, NULL);
+	g_free(line);
+}
+
+static gboolean on_accept(GSocket *listener, GIOCondition cond, gpointer data)
+{
+	struct ctl_server *s = data;
+	GCredentials *cred;
+	struct ctl_client *c;
+	GError *err = NULL;
+	GSocket *sock;
+
+	(void)cond;
+	sock = g_socket_accept(listener, NULL, &err);
+	if (!sock) {
+		if (!g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+			g_warning("ctl: accept on %s: %s", s->path, err->message);
+		g_error_free(err);
+		return G_SOURCE_CONTINUE;
+	}
+	if (s->nclients >= CTL_MAX_CLIENTS) {
+		refuse_client(sock, EBUSY, "too many control connections");
+		g_object_unref(sock);
+		return G_SOURCE_CONTINUE;
+	}
+	g_socket_set_blocking(sock, FALSE);
+
+	c = g_new0(struct ctl_client, 1);
+	c->s = s;
+	c->sock = sock;
+	c->uid = (uid_t)-1;
+	c->pid = -1;
+	cred = g_socket_get_credentials(sock, NULL);
+	if (cred) {
+		c->uid = g_credentials_get_unix_user(cred, NULL);
+		c->pid = g_credentials_get_unix_pid(cred, NULL);
+		g_object_unref(cred);
+	}
+	c->in = g_byte_array_new();
+	c->out = g_string_new(NULL);
+	c->last_active = g_get_monotonic_time();
+	c->idle_src = g_timeout_source_new_seconds(CTL_IDLE_TIMEOUT_S);
+	g_source_set_callback(c->idle_src, client_idle, c, NULL);
+	g_source_attach(c->idle_src, s->mc);
+	s->clients = g_list_prepend(s->clients, c);
+	s->nclients++;
+	client_watch(c);
+	return G_SOURCE_CONTINUE;
+}
+
+/* ---- Start and stop ---- */
+
+static void set_errno_error(GError **error, int err, const char *fmt, const char *arg)
+{
+	char *what = g_strdup_printf(fmt, arg);
+
+	g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err), "%s: %s", what,
+		    g_strerror(err));
+	g_free(what);
+}
+
+/*
+ * Make sure the socket's directory exists and that nobody but us (or root)
+ * can swap the socket in it.
+ */
+static bool prepare_dir(const char *dir, GError **error)
+{
+	mode_t mode = geteuid() == 0 ? 0755 : 0700;
+	bool created = false;
+	struct stat st;
+
+	if (stat(dir, &st) < 0) {
+		if (errno != ENOENT || g_mkdir_with_parents(dir, mode) < 0) {
+			set_errno_error(error, errno, "control socket directory %s", dir);
+			return false;
+		}
+		created = true;
+		if (stat(dir, &st) < 0) {
+			set_errno_error(error, errno, "control socket directory %s", dir);
+			return false;
+		}
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		set_errno_error(error, ENOTDIR, "control socket directory %s", dir);
+		return false;
+	}
+	if (created && chmod(dir, mode) < 0) { /* whatever the umask was */
+		set_errno_error(error, errno, "control socket directory %s", dir);
+		return false;
+	}
+	if ((st.st_uid != geteuid() && st.st_uid != 0) ||
+	    ((st.st_mode & 022) && !(st.st_mode & S_ISVTX))) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+			    "control socket directory %s is writable by others", dir);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Remove a socket file left behind by a daemon that died.  A socket that
+ * still answers belongs to a live daemon; anything but a socket is not
+ * ours to remove.
+ */
+static bool remove_stale(const char *path, GSocketAddress *addr, GError **error)
+{
+	GError *err = NULL;
+	struct stat st;
+	GSocket *probe;
+	bool live;
+
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return true;
+		set_errno_error(error, errno, "control socket %s", path);
+		return false;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		set_errno_error(error, EEXIST, "%s exists and is not a socket", path);
+		return false;
+	}
+	probe = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
+			     G_SOCKET_PROTOCOL_DEFAULT, error);
+	if (!probe)
+		return false;
+	g_socket_set_blocking(probe, FALSE);
+	live = g_socket_connect(probe, addr, NULL, &err) ||
+	       g_error_matches(err, G_IO_ERROR, G_IO_ERROR_PENDING) ||
+	       g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+	g_clear_error(&err);
+	g_socket_close(probe, NULL);
+	g_object_unref(probe);
+	if (live) {
+		set_errno_error(error, EADDRINUSE, "another daemon is serving %s", path);
+		return false;
+	}
+	if (unlink(path) < 0 && errno != ENOENT) {
+		set_errno_error(error, errno, "removing stale control socket %s", path);
+		return false;
+	}
+	g_debug("ctl: removed stale control socket %s", path);
+	return true;
+}
+
+struct ctl_server *ctl_start(GMainContext *mc, struct lease_table *t,
+			     const char *socket_path, const struct lt_clock *clock,
+			     const struct ctl_hooks *hooks, void *hook_ctx,
+			     GError **error)
+{
+	struct sockaddr_un sun;
+	GSocketAddress *addr = NULL;
+	struct ctl_server *s;
+	struct stat st;
+	char *dir;
+
+	if (strlen(socket_path) >= sizeof(sun.sun_path)) {
+		set_errno_error(error, ENAMETOOLONG, "control socket %s", socket_path);
+		return NULL;
+	}
+	s = g_new0(struct ctl_server, 1);
+	s->mc = g_main_context_ref(mc);
+	s->t = t;
+	if (clock && clock->now_ns) {
+		s->clock = *clock;
+	} else {
+		s->clock.now_ns = monotonic_ns;
+		s->clock.arg = NULL;
+	}
+	if (hooks)
+		s->hooks = *hooks;
+	s->hook_ctx = hook_ctx;
+	s->path = g_strdup(socket_path);
+
+	dir = g_path_get_dirname(socket_path);
+	if (!prepare_dir(dir, error))
+		goto fail;
+	addr = g_unix_socket_address_new(socket_path);
+	if (!remove_stale(socket_path, addr, error))
+		goto fail;
+
+	s->listener = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
+				   G_SOCKET_PROTOCOL_DEFAULT, error);
+	if (!s->listener)
+		goto fail;
+	if (!g_socket_bind(s->listener, addr, FALSE, error))
+		goto fail;
+	/* Anyone may list: the socket is world-writable, the commands check. */
+	if (chmod(socket_path, 0666) < 0 || lstat(socket_path, &st) < 0) {
+		set_errno_error(error, errno, "control socket %s", socket_path);
+		unlink(socket_path);
+		goto fail;
+	}
+	s->sock_dev = st.st_dev;
+	s->sock_ino = st.st_ino;
+	g_socket_set_listen_backlog(s->listener, CTL_MAX_CLIENTS);
+	if (!g_socket_listen(s->listener, error)) {
+		unlink(socket_path);
+		goto fail;
+	}
+	g_socket_set_blocking(s->listener, FALSE);
+
+	s->listen_src = g_socket_create_source(s->listener, G_IO_IN, NULL);
+	g_source_set_callback(s->listen_src, G_SOURCE_FUNC(on_accept), s, NULL);
+	g_source_attach(s->listen_src, mc);
+	g_object_unref(addr);
+	g_free(dir);
+	return s;
+fail:
+	if (s->listener)
+		g_object_unref(s->listener);
+	g_clear_object(&addr);
+	g_free(dir);
+	g_free(s->path);
+	g_main_context_unref(s->mc);
+	g_free(s);
+	return NULL;
+}
+
+/* Close everything; runs where the sources are dispatched (ctl_stop). */
+static void teardown(struct ctl_server *s)
+{
+	struct stat st;
+
+	g_source_destroy(s->listen_src);
+	g_source_unref(s->listen_src);
+	s->listen_src = NULL;
+	while (s->clients)
+		client_free(s->clients->data);
+	g_socket_close(s->listener, NULL);
+	if (lstat(s->path, &st) == 0 && st.st_dev == s->sock_dev &&
+	    st.st_ino == s->sock_ino)
+		unlink(s->path);
+}
+
+struct stop_call {
+	struct ctl_server *s;
+	GMutex lock;
+	GCond cond;
+	bool done; /* under lock */
+};
+
+static gboolean stop_in_context(gpointer data)
+{
+	struct stop_call *call = data;
+
+	teardown(call->s);
+	g_mutex_lock(&call->lock);
+	call->done = true;
+	g_cond_signal(&call->cond);
+	g_mutex_unlock(&call->lock);
+	return G_SOURCE_REMOVE;
+}
+
+void ctl_stop(struct ctl_server *s)
+{
+	if (!s)
+		return;
+	if (g_main_context_acquire(s->mc)) {
+		/* Our thread, or nobody iterates mc: no callback can run. */
+		teardown(s);
+		g_main_context_release(s->mc);
+	} else {
+		/* Another thread iterates mc: tear down there, between
+		 * dispatches, and wait for it. */
+		struct stop_call call = {.s = s};
+		GSource *src = g_idle_source_new();
+
+		g_mutex_init(&call.lock);
+		g_cond_init(&call.cond);
+		g_source_set_priority(src, G_PRIORITY_HIGH);
+		g_source_set_callback(src, stop_in_context, &call, NULL);
+		g_source_attach(src, s->mc);
+		g_source_unref(src);
+		g_mutex_lock(&call.lock);
+		while (!call.done)
+			g_cond_wait(&call.cond, &call.lock);
+		g_mutex_unlock(&call.lock);
+		g_mutex_clear(&call.lock);
+		g_cond_clear(&call.cond);
+	}
+	g_object_unref(s->listener);
+	g_main_context_unref(s->mc);
+	g_free(s->path);
+	g_free(s);
+}

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * ctl.h - the daemon's control channel: a unix stream socket that answers
+ * pinfsctl (and scripts) with the lease table's contents (rule 14) and
+ * revokes leases for root or the file's owner.  docs/control.md describes
+ * the channel, the protocol and its permissions.
+ *
+ * The socket path helpers at the end are header-only so that pinfsctl
+ * computes the same path as the daemon without linking the server.
+ */
+#ifndef PINFS_CTL_H
+#define PINFS_CTL_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <sys/types.h>
+#include <sys/sysmacros.h>
+
+#include <glib.h>
+
+#include "lease.h"
+
+#define CTL_PROTOCOL_VERSION 1
+#define CTL_MAX_REQUEST (64 * 1024) /* bytes in one request line */
+#define CTL_MAX_CLIENTS 32	    /* connections served at once */
+#define CTL_IDLE_TIMEOUT_S 30	    /* a silent client is dropped after this */
+
+/*
+ * What the server asks the daemon.  Every hook may be NULL and is called
+ * on the thread that iterates the GMainContext given to ctl_start, never
+ * with the lease table's lock held.  So the lease that named ino may have
+ * ended, and its file been closed and forgotten, by the time a hook runs:
+ * a hook must look ino up safely (and may answer NULL / -ENOENT), never
+ * trust it as a live pointer.
+ */
+struct ctl_hooks {
+	/* path of ino as seen inside the mount (g_free'd by the caller), or
+	 * NULL if unknown */
+	char *(*ino_path)(void *ctx, uint64_t ino);
+	/* owner uid of ino: 0 on success, else a negative errno.  NULL: only
+	 * root may revoke. */
+	int (*ino_owner)(void *ctx, uint64_t ino, uid_t *uid);
+	/* command name of pid (g_free'd by the caller), or NULL.  NULL hook:
+	 * read /proc/PID/comm. */
+	char *(*pid_comm)(void *ctx, pid_t pid);
+};
+
+struct ctl_server;
+
+/*
+ * Listen on socket_path and serve requests from sources attached to mc.
+ * The parent directory is created if missing (0755 when running as root,
+ * else 0700) and must not be writable by others unless it is sticky.  A
+ * stale socket at socket_path is replaced; a live one (another daemon
+ * answers) or a non-socket file is an error.  The socket is made 0666:
+ * anyone may list.
+ *
+ * clock: the lease table's clock, for ages (granted_ns, parked_ns); NULL
+ * means CLOCK_MONOTONIC, which is what the daemon's table uses.
+ * hooks and clock are copied; hook_ctx and t must outlive the server.
+ */
+struct ctl_server *ctl_start(GMainContext *mc, struct lease_table *t,
+			     const char *socket_path, const struct lt_clock *clock,
+			     const struct ctl_hooks *hooks, void *hook_ctx,
+			     GError **error);
+
+/*
+ * Close every connection, remove the socket file (if it is still ours) and
+ * free s.  Call it from the thread iterating mc, from any thread while
+ * that thread is still iterating mc (it waits for the teardown there), or
+ * once nothing iterates mc any more.  Call it before lt_destroy.
+ */
+void ctl_stop(struct ctl_server *s);
+
+/* ---- Socket path, shared with pinfsctl ---- */
+
+/*
+ * The runtime directory of a daemon running as uid: /run for root, else
+ * $XDG_RUNTIME_DIR, else /tmp/pinfs-<uid>.  g_free the result.
+ */
+static inline char *ctl_runtime_dir(uid_t uid)
+{
+	const char *xdg;
+
+	if (uid == 0)
+		return g_strdup("/run");
+	xdg = getenv("XDG_RUNTIME_DIR");
+	if (xdg && xdg[0] == '/')
+		return g_strdup(xdg);
+	return g_strdup_printf("/tmp/pinfs-%u", (unsigned)uid);
+}
+
+/* <rundir>/pinfs/<major>:<minor>.sock for the mount whose st_dev is dev. */
+static inline char *ctl_socket_path_in(const char *rundir, dev_t dev)
+{
+	return g_strdup_printf("%s/pinfs/%u:%u.sock", rundir, major(dev), minor(dev));
+}
+
+/* The socket path a daemon running as daemon_uid uses for mount dev. */
+static inline char *ctl_socket_path_for_dev(dev_t dev, uid_t daemon_uid)
+{
+	char *rundir = ctl_runtime_dir(daemon_uid);
+	char *path = ctl_socket_path_in(rundir, dev);
+
+	g_free(rundir);
+	return path;
+}
+
+#endif /* PINFS_CTL_H */
