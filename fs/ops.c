@@ -363,6 +363,10 @@ static void fill_open_reply(struct fuse_file_info *fi, struct pinfs_file *pf)
 	 * and then a holder's close() would wait behind a parked truncate. */
 	fi->noflush = 1;
 	fi->keep_cache = 0;
+	/* O_DIRECT: the kernel passes the caller's sizes and offsets through,
+	 * and the backing file accepts or refuses them as it would directly. */
+	if (fi->flags & O_DIRECT)
+		fi->direct_io = 1;
 }
 
 /* The work of open, once any O_TRUNC layout check has passed. */
