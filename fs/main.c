@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,7 +186,9 @@ int main(int argc, char *argv[])
 		ret = fuse_session_loop_mt(se, loop_cfg);
 		fuse_loop_cfg_destroy(loop_cfg);
 	}
-	ret = ret == 0 ? 0 : 1;
+	/* A signal handler ends the loop with the signal's number: a clean
+	 * unmount, not an error. */
+	ret = (ret == 0 || ret == SIGINT || ret == SIGTERM || ret == SIGHUP) ? 0 : 1;
 	layout_free(fs.layout);
 out_unmount:
 	fuse_session_unmount(se);

@@ -255,8 +255,13 @@ static int set_times(struct pinfs_inode *inode, struct pinfs_file *pf,
 
 	if (pf)
 		return futimens(pf->fd, tv) < 0 ? errno : 0;
-	if (S_ISLNK(inode->type))
-		return EPERM; /* no way to reach a symlink itself by descriptor */
+	if (S_ISLNK(inode->type)) {
+		/* The magic link would follow the symlink: name it by its O_PATH
+		 * descriptor instead (kernels that refuse that say EINVAL). */
+		if (utimensat(inode->fd, "", tv, AT_EMPTY_PATH) == 0)
+			return 0;
+		return errno == EINVAL ? EPERM : errno;
+	}
 	proc_path(path, inode->fd);
 	return utimensat(AT_FDCWD, path, tv, 0) < 0 ? errno : 0;
 }
@@ -356,6 +361,12 @@ static struct pinfs_file *file_new(struct pinfs_inode *inode, int fd, int flags)
 	return pf;
 }
 
+/* Flags for the backing open: O_NOFOLLOW would refuse the /proc magic link. */
+static int backing_flags(int flags)
+{
+	return flags & ~O_NOFOLLOW;
+}
+
 static void fill_open_reply(struct fuse_file_info *fi, struct pinfs_file *pf)
 {
 	fi->fh = (uint64_t)(uintptr_t)pf;
@@ -363,8 +374,9 @@ static void fill_open_reply(struct fuse_file_info *fi, struct pinfs_file *pf)
 	 * and then a holder's close() would wait behind a parked truncate. */
 	fi->noflush = 1;
 	fi->keep_cache = 0;
-	/* O_DIRECT: the kernel passes the caller's sizes and offsets through,
-	 * and the backing file accepts or refuses them as it would directly. */
+	/* O_DIRECT: no page cache in the kernel's FUSE layer either.  I/O on
+	 * such files goes through aligned buffers (direct_read, direct_write),
+	 * so the backing file judges only the caller's offsets and sizes. */
 	if (fi->flags & O_DIRECT)
 		fi->direct_io = 1;
 }
@@ -373,11 +385,10 @@ static void fill_open_reply(struct fuse_file_info *fi, struct pinfs_file *pf)
 void ops_do_open(fuse_req_t req, struct pinfs_inode *inode, struct fuse_file_info *fi)
 {
 	char path[PROC_FD_PATH_MAX];
-	int flags = fi->flags & ~O_NOFOLLOW;
 	int fd;
 
 	proc_path(path, inode->fd);
-	fd = open(path, flags | O_CLOEXEC);
+	fd = open(path, backing_flags(fi->flags) | O_CLOEXEC);
 	if (fd < 0) {
 		fuse_reply_err(req, errno);
 		return;
@@ -418,7 +429,7 @@ static void pinfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct fuse_entry_param e;
 	int fd, err = 0;
 
-	fd = openat(dir->fd, name, (fi->flags | O_CREAT) & ~O_NOFOLLOW, mode);
+	fd = openat(dir->fd, name, backing_flags(fi->flags | O_CREAT) | O_CLOEXEC, mode);
 	if (fd < 0) {
 		err = errno;
 		goto out;
@@ -469,12 +480,36 @@ static void pinfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	fuse_reply_err(req, (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? errno : 0);
 }
 
+#define DIRECT_ALIGN 4096
+
+/* O_DIRECT read into a block-aligned buffer: FUSE's own are not aligned. */
+static void direct_read(fuse_req_t req, struct pinfs_file *pf, size_t size, off_t off)
+{
+	void *buf = NULL;
+	ssize_t n;
+
+	if (posix_memalign(&buf, DIRECT_ALIGN, size ? size : 1) != 0) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = pread(pf->fd, buf, size, off);
+	if (n < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
 static void pinfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
 
 	(void)ino;
+	if (fi_file(fi)->flags & O_DIRECT) {
+		direct_read(req, fi_file(fi), size, off);
+		return;
+	}
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	buf.buf[0].fd = fi_file(fi)->fd;
 	buf.buf[0].pos = off;
@@ -484,14 +519,33 @@ static void pinfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void pinfs_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_buf,
 			    off_t off, struct fuse_file_info *fi)
 {
-	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in_buf));
+	size_t size = fuse_buf_size(in_buf);
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(size);
+	void *bounce = NULL;
 	ssize_t n;
 
 	(void)ino;
+	if (fi_file(fi)->flags & O_DIRECT) {
+		/* Gather into an aligned buffer, then one pwrite. */
+		if (posix_memalign(&bounce, DIRECT_ALIGN, size ? size : 1) != 0) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		out.buf[0].mem = bounce;
+		n = fuse_buf_copy(&out, in_buf, 0);
+		if (n >= 0) {
+			n = pwrite(fi_file(fi)->fd, bounce, (size_t)n, off);
+			if (n < 0)
+				n = -errno;
+		}
+		free(bounce);
+		goto reply;
+	}
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out.buf[0].fd = fi_file(fi)->fd;
 	out.buf[0].pos = off;
 	n = fuse_buf_copy(&out, in_buf, 0);
+reply:
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
