@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +32,7 @@
 #include "ctl.h"
 #include "daemon.h"
 #include "pinfs_abi.h"
+#include "pinfs_dma_abi.h"
 
 struct layout {
 	struct pinfs *fs;
@@ -42,6 +44,8 @@ struct layout {
 	GMainLoop *loop;
 	GThread *thread;
 	GSource *timer; /* only touched on the event thread */
+	GSource *pin_poll; /* event thread: rechecks pins-only waiters */
+	int dma_fd;        /* /dev/pinfs_dma, or -1: no pin queries */
 	bool stopping;  /* set at unmount, before the table goes away */
 	struct ctl_server *ctl;
 
@@ -230,6 +234,62 @@ static void on_deadline_changed(void *ctx)
 	g_main_context_invoke(l->ctx, rearm_timer, l);
 }
 
+/*
+ * Rule 11 for pins nobody registered: ask the pinfs_dma module how much of
+ * the range is DMA-pinned.  The module needs a descriptor on our own
+ * superblock; an O_PATH open of the mount root asks the daemon nothing, and
+ * is not kept, so that the mount never looks busy to umount.
+ */
+static uint64_t on_unregistered_pins(void *ctx, uint64_t ino, uint64_t off, uint64_t len)
+{
+	struct layout *l = ctx;
+	struct pinfs_inode *inode = (struct pinfs_inode *)(uintptr_t)ino;
+	struct pinfs_dma_query q;
+	uint64_t bytes = 0;
+	int root;
+
+	root = open(l->fs->cfg.mountpoint, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return 0;
+	memset(&q, 0, sizeof(q));
+	q.size = sizeof(q);
+	q.fd = root;
+	q.ino = inode->ino;
+	q.offset = off;
+	q.len = len == LT_LEN_EOF ? 0 : len;
+	if (ioctl(l->dma_fd, PINFS_DMA_IOC_QUERY, &q) == 0)
+		bytes = q.pinned * (uint64_t)sysconf(_SC_PAGESIZE);
+	close(root);
+	return bytes;
+}
+
+/* Event thread: while waiters wait only for unregistered pins, look again
+ * every 50 ms (the module cannot tell us when a pin goes). */
+static gboolean on_pin_poll(gpointer data)
+{
+	struct layout *l = data;
+
+	if (l->stopping || !lt_has_pin_waiters(l->t)) {
+		g_source_unref(l->pin_poll);
+		l->pin_poll = NULL;
+		return G_SOURCE_REMOVE;
+	}
+	lt_recheck(l->t);
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean start_pin_poll(gpointer data)
+{
+	struct layout *l = data;
+
+	if (l->pin_poll || l->stopping)
+		return G_SOURCE_REMOVE;
+	l->pin_poll = g_timeout_source_new(50);
+	g_source_set_callback(l->pin_poll, on_pin_poll, l, NULL);
+	g_source_attach(l->pin_poll, l->ctx);
+	return G_SOURCE_REMOVE;
+}
+
 /* Grants and releases are INFO (shown with -d or G_MESSAGES_DEBUG);
  * breaks, revocations and refusals are MESSAGE. */
 static void on_log(void *ctx, const char *event, uint64_t lease_id, uint64_t ino,
@@ -265,6 +325,16 @@ static const struct lt_ops layout_lt_ops = {
 	.file_active = on_file_active,
 };
 
+/* The same, with pin queries to the pinfs_dma module. */
+static const struct lt_ops layout_lt_ops_dma = {
+	.notify = on_notify,
+	.resume = on_resume,
+	.deadline_changed = on_deadline_changed,
+	.log = on_log,
+	.file_active = on_file_active,
+	.unregistered_pins = on_unregistered_pins,
+};
+
 /* ---- requests ---- */
 
 /* Interrupt callback, called by libfuse with the request's lock held. */
@@ -286,8 +356,11 @@ bool layout_check(fuse_req_t req, const struct layout_change *c)
 	struct stat st;
 	int ret;
 
-	if (!fs->leases ||
-	    !atomic_load_explicit(&c->inode->lease_active, memory_order_relaxed))
+	/* Without the module, a file with no lease, pin or waiter has nothing
+	 * to wait for.  With it, any file may have pages a device pinned. */
+	if (!fs->leases || (fs->layout->dma_fd < 0 &&
+			    !atomic_load_explicit(&c->inode->lease_active,
+						  memory_order_relaxed)))
 		return false;
 
 	if (c->op == LAYOUT_SETATTR || c->op == LAYOUT_OPEN) {
@@ -312,6 +385,8 @@ bool layout_check(fuse_req_t req, const struct layout_change *c)
 		atomic_store(&p->waiter_id, id);
 		fuse_req_interrupt_func(req, on_interrupt, p);
 		g_mutex_unlock(&p->lock);
+		if (fs->layout->dma_fd >= 0)
+			g_main_context_invoke(fs->layout->ctx, start_pin_poll, fs->layout);
 		return true;
 	}
 	g_mutex_unlock(&p->lock);
@@ -624,13 +699,19 @@ struct layout *layout_new(struct pinfs *fs, GError **error)
 
 	(void)error;
 	l->fs = fs;
+	l->dma_fd = -1;
+	if (fs->cfg.leases_on) {
+		l->dma_fd = open(PINFS_DMA_DEVICE, O_RDWR | O_CLOEXEC);
+		if (l->dma_fd >= 0)
+			g_message("pinfs_dma module found: layout changes wait for DMA pins");
+	}
 	l->ctx = g_main_context_new();
 	l->loop = g_main_loop_new(l->ctx, FALSE);
 	g_mutex_init(&l->poll_lock);
 	l->polls = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
 					 (GDestroyNotify)fuse_pollhandle_destroy);
 	if (fs->cfg.leases_on)
-		l->t = lt_new(&cfg, &clock, &layout_lt_ops, l);
+		l->t = lt_new(&cfg, &clock, l->dma_fd >= 0 ? &layout_lt_ops_dma : &layout_lt_ops, l);
 	fs->leases = l->t;
 	fs->layout = l;
 	l->thread = g_thread_new("pinfs-events", event_thread, l);
@@ -715,8 +796,15 @@ void layout_free(struct layout *l)
 		g_source_unref(l->timer);
 		l->timer = NULL;
 	}
+	if (l->pin_poll) {
+		g_source_destroy(l->pin_poll);
+		g_source_unref(l->pin_poll);
+		l->pin_poll = NULL;
+	}
 	if (l->t)
 		lt_destroy(l->t);
+	if (l->dma_fd >= 0)
+		close(l->dma_fd);
 	while (g_main_context_iteration(l->ctx, FALSE))
 		;
 	g_hash_table_destroy(l->polls);
