@@ -28,8 +28,12 @@ struct pinfs_inode {
 	dev_t dev;
 	ino_t ino;
 	mode_t type; /* S_IFMT bits: fixed for the inode's life */
-	/* Protected by pinfs.inode_lock: the kernel's lookup count. */
+	/* Protected by pinfs.inode_lock: the kernel's lookup count, and for a
+	 * symlink the directory and name it was last looked up by (the only
+	 * way to reach its own extended attributes). */
 	uint64_t nlookup;
+	int link_dir_fd;
+	char *link_name;
 	/* Set by the lease table (lt_ops.file_active) while the file has a
 	 * lease, pin or parked waiter: layout changes test it without a lock. */
 	atomic_bool lease_active;
@@ -68,6 +72,12 @@ struct pinfs {
 	GHashTable *inodes;
 	GHashTable *live; /* the same inodes by address, for inode_dup_fd */
 
+	/* handle_lock protects handles: every open file and directory handle
+	 * (address -> its free function), so that handles whose release never
+	 * came are closed at unmount.  Taken on open and release only. */
+	pthread_mutex_t handle_lock;
+	GHashTable *handles;
+
 	struct fuse_session *se;
 	struct lease_table *leases; /* NULL with leases=off */
 	struct layout *layout;      /* the lease glue (layout.c) */
@@ -86,9 +96,13 @@ int inode_lookup(struct pinfs *fs, struct pinfs_inode *parent, const char *name,
 		 struct fuse_entry_param *e);
 void inode_forget(struct pinfs *fs, struct pinfs_inode *inode, uint64_t n);
 int inode_dup_fd(struct pinfs *fs, uint64_t nodeid);
+int inode_link_path(struct pinfs *fs, struct pinfs_inode *inode, int *dir_fd,
+		    char **name);
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops pinfs_ops;
+void handles_init(struct pinfs *fs);
+void handles_destroy(struct pinfs *fs);
 
 /*
  * The operations a parked layout change performs once it may go ahead.

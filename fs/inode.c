@@ -42,7 +42,29 @@ void inode_table_init(struct pinfs *fs)
 static void inode_free(struct pinfs_inode *inode)
 {
 	close(inode->fd);
+	if (inode->link_dir_fd >= 0)
+		close(inode->link_dir_fd);
+	g_free(inode->link_name);
 	g_free(inode);
+}
+
+/* Remember where a symlink was found (called with inode_lock held). */
+static void note_link_name(struct pinfs_inode *inode, struct pinfs_inode *parent,
+			   const char *name)
+{
+	if (inode->link_name && !strcmp(inode->link_name, name) &&
+	    inode->link_dir_fd >= 0) {
+		struct stat a, b;
+
+		if (fstat(inode->link_dir_fd, &a) == 0 && fstat(parent->fd, &b) == 0 &&
+		    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+			return;
+	}
+	if (inode->link_dir_fd >= 0)
+		close(inode->link_dir_fd);
+	g_free(inode->link_name);
+	inode->link_dir_fd = fcntl(parent->fd, F_DUPFD_CLOEXEC, 0);
+	inode->link_name = g_strdup(name);
 }
 
 void inode_table_destroy(struct pinfs *fs)
@@ -105,10 +127,13 @@ int inode_lookup(struct pinfs *fs, struct pinfs_inode *parent, const char *name,
 		inode->dev = key.dev;
 		inode->ino = key.ino;
 		inode->type = e->attr.st_mode & S_IFMT;
+		inode->link_dir_fd = -1;
 		g_hash_table_add(fs->inodes, inode);
 		g_hash_table_add(fs->live, inode);
 	}
 	inode->nlookup++;
+	if (S_ISLNK(inode->type))
+		note_link_name(inode, parent, name);
 	pthread_mutex_unlock(&fs->inode_lock);
 
 	e->ino = inode == &fs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)inode;
@@ -150,4 +175,38 @@ int inode_dup_fd(struct pinfs *fs, uint64_t nodeid)
 		fd = fcntl(inode->fd, F_DUPFD_CLOEXEC, 0);
 	pthread_mutex_unlock(&fs->inode_lock);
 	return fd;
+}
+
+/*
+ * The directory and name of a symlink inode, checked to still name it:
+ * *dir_fd is a new descriptor and *name a new string.  ESTALE if the
+ * link was renamed or removed since its last lookup.
+ */
+int inode_link_path(struct pinfs *fs, struct pinfs_inode *inode, int *dir_fd,
+		    char **name)
+{
+	struct stat st;
+	int err = 0;
+
+	pthread_mutex_lock(&fs->inode_lock);
+	*dir_fd = inode->link_dir_fd >= 0 ?
+			  fcntl(inode->link_dir_fd, F_DUPFD_CLOEXEC, 0) : -1;
+	*name = g_strdup(inode->link_name);
+	pthread_mutex_unlock(&fs->inode_lock);
+	if (*dir_fd < 0 || !*name) {
+		err = ESTALE;
+		goto out;
+	}
+	if (fstatat(*dir_fd, *name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    st.st_dev != inode->dev || st.st_ino != inode->ino)
+		err = ESTALE;
+out:
+	if (err) {
+		if (*dir_fd >= 0)
+			close(*dir_fd);
+		g_free(*name);
+		*dir_fd = -1;
+		*name = NULL;
+	}
+	return err;
 }

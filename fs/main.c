@@ -157,6 +157,7 @@ int main(int argc, char *argv[])
 	}
 	umask(0);
 	inode_table_init(&fs);
+	handles_init(&fs);
 
 	se = fuse_session_new(&args, &pinfs_ops, sizeof(pinfs_ops), &fs);
 	if (!se)
@@ -197,6 +198,7 @@ out_signals:
 out_session:
 	fuse_session_destroy(se);
 out_inodes:
+	handles_destroy(&fs);
 	inode_table_destroy(&fs);
 out:
 	if (fs.root.fd >= 0)

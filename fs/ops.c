@@ -43,6 +43,43 @@ static struct pinfs_file *fi_file(struct fuse_file_info *fi)
 	return fi ? (struct pinfs_file *)(uintptr_t)fi->fh : NULL;
 }
 
+/* ---- The registry of open handles ---- */
+
+typedef void (*handle_free_fn)(void *handle);
+
+void handles_init(struct pinfs *fs)
+{
+	pthread_mutex_init(&fs->handle_lock, NULL);
+	fs->handles = g_hash_table_new(g_direct_hash, g_direct_equal);
+}
+
+static void handle_add(struct pinfs *fs, void *h, handle_free_fn fn)
+{
+	pthread_mutex_lock(&fs->handle_lock);
+	g_hash_table_insert(fs->handles, h, (gpointer)fn);
+	pthread_mutex_unlock(&fs->handle_lock);
+}
+
+static void handle_remove(struct pinfs *fs, void *h)
+{
+	pthread_mutex_lock(&fs->handle_lock);
+	g_hash_table_remove(fs->handles, h);
+	pthread_mutex_unlock(&fs->handle_lock);
+}
+
+/* At unmount: free the handles whose release never came. */
+void handles_destroy(struct pinfs *fs)
+{
+	GHashTableIter it;
+	gpointer h, fn;
+
+	g_hash_table_iter_init(&it, fs->handles);
+	while (g_hash_table_iter_next(&it, &h, &fn))
+		((handle_free_fn)fn)(h);
+	g_hash_table_destroy(fs->handles);
+	pthread_mutex_destroy(&fs->handle_lock);
+}
+
 static int inode_stat(struct pinfs_inode *inode, struct stat *st)
 {
 	if (fstatat(inode->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
@@ -351,14 +388,31 @@ static void pinfs_readlink(fuse_req_t req, fuse_ino_t ino)
 
 /* ---- Open files ---- */
 
-static struct pinfs_file *file_new(struct pinfs_inode *inode, int fd, int flags)
+static void file_free(void *h)
+{
+	struct pinfs_file *pf = h;
+
+	close(pf->fd);
+	g_free(pf);
+}
+
+static struct pinfs_file *file_new(struct pinfs *fs, struct pinfs_inode *inode, int fd,
+				   int flags)
 {
 	struct pinfs_file *pf = g_new0(struct pinfs_file, 1);
 
 	pf->fd = fd;
 	pf->flags = flags;
 	pf->inode = inode;
+	handle_add(fs, pf, file_free);
 	return pf;
+}
+
+/* The kernel will never release this handle (its open was interrupted). */
+static void file_drop(struct pinfs *fs, struct pinfs_file *pf)
+{
+	handle_remove(fs, pf);
+	file_free(pf);
 }
 
 /* Flags for the backing open: O_NOFOLLOW would refuse the /proc magic link. */
@@ -393,13 +447,9 @@ void ops_do_open(fuse_req_t req, struct pinfs_inode *inode, struct fuse_file_inf
 		fuse_reply_err(req, errno);
 		return;
 	}
-	fill_open_reply(fi, file_new(inode, fd, fi->flags));
-	if (fuse_reply_open(req, fi) == -ENOENT) {
-		/* The caller was interrupted and is gone. */
-		layout_release(pinfs_data(req), fi_file(fi));
-		close(fd);
-		g_free(fi_file(fi));
-	}
+	fill_open_reply(fi, file_new(pinfs_data(req), inode, fd, fi->flags));
+	if (fuse_reply_open(req, fi) == -ENOENT) /* the caller is gone */
+		file_drop(pinfs_data(req), fi_file(fi));
 }
 
 static void pinfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -441,14 +491,13 @@ static void pinfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		close(fd);
 		goto out;
 	}
-	fill_open_reply(fi, file_new(inode_get(pinfs_data(req), e.ino), fd, fi->flags));
+	fill_open_reply(fi, file_new(pinfs_data(req), inode_get(pinfs_data(req), e.ino), fd,
+				     fi->flags));
 out:
 	if (err)
 		fuse_reply_err(req, err);
-	else if (fuse_reply_create(req, &e, fi) == -ENOENT) {
-		close(fd);
-		g_free(fi_file(fi));
-	}
+	else if (fuse_reply_create(req, &e, fi) == -ENOENT)
+		file_drop(pinfs_data(req), fi_file(fi));
 }
 
 static void pinfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -457,8 +506,7 @@ static void pinfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 
 	(void)ino;
 	layout_release(pinfs_data(req), pf);
-	close(pf->fd);
-	g_free(pf);
+	file_drop(pinfs_data(req), pf);
 	fuse_reply_err(req, 0);
 }
 
@@ -668,6 +716,14 @@ static struct pinfs_dir *fi_dir(struct fuse_file_info *fi)
 	return (struct pinfs_dir *)(uintptr_t)fi->fh;
 }
 
+static void dir_free(void *h)
+{
+	struct pinfs_dir *d = h;
+
+	closedir(d->dp);
+	g_free(d);
+}
+
 static void pinfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct pinfs_dir *d = g_new0(struct pinfs_dir, 1);
@@ -685,13 +741,14 @@ static void pinfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 		goto out;
 	}
 	fi->fh = (uint64_t)(uintptr_t)d;
+	handle_add(pinfs_data(req), d, dir_free);
 out:
 	if (err) {
 		g_free(d);
 		fuse_reply_err(req, err);
 	} else if (fuse_reply_open(req, fi) == -ENOENT) {
-		closedir(d->dp);
-		g_free(d);
+		handle_remove(pinfs_data(req), d);
+		dir_free(d);
 	}
 }
 
@@ -787,8 +844,8 @@ static void pinfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_in
 	struct pinfs_dir *d = fi_dir(fi);
 
 	(void)ino;
-	closedir(d->dp);
-	g_free(d);
+	handle_remove(pinfs_data(req), d);
+	dir_free(d);
 	fuse_reply_err(req, 0);
 }
 
@@ -811,29 +868,60 @@ static void pinfs_statfs(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_statfs(req, &sv);
 }
 
-/* ---- Extended attributes, through /proc/self/fd (O_PATH has no xattrs) ---- */
+/*
+ * ---- Extended attributes ----
+ *
+ * An O_PATH descriptor has no xattr calls, so they go through a path:
+ * /proc/self/fd/N for most inodes, and for a symlink (which that magic link
+ * would follow) the directory it was found in plus its name, with the l*
+ * calls that do not follow the last component.
+ */
+struct xpath {
+	char path[PATH_MAX + PROC_FD_PATH_MAX];
+	bool is_link;
+	int dir_fd; /* a symlink's directory, open until the reply; or -1 */
+};
 
-static bool xattr_path(fuse_req_t req, fuse_ino_t ino, char path[PROC_FD_PATH_MAX])
+static int xattr_path(fuse_req_t req, fuse_ino_t ino, struct xpath *xp)
 {
 	struct pinfs_inode *inode = req_inode(req, ino);
+	char *name;
+	int err;
 
-	if (S_ISLNK(inode->type)) {
-		/* The magic link would follow the symlink. */
-		fuse_reply_err(req, EPERM);
-		return false;
+	xp->is_link = S_ISLNK(inode->type);
+	xp->dir_fd = -1;
+	if (!xp->is_link) {
+		proc_path(xp->path, inode->fd);
+		return 0;
 	}
-	proc_path(path, inode->fd);
-	return true;
+	err = inode_link_path(pinfs_data(req), inode, &xp->dir_fd, &name);
+	if (err)
+		return err;
+	snprintf(xp->path, sizeof(xp->path), "/proc/self/fd/%d/%s", xp->dir_fd, name);
+	g_free(name);
+	return 0;
+}
+
+static void xattr_path_done(struct xpath *xp)
+{
+	if (xp->dir_fd >= 0)
+		close(xp->dir_fd);
 }
 
 static void pinfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			   const char *value, size_t size, int flags)
 {
-	char path[PROC_FD_PATH_MAX];
+	struct xpath xp;
+	int err = xattr_path(req, ino, &xp), res;
 
-	if (!xattr_path(req, ino, path))
+	if (err) {
+		fuse_reply_err(req, err);
 		return;
-	fuse_reply_err(req, setxattr(path, name, value, size, flags) < 0 ? errno : 0);
+	}
+	res = xp.is_link ? lsetxattr(xp.path, name, value, size, flags)
+			 : setxattr(xp.path, name, value, size, flags);
+	fuse_reply_err(req, res < 0 ? errno : 0);
+	xattr_path_done(&xp);
 }
 
 /* getxattr and listxattr share their size protocol: size 0 asks for it. */
@@ -849,37 +937,54 @@ static void reply_xattr_result(fuse_req_t req, ssize_t n, char *buf, size_t size
 
 static void pinfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
-	char path[PROC_FD_PATH_MAX];
+	struct xpath xp;
+	int err = xattr_path(req, ino, &xp);
 	char *buf = NULL;
+	ssize_t n;
 
-	if (!xattr_path(req, ino, path))
+	if (err) {
+		fuse_reply_err(req, err);
 		return;
+	}
 	if (size)
 		buf = g_malloc(size);
-	reply_xattr_result(req, getxattr(path, name, buf, size), buf, size);
+	n = xp.is_link ? lgetxattr(xp.path, name, buf, size) : getxattr(xp.path, name, buf, size);
+	reply_xattr_result(req, n, buf, size);
 	g_free(buf);
+	xattr_path_done(&xp);
 }
 
 static void pinfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	char path[PROC_FD_PATH_MAX];
+	struct xpath xp;
+	int err = xattr_path(req, ino, &xp);
 	char *buf = NULL;
+	ssize_t n;
 
-	if (!xattr_path(req, ino, path))
+	if (err) {
+		fuse_reply_err(req, err);
 		return;
+	}
 	if (size)
 		buf = g_malloc(size);
-	reply_xattr_result(req, listxattr(path, buf, size), buf, size);
+	n = xp.is_link ? llistxattr(xp.path, buf, size) : listxattr(xp.path, buf, size);
+	reply_xattr_result(req, n, buf, size);
 	g_free(buf);
+	xattr_path_done(&xp);
 }
 
 static void pinfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	char path[PROC_FD_PATH_MAX];
+	struct xpath xp;
+	int err = xattr_path(req, ino, &xp), res;
 
-	if (!xattr_path(req, ino, path))
+	if (err) {
+		fuse_reply_err(req, err);
 		return;
-	fuse_reply_err(req, removexattr(path, name) < 0 ? errno : 0);
+	}
+	res = xp.is_link ? lremovexattr(xp.path, name) : removexattr(xp.path, name);
+	fuse_reply_err(req, res < 0 ? errno : 0);
+	xattr_path_done(&xp);
 }
 
 const struct fuse_lowlevel_ops pinfs_ops = {
