@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * pinfs test mount helper: mount a real pinfs on a fresh temporary backing
+ * directory, and always unmount it again, even when the test fails.
+ *
+ * Typical use in a g_test program:
+ *
+ *	int main(int argc, char **argv)
+ *	{
+ *		pm_init(&argc, &argv);	// instead of g_test_init()
+ *		pm_add_test("/x/y", test_y); // or g_test_add_func()
+ *		return g_test_run();
+ *	}
+ *
+ *	static void test_y(void)
+ *	{
+ *		struct pm *pm = pm_mount("break_time=1");
+ *		g_autofree char *p = pm_path(pm, "f");
+ *		...
+ *		pm_unmount(pm);		// fails the test on an unexpected daemon warning
+ *	}
+ *
+ * The daemon is $PINFS_BIN, run in the foreground with its stderr in a log
+ * file.  pm_init() moves the test program into a private mount namespace, so
+ * whatever is mounted disappears with the program; a SIGABRT handler and an
+ * atexit() handler also detach the mounts and kill the daemons of a test that
+ * died half-way, and a reaper process does the same for a program killed
+ * outright.
+ *
+ * Environment: PINFS_BIN, the daemon (meson sets it); PINFS_TEST_WRAPPER,
+ * a command prefixed to the daemon's, e.g. "valgrind -q --error-exitcode=99"
+ * (timeouts grow to 120 s); PINFS_TEST_NO_UNSHARE=1, no private namespace;
+ * PINFS_TEST_NO_FORK=1, pm_add_test() tests run in-process (for gdb).
+ */
+#ifndef PINFS_TEST_MOUNT_H
+#define PINFS_TEST_MOUNT_H
+
+#include <glib.h>
+#include <sys/types.h>
+
+#define PM_FUSE_SUPER_MAGIC 0x65735546
+
+struct pm;
+
+/* g_test_init() plus the private mount namespace and the cleanup handlers. */
+void pm_init(int *argc, char ***argv);
+
+/*
+ * g_test_add_func(), but @fn runs in a subprocess of its own (with a 120 s
+ * timeout), so a failed assertion fails only that test and the rest of the
+ * program still runs.  PINFS_TEST_NO_FORK=1 runs it in-process (for gdb).
+ */
+void pm_add_test(const char *path, void (*fn)(void));
+
+/* g_test_skip() that also works in a pm_add_test() subprocess; then return. */
+void pm_skip(const char *reason);
+
+/*
+ * Mount pinfs with "-o @opts" (NULL or "" for none) on a new temporary
+ * backing directory and mount point (both mode 0755, owned by root).  Returns
+ * once statfs() on the mount point reports FUSE; aborts the test with the
+ * daemon's stderr if the daemon dies or the mount is not live within 10 s.
+ * Without root or /dev/fuse, a pm_add_test() test is skipped (others abort).
+ */
+struct pm *pm_mount(const char *opts);
+
+/* As pm_mount() with extra daemon arguments (NULL-terminated, may be NULL). */
+struct pm *pm_mount_argv(const char *opts, const char *const *extra_args);
+
+const char *pm_mnt(struct pm *pm);     /* the mount point */
+const char *pm_backing(struct pm *pm); /* the backing directory */
+const char *
+pm_scratch(struct pm *pm); /* a plain directory on the backing fs, outside pinfs */
+char *pm_path(struct pm *pm, const char *rel); /* g_free() it: @rel inside the mount */
+char *pm_bpath(struct pm *pm,
+	       const char *rel); /* g_free() it: @rel inside the backing dir */
+char *pm_spath(struct pm *pm,
+	       const char *rel); /* g_free() it: @rel inside the scratch dir */
+pid_t pm_daemon_pid(struct pm *pm);
+
+/* Number of open file descriptors of the daemon (entries of /proc/PID/fd). */
+int pm_daemon_fd_count(struct pm *pm);
+
+/*
+ * Declare that the daemon may log lines matching @regex (a GRegex, searched
+ * unanchored in each line, so a plain substring works).
+ */
+void pm_expect_log(struct pm *pm, const char *regex);
+
+/* The daemon's stderr so far (g_free() it). */
+char *pm_daemon_log(struct pm *pm);
+
+/*
+ * Send @sig to the daemon and wait (10 s at most) for it to exit.  Returns
+ * its wait status.  pm_unmount() must still be called afterwards to free @pm.
+ */
+int pm_kill_daemon(struct pm *pm, int sig);
+
+/*
+ * Unmount, wait for the daemon to exit, and fail the test if the unmount was
+ * refused, the daemon did not exit with status 0, or its stderr holds a
+ * warning, critical, error or fatal line not declared with pm_expect_log().
+ * Removes the temporary directories when the test passed.  Frees @pm.
+ */
+void pm_unmount(struct pm *pm);
+
+/*
+ * For a mount made outside pm_mount() (say, by mount(8)): if this program
+ * dies before pm_unwatch(), @mnt is detached and @pid (if > 0) killed.
+ */
+void pm_watch(const char *mnt, pid_t pid);
+void pm_unwatch(const char *mnt);
+
+/* True if pm_init() moved this program into a private mount namespace. */
+gboolean pm_private_ns(void);
+
+/* True if @path is the root of a mounted FUSE filesystem. */
+gboolean pm_is_fuse_mount(const char *path);
+
+/* The daemon binary ($PINFS_BIN); skips the test if it is unset. */
+const char *pm_bin(void);
+
+/*
+ * Run @fn(@arg) in a forked child with real, effective and saved ids
+ * @uid/@gid and no supplementary groups (no passwd entry is needed).
+ * Returns the child's exit status (fn's return value & 0xff), or 128 + signal
+ * number if it was killed.  Convention: fn returns 0 or an errno value.
+ */
+int pm_run_as(uid_t uid, gid_t gid, int (*fn)(void *arg), void *arg);
+
+/*
+ * Run @argv (argv[0] a path) to completion with a timeout in seconds.
+ * Returns the wait status, or -1 if it timed out (it is killed then).
+ * @out and @err (may be NULL) receive its stdout and stderr.
+ */
+int pm_run_cmd(const char *const *argv, int timeout_s, char **out, char **err);
+
+#endif /* PINFS_TEST_MOUNT_H */
