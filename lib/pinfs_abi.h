@@ -128,7 +128,11 @@ struct pinfs_pin {
 
 /* Same layout for 32- and 64-bit callers: sizes are multiples of 8 and no
  * field straddles an alignment a 32-bit ABI would place differently. */
+#ifdef __cplusplus
+#define PINFS_ABI_ASSERT(c, m) static_assert(c, m)
+#else
 #define PINFS_ABI_ASSERT(c, m) _Static_assert(c, m)
+#endif
 PINFS_ABI_ASSERT(sizeof(struct pinfs_version) == 16, "pinfs_version size");
 PINFS_ABI_ASSERT(sizeof(struct pinfs_lease) == 32, "pinfs_lease size");
 PINFS_ABI_ASSERT(sizeof(struct pinfs_lease_status) == 56, "pinfs_lease_status size");

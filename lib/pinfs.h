@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * pinfs.h - libpinfs, the client library of pinfs layout leases.
+ *
+ * Every call works on a descriptor of a file on a pinfs mount and sends one
+ * PINFS_IOC_* ioctl (lib/pinfs_abi.h) to the daemon.  Like libibverbs, each
+ * call returns 0 on success, or -1 with errno set.  Arguments are checked
+ * here first (EINVAL, EOVERFLOW) and again by the daemon.
+ *
+ * Errors common to every call taking a descriptor:
+ *   EBADF      fd is not an open descriptor (or was opened with O_PATH)
+ *   ENOTTY     fd is not on a FUSE mount, so cannot be pinfs; no ioctl is
+ *              sent to such a file.  A FUSE file system that is not pinfs
+ *              answers ENOTTY (or ENOSYS, passed on as ENOTTY) itself.
+ *   EOPNOTSUPP the pinfs mount runs with leases=off
+ *   EISDIR     a lease or pin call on a directory
+ *   ENOTCONN   the pinfs daemon has gone away
+ * and the errors each call lists in its man page (pinfs_setlease(3), ...).
+ *
+ * The library keeps no state: all calls are thread-safe and async-signal-safe
+ * (they are an fstatfs() and an ioctl()).
+ */
+#ifndef PINFS_H
+#define PINFS_H
+
+#include <stdint.h>
+
+#include "pinfs_abi.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* f_type of every FUSE mount (statfs(2)); pinfs is one of them. */
+#define PINFS_FUSE_SUPER_MAGIC 0x65735546
+
+/*
+ * Is fd a file on a pinfs mount?  On success fills *v (if v is not NULL)
+ * with the daemon's ABI version and features.
+ * ENOTTY: not pinfs.  EPROTO: the daemon answered with an ABI version of 0.
+ */
+int pinfs_probe(int fd, struct pinfs_version *v);
+
+/*
+ * Take, change or release (type PINFS_LEASE_UNLOCK) the layout lease of the
+ * open file description of fd on [offset, offset+length); length
+ * PINFS_LEN_EOF (0) means to the end of the file, however it grows.
+ * type: PINFS_LEASE_READ, _WRITE or _UNLOCK; flags: PINFS_LEASE_EXCLUSIVE.
+ * EINVAL bad type or flags; EOVERFLOW the range passes INT64_MAX;
+ * EAGAIN a conflicting lease or a pending break; EACCES not the owner.
+ */
+int pinfs_setlease(int fd, int type, unsigned int flags, uint64_t offset,
+		   uint64_t length);
+
+/* pinfs_setlease(fd, PINFS_LEASE_UNLOCK, 0, 0, 0).  No lease: not an error. */
+int pinfs_release(int fd);
+
+/* The state of the lease of fd's open file description.  EINVAL: st NULL. */
+int pinfs_getlease(int fd, struct pinfs_lease_status *st);
+
+/*
+ * The break signal of fd's lease, as F_SETSIG: 0 restores SIGIO, another
+ * signal is sent with si_fd = fd.  EINVAL: sig < 0 or above SIGRTMAX.
+ * The kernel's F_SETSIG is not changed: call fcntl(fd, F_SETSIG) as well if
+ * F_GETSIG should agree (libpinfs-preload.so does both).
+ */
+int pinfs_setsig(int fd, int sig);
+
+/*
+ * Register [off, off+len) of the file as pinned (for DMA); the daemon then
+ * keeps layout changes of that range waiting while the pin stays, even past
+ * a lease revocation.  *pin_id receives the id to unpin with.
+ * EINVAL len 0 or pin_id NULL; EOVERFLOW the range passes INT64_MAX;
+ * EPERM no layout lease of this open file covers the range.
+ */
+int pinfs_pin(int fd, uint64_t off, uint64_t len, uint64_t *pin_id);
+
+/* Remove a pin.  ENOENT: no pin pin_id on this open file. */
+int pinfs_unpin(int fd, uint64_t pin_id);
+
+/* A round trip to the daemon that does nothing (latency measurements). */
+int pinfs_noop(int fd);
+
+/* "none", "active", "breaking", "revoked"; "unknown" for other values. */
+const char *pinfs_state_str(unsigned int state);
+
+/* "none", "released", "closed", "revoked-timeout", "revoked-admin";
+ * "unknown" for other values. */
+const char *pinfs_end_reason_str(unsigned int reason);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PINFS_H */

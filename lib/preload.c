@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * preload.c - libpinfs-preload.so: the 2019 RFC's fcntl() layout leases for
+ * unmodified programs, served by pinfs.
+ *
+ *   LD_PRELOAD=libpinfs-preload.so program ...
+ *
+ * The shim defines fcntl() and fcntl64() (glibc exports both; a program
+ * built with _FILE_OFFSET_BITS=64 calls fcntl64).  Three commands may be
+ * served here; every other call goes to the next definition in the lookup
+ * order (glibc's) with its argument passed on untouched:
+ *
+ *   F_SETLEASE with the F_LAYOUT bit (16) in arg
+ *	arg & ~(F_LAYOUT | F_EXCLUSIVE) is the type: F_RDLCK (so F_LAYOUT
+ *	alone is a read layout lease, as in RFC v1), F_WRLCK or F_UNLCK;
+ *	F_EXCLUSIVE (32) makes it unbreakable.  On pinfs this is
+ *	pinfs_setlease() on the whole file.  Elsewhere it fails with EINVAL,
+ *	as on a kernel that does not know F_LAYOUT; EBADF stays EBADF.
+ *   F_SETLEASE F_UNLCK
+ *	releases the pinfs layout lease of fd's open file if it has one
+ *	(active, breaking or revoked); otherwise it goes to the kernel, which
+ *	releases a classic lease.
+ *   F_GETLEASE
+ *	on a pinfs file holding an active or breaking layout lease: the type
+ *	the daemon reports OR'ed with F_LAYOUT (and F_EXCLUSIVE if set), so
+ *	F_RDLCK|F_LAYOUT or F_WRLCK|F_LAYOUT while active and F_UNLCK|F_LAYOUT
+ *	while breaking (rule 5).  With no layout lease (or a revoked one) the
+ *	kernel answers, so classic leases read back as usual.
+ *   F_SETSIG
+ *	goes to the kernel first (so F_GETSIG agrees); if that succeeds and fd
+ *	is on pinfs, the daemon is told too (PINFS_IOC_SETSIG, si_fd = fd).
+ *
+ * errno is left as the kernel or the daemon set it on failure, and as the
+ * caller left it on success.  Calls not served here only cost the commands'
+ * switch: no allocation, no system call but the real one.
+ *
+ * libpinfs.c is compiled into this object and every symbol but fcntl and
+ * fcntl64 is local (preload.map), so the shim works alone and does not
+ * interpose on a libpinfs.so the program may also use.
+ */
+
+/* Declare fcntl as fcntl, not as an alias of fcntl64 (see above). */
+#undef _FILE_OFFSET_BITS
+#undef _TIME_BITS
+
+#include <dlfcn.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+
+#include "pinfs.h"
+
+typedef int (*fcntl_fn)(int fd, int cmd, ...);
+
+/* The next fcntl and fcntl64, found once; written with atomics because a
+ * constructor of another library may call fcntl before ours runs. */
+static fcntl_fn next_fcntl, next_fcntl64;
+
+static void resolve(void)
+{
+	fcntl_fn f = (fcntl_fn)dlsym(RTLD_NEXT, "fcntl");
+	fcntl_fn f64 = (fcntl_fn)dlsym(RTLD_NEXT, "fcntl64");
+
+	if (!f64)
+		f64 = f; /* a libc before fcntl64 (glibc 2.28) */
+	__atomic_store_n(&next_fcntl, f, __ATOMIC_RELEASE);
+	__atomic_store_n(&next_fcntl64, f64, __ATOMIC_RELEASE);
+}
+
+__attribute__((constructor)) static void preload_init(void)
+{
+	resolve();
+}
+
+static fcntl_fn next_of(fcntl_fn *slot)
+{
+	fcntl_fn f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+
+	if (!f) {
+		resolve();
+		f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+	}
+	return f;
+}
+
+/*
+ * The pinfs layout lease state of fd's open file, or PINFS_STATE_NONE if it
+ * has none or fd is not on pinfs.  Leaves errno as it found it.
+ */
+static unsigned int layout_state(int fd, struct pinfs_lease_status *st)
+{
+	int saved = errno;
+	unsigned int state = PINFS_STATE_NONE;
+
+	if (pinfs_getlease(fd, st) == 0)
+		state = st->state;
+	errno = saved;
+	return state;
+}
+
+/* F_SETLEASE: layout leases to the daemon, the rest to the kernel. */
+static int do_setlease(fcntl_fn next, int fd, void *arg)
+{
+	int a = (int)(intptr_t)arg;
+	int type = a & ~(F_LAYOUT | F_EXCLUSIVE);
+	unsigned int flags = (a & F_EXCLUSIVE) ? PINFS_LEASE_EXCLUSIVE : 0;
+	struct pinfs_lease_status st;
+	int saved = errno;
+
+	if (!(a & F_LAYOUT)) {
+		if (a == F_UNLCK && layout_state(fd, &st) != PINFS_STATE_NONE)
+			goto release;
+		return next(fd, F_SETLEASE, arg);
+	}
+	if (type != F_RDLCK && type != F_WRLCK && type != F_UNLCK) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (type == F_UNLCK)
+		goto release;
+	/* F_RDLCK == PINFS_LEASE_READ, F_WRLCK == PINFS_LEASE_WRITE */
+	if (pinfs_setlease(fd, type, flags, 0, PINFS_LEN_EOF) < 0)
+		goto fail;
+	errno = saved;
+	return 0;
+
+release:
+	if (pinfs_release(fd) < 0)
+		goto fail;
+	errno = saved;
+	return 0;
+fail:
+	/* Not pinfs: a kernel without F_LAYOUT says EINVAL. */
+	if (errno == ENOTTY)
+		errno = EINVAL;
+	return -1;
+}
+
+/* F_GETLEASE: a held layout lease answers, otherwise the kernel does. */
+static int do_getlease(fcntl_fn next, int fd, void *arg)
+{
+	struct pinfs_lease_status st;
+	unsigned int state = layout_state(fd, &st);
+
+	if (state == PINFS_STATE_ACTIVE || state == PINFS_STATE_BREAKING)
+		return (int)st.type | F_LAYOUT |
+		       ((st.flags & PINFS_LEASE_EXCLUSIVE) ? F_EXCLUSIVE : 0);
+	return next(fd, F_GETLEASE, arg);
+}
+
+/* F_SETSIG: the kernel's, then the daemon's if fd is on pinfs. */
+static int do_setsig(fcntl_fn next, int fd, void *arg)
+{
+	int ret = next(fd, F_SETSIG, arg);
+	int saved = errno;
+
+	if (ret < 0)
+		return ret;
+	if (pinfs_setsig(fd, (int)(intptr_t)arg) < 0) {
+		/* Not pinfs, leases=off, or a directory: nothing to tell. */
+		if (errno != ENOTTY && errno != EOPNOTSUPP && errno != EISDIR)
+			return -1;
+	}
+	errno = saved;
+	return ret;
+}
+
+/*
+ * Every fcntl argument is an int or a pointer; like glibc, take it as a
+ * pointer-sized word and pass it on as one, so both kinds survive.
+ */
+static int shim(fcntl_fn next, int fd, int cmd, void *arg)
+{
+	if (!next) {
+		errno = ENOSYS;
+		return -1;
+	}
+	switch (cmd) {
+	case F_SETLEASE:
+		return do_setlease(next, fd, arg);
+	case F_GETLEASE:
+		return do_getlease(next, fd, arg);
+	case F_SETSIG:
+		return do_setsig(next, fd, arg);
+	}
+	return next(fd, cmd, arg);
+}
+
+int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	return shim(next_of(&next_fcntl), fd, cmd, arg);
+}
+
+int fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	return shim(next_of(&next_fcntl64), fd, cmd, arg);
+}

@@ -1,0 +1,647 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * test-libpinfs-mount - libpinfs and the preload shim against a real pinfs
+ * daemon: every call's answer and errors, a break seen through both, and
+ * layout-demo (an unmodified program) under LD_PRELOAD.
+ *
+ * Each test mounts its own pinfs (root and /dev/fuse needed) and unmounts
+ * it at the end.  The shim is tested in this process by dlopen()ing it
+ * RTLD_LOCAL and calling its fcntl64 directly: it then forwards to glibc
+ * like under LD_PRELOAD, while the test's own fcntl stays glibc's.
+ *
+ * Environment:
+ *   PINFS_BIN      the pinfs daemon (tests skip without it)
+ *   PINFS_PRELOAD  libpinfs-preload.so (shim tests skip without it)
+ *   LAYOUT_DEMO    lib/tests/layout-demo (its test skips without it)
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <glib.h>
+#include <glib/gstdio.h>
+
+#include "pinfs.h"
+
+/* How long a test waits for something that must happen (not a timing
+ * assertion: only a broken daemon makes it run out). */
+#define MUST_HAPPEN_S 20
+
+typedef int (*fcntl_fn)(int fd, int cmd, ...);
+
+struct mnt {
+	char *root, *back, *mnt, *log;
+	pid_t pid;
+};
+
+/* The mount a failed assertion (abort()) must not leave behind. */
+static volatile pid_t live_pid;
+static char live_mnt[4096];
+
+static void on_abort(int sig)
+{
+	if (live_pid > 0) {
+		umount2(live_mnt, MNT_DETACH);
+		kill(live_pid, SIGTERM);
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static gboolean is_fuse(const char *path)
+{
+	struct statfs sfs;
+
+	return statfs(path, &sfs) == 0 && sfs.f_type == PINFS_FUSE_SUPER_MAGIC;
+}
+
+/* Mount pinfs (with -o opts if not NULL) on a fresh directory, or NULL
+ * after g_test_skip() when this machine or environment cannot. */
+static struct mnt *mnt_start(const char *opts)
+{
+	const char *bin = g_getenv("PINFS_BIN");
+	struct mnt *m;
+	int log_fd, status;
+
+	if (!bin || !*bin) {
+		g_test_skip("PINFS_BIN is not set");
+		return NULL;
+	}
+	if (geteuid() != 0 || access("/dev/fuse", R_OK | W_OK) < 0) {
+		g_test_skip("mounting pinfs needs root and /dev/fuse");
+		return NULL;
+	}
+	m = g_new0(struct mnt, 1);
+	m->root = g_dir_make_tmp("libpinfs-mount-XXXXXX", NULL);
+	g_assert_nonnull(m->root);
+	m->back = g_build_filename(m->root, "back", NULL);
+	m->mnt = g_build_filename(m->root, "mnt", NULL);
+	m->log = g_build_filename(m->root, "daemon.log", NULL);
+	g_assert_no_errno(mkdir(m->back, 0755));
+	g_assert_no_errno(mkdir(m->mnt, 0755));
+	log_fd = open(m->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	g_assert_cmpint(log_fd, >=, 0);
+
+	fflush(stdout);
+	fflush(stderr);
+	m->pid = fork();
+	g_assert_cmpint(m->pid, >=, 0);
+	if (m->pid == 0) {
+		const char *argv[] = {bin,     "-f",   "-o", opts ? opts : "leases=on",
+				      m->back, m->mnt, NULL};
+
+		dup2(log_fd, 1);
+		dup2(log_fd, 2);
+		execv(bin, (char **)argv);
+		_exit(127);
+	}
+	close(log_fd);
+	g_strlcpy(live_mnt, m->mnt, sizeof(live_mnt));
+	live_pid = m->pid;
+	for (int i = 0; !is_fuse(m->mnt); i++) {
+		if (waitpid(m->pid, &status, WNOHANG) == m->pid) {
+			g_autofree char *log = NULL;
+
+			g_file_get_contents(m->log, &log, NULL, NULL);
+			g_error("pinfs exited before mounting: %s", log ? log : "");
+		}
+		if (i > MUST_HAPPEN_S * 100)
+			g_error("pinfs did not mount in %d s", MUST_HAPPEN_S);
+		g_usleep(10000);
+	}
+	return m;
+}
+
+static void mnt_stop(struct mnt *m)
+{
+	int status;
+
+	if (umount2(m->mnt, 0) < 0) {
+		g_test_message("umount %s: %s", m->mnt, g_strerror(errno));
+		umount2(m->mnt, MNT_DETACH);
+	}
+	g_assert_cmpint(waitpid(m->pid, &status, 0), ==, m->pid);
+	live_pid = 0;
+	g_assert_true(WIFEXITED(status));
+	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+	g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", m->root);
+	g_assert_cmpint(system(cmd), ==, 0);
+	g_free(m->root);
+	g_free(m->back);
+	g_free(m->mnt);
+	g_free(m->log);
+	g_free(m);
+}
+
+/* A file of @size bytes in the mount, open with @flags (O_CLOEXEC added). */
+static int open_file(struct mnt *m, const char *name, int flags, off_t size, char **path)
+{
+	g_autofree char *p = g_build_filename(m->mnt, name, NULL);
+	int fd = open(p, flags | O_CREAT | O_CLOEXEC, 0644);
+
+	g_assert_cmpint(fd, >=, 0);
+	if (size >= 0) {
+		int w = open(p, O_WRONLY | O_CLOEXEC);
+
+		g_assert_cmpint(w, >=, 0);
+		g_assert_no_errno(ftruncate(w, size));
+		close(w);
+	}
+	if (path)
+		*path = g_steal_pointer(&p);
+	return fd;
+}
+
+#define assert_fails(expr, err)                                                          \
+	do {                                                                             \
+		errno = 0;                                                               \
+		int r_ = (expr);                                                         \
+		int e_ = errno;                                                          \
+		g_assert_cmpint(r_, ==, -1);                                             \
+		g_assert_cmpstr(g_strerror(e_), ==, g_strerror(err));                    \
+	} while (0)
+
+static void test_probe(void)
+{
+	struct mnt *m = mnt_start(NULL);
+	struct pinfs_version v = {0};
+	int fd, dfd;
+
+	if (!m)
+		return;
+	fd = open_file(m, "f", O_RDWR, 0, NULL);
+	g_assert_no_errno(pinfs_probe(fd, &v));
+	g_assert_cmpuint(v.size, ==, sizeof(v));
+	g_assert_cmpuint(v.abi_version, ==, PINFS_ABI_VERSION);
+	g_assert_cmpuint(v.features & PINFS_FEAT_LEASES, ==, PINFS_FEAT_LEASES);
+	g_assert_no_errno(pinfs_probe(fd, NULL));
+	g_assert_no_errno(pinfs_noop(fd));
+
+	/* Directories are on pinfs too, but take no lease. */
+	dfd = open(m->mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	g_assert_cmpint(dfd, >=, 0);
+	g_assert_no_errno(pinfs_probe(dfd, NULL));
+	g_assert_no_errno(pinfs_noop(dfd));
+	assert_fails(pinfs_setlease(dfd, PINFS_LEASE_READ, 0, 0, 0), EISDIR);
+	close(dfd);
+	close(fd);
+	mnt_stop(m);
+}
+
+/* leases=off: still pinfs, but every lease call is EOPNOTSUPP. */
+static void test_leases_off(void)
+{
+	struct mnt *m = mnt_start("leases=off");
+	struct pinfs_version v = {0};
+	struct pinfs_lease_status st;
+	uint64_t id;
+	int fd;
+
+	if (!m)
+		return;
+	fd = open_file(m, "f", O_RDWR, 4096, NULL);
+	g_assert_no_errno(pinfs_probe(fd, &v));
+	g_assert_cmpuint(v.features & PINFS_FEAT_LEASES, ==, 0);
+	g_assert_no_errno(pinfs_noop(fd));
+	assert_fails(pinfs_setlease(fd, PINFS_LEASE_READ, 0, 0, 0), EOPNOTSUPP);
+	assert_fails(pinfs_getlease(fd, &st), EOPNOTSUPP);
+	assert_fails(pinfs_setsig(fd, SIGUSR1), EOPNOTSUPP);
+	assert_fails(pinfs_pin(fd, 0, 1, &id), EOPNOTSUPP);
+	assert_fails(pinfs_unpin(fd, 1), EOPNOTSUPP);
+	close(fd);
+	mnt_stop(m);
+}
+
+/* Take, change and release; getlease reports each state. */
+static void test_lease_cycle(void)
+{
+	struct mnt *m = mnt_start(NULL);
+	struct pinfs_lease_status st;
+	uint64_t id;
+	int fd, other;
+
+	if (!m)
+		return;
+	fd = open_file(m, "f", O_RDWR, 65536, NULL);
+	g_assert_no_errno(pinfs_getlease(fd, &st));
+	g_assert_cmpuint(st.state, ==, PINFS_STATE_NONE);
+	g_assert_cmpuint(st.type, ==, PINFS_LEASE_UNLOCK);
+	g_assert_cmpuint(st.lease_id, ==, 0);
+
+	g_assert_no_errno(pinfs_setlease(fd, PINFS_LEASE_READ, 0, 0, PINFS_LEN_EOF));
+	g_assert_no_errno(pinfs_getlease(fd, &st));
+	g_assert_cmpuint(st.size, ==, sizeof(st));
+	g_assert_cmpuint(st.state, ==, PINFS_STATE_ACTIVE);
+	g_assert_cmpuint(st.type, ==, PINFS_LEASE_READ);
+	g_assert_cmpuint(st.flags, ==, 0);
+	g_assert_cmpuint(st.offset, ==, 0);
+	g_assert_cmpuint(st.length, ==, PINFS_LEN_EOF);
+	g_assert_cmpuint(st.lease_id, !=, 0);
+	id = st.lease_id;
+
+	/* Another open file may share a read lease, not take a write one. */
+	other = open_file(m, "f", O_RDWR, -1, NULL);
+	g_assert_no_errno(pinfs_setlease(other, PINFS_LEASE_READ, 0, 0, 0));
+	assert_fails(pinfs_setlease(other, PINFS_LEASE_WRITE, 0, 0, 0), EAGAIN);
+	g_assert_no_errno(pinfs_release(other));
+	assert_fails(pinfs_setlease(other, PINFS_LEASE_WRITE, 0, 4096, 4096), EAGAIN);
+
+	/* Change type, range and exclusivity of the same lease. */
+	g_assert_no_errno(
+	    pinfs_setlease(fd, PINFS_LEASE_WRITE, PINFS_LEASE_EXCLUSIVE, 4096, 8192));
+	g_assert_no_errno(pinfs_getlease(fd, &st));
+	g_assert_cmpuint(st.state, ==, PINFS_STATE_ACTIVE);
+	g_assert_cmpuint(st.type, ==, PINFS_LEASE_WRITE);
+	g_assert_cmpuint(st.flags, ==, PINFS_LEASE_EXCLUSIVE);
+	g_assert_cmpuint(st.offset, ==, 4096);
+	g_assert_cmpuint(st.length, ==, 8192);
+	g_assert_cmpuint(st.lease_id, ==, id);
+	/* A write lease on a range that does not overlap does not conflict. */
+	g_assert_no_errno(pinfs_setlease(other, PINFS_LEASE_WRITE, 0, 0, 4096));
+	g_assert_no_errno(pinfs_release(other));
+
+	g_assert_no_errno(pinfs_release(fd));
+	g_assert_no_errno(pinfs_getlease(fd, &st));
+	g_assert_cmpuint(st.state, ==, PINFS_STATE_NONE);
+	g_assert_cmpuint(st.type, ==, PINFS_LEASE_UNLOCK);
+	g_assert_cmpuint(st.end_reason, ==, PINFS_END_RELEASED);
+	g_assert_cmpstr(pinfs_end_reason_str(st.end_reason), ==, "released");
+	g_assert_no_errno(pinfs_release(fd)); /* none held: not an error */
+	close(other);
+	close(fd);
+	mnt_stop(m);
+}
+
+/* Pins need a lease covering them; ids are per open file. */
+static void test_pins(void)
+{
+	struct mnt *m = mnt_start(NULL);
+	struct pinfs_lease_status st;
+	uint64_t a = 0, b = 0, x = 77;
+	int fd, other;
+
+	if (!m)
+		return;
+	fd = open_file(m, "f", O_RDWR, 65536, NULL);
+	other = open_file(m, "f", O_RDWR, -1, NULL);
+	assert_fails(pinfs_pin(fd, 0, 4096, &x), EPERM);
+	g_assert_cmpuint(x, ==, 77);
+
+	g_assert_no_errno(pinfs_setlease(fd, PINFS_LEASE_READ, 0, 0, 16384));
+	g_assert_no_errno(pinfs_pin(fd, 0, 4096, &a));
+	g_assert_no_errno(pinfs_pin(fd, 8192, 8192, &b));
+	g_assert_cmpuint(a, !=, b);
+	assert_fails(pinfs_pin(fd, 12288, 8192, &x), EPERM); /* past the lease */
+	assert_fails(pinfs_pin(other, 0, 4096, &x), EPERM);  /* not its lease */
+	g_assert_no_errno(pinfs_getlease(fd, &st));
+	g_assert_cmpuint(st.pinned_bytes, ==, 4096 + 8192);
+
+	assert_fails(pinfs_unpin(other, a), ENOENT);
+	g_assert_no_errno(pinfs_unpin(fd, a));
+	assert_fails(pinfs_unpin(fd, a), ENOENT);
+	g_assert_no_errno(pinfs_getlease(fd, &st));
+	g_assert_cmpuint(st.pinned_bytes, ==, 8192);
+
+	/* Pins outlive the release; new ones need a new lease. */
+	g_assert_no_errno(pinfs_release(fd));
+	g_assert_no_errno(pinfs_getlease(fd, &st));
+	g_assert_cmpuint(st.pinned_bytes, ==, 8192);
+	assert_fails(pinfs_pin(fd, 0, 4096, &x), EPERM);
+	g_assert_no_errno(pinfs_unpin(fd, b));
+	g_assert_no_errno(pinfs_getlease(fd, &st));
+	g_assert_cmpuint(st.pinned_bytes, ==, 0);
+	close(other);
+	close(fd);
+	mnt_stop(m);
+}
+
+/* The break signal as the daemon records it. */
+static void test_setsig(void)
+{
+	struct mnt *m = mnt_start(NULL);
+	struct pinfs_lease_status st;
+	int fd;
+
+	if (!m)
+		return;
+	fd = open_file(m, "f", O_RDWR, 4096, NULL);
+	g_assert_no_errno(pinfs_setsig(fd, SIGRTMIN + 2));
+	g_assert_no_errno(pinfs_getlease(fd, &st));
+	g_assert_cmpint(st.signal, ==, SIGRTMIN + 2);
+	g_assert_no_errno(pinfs_setsig(fd, 0));
+	g_assert_no_errno(pinfs_getlease(fd, &st));
+	g_assert_cmpint(st.signal, ==, 0);
+	close(fd);
+	mnt_stop(m);
+}
+
+/* A child that truncates @path to 0 and exits with 0 or the errno. */
+static pid_t start_truncate(const char *path)
+{
+	pid_t pid;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0)
+		_exit(truncate(path, 0) < 0 ? errno : 0);
+	return pid;
+}
+
+static int child_result(pid_t pid)
+{
+	int status;
+
+	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+	g_assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+/* Wait for @sig (blocked by the caller), which must come. */
+static void wait_signal(int sig, int want_fd)
+{
+	struct timespec ts = {.tv_sec = MUST_HAPPEN_S};
+	siginfo_t si;
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	g_assert_cmpint(sigtimedwait(&set, &si, &ts), ==, sig);
+	if (want_fd >= 0)
+		g_assert_cmpint(si.si_fd, ==, want_fd);
+}
+
+static fcntl_fn shim_fcntl(void **handle)
+{
+	const char *so = g_getenv("PINFS_PRELOAD");
+
+	if (!so || !*so) {
+		g_test_skip("PINFS_PRELOAD is not set");
+		return NULL;
+	}
+	*handle = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+	g_assert_nonnull(*handle);
+	return (fcntl_fn)dlsym(*handle, "fcntl64");
+}
+
+/* A break through the library: signal, BREAKING, release, the truncate. */
+static void test_break(void)
+{
+	struct mnt *m;
+	struct pinfs_lease_status st;
+	g_autofree char *path = NULL;
+	sigset_t set, old;
+	pid_t kid;
+	int fd, sig = SIGRTMIN + 3;
+
+	m = mnt_start(NULL);
+	if (!m)
+		return;
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	sigprocmask(SIG_BLOCK, &set, &old);
+	fd = open_file(m, "f", O_RDWR, 8192, &path);
+	g_assert_no_errno(pinfs_setsig(fd, sig));
+	g_assert_no_errno(pinfs_setlease(fd, PINFS_LEASE_READ, 0, 0, 0));
+
+	kid = start_truncate(path);
+	wait_signal(sig, fd);
+	g_assert_no_errno(pinfs_getlease(fd, &st));
+	g_assert_cmpuint(st.state, ==, PINFS_STATE_BREAKING);
+	g_assert_cmpstr(pinfs_state_str(st.state), ==, "breaking");
+	g_assert_cmpuint(st.type, ==, PINFS_LEASE_UNLOCK);
+	/* The truncate cannot have finished: the lease is still held. */
+	g_assert_cmpint(waitpid(kid, NULL, WNOHANG), ==, 0);
+	/* No new lease while breaking. */
+	assert_fails(pinfs_setlease(fd, PINFS_LEASE_READ, 0, 0, 0), EAGAIN);
+
+	g_assert_no_errno(pinfs_release(fd));
+	g_assert_cmpint(child_result(kid), ==, 0);
+	g_assert_no_errno(pinfs_getlease(fd, &st));
+	g_assert_cmpuint(st.state, ==, PINFS_STATE_NONE);
+	g_assert_cmpuint(st.end_reason, ==, PINFS_END_RELEASED);
+	close(fd);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	mnt_stop(m);
+}
+
+/* The shim on pinfs: the RFC's values in, F_GETLEASE's answers out. */
+static void test_shim(void)
+{
+	struct mnt *m;
+	struct pinfs_lease_status st;
+	g_autofree char *path = NULL;
+	void *h = NULL;
+	fcntl_fn shim = shim_fcntl(&h);
+	sigset_t set, old;
+	pid_t kid;
+	int fd, other;
+
+	if (!shim)
+		return;
+	m = mnt_start(NULL);
+	if (!m) {
+		dlclose(h);
+		return;
+	}
+	fd = open_file(m, "f", O_RDWR, 8192, &path);
+	other = open_file(m, "f", O_RDONLY, -1, NULL);
+
+	/* No layout lease: F_GETLEASE is the kernel's answer. */
+	errno = 0;
+	int kernel = fcntl(fd, F_GETLEASE), kernel_errno = errno;
+
+	errno = 0;
+	g_assert_cmpint(shim(fd, F_GETLEASE), ==, kernel);
+	g_assert_cmpint(errno, ==, kernel_errno);
+
+	struct {
+		int arg, type, flags, getlease;
+	} cases[] = {
+	    {F_LAYOUT, PINFS_LEASE_READ, 0, F_RDLCK | F_LAYOUT},
+	    {F_RDLCK | F_LAYOUT, PINFS_LEASE_READ, 0, F_RDLCK | F_LAYOUT},
+	    {F_WRLCK | F_LAYOUT, PINFS_LEASE_WRITE, 0, F_WRLCK | F_LAYOUT},
+	    {F_RDLCK | F_LAYOUT | F_EXCLUSIVE, PINFS_LEASE_READ, PINFS_LEASE_EXCLUSIVE,
+	     F_RDLCK | F_LAYOUT | F_EXCLUSIVE},
+	    {F_WRLCK | F_LAYOUT | F_EXCLUSIVE, PINFS_LEASE_WRITE, PINFS_LEASE_EXCLUSIVE,
+	     F_WRLCK | F_LAYOUT | F_EXCLUSIVE},
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		errno = EXDEV;
+		g_assert_cmpint(shim(fd, F_SETLEASE, cases[i].arg), ==, 0);
+		g_assert_cmpint(errno, ==, EXDEV);
+		g_assert_no_errno(pinfs_getlease(fd, &st));
+		g_assert_cmpuint(st.state, ==, PINFS_STATE_ACTIVE);
+		g_assert_cmpuint(st.type, ==, cases[i].type);
+		g_assert_cmpuint(st.flags, ==, cases[i].flags);
+		g_assert_cmpuint(st.offset, ==, 0);
+		g_assert_cmpuint(st.length, ==, PINFS_LEN_EOF);
+		g_assert_cmpint(shim(fd, F_GETLEASE), ==, cases[i].getlease);
+		/* The other open file holds none: the kernel answers for it. */
+		g_assert_cmpint(shim(other, F_GETLEASE), ==, fcntl(other, F_GETLEASE));
+		/* F_UNLCK, with or without F_LAYOUT, releases it. */
+		g_assert_cmpint(
+		    shim(fd, F_SETLEASE, i % 2 ? F_UNLCK : F_UNLCK | F_LAYOUT), ==, 0);
+		g_assert_no_errno(pinfs_getlease(fd, &st));
+		g_assert_cmpuint(st.state, ==, PINFS_STATE_NONE);
+		g_assert_cmpint(shim(fd, F_GETLEASE), ==, fcntl(fd, F_GETLEASE));
+	}
+	/* Bad bits, and the daemon's errors, come back as errno. */
+	assert_fails(shim(fd, F_SETLEASE, 3 | F_LAYOUT), EINVAL);
+	g_assert_cmpint(shim(other, F_SETLEASE, F_WRLCK | F_LAYOUT), ==, 0);
+	assert_fails(shim(fd, F_SETLEASE, F_LAYOUT), EAGAIN);
+	g_assert_cmpint(shim(other, F_SETLEASE, F_UNLCK), ==, 0);
+	/* F_UNLCK without a layout lease is the kernel's business. */
+	errno = 0;
+	int kr = fcntl(fd, F_SETLEASE, F_UNLCK), ke = errno;
+
+	errno = 0;
+	g_assert_cmpint(shim(fd, F_SETLEASE, F_UNLCK), ==, kr);
+	g_assert_cmpint(errno, ==, ke);
+
+	/* F_SETSIG reaches both the kernel and the daemon. */
+	g_assert_cmpint(shim(fd, F_SETSIG, SIGRTMIN + 4), ==, 0);
+	g_assert_cmpint(fcntl(fd, F_GETSIG), ==, SIGRTMIN + 4);
+	g_assert_no_errno(pinfs_getlease(fd, &st));
+	g_assert_cmpint(st.signal, ==, SIGRTMIN + 4);
+	assert_fails(shim(fd, F_SETSIG, 1000), EINVAL);
+	g_assert_no_errno(pinfs_getlease(fd, &st));
+	g_assert_cmpint(st.signal, ==, SIGRTMIN + 4);
+
+	/* A break: F_UNLCK|F_LAYOUT while breaking, then released by F_UNLCK. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGRTMIN + 4);
+	sigprocmask(SIG_BLOCK, &set, &old);
+	g_assert_cmpint(shim(fd, F_SETLEASE, F_WRLCK | F_LAYOUT), ==, 0);
+	kid = start_truncate(path);
+	wait_signal(SIGRTMIN + 4, fd);
+	g_assert_cmpint(shim(fd, F_GETLEASE), ==, F_UNLCK | F_LAYOUT);
+	g_assert_cmpint(waitpid(kid, NULL, WNOHANG), ==, 0);
+	g_assert_cmpint(shim(fd, F_SETLEASE, F_UNLCK), ==, 0);
+	g_assert_cmpint(child_result(kid), ==, 0);
+	g_assert_cmpint(shim(fd, F_GETLEASE), ==, fcntl(fd, F_GETLEASE));
+	sigprocmask(SIG_SETMASK, &old, NULL);
+
+	/* An exclusive lease: the truncate fails at once with ETXTBSY. */
+	g_assert_cmpint(shim(fd, F_SETLEASE, F_RDLCK | F_LAYOUT | F_EXCLUSIVE), ==, 0);
+	kid = start_truncate(path);
+	g_assert_cmpint(child_result(kid), ==, ETXTBSY);
+	g_assert_cmpint(shim(fd, F_GETLEASE), ==, F_RDLCK | F_LAYOUT | F_EXCLUSIVE);
+	g_assert_cmpint(shim(fd, F_SETLEASE, F_UNLCK | F_LAYOUT), ==, 0);
+
+	close(other);
+	close(fd);
+	dlclose(h);
+	mnt_stop(m);
+}
+
+/* layout-demo, an unmodified program, under LD_PRELOAD on pinfs. */
+static void test_demo(gconstpointer data)
+{
+	const char *mode = data; /* layout-demo options */
+	const char *demo = g_getenv("LAYOUT_DEMO");
+	const char *so = g_getenv("PINFS_PRELOAD");
+	g_autofree char *path = NULL, *out = NULL, *want = NULL;
+	g_autoptr(GError) err = NULL;
+	g_auto(GStrv) env = NULL;
+	struct mnt *m;
+	GPid pid;
+	int fd, out_fd, status;
+	gsize len;
+
+	if (!demo || !so) {
+		g_test_skip("LAYOUT_DEMO or PINFS_PRELOAD is not set");
+		return;
+	}
+	m = mnt_start(NULL);
+	if (!m)
+		return;
+	fd = open_file(m, "f", O_RDWR, 8192, &path);
+	close(fd);
+
+	/* -t: a broken daemon must not hang the test forever. */
+	const char *argv[] = {demo, "-t", "20", mode, path, NULL};
+	env = g_environ_setenv(g_get_environ(), "LD_PRELOAD", so, TRUE);
+	g_assert_true(g_spawn_async_with_pipes(NULL, (char **)argv, env,
+					       G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+					       &pid, NULL, &out_fd, NULL, &err));
+	g_assert_no_error(err);
+
+	/* Read until "waiting", then break the lease from a child. */
+	GIOChannel *ch = g_io_channel_unix_new(out_fd);
+	GString *all = g_string_new(NULL);
+	char *line;
+
+	while (g_io_channel_read_line(ch, &line, &len, NULL, NULL) ==
+	       G_IO_STATUS_NORMAL) {
+		g_string_append(all, line);
+		if (g_str_equal(line, "waiting\n")) {
+			g_free(line);
+			break;
+		}
+		g_free(line);
+	}
+	g_assert_true(g_str_has_suffix(all->str, "waiting\n"));
+	pid_t kid = start_truncate(path);
+
+	while (g_io_channel_read_line(ch, &line, &len, NULL, NULL) ==
+	       G_IO_STATUS_NORMAL) {
+		g_string_append(all, line);
+		g_free(line);
+	}
+	g_io_channel_unref(ch);
+	close(out_fd);
+	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+	g_assert_cmpint(child_result(kid), ==, 0);
+	out = g_string_free(all, FALSE);
+	g_test_message("layout-demo %s:\n%s", mode, out);
+	if (!g_str_has_prefix(mode, "-s")) {
+		/* Plain SIGIO promises no si_fd: do not compare it. */
+		g_autoptr(GRegex) re =
+		    g_regex_new("^(signal 29) fd -?[0-9]+$", G_REGEX_MULTILINE, 0, NULL);
+		char *s = g_regex_replace(re, out, -1, 0, "\\1", 0, NULL);
+
+		g_free(out);
+		out = s;
+	}
+
+	if (g_str_equal(mode, "-H")) /* released in the handler */
+		want = g_strdup("setlease OK\ngetlease 16\nwaiting\nsignal 29\n"
+				"unlock OK\ngetlease 2\n");
+	else if (g_str_equal(mode, "-w"))
+		want = g_strdup("setlease OK\ngetlease 17\nwaiting\nsignal 29\n"
+				"getlease 18\nunlock OK\ngetlease 2\n");
+	else /* -s 10: SIGUSR1 with si_fd (the demo's first descriptor, 3) */
+		want = g_strdup("setsig OK\nsetlease OK\ngetlease 16\nwaiting\n"
+				"signal 10 fd 3\ngetlease 18\nunlock OK\ngetlease 2\n");
+	g_assert_cmpstr(out, ==, want);
+	g_assert_true(WIFEXITED(status));
+	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+	mnt_stop(m);
+}
+
+int main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	signal(SIGABRT, on_abort);
+	g_test_add_func("/libpinfs-mount/probe", test_probe);
+	g_test_add_func("/libpinfs-mount/leases-off", test_leases_off);
+	g_test_add_func("/libpinfs-mount/lease-cycle", test_lease_cycle);
+	g_test_add_func("/libpinfs-mount/pins", test_pins);
+	g_test_add_func("/libpinfs-mount/setsig", test_setsig);
+	g_test_add_func("/libpinfs-mount/break", test_break);
+	g_test_add_func("/libpinfs-mount/shim", test_shim);
+	g_test_add_data_func("/libpinfs-mount/demo/handler-release", "-H", test_demo);
+	g_test_add_data_func("/libpinfs-mount/demo/write", "-w", test_demo);
+	g_test_add_data_func("/libpinfs-mount/demo/setsig", "-s10", test_demo);
+	return g_test_run();
+}
