@@ -110,7 +110,6 @@ void handles_destroy(struct pinfs *fs);
  */
 void ops_do_setattr(fuse_req_t req, struct pinfs_inode *inode, struct stat *attr,
 		    int valid, struct pinfs_file *pf);
-void ops_do_open(fuse_req_t req, struct pinfs_inode *inode, struct fuse_file_info *fi);
 void ops_do_fallocate(fuse_req_t req, struct pinfs_file *pf, int mode, off_t off,
 		      off_t len);
 void ops_do_copy_file_range(fuse_req_t req, struct pinfs_file *in, off_t off_in,
@@ -123,7 +122,6 @@ void layout_free(struct layout *l);
 
 enum layout_op {
 	LAYOUT_SETATTR,
-	LAYOUT_OPEN,
 	LAYOUT_FALLOCATE,
 	LAYOUT_COPY,
 };
@@ -140,7 +138,6 @@ struct layout_change {
 			struct stat attr;
 			int valid;
 		} setattr;
-		struct fuse_file_info open;
 		struct {
 			int mode;
 			off_t off, len;

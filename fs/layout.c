@@ -164,9 +164,6 @@ static gboolean run_parked(gpointer data)
 	case LAYOUT_SETATTR:
 		ops_do_setattr(p->req, c->inode, &c->u.setattr.attr, c->u.setattr.valid, c->pf);
 		break;
-	case LAYOUT_OPEN:
-		ops_do_open(p->req, c->inode, &c->u.open);
-		break;
 	case LAYOUT_FALLOCATE:
 		ops_do_fallocate(p->req, c->pf, c->u.falloc.mode, c->u.falloc.off,
 				 c->u.falloc.len);
@@ -363,12 +360,12 @@ bool layout_check(fuse_req_t req, const struct layout_change *c)
 						  memory_order_relaxed)))
 		return false;
 
-	if (c->op == LAYOUT_SETATTR || c->op == LAYOUT_OPEN) {
+	if (c->op == LAYOUT_SETATTR) {
 		if (fstatat(c->inode->fd, "", &st, AT_EMPTY_PATH) < 0)
 			return false; /* the operation itself will report it */
-		if (c->op == LAYOUT_OPEN && st.st_size == 0)
-			return false; /* O_TRUNC of an empty file changes nothing */
-		if (c->op == LAYOUT_SETATTR && (uint64_t)st.st_size < off)
+		if ((uint64_t)st.st_size == off)
+			return false; /* the size stays: e.g. O_TRUNC of an empty file */
+		if ((uint64_t)st.st_size < off)
 			off = (uint64_t)st.st_size; /* growing: from the old end */
 	}
 

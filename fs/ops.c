@@ -99,6 +99,14 @@ static void pinfs_init(void *userdata, struct fuse_conn_info *conn)
 	/* Keep page cache coherent with our own writes; no writeback cache,
 	 * so a size change always reaches the daemon. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/*
+	 * No atomic O_TRUNC: the kernel then truncates with a SETATTR after
+	 * the open, and holds back page writeback around it.  An atomic
+	 * O_TRUNC open gets no such protection, so a mapping's dirty pages
+	 * written back between our truncate and the kernel's would bring the
+	 * old size back.  Every size change is thus one setattr to check.
+	 */
+	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 }
 
 static void pinfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -435,12 +443,13 @@ static void fill_open_reply(struct fuse_file_info *fi, struct pinfs_file *pf)
 		fi->direct_io = 1;
 }
 
-/* The work of open, once any O_TRUNC layout check has passed. */
-void ops_do_open(fuse_req_t req, struct pinfs_inode *inode, struct fuse_file_info *fi)
+static void pinfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct pinfs_inode *inode = req_inode(req, ino);
 	char path[PROC_FD_PATH_MAX];
 	int fd;
 
+	/* O_TRUNC never arrives here: it comes as a setattr (see init). */
 	proc_path(path, inode->fd);
 	fd = open(path, backing_flags(fi->flags) | O_CLOEXEC);
 	if (fd < 0) {
@@ -450,26 +459,6 @@ void ops_do_open(fuse_req_t req, struct pinfs_inode *inode, struct fuse_file_inf
 	fill_open_reply(fi, file_new(pinfs_data(req), inode, fd, fi->flags));
 	if (fuse_reply_open(req, fi) == -ENOENT) /* the caller is gone */
 		file_drop(pinfs_data(req), fi_file(fi));
-}
-
-static void pinfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct pinfs_inode *inode = req_inode(req, ino);
-
-	if (fi->flags & O_TRUNC) {
-		struct layout_change c = {
-			.op = LAYOUT_OPEN,
-			.inode = inode,
-			.off = 0,
-			.len = LT_LEN_EOF,
-			.nonblock = fi->flags & O_NONBLOCK,
-			.u.open = *fi,
-		};
-
-		if (layout_check(req, &c))
-			return;
-	}
-	ops_do_open(req, inode, fi);
 }
 
 static void pinfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
