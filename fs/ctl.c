@@ -611,7 +611,7 @@ static void client_handle_input(struct ctl_client *c)
 	const char *data = (const char *)c->in->data;
 	const char *nl;
 
-	while (out_pending(c) < CTL_OUT_HIGH &&
+	while (done < c->in->len && out_pending(c) < CTL_OUT_HIGH &&
 	       (nl = memchr(data + done, '\n', c->in->len - done))) {
 		gsize n = nl - (data + done);
 

@@ -711,6 +711,10 @@ struct layout *layout_new(struct pinfs *fs, GError **error)
 		l->t = lt_new(&cfg, &clock, l->dma_fd >= 0 ? &layout_lt_ops_dma : &layout_lt_ops, l);
 	fs->leases = l->t;
 	fs->layout = l;
+	/* GLib makes its global default context (and its eventfd) the first
+	 * time a thread pushes a context: do it now, not at a random moment
+	 * after start-up (the fd-leak test counts descriptors). */
+	g_main_context_default();
 	l->thread = g_thread_new("pinfs-events", event_thread, l);
 	return l;
 }

@@ -699,5 +699,11 @@ int main(int argc, char **argv)
 		close(sd->fd);
 		close(sd->dfd);
 	}
+	g_rand_free(r.rand);
+	g_ptr_array_unref(r.names);
+	g_string_free(r.what, TRUE);
+	g_free(r.data);
+	g_free(r.buf[0]);
+	g_free(r.buf[1]);
 	return 0;
 }

@@ -393,6 +393,9 @@ static void test_mknod_mkdir(void)
 	g_autofree char *bd = pm_bpath(pm, "d");
 	g_autofree char *mdd = pm_path(pm, "d/e");
 	g_autofree char *mnox = pm_path(pm, "nox/e");
+	g_autofree char *mnull = pm_path(pm, "null");
+	g_autofree char *bnull = pm_bpath(pm, "null");
+	g_autofree char *msock = pm_path(pm, "sock");
 	struct stat st;
 
 	g_assert_no_errno(mknod(mfifo, S_IFIFO | 0640, 0));
@@ -406,12 +409,12 @@ static void test_mknod_mkdir(void)
 	g_assert_no_errno(mknod(mreg, S_IFREG | 0600, 0));
 	assert_same_stat(pm, "reg", 0);
 	/* a device node (root): its rdev reaches the backing dir */
-	g_assert_no_errno(mknod(pm_path(pm, "null"), S_IFCHR | 0666, makedev(1, 3)));
-	g_assert_no_errno(lstat(pm_bpath(pm, "null"), &st));
+	g_assert_no_errno(mknod(mnull, S_IFCHR | 0666, makedev(1, 3)));
+	g_assert_no_errno(lstat(bnull, &st));
 	g_assert_true(S_ISCHR(st.st_mode));
 	g_assert_cmpuint(st.st_rdev, ==, makedev(1, 3));
 	assert_same_stat(pm, "null", 0);
-	g_assert_no_errno(mknod(pm_path(pm, "sock"), S_IFSOCK | 0644, 0));
+	g_assert_no_errno(mknod(msock, S_IFSOCK | 0644, 0));
 	assert_same_stat(pm, "sock", 0);
 
 	g_assert_no_errno(mkdir(md, 0751));
@@ -476,6 +479,7 @@ static void test_rename(void)
 	g_autofree char *mdy = pm_path(pm, "d/y");
 	g_autofree char *me = pm_path(pm, "e");
 	g_autofree char *mef = pm_path(pm, "e/f");
+	g_autofree char *mdxf = pm_path(pm, "d/x/f");
 	struct stat st, st2;
 
 	put_str(ma, "A");
@@ -522,7 +526,7 @@ static void test_rename(void)
 	assert_contents(mdy, "A", 1);
 	assert_same_stat(pm, "d/y", 0);
 	g_assert_no_errno(rename(me, mdx));
-	assert_contents(pm_path(pm, "d/x/f"), "f", 1);
+	assert_contents(mdxf, "f", 1);
 	assert_same_stat(pm, "d", 0);
 	assert_errno(rename(md, mdx), EINVAL); /* into its own subdirectory */
 	pm_unmount(pm);
@@ -604,6 +608,8 @@ static void test_open_create(void)
 	g_autofree char *m = pm_path(pm, "f");
 	g_autofree char *b = pm_bpath(pm, "f");
 	g_autofree char *md = pm_path(pm, "d");
+	g_autofree char *mnox = pm_path(pm, "nox");
+	g_autofree char *mfx = pm_path(pm, "f/x");
 	struct stat st;
 	int fd;
 
@@ -617,9 +623,9 @@ static void test_open_create(void)
 	assert_same_stat(pm, "f", 0);
 
 	assert_errno(open(m, O_CREAT | O_EXCL | O_WRONLY, 0640), EEXIST);
-	assert_errno(open(pm_path(pm, "nox"), O_RDONLY), ENOENT);
-	assert_errno(open(pm_path(pm, "f/x"), O_RDONLY), ENOTDIR);
-	assert_errno(open(pm_path(pm, "f"), O_RDONLY | O_DIRECTORY), ENOTDIR);
+	assert_errno(open(mnox, O_RDONLY), ENOENT);
+	assert_errno(open(mfx, O_RDONLY), ENOTDIR);
+	assert_errno(open(m, O_RDONLY | O_DIRECTORY), ENOTDIR);
 	g_assert_no_errno(mkdir(md, 0755));
 	assert_errno(open(md, O_WRONLY), EISDIR);
 
@@ -808,6 +814,10 @@ static void test_readdir(void)
 	struct pm *pm = pm_mount(NULL);
 	g_autofree char *md = pm_path(pm, "d");
 	g_autofree char *bd = pm_bpath(pm, "d");
+	g_autofree char *mfirst = pm_path(pm, "d/entry-with-a-longish-name-00000");
+	g_autofree char *mnew = pm_path(pm, "d/new");
+	g_autofree char *mnox = pm_path(pm, "nox");
+	g_autofree char *mf = pm_path(pm, "f");
 	g_autoptr(GHashTable) ml = NULL, bl = NULL;
 	int n = 3000;
 
@@ -841,8 +851,8 @@ static void test_readdir(void)
 	DIR *d = opendir(md);
 	g_assert_nonnull(d);
 	g_assert_nonnull(readdir(d));
-	g_assert_no_errno(unlink(pm_path(pm, "d/entry-with-a-longish-name-00000")));
-	put_str(pm_path(pm, "d/new"), "x");
+	g_assert_no_errno(unlink(mfirst));
+	put_str(mnew, "x");
 	rewinddir(d);
 	int count = 0;
 	gboolean saw_new = FALSE;
@@ -862,9 +872,9 @@ static void test_readdir(void)
 	bl = list_dir(pm_backing(pm));
 	assert_same_listing(ml, bl);
 
-	assert_errno(opendir(pm_path(pm, "nox")) ? 0 : -1, ENOENT);
-	put_str(pm_path(pm, "f"), "x");
-	assert_errno(opendir(pm_path(pm, "f")) ? 0 : -1, ENOTDIR);
+	assert_errno(opendir(mnox) ? 0 : -1, ENOENT);
+	put_str(mf, "x");
+	assert_errno(opendir(mf) ? 0 : -1, ENOTDIR);
 	pm_unmount(pm);
 }
 
@@ -873,12 +883,13 @@ static void test_readdirplus(void)
 {
 	struct pm *pm = pm_mount(NULL);
 	g_autofree char *md = pm_path(pm, "d");
+	g_autofree char *bd = pm_bpath(pm, "d");
 	DIR *d;
 	struct dirent *de;
 	int seen = 0;
 
 	/* made behind pinfs' back, so the kernel learns them from readdir(plus) */
-	g_assert_no_errno(mkdir(pm_bpath(pm, "d"), 0755));
+	g_assert_no_errno(mkdir(bd, 0755));
 	for (int i = 0; i < 300; i++) {
 		g_autofree char *name = g_strdup_printf("d/f%d", i);
 		g_autofree char *p = pm_bpath(pm, name);
@@ -1431,6 +1442,8 @@ static void test_fd_leak(void)
 {
 	struct pm *pm = pm_mount(NULL);
 	g_autofree char *md = pm_path(pm, "d");
+	g_autofree char *mnone = pm_path(pm, "d/none");
+	g_autofree char *msub = pm_path(pm, "d/sub");
 	int pipes, threads = 0;
 	int baseline = daemon_fds(pm, &pipes), now = 0;
 	g_autofree char *before = daemon_fd_listing(pm);
@@ -1464,9 +1477,9 @@ static void test_fd_leak(void)
 		g_assert_no_errno(rename(q, h));
 	}
 	g_autoptr(GHashTable) l = list_dir(md);
-	assert_errno(open(pm_path(pm, "d/none"), O_RDONLY), ENOENT);
-	g_assert_no_errno(mkdir(pm_path(pm, "d/sub"), 0755));
-	g_assert_no_errno(rmdir(pm_path(pm, "d/sub")));
+	assert_errno(open(mnone, O_RDONLY), ENOENT);
+	g_assert_no_errno(mkdir(msub, 0755));
+	g_assert_no_errno(rmdir(msub));
 	/* remove everything, so the kernel forgets every inode */
 	{
 		g_autoptr(GDir) dir = g_dir_open(md, 0, NULL);
@@ -1510,6 +1523,8 @@ static void test_times_after_io(void)
 {
 	struct pm *pm = pm_mount(NULL);
 	g_autofree char *m = pm_path(pm, "f");
+	g_autofree char *md = pm_path(pm, "d");
+	g_autofree char *mdg = pm_path(pm, "d/g");
 	char buf[16];
 	int fd;
 
@@ -1527,10 +1542,10 @@ static void test_times_after_io(void)
 	g_assert_cmpint(read(fd, buf, sizeof(buf)), ==, 5);
 	close(fd);
 	assert_same_stat(pm, "f", CMP_TIMES);
-	g_assert_no_errno(mkdir(pm_path(pm, "d"), 0755));
-	put_str(pm_path(pm, "d/g"), "y");
+	g_assert_no_errno(mkdir(md, 0755));
+	put_str(mdg, "y");
 	assert_same_stat(pm, "d", CMP_TIMES);
-	g_assert_no_errno(unlink(pm_path(pm, "d/g")));
+	g_assert_no_errno(unlink(mdg));
 	assert_same_stat(pm, "d", CMP_TIMES);
 	pm_unmount(pm);
 }
@@ -1541,9 +1556,10 @@ static void test_many_open_files(void)
 	struct pm *pm = pm_mount(NULL);
 	enum { N = 3000 };
 	static int fds[N];
+	g_autofree char *md = pm_path(pm, "d");
 	char buf[32];
 
-	g_assert_no_errno(mkdir(pm_path(pm, "d"), 0755));
+	g_assert_no_errno(mkdir(md, 0755));
 	for (int i = 0; i < N; i++) {
 		g_autofree char *p = g_strdup_printf("%s/d/%d", pm_mnt(pm), i);
 
@@ -1617,6 +1633,7 @@ static void test_path_errors(void)
 	g_autofree char *mloop = pm_path(pm, "loop");
 	g_autofree char *mf = pm_path(pm, "f");
 	g_autofree char *sf = pm_spath(pm, "f");
+	g_autofree char *md = pm_path(pm, "d");
 	struct stat st;
 	int dfd, fd;
 
@@ -1635,8 +1652,8 @@ static void test_path_errors(void)
 	g_assert_no_errno(chmod(mf, 0700));
 	g_assert_no_errno(access(mf, X_OK));
 
-	g_assert_no_errno(mkdir(pm_path(pm, "d"), 0755));
-	dfd = open(pm_path(pm, "d"), O_RDONLY | O_DIRECTORY);
+	g_assert_no_errno(mkdir(md, 0755));
+	dfd = open(md, O_RDONLY | O_DIRECTORY);
 	g_assert_cmpint(dfd, >=, 0);
 	fd = openat(dfd, "rel", O_CREAT | O_WRONLY, 0644);
 	g_assert_cmpint(fd, >=, 0);
@@ -1866,10 +1883,11 @@ static void test_tmpfile(void)
 	if (mfd >= 0) {
 		g_autofree char *proc = g_strdup_printf("/proc/self/fd/%d", mfd);
 		g_autofree char *m = pm_path(pm, "linked");
+		g_autofree char *b = pm_bpath(pm, "linked");
 
 		g_assert_cmpint(write(mfd, "tmp", 3), ==, 3);
 		g_assert_no_errno(linkat(AT_FDCWD, proc, AT_FDCWD, m, AT_SYMLINK_FOLLOW));
-		assert_contents(pm_bpath(pm, "linked"), "tmp", 3);
+		assert_contents(b, "tmp", 3);
 		assert_same_stat(pm, "linked", 0);
 		close(mfd);
 	}
@@ -1884,10 +1902,11 @@ static void test_symlink_attrs(void)
 	struct pm *pm = pm_mount(NULL);
 	g_autofree char *ml = pm_path(pm, "l");
 	g_autofree char *sl = pm_spath(pm, "l");
+	g_autofree char *mf = pm_path(pm, "f");
 	struct timespec ts[2] = {{1000, 1}, {2000, 2}};
 
 	g_test_set_nonfatal_assertions(); /* independent checks: report them all */
-	put_str(pm_path(pm, "f"), "x");
+	put_str(mf, "x");
 	g_assert_no_errno(symlink("f", ml));
 	g_assert_no_errno(symlink("f", sl));
 	g_assert_cmpstr(ename(err_of(lsetxattr(ml, "user.x", "1", 1, 0))), ==,
@@ -1959,9 +1978,11 @@ static void test_concurrent_metadata(void)
 	struct pm *pm = pm_mount(NULL);
 	struct meta_thread t[4];
 	GThread *th[4];
+	g_autofree char *md = pm_path(pm, "d");
+	g_autofree char *bd = pm_bpath(pm, "d");
 	g_autoptr(GHashTable) ml = NULL, bl = NULL;
 
-	g_assert_no_errno(mkdir(pm_path(pm, "d"), 0755));
+	g_assert_no_errno(mkdir(md, 0755));
 	for (int i = 0; i < 4; i++) {
 		t[i] = (struct meta_thread){.pm = pm, .index = i, .rounds = 400};
 		th[i] = g_thread_new("meta", meta_thread_fn, &t[i]);
@@ -1970,8 +1991,8 @@ static void test_concurrent_metadata(void)
 		g_thread_join(th[i]);
 		g_assert_cmpint(t[i].failures, ==, 0);
 	}
-	ml = list_dir(pm_path(pm, "d"));
-	bl = list_dir(pm_bpath(pm, "d"));
+	ml = list_dir(md);
+	bl = list_dir(bd);
 	assert_same_listing(ml, bl);
 	/* each thread kept its last c name */
 	for (int i = 0; i < 4; i++) {
@@ -2068,6 +2089,7 @@ static void test_permissions(void)
 	g_autofree char *mf = pm_path(pm, "d/f");
 	g_autofree char *bf = pm_bpath(pm, "d/f");
 	g_autofree char *mroot = pm_path(pm, "rootfile");
+	g_autofree char *mg = pm_path(pm, "d/g");
 	struct stat st;
 
 	g_assert_no_errno(mkdir(bd, 0755));
@@ -2085,8 +2107,7 @@ static void test_permissions(void)
 	g_assert_cmpstr(ename(pm_run_as(UID_B, UID_B, chmod_as, mf)), ==, ename(EPERM));
 	g_assert_cmpstr(ename(pm_run_as(UID_B, UID_B, read_as, mf)), ==, "OK");
 	g_assert_cmpstr(ename(pm_run_as(UID_B, UID_B, unlink_as, mf)), ==, ename(EACCES));
-	g_assert_cmpstr(ename(pm_run_as(UID_B, UID_B, create_as, pm_path(pm, "d/g"))), ==,
-			ename(EACCES));
+	g_assert_cmpstr(ename(pm_run_as(UID_B, UID_B, create_as, mg)), ==, ename(EACCES));
 	g_assert_no_errno(lstat(bf, &st)); /* still there */
 	/* the owner can */
 	g_assert_cmpstr(ename(pm_run_as(UID_A, UID_A, write_as, mf)), ==, "OK");
@@ -2109,6 +2130,7 @@ static void test_no_allow_other(void)
 {
 	struct pm *pm = pm_mount(NULL);
 	g_autofree char *mf = pm_path(pm, "f");
+	g_autofree char *bf = pm_bpath(pm, "f");
 
 	put_str(mf, "owned");
 	g_assert_no_errno(chmod(mf, 0644));
@@ -2116,8 +2138,7 @@ static void test_no_allow_other(void)
 			ename(EACCES));
 	g_assert_cmpstr(ename(pm_run_as(UID_B, UID_B, read_as, mf)), ==, ename(EACCES));
 	/* ... while the same files are readable in the backing dir */
-	g_assert_cmpstr(ename(pm_run_as(UID_B, UID_B, read_as, pm_bpath(pm, "f"))), ==,
-			"OK");
+	g_assert_cmpstr(ename(pm_run_as(UID_B, UID_B, read_as, bf)), ==, "OK");
 	pm_unmount(pm);
 }
 
@@ -2250,6 +2271,45 @@ static void wait_gone(pid_t pid)
 }
 
 /*
+ * A daemonized pinfs has no stderr: have sanitizer reports of the processes
+ * started from now on written to @dir/sanitizer.PID instead (common flags
+ * such as log_path come from ASAN_OPTIONS; UBSAN_OPTIONS for a UBSan-only
+ * build).  Harmless in a build without sanitizers.
+ */
+static void sanitizer_logs_to(const char *dir)
+{
+	static const char *const vars[] = {"ASAN_OPTIONS", "UBSAN_OPTIONS"};
+
+	for (size_t i = 0; i < G_N_ELEMENTS(vars); i++) {
+		const char *old = g_getenv(vars[i]);
+		g_autofree char *val =
+		    g_strdup_printf("%s%slog_path=%s/sanitizer", old ? old : "",
+				    old && *old ? ":" : "", dir);
+
+		g_setenv(vars[i], val, TRUE);
+	}
+}
+
+/* Fail the test with every sanitizer report found in @dir. */
+static void assert_no_sanitizer_logs(const char *dir)
+{
+	g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+	const char *name;
+
+	g_assert_nonnull(d);
+	while ((name = g_dir_read_name(d))) {
+		g_autofree char *p = g_build_filename(dir, name, NULL);
+		g_autofree char *text = NULL;
+
+		if (!g_str_has_prefix(name, "sanitizer."))
+			continue;
+		g_file_get_contents(p, &text, NULL, NULL);
+		g_printerr("%s:\n%s\n", p, text ? text : "(unreadable)");
+		g_test_fail_printf("sanitizer report %s", p);
+	}
+}
+
+/*
  * mount -t fuse.pinfs and an /etc/fstab line, through mount.fuse3, as after
  * an install: the built pinfs is bind-mounted into /usr/local/sbin and a
  * test fstab over /etc/fstab, both only in this test's mount namespace.
@@ -2260,6 +2320,7 @@ static void test_cli_mount_fuse3(void)
 	g_autoptr(GError) gerr = NULL;
 	g_autofree char *dir = NULL, *b = NULL, *m = NULL, *sbin = NULL, *link = NULL;
 	g_autofree char *fstab = NULL, *line = NULL, *f = NULL, *bf = NULL, *err = NULL;
+	g_autofree char *sanlogs = NULL;
 	pid_t pid;
 	int status;
 
@@ -2278,9 +2339,12 @@ static void test_cli_mount_fuse3(void)
 	fstab = g_build_filename(dir, "fstab", NULL);
 	f = g_build_filename(m, "f", NULL);
 	bf = g_build_filename(b, "f", NULL);
+	sanlogs = g_build_filename(dir, "sanitizer", NULL);
 	g_assert_no_errno(mkdir(b, 0755));
 	g_assert_no_errno(mkdir(m, 0755));
 	g_assert_no_errno(mkdir(sbin, 0755));
+	g_assert_no_errno(mkdir(sanlogs, 0755));
+	sanitizer_logs_to(sanlogs);
 	g_assert_no_errno(symlink(bin, link));
 	g_assert_no_errno(mount(sbin, "/usr/local/sbin", NULL, MS_BIND, NULL));
 
@@ -2317,6 +2381,7 @@ static void test_cli_mount_fuse3(void)
 	    pm_run_cmd((const char *[]){"/bin/umount", m, NULL}, 30, NULL, NULL), ==, 0);
 	wait_gone(pid);
 	pm_unwatch(m);
+	assert_no_sanitizer_logs(sanlogs);
 
 	g_assert_no_errno(umount("/etc/fstab"));
 	g_assert_no_errno(umount("/usr/local/sbin"));
@@ -2328,14 +2393,17 @@ static void small_workload(struct pm *pm)
 {
 	g_autofree char *m = pm_path(pm, "w");
 	g_autofree char *b = pm_bpath(pm, "w");
+	g_autofree char *mwd = pm_path(pm, "wd");
+	g_autofree char *mwdw = pm_path(pm, "wd/w");
+	g_autofree char *bwdw = pm_bpath(pm, "wd/w");
 
 	put_str(m, "workload");
-	g_assert_no_errno(mkdir(pm_path(pm, "wd"), 0755));
-	g_assert_no_errno(rename(m, pm_path(pm, "wd/w")));
-	assert_contents(pm_bpath(pm, "wd/w"), "workload", 8);
+	g_assert_no_errno(mkdir(mwd, 0755));
+	g_assert_no_errno(rename(m, mwdw));
+	assert_contents(bwdw, "workload", 8);
 	g_assert_cmpint(access(b, F_OK), ==, -1);
-	g_assert_no_errno(unlink(pm_path(pm, "wd/w")));
-	g_assert_no_errno(rmdir(pm_path(pm, "wd")));
+	g_assert_no_errno(unlink(mwdw));
+	g_assert_no_errno(rmdir(mwd));
 }
 
 static void test_cli_single_thread(void)
@@ -2384,9 +2452,10 @@ static void check_signal_unmounts(int sig)
 {
 	struct pm *pm = pm_mount(NULL);
 	g_autofree char *mnt = g_strdup(pm_mnt(pm));
+	g_autofree char *mf = pm_path(pm, "f");
 	int status;
 
-	put_str(pm_path(pm, "f"), "x");
+	put_str(mf, "x");
 	status = pm_kill_daemon(pm, sig);
 	g_assert_cmpint(status, !=, -1);
 	g_assert_true(WIFEXITED(status));
