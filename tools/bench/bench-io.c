@@ -1,0 +1,345 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * bench-io.c - "io": what pinfs costs plain I/O and metadata operations.
+ *
+ * Four variants, mounted side by side on the same filesystem:
+ *   backing       the plain directory (no FUSE)
+ *   leases-off    pinfs -o leases=off: the passthrough alone
+ *   pinfs         pinfs -o leases=on, no lease on the files
+ *   pinfs-leased  the same mount, with the bench holding a read lease on
+ *                 the file under test for the whole job
+ * Data jobs run fio (buffered, one job, psync or mmap, time based) on a
+ * file laid out beforehand, with fallocate=none so fio never changes the
+ * layout (which would break the lease).  Metadata (create, stat, unlink of
+ * small files; truncate of a file without a lease) is timed per operation
+ * here.  Each round runs every job on every variant back to back, and
+ * ratios pair the variants of the same round.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-glib/json-glib.h>
+
+#include "bench.h"
+#include "pinfs_abi.h"
+
+enum variant { V_BACKING, V_OFF, V_ON, V_LEASED, V_COUNT };
+
+extern GPtrArray *all_ratios;
+
+static const char *const vname[] = {"backing", "leases-off", "pinfs", "pinfs-leased"};
+
+struct job {
+	const char *name, *rw, *bs, *engine;
+	bool write;
+};
+
+static const struct job jobs[] = {
+    {"seqread-1M", "read", "1M", "psync", false},
+    {"seqwrite-1M", "write", "1M", "psync", true},
+    {"randread-4k", "randread", "4k", "psync", false},
+    {"randwrite-4k", "randwrite", "4k", "psync", true},
+    {"mmapread-4k", "randread", "4k", "mmap", false},
+    {"mmapwrite-4k", "randwrite", "4k", "mmap", true},
+};
+
+/* A number inside fio's JSON, by a dotted path under jobs[0]; -1 if absent. */
+static double fio_num(JsonObject *job, const char *dir, const char *a, const char *b)
+{
+	JsonObject *o = json_object_get_object_member(job, dir);
+
+	if (!o || !json_object_has_member(o, a))
+		return -1;
+	if (!b)
+		return json_object_get_double_member(o, a);
+	o = json_object_get_object_member(o, a);
+	if (!o || !json_object_has_member(o, "percentile"))
+		return -1;
+	o = json_object_get_object_member(o, "percentile");
+	if (!o || !json_object_has_member(o, b))
+		return -1;
+	return json_object_get_double_member(o, b);
+}
+
+/* Run one fio job on file; add bandwidth and p99 completion latency. */
+static int run_fio(const struct job *j, const char *file, enum variant v)
+{
+	g_autofree char *size = g_strdup_printf("--size=%dM", opt.io_size_mb);
+	g_autofree char *rt =
+	    g_strdup_printf("--runtime=%dms", (int)(opt.io_runtime * 1000));
+	g_autofree char *fn = g_strdup_printf("--filename=%s", file);
+	g_autofree char *rw = g_strdup_printf("--rw=%s", j->rw);
+	g_autofree char *bs = g_strdup_printf("--bs=%s", j->bs);
+	g_autofree char *eng = g_strdup_printf("--ioengine=%s", j->engine);
+	const char *argv[] = {"fio",
+			      "--name=pinfs-bench",
+			      fn,
+			      size,
+			      rt,
+			      rw,
+			      bs,
+			      eng,
+			      "--time_based=1",
+			      "--fallocate=none",
+			      "--invalidate=0",
+			      "--direct=0",
+			      "--numjobs=1",
+			      "--randrepeat=1",
+			      "--output-format=json",
+			      NULL};
+	g_autofree char *out = NULL, *err_text = NULL;
+	g_autoptr(JsonParser) p = json_parser_new();
+	g_autoptr(GError) err = NULL;
+	const char *dir = j->write ? "write" : "read";
+	JsonObject *root, *job;
+	JsonArray *arr;
+	int status;
+	double bw, p99;
+
+	if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
+			  &out, &err_text, &status, &err) ||
+	    !g_spawn_check_wait_status(status, &err)) {
+		progress("io: fio %s on %s: %s %s", j->name, vname[v],
+			 err ? err->message : "", err_text ? err_text : "");
+		return -1;
+	}
+	/* fio may print notes before its JSON */
+	{
+		char *brace = strchr(out, '{');
+
+		if (!brace || !json_parser_load_from_data(p, brace, -1, &err)) {
+			progress("io: fio output: %s", err ? err->message : "no JSON");
+			return -1;
+		}
+	}
+	root = json_node_get_object(json_parser_get_root(p));
+	arr = root ? json_object_get_array_member(root, "jobs") : NULL;
+	if (!arr || !json_array_get_length(arr))
+		return -1;
+	job = json_array_get_object_element(arr, 0);
+	bw = fio_num(job, dir, "bw_bytes", NULL);
+	p99 = fio_num(job, dir, "clat_ns", "99.000000");
+	if (bw < 0)
+		return -1;
+	{
+		struct series *s = series_get("io", j->name, vname[v], 0, "MiB/s");
+
+		series_add(s, bw / (1024.0 * 1024.0));
+		series_end_round(s, s->samples->len - 1);
+	}
+	if (p99 >= 0) {
+		g_autofree char *m = g_strdup_printf("%s clat p99", j->name);
+		struct series *s = series_get("io", m, vname[v], 0, "us");
+
+		series_add(s, p99 / 1e3);
+		series_end_round(s, s->samples->len - 1);
+	}
+	return 0;
+}
+
+/* Write path full of data, so no job changes its size. */
+static int lay_out(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	char *buf = g_malloc(1 << 20);
+	int ret = 0;
+
+	if (fd < 0) {
+		g_free(buf);
+		return -1;
+	}
+	memset(buf, 0x5a, 1 << 20);
+	for (int i = 0; i < opt.io_size_mb && !ret; i++) {
+		if (write(fd, buf, 1 << 20) != 1 << 20)
+			ret = -1;
+	}
+	fsync(fd);
+	close(fd);
+	g_free(buf);
+	return ret;
+}
+
+/* create/stat/unlink of n small files in dir, and truncates of one file. */
+static int meta_round(const char *dir, enum variant v, int n)
+{
+	struct series *sc = series_get("io", "create", vname[v], 0, "us");
+	struct series *ss = series_get("io", "stat", vname[v], 0, "us");
+	struct series *su = series_get("io", "unlink", vname[v], 0, "us");
+	struct series *st = series_get("io", "truncate", vname[v], 0, "us");
+	guint c0 = sc->samples->len, s0 = ss->samples->len, u0 = su->samples->len;
+	guint t0 = st->samples->len;
+	g_autofree char *tpath = g_build_filename(dir, "trunc", NULL);
+	char buf[1024];
+	int ret = 0;
+
+	memset(buf, 'x', sizeof(buf));
+	for (int i = 0; i < n && !ret; i++) {
+		g_autofree char *p = g_strdup_printf("%s/m%d", dir, i);
+		uint64_t a = now_ns();
+		int fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0644);
+
+		if (fd < 0 || write(fd, buf, sizeof(buf)) != sizeof(buf))
+			ret = -1;
+		if (fd >= 0)
+			close(fd);
+		series_add(sc, (now_ns() - a) / 1e3);
+	}
+	for (int i = 0; i < n && !ret; i++) {
+		g_autofree char *p = g_strdup_printf("%s/m%d", dir, i);
+		struct stat sb;
+		uint64_t a = now_ns();
+
+		if (stat(p, &sb) < 0)
+			ret = -1;
+		series_add(ss, (now_ns() - a) / 1e3);
+	}
+	for (int i = 0; i < n && !ret; i++) {
+		g_autofree char *p = g_strdup_printf("%s/m%d", dir, i);
+		uint64_t a = now_ns();
+
+		if (unlink(p) < 0)
+			ret = -1;
+		series_add(su, (now_ns() - a) / 1e3);
+	}
+	if (!ret && !g_file_set_contents(tpath, "x", 1, NULL))
+		ret = -1;
+	for (int i = 0; i < n && !ret; i++) {
+		uint64_t a = now_ns();
+
+		if (truncate(tpath, (i & 1) ? 0 : 8192) < 0)
+			ret = -1;
+		series_add(st, (now_ns() - a) / 1e3);
+	}
+	if (ret)
+		progress("io: metadata on %s: %s", vname[v], g_strerror(errno));
+	series_end_round(sc, c0);
+	series_end_round(ss, s0);
+	series_end_round(su, u0);
+	series_end_round(st, t0);
+	return ret;
+}
+
+int run_io(void)
+{
+	struct bmount *m[3] = {bm_plain(), bm_mount("leases=off"),
+			       bm_mount("leases=on,break_time=10")};
+	char *dir[V_COUNT] = {NULL}, *file[V_COUNT] = {NULL};
+	int lease_fd = -1, ret = 0, nmeta = MAX(opt.iters / 2, 100);
+	double worst = 1;
+	g_autofree char *worst_name = NULL;
+
+	dir[V_BACKING] = g_strdup(m[0]->mnt);
+	dir[V_OFF] = g_strdup(m[1]->mnt);
+	dir[V_ON] = bm_path(m[2], "plain");
+	dir[V_LEASED] = bm_path(m[2], "leased");
+	for (int v = 0; v < V_COUNT; v++) {
+		if (v >= V_ON)
+			mkdir(dir[v], 0755);
+		file[v] = g_build_filename(dir[v], "fio.dat", NULL);
+		if (lay_out(file[v]) < 0) {
+			progress("io: cannot lay out %s: %s", file[v], g_strerror(errno));
+			ret = -1;
+		}
+	}
+	if (ret)
+		goto out;
+	lease_fd = open(file[V_LEASED], O_RDONLY);
+	if (lease_fd < 0 || ioc_setlease(lease_fd, PINFS_LEASE_READ) < 0) {
+		progress("io: cannot take the lease: %s", g_strerror(errno));
+		ret = -1;
+		goto out;
+	}
+	for (int r = 0; r < opt.rounds && !ret; r++) {
+		if (r >= 2 && budget_left() < 0) {
+			note_add("io: stopped after %d rounds: time budget spent", r);
+			break;
+		}
+		progress("io: round %d/%d: %zu fio jobs x %d variants, %.1f s each",
+			 r + 1, opt.rounds, G_N_ELEMENTS(jobs), V_COUNT, opt.io_runtime);
+		for (size_t j = 0; j < G_N_ELEMENTS(jobs) && !ret; j++) {
+			for (int v = 0; v < V_COUNT && !ret; v++)
+				ret = run_fio(&jobs[j], file[v], v);
+		}
+		for (int v = 0; v < V_LEASED && !ret; v++)
+			ret = meta_round(dir[v], v, nmeta);
+		if (ioc_state(lease_fd) != PINFS_STATE_ACTIVE) {
+			note_add("io: the lease on the leased file did not stay active "
+				 "(state %d)",
+				 ioc_state(lease_fd));
+			ioc_setlease(lease_fd, PINFS_LEASE_UNLOCK);
+			ioc_setlease(lease_fd, PINFS_LEASE_READ);
+		}
+	}
+	if (ret)
+		goto out;
+	{
+		const char *names[] = {"seqread-1M",   "seqwrite-1M", "randread-4k",
+				       "randwrite-4k", "mmapread-4k", "mmapwrite-4k",
+				       "create",       "stat",	      "unlink",
+				       "truncate"};
+
+		for (size_t j = 0; j < G_N_ELEMENTS(names); j++) {
+			struct series *s[V_COUNT];
+			bool lat = j >= G_N_ELEMENTS(jobs);
+			g_autofree char *a =
+			    g_strdup_printf("%s: pinfs / backing", names[j]);
+			g_autofree char *b =
+			    g_strdup_printf("%s: pinfs / leases-off", names[j]);
+			g_autofree char *c =
+			    g_strdup_printf("%s: pinfs-leased / leases-off", names[j]);
+			g_autofree char *d =
+			    g_strdup_printf("%s: leases-off / backing", names[j]);
+			struct ratio *rb;
+
+			for (int v = 0; v < V_COUNT; v++)
+				s[v] = series_find("io", names[j], vname[v], 0);
+			ratio_add("io", a, 0, s[V_ON], s[V_BACKING]);
+			rb = ratio_add("io", b, 0, s[V_ON], s[V_OFF]);
+			ratio_add("io", c, 0, s[V_LEASED], s[V_OFF]);
+			ratio_add("io", d, 0, s[V_OFF], s[V_BACKING]);
+			/* how much slower than leases=off: >1 is slower */
+			if (rb) {
+				double slow = lat ? rb->median : 1 / rb->median;
+
+				if (slow > worst) {
+					worst = slow;
+					g_free(worst_name);
+					worst_name = g_strdup(names[j]);
+				}
+			}
+		}
+	}
+	target_add("files without leases: I/O and truncate within 3% of leases=off",
+		   worst <= 1.03 ? "met" : "missed",
+		   "worst: %s, pinfs %.1f%% slower than leases=off (median of per-round "
+		   "ratios)",
+		   worst_name ? worst_name : "none", (worst - 1) * 100);
+	for (guint i = 0; i < all_ratios->len; i++) {
+		struct ratio *r = all_ratios->pdata[i];
+
+		if (!strcmp(r->name, "seqread-1M: pinfs / backing"))
+			target_add(
+			    "issue 2: sequential reads within 10% of the backing "
+			    "directory",
+			    r->median >= 0.9 ? "met" : "missed",
+			    "pinfs %.2fx the backing directory's seqread-1M bandwidth",
+			    r->median);
+	}
+out:
+	if (lease_fd >= 0) {
+		ioc_setlease(lease_fd, PINFS_LEASE_UNLOCK);
+		close(lease_fd);
+	}
+	for (int v = 0; v < V_COUNT; v++) {
+		g_free(dir[v]);
+		g_free(file[v]);
+	}
+	for (int i = 0; i < 3; i++)
+		bm_unmount(m[i]);
+	return ret;
+}
