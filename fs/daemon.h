@@ -110,6 +110,7 @@ void handles_destroy(struct pinfs *fs);
  */
 void ops_do_setattr(fuse_req_t req, struct pinfs_inode *inode, struct stat *attr,
 		    int valid, struct pinfs_file *pf);
+void ops_do_open(fuse_req_t req, struct pinfs_inode *inode, struct fuse_file_info *fi);
 void ops_do_fallocate(fuse_req_t req, struct pinfs_file *pf, int mode, off_t off,
 		      off_t len);
 void ops_do_copy_file_range(fuse_req_t req, struct pinfs_file *in, off_t off_in,
@@ -122,6 +123,7 @@ void layout_free(struct layout *l);
 
 enum layout_op {
 	LAYOUT_SETATTR,
+	LAYOUT_OPEN,
 	LAYOUT_FALLOCATE,
 	LAYOUT_COPY,
 };
@@ -138,6 +140,7 @@ struct layout_change {
 			struct stat attr;
 			int valid;
 		} setattr;
+		struct fuse_file_info open;
 		struct {
 			int mode;
 			off_t off, len;

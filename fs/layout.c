@@ -164,6 +164,9 @@ static gboolean run_parked(gpointer data)
 	case LAYOUT_SETATTR:
 		ops_do_setattr(p->req, c->inode, &c->u.setattr.attr, c->u.setattr.valid, c->pf);
 		break;
+	case LAYOUT_OPEN:
+		ops_do_open(p->req, c->inode, &c->u.open);
+		break;
 	case LAYOUT_FALLOCATE:
 		ops_do_fallocate(p->req, c->pf, c->u.falloc.mode, c->u.falloc.off,
 				 c->u.falloc.len);
@@ -360,7 +363,7 @@ bool layout_check(fuse_req_t req, const struct layout_change *c)
 						  memory_order_relaxed)))
 		return false;
 
-	if (c->op == LAYOUT_SETATTR) {
+	if (c->op == LAYOUT_SETATTR || c->op == LAYOUT_OPEN) {
 		if (fstatat(c->inode->fd, "", &st, AT_EMPTY_PATH) < 0)
 			return false; /* the operation itself will report it */
 		if ((uint64_t)st.st_size == off)

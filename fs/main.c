@@ -187,9 +187,11 @@ int main(int argc, char *argv[])
 		ret = fuse_session_loop_mt(se, loop_cfg);
 		fuse_loop_cfg_destroy(loop_cfg);
 	}
-	/* A signal handler ends the loop with the signal's number: a clean
-	 * unmount, not an error. */
-	ret = (ret == 0 || ret == SIGINT || ret == SIGTERM || ret == SIGHUP) ? 0 : 1;
+	/* A signal handler ends the loop with the signal's number, and an
+	 * unmount racing queued requests with -ECONNABORTED: both are a clean
+	 * end, not an error. */
+	ret = (ret == 0 || ret == SIGINT || ret == SIGTERM || ret == SIGHUP ||
+	       ret == -ECONNABORTED) ? 0 : 1;
 	layout_free(fs.layout);
 out_unmount:
 	fuse_session_unmount(se);

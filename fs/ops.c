@@ -99,14 +99,6 @@ static void pinfs_init(void *userdata, struct fuse_conn_info *conn)
 	/* Keep page cache coherent with our own writes; no writeback cache,
 	 * so a size change always reaches the daemon. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
-	/*
-	 * No atomic O_TRUNC: the kernel then truncates with a SETATTR after
-	 * the open, and holds back page writeback around it.  An atomic
-	 * O_TRUNC open gets no such protection, so a mapping's dirty pages
-	 * written back between our truncate and the kernel's would bring the
-	 * old size back.  Every size change is thus one setattr to check.
-	 */
-	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 }
 
 static void pinfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -443,13 +435,12 @@ static void fill_open_reply(struct fuse_file_info *fi, struct pinfs_file *pf)
 		fi->direct_io = 1;
 }
 
-static void pinfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+/* The work of open, once any O_TRUNC layout check has passed. */
+void ops_do_open(fuse_req_t req, struct pinfs_inode *inode, struct fuse_file_info *fi)
 {
-	struct pinfs_inode *inode = req_inode(req, ino);
 	char path[PROC_FD_PATH_MAX];
 	int fd;
 
-	/* O_TRUNC never arrives here: it comes as a setattr (see init). */
 	proc_path(path, inode->fd);
 	fd = open(path, backing_flags(fi->flags) | O_CLOEXEC);
 	if (fd < 0) {
@@ -459,6 +450,26 @@ static void pinfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fill_open_reply(fi, file_new(pinfs_data(req), inode, fd, fi->flags));
 	if (fuse_reply_open(req, fi) == -ENOENT) /* the caller is gone */
 		file_drop(pinfs_data(req), fi_file(fi));
+}
+
+static void pinfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct pinfs_inode *inode = req_inode(req, ino);
+
+	if (fi->flags & O_TRUNC) {
+		struct layout_change c = {
+			.op = LAYOUT_OPEN,
+			.inode = inode,
+			.off = 0,
+			.len = LT_LEN_EOF,
+			.nonblock = fi->flags & O_NONBLOCK,
+			.u.open = *fi,
+		};
+
+		if (layout_check(req, &c))
+			return;
+	}
+	ops_do_open(req, inode, fi);
 }
 
 static void pinfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -553,6 +564,25 @@ static void pinfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
 
+/*
+ * Page writeback of a shared mapping (fi->writepage) never extends a file:
+ * the kernel clips it to the size it knows.  But an O_TRUNC open that the
+ * daemon has already performed reaches the kernel's page cache only with
+ * the reply, and pages written back in between would bring truncated data
+ * back.  So clip writeback to the backing file's size too.  Returns how
+ * many bytes to write, 0 for none, or -errno.
+ */
+static ssize_t clip_writepage(struct pinfs_file *pf, off_t off, size_t size)
+{
+	struct stat st;
+
+	if (fstat(pf->fd, &st) < 0)
+		return -errno;
+	if (off >= st.st_size)
+		return 0;
+	return (ssize_t)MIN((uint64_t)size, (uint64_t)(st.st_size - off));
+}
+
 static void pinfs_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_buf,
 			    off_t off, struct fuse_file_info *fi)
 {
@@ -578,10 +608,22 @@ static void pinfs_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *
 		free(bounce);
 		goto reply;
 	}
+	if (fi->writepage) {
+		n = clip_writepage(fi_file(fi), off, size);
+		if (n < 0)
+			goto reply;
+		if (n == 0) { /* truncated off completely: nothing to write */
+			n = (ssize_t)size;
+			goto reply;
+		}
+		out.buf[0].size = (size_t)n;
+	}
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out.buf[0].fd = fi_file(fi)->fd;
 	out.buf[0].pos = off;
 	n = fuse_buf_copy(&out, in_buf, 0);
+	if (fi->writepage && n >= 0)
+		n = (ssize_t)size; /* what was clipped off is gone, as it should be */
 reply:
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
