@@ -966,7 +966,8 @@ static void reply_xattr_result(fuse_req_t req, ssize_t n, char *buf, size_t size
 		fuse_reply_buf(req, buf, (size_t)n);
 }
 
-static void pinfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+/* getxattr (name set) and listxattr (name NULL): the same size protocol. */
+static void xattr_read(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct xpath xp;
 	int err = xattr_path(req, ino, &xp);
@@ -979,29 +980,24 @@ static void pinfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, siz
 	}
 	if (size)
 		buf = g_malloc(size);
-	n = xp.is_link ? lgetxattr(xp.path, name, buf, size) : getxattr(xp.path, name, buf, size);
+	if (name)
+		n = xp.is_link ? lgetxattr(xp.path, name, buf, size)
+			       : getxattr(xp.path, name, buf, size);
+	else
+		n = xp.is_link ? llistxattr(xp.path, buf, size) : listxattr(xp.path, buf, size);
 	reply_xattr_result(req, n, buf, size);
 	g_free(buf);
 	xattr_path_done(&xp);
 }
 
+static void pinfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	xattr_read(req, ino, name, size);
+}
+
 static void pinfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	struct xpath xp;
-	int err = xattr_path(req, ino, &xp);
-	char *buf = NULL;
-	ssize_t n;
-
-	if (err) {
-		fuse_reply_err(req, err);
-		return;
-	}
-	if (size)
-		buf = g_malloc(size);
-	n = xp.is_link ? llistxattr(xp.path, buf, size) : listxattr(xp.path, buf, size);
-	reply_xattr_result(req, n, buf, size);
-	g_free(buf);
-	xattr_path_done(&xp);
+	xattr_read(req, ino, NULL, size);
 }
 
 static void pinfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
