@@ -164,5 +164,6 @@ void layout_ioctl(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_file *
 		  unsigned int cmd, const void *in_buf, size_t in_bufsz, size_t out_bufsz);
 void layout_poll(fuse_req_t req, struct pinfs_file *pf, struct fuse_pollhandle *ph);
 void layout_release(struct pinfs *fs, struct pinfs_file *pf);
+bool layout_keep_cache(struct pinfs *fs, struct pinfs_inode *inode);
 
 #endif /* PINFS_DAEMON_H */

@@ -14,7 +14,8 @@
  *     event thread performs the change and replies.
  *   - lt_ops.notify signals the holder (SIGIO, or its F_SETSIG signal with
  *     si_fd) and wakes its poll() with POLLPRI.
- *   - layout_ioctl() decodes the PINFS_IOC_* ABI of lib/pinfs_abi.h.
+ *   - layout_ioctl() hands the PINFS_IOC_* ABI of lib/pinfs_abi.h to abi.c
+ *     and replies.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "abi.h"
 #include "ctl.h"
 #include "daemon.h"
 #include "pinfs_abi.h"
@@ -410,179 +412,55 @@ static int owner_ok(fuse_req_t req, struct pinfs_inode *inode)
 	return st.st_uid == ctx->uid;
 }
 
-/* Validate a range from the ABI and convert it to the table's. */
-static int abi_range(uint64_t off, uint64_t len, uint64_t *tlen)
+/* Who is asking, for abi_ioctl's callbacks. */
+struct ioctl_caller {
+	fuse_req_t req;
+	struct pinfs_inode *inode;
+	struct pinfs_file *pf;
+};
+
+static pid_t caller_pid(void *arg)
 {
-	if (off > (uint64_t)INT64_MAX)
-		return EOVERFLOW;
-	if (len == PINFS_LEN_EOF) {
-		*tlen = LT_LEN_EOF;
-		return 0;
-	}
-	if (len > (uint64_t)INT64_MAX - off)
-		return EOVERFLOW;
-	*tlen = len;
-	return 0;
+	struct ioctl_caller *c = arg;
+
+	return tid_to_tgid(fuse_req_ctx(c->req)->pid);
 }
 
-static int do_setlease(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_file *pf,
-		       const struct pinfs_lease *in)
+static bool caller_owner_ok(void *arg)
 {
-	struct pinfs *fs = pinfs_data(req);
-	uint64_t len;
-	int err;
+	struct ioctl_caller *c = arg;
 
-	if (in->size != sizeof(*in) || in->reserved || (in->flags & ~PINFS_LEASE_FLAGS_ALL) ||
-	    in->type > PINFS_LEASE_UNLOCK)
-		return EINVAL;
-	err = abi_range(in->offset, in->length, &len);
-	if (err)
-		return err;
-	atomic_store(&pf->in_table, true);
-	return -lt_setlease(fs->leases, ino_of(inode), fh_of(pf),
-			    tid_to_tgid(fuse_req_ctx(req)->pid), (enum lt_type)in->type,
-			    in->flags & PINFS_LEASE_EXCLUSIVE, in->offset, len,
-			    owner_ok(req, inode));
+	return owner_ok(c->req, c->inode);
 }
 
-static void fill_status(struct pinfs *fs, struct pinfs_inode *inode, struct pinfs_file *pf,
-			struct pinfs_lease_status *out)
+static void caller_in_table(void *arg)
 {
-	struct lt_status st;
+	struct ioctl_caller *c = arg;
 
-	lt_getlease(fs->leases, ino_of(inode), fh_of(pf), &st);
-	memset(out, 0, sizeof(*out));
-	out->size = sizeof(*out);
-	out->type = st.type;
-	out->flags = st.exclusive ? PINFS_LEASE_EXCLUSIVE : 0;
-	out->state = st.state;
-	out->offset = st.off;
-	out->length = st.len == LT_LEN_EOF ? PINFS_LEN_EOF : st.len;
-	out->lease_id = st.lease_id;
-	out->pinned_bytes = st.pinned_bytes;
-	out->end_reason = st.end_reason;
-	out->signal = st.signal;
+	atomic_store(&c->pf->in_table, true);
 }
 
-static int do_pin(struct pinfs *fs, struct pinfs_inode *inode, struct pinfs_file *pf,
-		  struct pinfs_pin *pin)
-{
-	uint64_t len;
-	int err;
-
-	if (pin->size != sizeof(*pin) || pin->flags)
-		return EINVAL;
-	if (pin->length == 0)
-		return EINVAL;
-	err = abi_range(pin->offset, pin->length, &len);
-	if (err)
-		return err;
-	uint64_t id = 0;
-
-	atomic_store(&pf->in_table, true);
-	err = -lt_pin(fs->leases, ino_of(inode), fh_of(pf), pin->offset, len, &id);
-	pin->pin_id = id;
-	return err;
-}
-
-/*
- * Decode one PINFS_IOC_* request.  Regular-file ioctls are restricted, so
- * in_bufsz and out_bufsz are _IOC_SIZE(cmd); they are checked anyway.
- */
+/* One PINFS_IOC_* request: abi.c decodes and performs it; we reply. */
 void layout_ioctl(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_file *pf,
 		  unsigned int cmd, const void *in_buf, size_t in_bufsz, size_t out_bufsz)
 {
 	struct pinfs *fs = pinfs_data(req);
-	union {
-		struct pinfs_version v;
-		struct pinfs_lease l;
-		struct pinfs_lease_status s;
-		struct pinfs_setsig sig;
-		struct pinfs_pin pin;
-	} u;
-	size_t size = _IOC_SIZE(cmd), out_size = 0;
-	int err = 0;
+	struct ioctl_caller caller = { .req = req, .inode = inode, .pf = pf };
+	struct abi_file f = {
+		.t = fs->leases,
+		.regular = pf && S_ISREG(inode->type),
+		.ino = ino_of(inode),
+		.fh = pf ? fh_of(pf) : 0,
+		.pid = caller_pid,
+		.owner_ok = caller_owner_ok,
+		.in_table = caller_in_table,
+		.arg = &caller,
+	};
+	union abi_buf u;
+	size_t out_size;
+	int err;
 
-	if (_IOC_TYPE(cmd) != PINFS_IOC_MAGIC) {
-		err = ENOTTY;
-		goto out;
-	}
-	if (size > sizeof(u) || ((_IOC_DIR(cmd) & _IOC_WRITE) && in_bufsz != size) ||
-	    ((_IOC_DIR(cmd) & _IOC_READ) && out_bufsz != size)) {
-		err = EINVAL;
-		goto out;
-	}
-	memset(&u, 0, sizeof(u));
-	if (_IOC_DIR(cmd) & _IOC_WRITE)
-		memcpy(&u, in_buf, size);
-
-	if (cmd == PINFS_IOC_NOOP)
-		goto out;
-	if (cmd == PINFS_IOC_VERSION) {
-		if (u.v.size != sizeof(u.v)) {
-			err = EINVAL;
-			goto out;
-		}
-		u.v.abi_version = PINFS_ABI_VERSION;
-		u.v.features = fs->leases ? PINFS_FEAT_LEASES : 0;
-		u.v.reserved = 0;
-		out_size = sizeof(u.v);
-		goto out;
-	}
-	switch (cmd) {
-	case PINFS_IOC_SETLEASE:
-	case PINFS_IOC_GETLEASE:
-	case PINFS_IOC_SETSIG:
-	case PINFS_IOC_PIN:
-	case PINFS_IOC_UNPIN:
-		break;
-	default:
-		err = ENOTTY;
-		goto out;
-	}
-	if (!fs->leases) {
-		err = EOPNOTSUPP;
-		goto out;
-	}
-	if (!pf || !S_ISREG(inode->type)) {
-		err = EISDIR;
-		goto out;
-	}
-
-	switch (cmd) {
-	case PINFS_IOC_SETLEASE:
-		err = do_setlease(req, inode, pf, &u.l);
-		break;
-	case PINFS_IOC_GETLEASE:
-		if (u.s.size != sizeof(u.s)) {
-			err = EINVAL;
-			break;
-		}
-		fill_status(fs, inode, pf, &u.s);
-		out_size = sizeof(u.s);
-		break;
-	case PINFS_IOC_SETSIG:
-		if (u.sig.size != sizeof(u.sig) || u.sig.reserved || u.sig.signal < 0 ||
-		    u.sig.signal > SIGRTMAX || (u.sig.signal && u.sig.fd < 0)) {
-			err = EINVAL;
-			break;
-		}
-		atomic_store(&pf->in_table, true);
-		err = -lt_setsig(fs->leases, ino_of(inode), fh_of(pf), u.sig.signal, u.sig.fd);
-		break;
-	case PINFS_IOC_PIN:
-		err = do_pin(fs, inode, pf, &u.pin);
-		out_size = sizeof(u.pin);
-		break;
-	case PINFS_IOC_UNPIN:
-		if (u.pin.size != sizeof(u.pin) || u.pin.flags) {
-			err = EINVAL;
-			break;
-		}
-		err = -lt_unpin(fs->leases, ino_of(inode), fh_of(pf), u.pin.pin_id);
-		break;
-	}
-out:
+	err = abi_ioctl(&f, cmd, in_buf, in_bufsz, out_bufsz, &u, &out_size);
 	if (err)
 		fuse_reply_err(req, err);
 	else
@@ -620,6 +498,17 @@ void layout_poll(fuse_req_t req, struct pinfs_file *pf, struct fuse_pollhandle *
 	}
 out:
 	fuse_reply_poll(req, revents);
+}
+
+/* Must an open keep the file's cached pages?  Yes while pages may be
+ * pinned for DMA: the file has a lease, pin or waiter, or the pinfs_dma
+ * module is there to pin pages nobody registered. */
+bool layout_keep_cache(struct pinfs *fs, struct pinfs_inode *inode)
+{
+	if (!fs->leases)
+		return false;
+	return fs->layout->dma_fd >= 0 ||
+	       atomic_load_explicit(&inode->lease_active, memory_order_relaxed);
 }
 
 void layout_release(struct pinfs *fs, struct pinfs_file *pf)

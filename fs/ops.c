@@ -99,6 +99,16 @@ static void pinfs_init(void *userdata, struct fuse_conn_info *conn)
 	/* Keep page cache coherent with our own writes; no writeback cache,
 	 * so a size change always reaches the daemon. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/*
+	 * Never let the kernel throw away cached pages behind our back: a page
+	 * a device has pinned for DMA would leave the file while the device
+	 * keeps writing into it, the very loss pinfs exists to prevent.  With
+	 * auto_inval_data the kernel drops a file's pages whenever it sees the
+	 * mtime change; and an open drops them unless it says keep_cache
+	 * (fill_open_reply).  Size changes still truncate the cache, as they
+	 * must.
+	 */
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 }
 
 static void pinfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -421,13 +431,18 @@ static int backing_flags(int flags)
 	return flags & ~O_NOFOLLOW;
 }
 
-static void fill_open_reply(struct fuse_file_info *fi, struct pinfs_file *pf)
+static void fill_open_reply(fuse_req_t req, struct fuse_file_info *fi,
+			    struct pinfs_file *pf)
 {
 	fi->fh = (uint64_t)(uintptr_t)pf;
 	/* No FLUSH on close(): on Linux 6.1 fuse_flush may take the inode lock
 	 * and then a holder's close() would wait behind a parked truncate. */
 	fi->noflush = 1;
-	fi->keep_cache = 0;
+	/* An open normally drops the file's cached pages, so that changes
+	 * made directly in the backing directory show.  Not while the file
+	 * has a lease, a pin or a waiter, or while the pinfs_dma module may
+	 * have pinned any page: that would orphan DMA-pinned pages. */
+	fi->keep_cache = layout_keep_cache(pinfs_data(req), pf->inode);
 	/* O_DIRECT: no page cache in the kernel's FUSE layer either.  I/O on
 	 * such files goes through aligned buffers (direct_read, direct_write),
 	 * so the backing file judges only the caller's offsets and sizes. */
@@ -447,7 +462,7 @@ void ops_do_open(fuse_req_t req, struct pinfs_inode *inode, struct fuse_file_inf
 		fuse_reply_err(req, errno);
 		return;
 	}
-	fill_open_reply(fi, file_new(pinfs_data(req), inode, fd, fi->flags));
+	fill_open_reply(req, fi, file_new(pinfs_data(req), inode, fd, fi->flags));
 	if (fuse_reply_open(req, fi) == -ENOENT) /* the caller is gone */
 		file_drop(pinfs_data(req), fi_file(fi));
 }
@@ -491,7 +506,7 @@ static void pinfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		close(fd);
 		goto out;
 	}
-	fill_open_reply(fi, file_new(pinfs_data(req), inode_get(pinfs_data(req), e.ino), fd,
+	fill_open_reply(req, fi, file_new(pinfs_data(req), inode_get(pinfs_data(req), e.ino), fd,
 				     fi->flags));
 out:
 	if (err)
