@@ -265,13 +265,20 @@ static uint64_t on_unregistered_pins(void *ctx, uint64_t ino, uint64_t off, uint
 	return bytes;
 }
 
-/* Event thread: while waiters wait only for unregistered pins, look again
- * every 50 ms (the module cannot tell us when a pin goes). */
+/*
+ * Event thread: while any change is parked, look at unregistered pins again
+ * every 50 ms (the module cannot tell us when a pin goes).  Not only while
+ * some waiter waits for pins alone: a change parked behind a lease starts
+ * waiting for pins alone when the lease goes, and nothing would restart
+ * the poll then.
+ */
 static gboolean on_pin_poll(gpointer data)
 {
 	struct layout *l = data;
+	struct lt_stats st;
 
-	if (l->stopping || !lt_has_pin_waiters(l->t)) {
+	lt_get_stats(l->t, &st);
+	if (l->stopping || st.parked_now == 0) {
 		g_source_unref(l->pin_poll);
 		l->pin_poll = NULL;
 		return G_SOURCE_REMOVE;
