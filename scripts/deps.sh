@@ -7,7 +7,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 pkgs="build-essential meson ninja-build pkg-config git
 libfuse3-dev fuse3 libglib2.0-dev libjson-glib-dev
-fio gnuplot-nox liburing-dev libibverbs-dev rdma-core ibverbs-utils
+fio gnuplot-nox liburing-dev libibverbs-dev ibverbs-providers rdma-core ibverbs-utils
 qemu-system-x86 busybox-static linux-image-amd64 linux-headers-amd64 kmod cpio
 e2fsprogs attr iproute2 procps psmisc util-linux clang valgrind"
 missing=""
