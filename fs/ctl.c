@@ -593,6 +593,39 @@ out:
 	g_object_unref(parser);
 }
 
+/* What a server answers from: the table, its clock and the hooks. */
+static void server_init(struct ctl_server *s, struct lease_table *t,
+			const struct lt_clock *clock, const struct ctl_hooks *hooks,
+			void *hook_ctx)
+{
+	s->t = t;
+	if (clock && clock->now_ns) {
+		s->clock = *clock;
+	} else {
+		s->clock.now_ns = monotonic_ns;
+		s->clock.arg = NULL;
+	}
+	if (hooks)
+		s->hooks = *hooks;
+	s->hook_ctx = hook_ctx;
+}
+
+/* A server and a client that exist only for this one line. */
+void ctl_handle_request(struct lease_table *t, const struct lt_clock *clock,
+			const struct ctl_hooks *hooks, void *hook_ctx, uid_t peer_uid,
+			const char *line, size_t len, GString *reply)
+{
+	struct ctl_server s = {0};
+	struct ctl_client c = {0};
+
+	server_init(&s, t, clock, hooks, hook_ctx);
+	c.s = &s;
+	c.uid = peer_uid;
+	c.pid = -1;
+	c.out = reply;
+	handle_line(&c, line, len);
+}
+
 /* ---- Connections ---- */
 
 static gsize out_pending(struct ctl_client *c)
@@ -935,17 +968,8 @@ struct ctl_server *ctl_start(GMainContext *mc, struct lease_table *t,
 		return NULL;
 	}
 	s = g_new0(struct ctl_server, 1);
+	server_init(s, t, clock, hooks, hook_ctx);
 	s->mc = g_main_context_ref(mc);
-	s->t = t;
-	if (clock && clock->now_ns) {
-		s->clock = *clock;
-	} else {
-		s->clock.now_ns = monotonic_ns;
-		s->clock.arg = NULL;
-	}
-	if (hooks)
-		s->hooks = *hooks;
-	s->hook_ctx = hook_ctx;
 	s->path = g_strdup(socket_path);
 
 	dir = g_path_get_dirname(socket_path);

@@ -74,6 +74,16 @@ struct ctl_server *ctl_start(GMainContext *mc, struct lease_table *t,
  */
 void ctl_stop(struct ctl_server *s);
 
+/*
+ * Answer one request line (without its newline) as the socket would for a
+ * client with peer_uid ((uid_t)-1: unknown), appending the response line
+ * to reply.  No socket and no GMainContext: for tests and fuzzers.  t,
+ * clock and hooks are as for ctl_start.
+ */
+void ctl_handle_request(struct lease_table *t, const struct lt_clock *clock,
+			const struct ctl_hooks *hooks, void *hook_ctx, uid_t peer_uid,
+			const char *line, size_t len, GString *reply);
+
 /* ---- Socket path, shared with pinfsctl ---- */
 
 /*

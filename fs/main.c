@@ -19,16 +19,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
-
-#define PINFS_OPT(t, p) { t, offsetof(struct pinfs_config, p), 1 }
-
-static const struct fuse_opt pinfs_opts[] = {
-	PINFS_OPT("break_time=%u", break_time),
-	PINFS_OPT("pinned=%s", pinned),
-	PINFS_OPT("leases=%s", leases),
-	PINFS_OPT("timeout=%lf", timeout),
-	FUSE_OPT_END,
-};
+#include "opts.h"
 
 static void usage(const char *prog)
 {
@@ -42,45 +33,6 @@ static void usage(const char *prog)
 	       "    -o leases=on|off       off: a plain passthrough (default on)\n"
 	       "    -o timeout=SECONDS     attribute and entry cache time (default 1)\n\n",
 	       prog);
-}
-
-/* The first non-option argument is BACKING; the second is left for
- * fuse_parse_cmdline as the mountpoint. */
-static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
-{
-	struct pinfs_config *cfg = data;
-
-	(void)outargs;
-	if (key == FUSE_OPT_KEY_NONOPT && !cfg->backing) {
-		cfg->backing = strdup(arg);
-		return 0;
-	}
-	return 1;
-}
-
-static int check_config(struct pinfs_config *cfg)
-{
-	if (!cfg->backing) {
-		fprintf(stderr, "pinfs: missing BACKING directory (see --help)\n");
-		return -1;
-	}
-	if (!strcmp(cfg->pinned, "wait") || !strcmp(cfg->pinned, "fail")) {
-		cfg->pinned_fail = !strcmp(cfg->pinned, "fail");
-	} else {
-		fprintf(stderr, "pinfs: pinned=%s: expected wait or fail\n", cfg->pinned);
-		return -1;
-	}
-	if (!strcmp(cfg->leases, "on") || !strcmp(cfg->leases, "off")) {
-		cfg->leases_on = !strcmp(cfg->leases, "on");
-	} else {
-		fprintf(stderr, "pinfs: leases=%s: expected on or off\n", cfg->leases);
-		return -1;
-	}
-	if (cfg->timeout < 0) {
-		fprintf(stderr, "pinfs: timeout must not be negative\n");
-		return -1;
-	}
-	return 0;
 }
 
 static int open_backing(struct pinfs *fs)
@@ -115,13 +67,10 @@ int main(int argc, char *argv[])
 	struct pinfs fs = { 0 };
 	int ret = 1;
 
-	fs.cfg.break_time = 45;
-	fs.cfg.pinned = strdup("wait");
-	fs.cfg.leases = strdup("on");
-	fs.cfg.timeout = 1.0;
+	opts_init(&fs.cfg);
 	fs.root.fd = -1;
 
-	if (fuse_opt_parse(&args, &fs.cfg, pinfs_opts, opt_proc) < 0)
+	if (opts_parse(&args, &fs.cfg) < 0)
 		goto out;
 	if (fuse_parse_cmdline(&args, &opts) != 0)
 		goto out;
@@ -142,7 +91,7 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "pinfs: missing MOUNTPOINT (see --help)\n");
 		goto out;
 	}
-	if (check_config(&fs.cfg) < 0 || open_backing(&fs) < 0)
+	if (opts_check(&fs.cfg) < 0 || open_backing(&fs) < 0)
 		goto out;
 	fs.cfg.mountpoint = opts.mountpoint;
 	fs.running_as_root = geteuid() == 0;
@@ -206,9 +155,7 @@ out:
 	if (fs.root.fd >= 0)
 		close(fs.root.fd);
 	free(opts.mountpoint);
-	free(fs.cfg.backing);
-	free(fs.cfg.pinned);
-	free(fs.cfg.leases);
+	opts_free(&fs.cfg);
 	fuse_opt_free_args(&args);
 	return ret;
 }

@@ -28,5 +28,10 @@ if [ "${SANITIZE:-1}" != 0 ]; then
 		"--no-suite preload --no-suite vm --no-suite bench"
 fi
 
+if [ "${FUZZ:-1}" != 0 ]; then
+	echo "=== fuzz: tests/fuzz/run.sh 20 (libFuzzer, clang, ASan+UBSan)"
+	BUILD="$top/build-fuzz" "$top/tests/fuzz/run.sh" 20 || status=1
+fi
+
 python3 "$top/scripts/summary.py" "$top/build-test" "$top/build-asan" || status=1
 exit $status
