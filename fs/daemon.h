@@ -37,6 +37,10 @@ struct pinfs_inode {
 	/* Set by the lease table (lt_ops.file_active) while the file has a
 	 * lease, pin or parked waiter: layout changes test it without a lock. */
 	atomic_bool lease_active;
+	/* Read-held by a layout change from its check until it is done, write-
+	 * held by a lease grant: a lease cannot be granted between a change's
+	 * check and the change itself (see layout_check). */
+	pthread_rwlock_t layout_lock;
 };
 
 /* An open file: its address is the FUSE file handle (fi->fh). */
@@ -157,9 +161,12 @@ struct layout_change {
 /*
  * Ask the lease table about a layout change.  Returns true if the change
  * was taken over (parked, or answered with an error); false means go ahead
- * now.  Costs one atomic load for a file without leases.
+ * now, and then the caller must call layout_done() once the change is
+ * made.  Costs an uncontended read lock and one atomic load for a file
+ * without leases.
  */
 bool layout_check(fuse_req_t req, const struct layout_change *c);
+void layout_done(struct pinfs *fs, struct pinfs_inode *inode);
 void layout_ioctl(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_file *pf,
 		  unsigned int cmd, const void *in_buf, size_t in_bufsz, size_t out_bufsz);
 void layout_poll(fuse_req_t req, struct pinfs_file *pf, struct fuse_pollhandle *ph);

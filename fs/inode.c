@@ -45,6 +45,7 @@ static void inode_free(struct pinfs_inode *inode)
 	if (inode->link_dir_fd >= 0)
 		close(inode->link_dir_fd);
 	g_free(inode->link_name);
+	pthread_rwlock_destroy(&inode->layout_lock);
 	g_free(inode);
 }
 
@@ -128,6 +129,7 @@ int inode_lookup(struct pinfs *fs, struct pinfs_inode *parent, const char *name,
 		inode->ino = key.ino;
 		inode->type = e->attr.st_mode & S_IFMT;
 		inode->link_dir_fd = -1;
+		pthread_rwlock_init(&inode->layout_lock, NULL);
 		g_hash_table_add(fs->inodes, inode);
 		g_hash_table_add(fs->live, inode);
 	}

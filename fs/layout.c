@@ -52,9 +52,11 @@ struct layout {
 	struct ctl_server *ctl;
 
 	/* poll_lock protects polls: fh -> the fuse_pollhandle of the last
-	 * poll() that wants to hear of a break on that open file. */
+	 * poll() that wants to hear of a break on that open file; and
+	 * holder_uids: fh -> the fsuid that last asked for a lease there. */
 	GMutex poll_lock;
 	GHashTable *polls;
+	GHashTable *holder_uids;
 };
 
 /*
@@ -122,14 +124,60 @@ static void notify_poll(struct layout *l, uint64_t fh)
 	g_mutex_unlock(&l->poll_lock);
 }
 
+/*
+ * May a holder that took its lease as uid be signalled at pid?  The pid
+ * was the holder's when it took the lease, but the process may be gone and
+ * the number reused.  Like the kernel's sigio_perm(): root's leases may
+ * signal anyone, others only processes whose real or saved uid is theirs.
+ */
+static bool may_signal(pid_t pid, uid_t uid)
+{
+	char path[64], line[256];
+	unsigned ruid, euid, suid;
+	bool ok = false;
+	FILE *f;
+
+	if (uid == 0)
+		return true;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "Uid: %u %u %u", &ruid, &euid, &suid) == 3) {
+			ok = ruid == uid || suid == uid;
+			break;
+		}
+	}
+	fclose(f);
+	return ok;
+}
+
+static bool holder_uid(struct layout *l, uint64_t fh, uid_t *uid)
+{
+	gpointer v;
+	bool found;
+
+	g_mutex_lock(&l->poll_lock);
+	found = g_hash_table_lookup_extended(l->holder_uids, &fh, NULL, &v);
+	g_mutex_unlock(&l->poll_lock);
+	if (found)
+		*uid = (uid_t)GPOINTER_TO_UINT(v);
+	return found;
+}
+
 /* Rule 8: tell the holder.  F_SETSIG's signal carries si_fd, as the
  * kernel's lease break does; si_code is SI_QUEUE, since only the kernel may
  * send POLL_MSG to another process. */
 static void on_notify(void *ctx, const struct lt_notify *n)
 {
 	struct layout *l = ctx;
+	uid_t uid = 0;
 
-	if (n->signal == 0) {
+	if (!holder_uid(l, n->fh, &uid) || !may_signal(n->pid, uid)) {
+		g_message("lease %" PRIu64 ": holder pid %d is gone or not uid %u: not signalled",
+			  n->lease_id, (int)n->pid, (unsigned)uid);
+	} else if (n->signal == 0) {
 		kill(n->pid, SIGIO);
 	} else {
 		siginfo_t si;
@@ -151,6 +199,7 @@ static gboolean run_parked(gpointer data)
 {
 	struct parked *p = data;
 	struct layout_change *c = &p->c;
+	struct pinfs *fs = p->l->fs;
 
 	/* Wait for the worker that parked it to let go; then no interrupt
 	 * callback can run any more once this returns. */
@@ -162,6 +211,11 @@ static gboolean run_parked(gpointer data)
 		fuse_reply_err(p->req, p->err);
 		goto out;
 	}
+	/* Check again, under the layout lock: a lease granted since the
+	 * table let this change go would otherwise not stop it.  Usually it
+	 * goes ahead at once; it may also park again. */
+	if (layout_check(p->req, c))
+		goto out;
 	switch (c->op) {
 	case LAYOUT_SETATTR:
 		ops_do_setattr(p->req, c->inode, &c->u.setattr.attr, c->u.setattr.valid, c->pf);
@@ -178,6 +232,7 @@ static gboolean run_parked(gpointer data)
 				       c->u.copy.off_out, c->u.copy.len, c->u.copy.flags);
 		break;
 	}
+	layout_done(fs, c->inode);
 out:
 	g_mutex_clear(&p->lock);
 	g_free(p);
@@ -365,11 +420,16 @@ bool layout_check(fuse_req_t req, const struct layout_change *c)
 	struct stat st;
 	int ret;
 
+	if (!fs->leases)
+		return false;
+	/* Held until layout_done() when the change goes ahead, so that no
+	 * lease is granted between this check and the change itself. */
+	pthread_rwlock_rdlock(&c->inode->layout_lock);
+
 	/* Without the module, a file with no lease, pin or waiter has nothing
 	 * to wait for.  With it, any file may have pages a device pinned. */
-	if (!fs->leases || (fs->layout->dma_fd < 0 &&
-			    !atomic_load_explicit(&c->inode->lease_active,
-						  memory_order_relaxed)))
+	if (fs->layout->dma_fd < 0 &&
+	    !atomic_load_explicit(&c->inode->lease_active, memory_order_relaxed))
 		return false;
 
 	if (c->op == LAYOUT_SETATTR || c->op == LAYOUT_OPEN) {
@@ -390,6 +450,13 @@ bool layout_check(fuse_req_t req, const struct layout_change *c)
 	g_mutex_lock(&p->lock);
 	ret = lt_break(fs->leases, ino_of(c->inode), c->pf ? fh_of(c->pf) : 0,
 		       tid_to_tgid(fuse_req_ctx(req)->pid), off, c->len, c->nonblock, p, &id);
+	if (ret == 0) {
+		g_mutex_unlock(&p->lock);
+		g_mutex_clear(&p->lock);
+		g_free(p);
+		return false;
+	}
+	pthread_rwlock_unlock(&c->inode->layout_lock);
 	if (ret == 1) {
 		atomic_store(&p->waiter_id, id);
 		fuse_req_interrupt_func(req, on_interrupt, p);
@@ -401,10 +468,15 @@ bool layout_check(fuse_req_t req, const struct layout_change *c)
 	g_mutex_unlock(&p->lock);
 	g_mutex_clear(&p->lock);
 	g_free(p);
-	if (ret == 0)
-		return false;
 	fuse_reply_err(req, -ret);
 	return true;
+}
+
+/* A change that layout_check let go ahead is made. */
+void layout_done(struct pinfs *fs, struct pinfs_inode *inode)
+{
+	if (fs->leases)
+		pthread_rwlock_unlock(&inode->layout_lock);
 }
 
 static int owner_ok(fuse_req_t req, struct pinfs_inode *inode)
@@ -467,7 +539,25 @@ void layout_ioctl(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_file *
 	size_t out_size;
 	int err;
 
-	err = abi_ioctl(&f, cmd, in_buf, in_bufsz, out_bufsz, &u, &out_size);
+	/* A grant waits for layout changes that passed their check and are
+	 * still being made (layout_check); see struct pinfs_inode. */
+	if (cmd == PINFS_IOC_SETLEASE) {
+		if (pf && fs->leases) {
+			uint64_t *key = g_new(uint64_t, 1);
+
+			*key = fh_of(pf);
+			atomic_store(&pf->in_table, true); /* release cleans up */
+			g_mutex_lock(&fs->layout->poll_lock);
+			g_hash_table_replace(fs->layout->holder_uids, key,
+					     GUINT_TO_POINTER(fuse_req_ctx(req)->uid));
+			g_mutex_unlock(&fs->layout->poll_lock);
+		}
+		pthread_rwlock_wrlock(&inode->layout_lock);
+		err = abi_ioctl(&f, cmd, in_buf, in_bufsz, out_bufsz, &u, &out_size);
+		pthread_rwlock_unlock(&inode->layout_lock);
+	} else {
+		err = abi_ioctl(&f, cmd, in_buf, in_bufsz, out_bufsz, &u, &out_size);
+	}
 	if (err)
 		fuse_reply_err(req, err);
 	else
@@ -527,6 +617,7 @@ void layout_release(struct pinfs *fs, struct pinfs_file *pf)
 		return;
 	g_mutex_lock(&l->poll_lock);
 	g_hash_table_remove(l->polls, &fh);
+	g_hash_table_remove(l->holder_uids, &fh);
 	g_mutex_unlock(&l->poll_lock);
 	lt_close(fs->leases, ino_of(pf->inode), fh);
 }
@@ -606,6 +697,7 @@ struct layout *layout_new(struct pinfs *fs, GError **error)
 	g_mutex_init(&l->poll_lock);
 	l->polls = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
 					 (GDestroyNotify)fuse_pollhandle_destroy);
+	l->holder_uids = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
 	if (fs->cfg.leases_on)
 		l->t = lt_new(&cfg, &clock, l->dma_fd >= 0 ? &layout_lt_ops_dma : &layout_lt_ops, l);
 	fs->leases = l->t;
@@ -708,6 +800,7 @@ void layout_free(struct layout *l)
 	while (g_main_context_iteration(l->ctx, FALSE))
 		;
 	g_hash_table_destroy(l->polls);
+	g_hash_table_destroy(l->holder_uids);
 	g_mutex_clear(&l->poll_lock);
 	g_main_loop_unref(l->loop);
 	g_main_context_unref(l->ctx);

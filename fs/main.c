@@ -55,6 +55,7 @@ static int open_backing(struct pinfs *fs)
 	fs->root.ino = st.st_ino;
 	fs->root.type = S_IFDIR;
 	fs->root.nlookup = 2;
+	pthread_rwlock_init(&fs->root.layout_lock, NULL);
 	return 0;
 }
 

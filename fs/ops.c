@@ -373,8 +373,13 @@ static void pinfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int
 			.u.setattr = { .attr = *attr, .valid = valid },
 		};
 
+		struct pinfs *fs = pinfs_data(req); /* req is gone after the reply */
+
 		if (layout_check(req, &c))
 			return;
+		ops_do_setattr(req, inode, attr, valid, pf);
+		layout_done(fs, inode);
+		return;
 	}
 	ops_do_setattr(req, inode, attr, valid, pf);
 }
@@ -481,8 +486,13 @@ static void pinfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 			.u.open = *fi,
 		};
 
+		struct pinfs *fs = pinfs_data(req); /* req is gone after the reply */
+
 		if (layout_check(req, &c))
 			return;
+		ops_do_open(req, inode, fi);
+		layout_done(fs, inode);
+		return;
 	}
 	ops_do_open(req, inode, fi);
 }
@@ -673,9 +683,12 @@ static void pinfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
+	struct pinfs *fs = pinfs_data(req); /* req is gone after the reply */
+
 	if (layout_check(req, &c))
 		return;
 	ops_do_fallocate(req, pf, mode, off, len);
+	layout_done(fs, c.inode);
 }
 
 /* The work of copy_file_range, once the layout check has passed. */
@@ -713,9 +726,12 @@ static void pinfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_i
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
+	struct pinfs *fs = pinfs_data(req); /* req is gone after the reply */
+
 	if (layout_check(req, &c))
 		return;
 	ops_do_copy_file_range(req, fi_file(fi_in), off_in, out, off_out, len, flags);
+	layout_done(fs, c.inode);
 }
 
 static void pinfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,

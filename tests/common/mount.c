@@ -649,6 +649,21 @@ void pm_skip(const char *reason)
 		g_test_skip(reason);
 }
 
+#define PM_TODO_PREFIX "TODO:"
+
+void pm_incomplete(const char *reason)
+{
+	const char *f = g_getenv("PM_SKIP_FILE");
+
+	if (f && g_test_subprocess()) {
+		g_autofree char *msg = g_strconcat(PM_TODO_PREFIX, reason, NULL);
+
+		g_file_set_contents(f, msg, -1, NULL); /* the parent reports TODO */
+	} else {
+		g_test_incomplete(reason);
+	}
+}
+
 /*
  * Body of a pm_add_test() test: in the parent, rerun this test as a
  * subprocess; a pm_skip() there comes back through $PM_SKIP_FILE (a
@@ -674,7 +689,10 @@ static void run_isolated(gconstpointer data)
 	/* Its assertion messages went to our stderr, the meson test log. */
 	if (!g_test_trap_has_passed())
 		g_test_fail_printf("the test failed in its subprocess (see stderr)");
-	else if (g_file_get_contents(file, &reason, NULL, NULL))
+	else if (g_file_get_contents(file, &reason, NULL, NULL) &&
+		 g_str_has_prefix(reason, PM_TODO_PREFIX))
+		g_test_incomplete(reason + strlen(PM_TODO_PREFIX));
+	else if (reason)
 		g_test_skip(reason);
 	unlink(file);
 	rmdir(dir);

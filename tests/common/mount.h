@@ -54,6 +54,8 @@ void pm_add_test(const char *path, void (*fn)(void));
 
 /* g_test_skip() that also works in a pm_add_test() subprocess; then return. */
 void pm_skip(const char *reason);
+/* Report a known bug as TODO (not ok # TODO), from a pm_add_test() test too. */
+void pm_incomplete(const char *reason);
 
 /*
  * Mount pinfs with "-o @opts" (NULL or "" for none) on a new temporary
