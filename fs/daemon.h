@@ -51,6 +51,9 @@ struct pinfs_file {
 	/* Set once this open file has been handed to the lease table, so that
 	 * release only calls lt_close for files that ever talked to it. */
 	atomic_bool in_table;
+	/* The last (thread id << 32 | thread group id) that asked about a
+	 * lease through this open file: saves reading /proc on every ioctl. */
+	atomic_uint_least64_t last_tid_tgid;
 };
 
 struct pinfs_config {

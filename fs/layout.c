@@ -498,11 +498,27 @@ struct ioctl_caller {
 	struct pinfs_file *pf;
 };
 
+/*
+ * The caller's process.  A thread id seen before on this open file maps
+ * to the same process (a thread id is not reused while its thread lives,
+ * and an open file outliving a thread is rare enough to pay a /proc read).
+ */
 static pid_t caller_pid(void *arg)
 {
 	struct ioctl_caller *c = arg;
+	pid_t tid = fuse_req_ctx(c->req)->pid, tgid;
+	uint64_t last;
 
-	return tid_to_tgid(fuse_req_ctx(c->req)->pid);
+	if (!c->pf)
+		return tid_to_tgid(tid);
+	last = atomic_load_explicit(&c->pf->last_tid_tgid, memory_order_relaxed);
+	if (last && (pid_t)(last >> 32) == tid)
+		return (pid_t)(uint32_t)last;
+	tgid = tid_to_tgid(tid);
+	atomic_store_explicit(&c->pf->last_tid_tgid,
+			      ((uint64_t)(uint32_t)tid << 32) | (uint32_t)tgid,
+			      memory_order_relaxed);
+	return tgid;
 }
 
 static bool caller_owner_ok(void *arg)
