@@ -102,6 +102,7 @@ struct pinfs_inode *inode_get(struct pinfs *fs, fuse_ino_t ino);
 int inode_lookup(struct pinfs *fs, struct pinfs_inode *parent, const char *name,
 		 struct fuse_entry_param *e);
 void inode_forget(struct pinfs *fs, struct pinfs_inode *inode, uint64_t n);
+void inode_hold(struct pinfs *fs, struct pinfs_inode *inode);
 int inode_dup_fd(struct pinfs *fs, uint64_t nodeid);
 int inode_link_path(struct pinfs *fs, struct pinfs_inode *inode, int *dir_fd,
 		    char **name);

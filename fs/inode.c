@@ -142,6 +142,17 @@ int inode_lookup(struct pinfs *fs, struct pinfs_inode *parent, const char *name,
 	return err;
 }
 
+/* Add one to the lookup count: the caller keeps inode alive past a reply
+ * (after which the kernel may forget it) and drops it with inode_forget. */
+void inode_hold(struct pinfs *fs, struct pinfs_inode *inode)
+{
+	if (inode == &fs->root)
+		return;
+	pthread_mutex_lock(&fs->inode_lock);
+	inode->nlookup++;
+	pthread_mutex_unlock(&fs->inode_lock);
+}
+
 /* Take n from the lookup count; free the inode when it reaches zero. */
 void inode_forget(struct pinfs *fs, struct pinfs_inode *inode, uint64_t n)
 {

@@ -423,7 +423,10 @@ bool layout_check(fuse_req_t req, const struct layout_change *c)
 	if (!fs->leases)
 		return false;
 	/* Held until layout_done() when the change goes ahead, so that no
-	 * lease is granted between this check and the change itself. */
+	 * lease is granted between this check and the change itself.  The
+	 * change replies before layout_done(), and after a reply the kernel
+	 * may forget the inode: hold it until then. */
+	inode_hold(fs, c->inode);
 	pthread_rwlock_rdlock(&c->inode->layout_lock);
 
 	/* Without the module, a file with no lease, pin or waiter has nothing
@@ -457,6 +460,7 @@ bool layout_check(fuse_req_t req, const struct layout_change *c)
 		return false;
 	}
 	pthread_rwlock_unlock(&c->inode->layout_lock);
+	inode_forget(fs, c->inode, 1); /* the request still holds it */
 	if (ret == 1) {
 		atomic_store(&p->waiter_id, id);
 		fuse_req_interrupt_func(req, on_interrupt, p);
@@ -475,8 +479,10 @@ bool layout_check(fuse_req_t req, const struct layout_change *c)
 /* A change that layout_check let go ahead is made. */
 void layout_done(struct pinfs *fs, struct pinfs_inode *inode)
 {
-	if (fs->leases)
-		pthread_rwlock_unlock(&inode->layout_lock);
+	if (!fs->leases)
+		return;
+	pthread_rwlock_unlock(&inode->layout_lock);
+	inode_forget(fs, inode, 1);
 }
 
 static int owner_ok(fuse_req_t req, struct pinfs_inode *inode)
