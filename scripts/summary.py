@@ -7,7 +7,14 @@ import sys
 
 
 def count(build):
-    log = os.path.join(build, "meson-logs", "testlog.json")
+    passed = failed = skipped = 0
+    for name in ("testlog.json", "valgrind.json"):
+        a, b, c = count_log(os.path.join(build, "meson-logs", name))
+        passed, failed, skipped = passed + a, failed + b, skipped + c
+    return passed, failed, skipped
+
+
+def count_log(log):
     passed = failed = skipped = 0
     if not os.path.exists(log):
         return passed, failed, skipped

@@ -21,6 +21,14 @@ run_suite() { # name build-dir meson-setup-args meson-test-args
 }
 
 run_suite "main" "$top/build-test" "" ""
+if [ "${VALGRIND:-1}" != 0 ] && command -v valgrind >/dev/null; then
+	# One integration run with the daemon under valgrind: no invalid
+	# access, no definite leak (exit 99 fails the test).
+	echo "=== valgrind: the daemon under memcheck (exerciser, mount-helper)"
+	PINFS_TEST_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
+		meson test -C "$top/build-test" --no-rebuild --print-errorlogs --num-processes 1 \
+		--logbase valgrind exerciser mount-helper || status=1
+fi
 if [ "${SANITIZE:-1}" != 0 ]; then
 	# The preload shim cannot be ASan-instrumented under an uninstrumented
 	# program, so that suite runs in the main build only.
