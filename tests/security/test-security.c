@@ -1081,8 +1081,17 @@ static void test_faults_cycles(void)
 	g_assert_cmpint(thr1, <=, thr0 + 10);
 	g_assert_cmpint(pipes1, <=, 2 * thr1);
 	/* 64 bytes leaked per cycle would pass this in the second half. */
+#if defined(__SANITIZE_ADDRESS__)
+	/* ASan keeps freed memory in quarantine (256 MB by default), so the
+	 * daemon's RSS grows with every free: only the plain build can tell
+	 * growth from a leak.  LeakSanitizer checks leaks here instead. */
+	(void)rss_mid;
+	(void)rss0;
+	(void)rss1;
+#else
 	g_assert_cmpint(rss1 - rss_mid, <, 512 + (long)n / 2 * 64 / 1024 / 2);
 	g_assert_cmpint(rss1 - rss0, <, 4096 + (long)n * 64 / 1024);
+#endif
 	if (g_getenv("PINFSCTL"))
 		g_assert_cmpint(ctl_stat(pm, "active_leases"), ==, 0);
 	pm_unmount(pm);
