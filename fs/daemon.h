@@ -166,8 +166,9 @@ struct layout_change {
  * Ask the lease table about a layout change.  Returns true if the change
  * was taken over (parked, or answered with an error); false means go ahead
  * now, and then the caller must call layout_done() once the change is
- * made.  Costs an uncontended read lock and one atomic load for a file
- * without leases.
+ * made.  For a file without leases it costs one atomic load, an
+ * uncontended read lock and a lookup reference (inode_hold) dropped again
+ * by layout_done().
  */
 bool layout_check(fuse_req_t req, const struct layout_change *c);
 void layout_done(struct pinfs *fs, struct pinfs_inode *inode);
