@@ -169,8 +169,14 @@ struct layout_change {
  * made.  For a file without leases it costs one atomic load, an
  * uncontended read lock and a lookup reference (inode_hold) dropped again
  * by layout_done().
+ *
+ * A size change that would leave the size as it is (O_TRUNC of an empty
+ * file, a truncate to the current size) breaks nothing, and the check
+ * drops it from @c (O_TRUNC from u.open.flags, FUSE_SET_ATTR_SIZE from
+ * u.setattr.valid): made later, it could cut a holder's write that landed
+ * after the check.  So the caller makes the change as @c now says.
  */
-bool layout_check(fuse_req_t req, const struct layout_change *c);
+bool layout_check(fuse_req_t req, struct layout_change *c);
 void layout_done(struct pinfs *fs, struct pinfs_inode *inode);
 void layout_ioctl(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_file *pf,
 		  unsigned int cmd, const void *in_buf, size_t in_bufsz, size_t out_bufsz);

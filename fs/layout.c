@@ -412,7 +412,7 @@ static void on_interrupt(fuse_req_t req, void *data)
 		lt_cancel(p->l->t, id, EINTR);
 }
 
-bool layout_check(fuse_req_t req, const struct layout_change *c)
+bool layout_check(fuse_req_t req, struct layout_change *c)
 {
 	struct pinfs *fs = pinfs_data(req);
 	struct parked *p;
@@ -438,8 +438,16 @@ bool layout_check(fuse_req_t req, const struct layout_change *c)
 	if (c->op == LAYOUT_SETATTR || c->op == LAYOUT_OPEN) {
 		if (fstatat(c->inode->fd, "", &st, AT_EMPTY_PATH) < 0)
 			return false; /* the operation itself will report it */
-		if ((uint64_t)st.st_size == off)
-			return false; /* the size stays: e.g. O_TRUNC of an empty file */
+		if ((uint64_t)st.st_size == off) {
+			/* The size stays (e.g. O_TRUNC of an empty file): no
+			 * break, and no truncation either, which a holder's
+			 * write in flight would otherwise lose. */
+			if (c->op == LAYOUT_OPEN)
+				c->u.open.flags &= ~O_TRUNC;
+			else
+				c->u.setattr.valid &= ~FUSE_SET_ATTR_SIZE;
+			return false;
+		}
 		if ((uint64_t)st.st_size < off)
 			off = (uint64_t)st.st_size; /* growing: from the old end */
 	}

@@ -377,7 +377,7 @@ static void pinfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int
 
 		if (layout_check(req, &c))
 			return;
-		ops_do_setattr(req, inode, attr, valid, pf);
+		ops_do_setattr(req, inode, attr, c.u.setattr.valid, pf);
 		layout_done(fs, inode);
 		return;
 	}
@@ -490,6 +490,7 @@ static void pinfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 		if (layout_check(req, &c))
 			return;
+		fi->flags = c.u.open.flags; /* without O_TRUNC if the size stays */
 		ops_do_open(req, inode, fi);
 		layout_done(fs, inode);
 		return;
