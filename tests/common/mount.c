@@ -664,6 +664,20 @@ void pm_incomplete(const char *reason)
 	}
 }
 
+void pm_message(const char *fmt, ...)
+{
+	g_autofree char *msg = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	msg = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	if (g_test_subprocess())
+		fprintf(stderr, "# %s\n", msg);
+	else
+		g_test_message("%s", msg);
+}
+
 /*
  * Body of a pm_add_test() test: in the parent, rerun this test as a
  * subprocess; a pm_skip() there comes back through $PM_SKIP_FILE (a

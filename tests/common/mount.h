@@ -56,6 +56,9 @@ void pm_add_test(const char *path, void (*fn)(void));
 void pm_skip(const char *reason);
 /* Report a known bug as TODO (not ok # TODO), from a pm_add_test() test too. */
 void pm_incomplete(const char *reason);
+/* g_test_message() that also shows from a pm_add_test() subprocess (whose
+ * stdout GLib swallows): there it goes to stderr, into the test log. */
+void pm_message(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 
 /*
  * Mount pinfs with "-o @opts" (NULL or "" for none) on a new temporary

@@ -1064,7 +1064,7 @@ static void test_fallocate(void)
 						ranges[r][1]));
 			serr = err_of(fallocate(sfd, falloc_modes[i].mode, ranges[r][0],
 						ranges[r][1]));
-			g_test_message("fallocate %s [%jd,+%jd): pinfs %s, backing fs %s",
+			pm_message("fallocate %s [%jd,+%jd): pinfs %s, backing fs %s",
 				       falloc_modes[i].name, (intmax_t)ranges[r][0],
 				       (intmax_t)ranges[r][1], ename(merr), ename(serr));
 			if (r == 0)
@@ -1100,9 +1100,9 @@ static void test_fallocate(void)
 			assert_same_stat(pm, "f", 0);
 		}
 	}
-	g_test_message("fallocate pinfs/backing errnos:%s", summary->str);
+	pm_message("fallocate pinfs/backing errnos:%s", summary->str);
 	if (kernel_refused)
-		g_test_message(
+		pm_message(
 		    "the FUSE kernel module refused a mode the backing fs has");
 	g_string_free(summary, TRUE);
 	pm_unmount(pm);
@@ -1868,14 +1868,14 @@ static void test_tmpfile(void)
 	int sfd = open(pm_scratch(pm), O_TMPFILE | O_RDWR, 0600);
 	int serr = sfd < 0 ? errno : 0;
 
-	g_test_message("O_TMPFILE: pinfs %s, backing fs %s", ename(merr), ename(serr));
+	pm_message("O_TMPFILE: pinfs %s, backing fs %s", ename(merr), ename(serr));
 	/*
 	 * libfuse 3.14 has no tmpfile operation: it answers the kernel's
 	 * FUSE_TMPFILE with ENOSYS, which the kernel turns into EOPNOTSUPP
 	 * (callers such as glibc's tmpfile() then fall back to a named file).
 	 */
 	if (merr == EOPNOTSUPP && serr == 0 && !FUSE_HAS_TMPFILE)
-		g_test_message(
+		pm_message(
 		    "O_TMPFILE: refused, libfuse %d.%d has no tmpfile operation",
 		    LIBFUSE_MAJOR, LIBFUSE_MINOR);
 	else
@@ -2156,7 +2156,7 @@ static void test_cli_version_help(void)
 	g_assert_true(WIFEXITED(status));
 	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
 	all = g_strconcat(out, err, NULL);
-	g_test_message("pinfs --version: %s", all);
+	pm_message("pinfs --version: %s", all);
 	g_assert_true(g_regex_match_simple("[0-9]+\\.[0-9]+", all, 0, 0));
 	g_clear_pointer(&out, g_free);
 	g_clear_pointer(&err, g_free);
@@ -2193,7 +2193,7 @@ static void test_cli_errors(void)
 		status =
 		    pm_run_cmd((const char *[]){bin, "-f", "-o", "bogus=1", b, m, NULL},
 			       10, &out, &err);
-		g_test_message("pinfs -o bogus=1: status %d, stderr: %s", status, err);
+		pm_message("pinfs -o bogus=1: status %d, stderr: %s", status, err);
 		g_assert_cmpint(status, !=, -1); /* did not stay mounted */
 		g_assert_true(WIFEXITED(status));
 		g_assert_cmpint(WEXITSTATUS(status), !=, 0);
@@ -2207,7 +2207,7 @@ static void test_cli_errors(void)
 		status = pm_run_cmd(
 		    (const char *[]){bin, "-f", "-o", "pinned=maybe", b, m, NULL}, 10,
 		    NULL, &err);
-		g_test_message("pinfs -o pinned=maybe: status %d, stderr: %s", status,
+		pm_message("pinfs -o pinned=maybe: status %d, stderr: %s", status,
 			       err);
 		g_assert_true(WIFEXITED(status));
 		g_assert_cmpint(WEXITSTATUS(status), !=, 0);
@@ -2351,7 +2351,7 @@ static void test_cli_mount_fuse3(void)
 	status = pm_run_cmd((const char *[]){"/bin/mount", "-t", "fuse.pinfs", "-o",
 					     "allow_other", b, m, NULL},
 			    30, NULL, &err);
-	g_test_message("mount -t fuse.pinfs: %s", err);
+	pm_message("mount -t fuse.pinfs: %s", err);
 	g_assert_cmpint(status, ==, 0);
 	g_assert_true(pm_is_fuse_mount(m));
 	pid = find_daemon(m);
@@ -2370,7 +2370,7 @@ static void test_cli_mount_fuse3(void)
 	g_assert_no_errno(mount(fstab, "/etc/fstab", NULL, MS_BIND, NULL));
 	g_clear_pointer(&err, g_free);
 	status = pm_run_cmd((const char *[]){"/bin/mount", m, NULL}, 30, NULL, &err);
-	g_test_message("mount (fstab): %s", err);
+	pm_message("mount (fstab): %s", err);
 	g_assert_cmpint(status, ==, 0);
 	g_assert_true(pm_is_fuse_mount(m));
 	pid = find_daemon(m);
@@ -2442,7 +2442,7 @@ static void test_cli_pinfs_options(void)
 	for (size_t i = 0; i < G_N_ELEMENTS(opts); i++) {
 		struct pm *pm = pm_mount(opts[i]);
 
-		g_test_message("-o %s", opts[i]);
+		pm_message("-o %s", opts[i]);
 		small_workload(pm);
 		pm_unmount(pm);
 	}

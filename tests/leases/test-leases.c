@@ -2037,7 +2037,7 @@ static void test_kill_truncater(void)
 	int fd;
 
 	if (!have_ctl)
-		g_test_message("no $PINFSCTL: checking the lease state only");
+		pm_message("no $PINFSCTL: checking the lease state only");
 	put_size(path, 8192);
 	fd = open_ok(path, O_RDONLY);
 	assert_err(lease_take(fd, PINFS_LEASE_READ), 0);
