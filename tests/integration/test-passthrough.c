@@ -7,6 +7,7 @@
  * plain file in pm_scratch() (same filesystem as the backing dir) and the two
  * results are compared.
  */
+#include "check.h"
 #include "mount.h"
 
 #include <dirent.h>
@@ -33,25 +34,6 @@
 
 #define UID_A 4242
 #define UID_B 65534
-
-/* "EEXIST" for EEXIST, "OK" for 0. */
-static const char *ename(int e)
-{
-	const char *n;
-
-	if (e == 0)
-		return "OK";
-	n = strerrorname_np(e);
-	return n ? n : "E???";
-}
-
-static int err_of(long r)
-{
-	return r < 0 ? errno : 0;
-}
-
-/* Assert that @expr (a syscall returning < 0 on error) fails with @e (0: succeeds). */
-#define assert_errno(expr, e) g_assert_cmpstr(ename(err_of((long)(expr))), ==, ename(e))
 
 static void put(const char *path, const void *data, size_t len)
 {

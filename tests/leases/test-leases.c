@@ -42,6 +42,7 @@
  * Environment (set by meson.build): PINFS_BIN, LEASE_DEMO, and when built
  * PINFSCTL and PINFS_PRELOAD.
  */
+#include "check.h"
 #include "mount.h"
 #include "pinfs.h"
 
@@ -71,27 +72,6 @@
 /* "Has completed" must happen within this bound (generous: never a
  * timing claim, only "it did not hang"). */
 #define DONE_MS 15000
-
-/* ---- errno helpers ---- */
-
-/* "EAGAIN" for EAGAIN, "OK" for 0: assertions then print names. */
-static const char *ename(int e)
-{
-	const char *n;
-
-	if (e == 0)
-		return "OK";
-	n = strerrorname_np(e);
-	return n ? n : "E???";
-}
-
-#define assert_err(got, want) g_assert_cmpstr(ename(got), ==, ename(want))
-
-/* 0, or errno of a syscall that returned < 0. */
-static int err_of(long r)
-{
-	return r < 0 ? errno : 0;
-}
 
 /* ---- lease calls through libpinfs: 0 or the errno ---- */
 
@@ -208,14 +188,6 @@ static void put_size(const char *path, size_t size)
 	g_assert_cmpint(fd, >=, 0);
 	g_assert_cmpint(write(fd, buf, size), ==, (ssize_t)size);
 	g_assert_no_errno(close(fd));
-}
-
-static off_t size_of(const char *path)
-{
-	struct stat st;
-
-	g_assert_no_errno(stat(path, &st));
-	return st.st_size;
 }
 
 static int open_ok(const char *path, int flags)
@@ -1625,14 +1597,10 @@ static void test_wait_nonblock(void)
 }
 
 /*
- * open(O_TRUNC | O_NONBLOCK) must fail with EWOULDBLOCK at once too.
- *
- * KNOWN DAEMON BUG (fails since commit 1207f02, "Turn atomic O_TRUNC off"):
- * without FUSE_CAP_ATOMIC_O_TRUNC the kernel sends the open without O_TRUNC
- * and then a SETATTR(size 0) WITHOUT a file handle (fuse_setattr drops the
- * file for ATTR_OPEN), so pinfs_setattr() in fs/ops.c sees pf == NULL,
- * layout_check() gets nonblock = false, and the open waits for the release
- * like a blocking one.  The assertion stays: rule 9 says EWOULDBLOCK.
+ * open(O_TRUNC | O_NONBLOCK) must fail with EWOULDBLOCK at once too.  This
+ * needs atomic O_TRUNC: without it the kernel sends the open without
+ * O_TRUNC and then a SETATTR(size 0) without a file handle (fuse_setattr
+ * drops the file for ATTR_OPEN), so the daemon could not see O_NONBLOCK.
  */
 static void test_wait_nonblock_open_trunc(void)
 {

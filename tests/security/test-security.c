@@ -37,6 +37,7 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
+#include "check.h"
 #include "mount.h"
 #include "pinfs.h"
 
@@ -49,21 +50,6 @@
  * itself parked for up to BREAK_TIME.  Generous: this is not a benchmark. */
 #define SLACK_S 12
 #define BOUND_NS ((int64_t)(2 * BREAK_TIME + SLACK_S) * G_TIME_SPAN_SECOND * 1000)
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static int env_int(const char *name, int def)
-{
-	const char *v = g_getenv(name);
-
-	return v && *v ? atoi(v) : def;
-}
 
 /* Memory shared by the test and its forked children. */
 static void *shared_alloc(size_t size)
@@ -202,14 +188,6 @@ static void put_file(const char *path, size_t size, char fill, uid_t uid, mode_t
 	g_assert_no_errno(fchown(fd, uid, uid));
 	g_assert_no_errno(fchmod(fd, mode));
 	close(fd);
-}
-
-static off_t size_of(const char *path)
-{
-	struct stat st;
-
-	g_assert_no_errno(stat(path, &st));
-	return st.st_size;
 }
 
 /* Is every byte of path (which must be size long) equal to fill? */
@@ -646,18 +624,29 @@ struct fault_share {
 	char why[256];	     /* and what the holder saw */
 	char twhy[256];	     /* and what the truncater saw */
 	int64_t max_wait_ns; /* longest truncate of the truncater */
+	int stopping;	     /* the daemon was told to stop (SIGTERM): EIO is fine */
 	volatile int64_t trunc_start; /* a truncate is in progress since */
 	int cycles;
 };
 
-/* The errors of a file system whose daemon was killed. */
-#define DEAD(e) ((e) == ENOTCONN || (e) == ECONNABORTED)
+/*
+ * The errors of a file system whose daemon was killed; after a clean stop
+ * (SIGTERM) also those of a mount that is gone (ENOENT: the paths are the
+ * empty mount point's now) and of a parked change failed at the stop (EIO).
+ */
+static gboolean gone(const struct fault_share *s, int e)
+{
+	if (e == ENOTCONN || e == ECONNABORTED)
+		return TRUE;
+	return s->stopping && (e == ENOENT || e == EIO);
+}
 
 /*
  * Does path hold KEEP_SIZE bytes of fill?  Via pread, in a child; a dead
- * daemon (DEAD) counts as yes.  What was wrong goes to why.
+ * daemon (gone) counts as yes.  What was wrong goes to why.
  */
-static int keep_ok(const char *path, char fill, char *why, size_t wlen)
+static int keep_ok(const struct fault_share *s, const char *path, char fill, char *why,
+		   size_t wlen)
 {
 	static char buf[KEEP_SIZE + 1];
 	int fd = open(path, O_RDONLY);
@@ -665,14 +654,14 @@ static int keep_ok(const char *path, char fill, char *why, size_t wlen)
 
 	if (fd < 0) {
 		snprintf(why, wlen, "open %s: %s", path, strerror(errno));
-		return DEAD(errno);
+		return gone(s, errno);
 	}
 	n = pread(fd, buf, sizeof(buf), 0);
 	if (n < 0)
 		snprintf(why, wlen, "pread %s: %s", path, strerror(errno));
 	close(fd);
 	if (n < 0)
-		return DEAD(errno);
+		return gone(s, errno);
 	if (n != KEEP_SIZE) {
 		snprintf(why, wlen, "%s: %zd bytes", path, n);
 		return 0;
@@ -722,12 +711,12 @@ static int fault_holder_fn(void *arg)
 		int e;
 
 		if (fd < 0) {
-			if (DEAD(errno))
+			if (gone(s, errno))
 				break;
 			FAIL_IF(s, 1);
 		}
 		e = lease_set(fd, PINFS_LEASE_READ, 0, 0, PINFS_LEN_EOF);
-		if (DEAD(e)) {
+		if (gone(s, e)) {
 			close(fd);
 			break;
 		}
@@ -738,14 +727,14 @@ static int fault_holder_fn(void *arg)
 				pinfs_unpin(fd, pin);
 			} else {
 				/* the lease may already be breaking */
-				FAIL_IF(s, errno != EPERM && !DEAD(errno));
+				FAIL_IF(s, errno != EPERM && !gone(s, errno));
 			}
 			g_usleep(g_rand_int_range(r, 0, 20000));
 			pinfs_release(fd);
 		}
 		close(fd);
 		for (int i = 0; i < NKEEP; i++)
-			FAIL_IF(s, !keep_ok(s->keep[i], 'k' + i, s->why, sizeof(s->why)));
+			FAIL_IF(s, !keep_ok(s, s->keep[i], 'k' + i, s->why, sizeof(s->why)));
 		s->cycles++;
 	}
 	g_rand_free(r);
@@ -767,14 +756,14 @@ static int fault_truncater_fn(void *arg)
 										 : 0;
 		d = now_ns() - t0;
 		s->trunc_start = 0;
-		if (DEAD(e))
+		if (gone(s, e))
 			break;
 		snprintf(s->twhy, sizeof(s->twhy), "truncate: %s", strerror(e));
 		FAIL_IF(s, e);
 		if (d > s->max_wait_ns)
 			s->max_wait_ns = d;
 		e = truncate(s->victim, VICTIM_SIZE) < 0 ? errno : 0;
-		if (DEAD(e))
+		if (gone(s, e))
 			break;
 		snprintf(s->twhy, sizeof(s->twhy), "regrow: %s", strerror(e));
 		FAIL_IF(s, e);
@@ -810,10 +799,11 @@ static void check_keep(struct pm *pm, gboolean backing)
 }
 
 /*
- * After the daemon was killed: fusermount3 -u clears the dead mount, and a
- * fresh pinfs mounts the same directories and serves the same bytes.
+ * After the daemon was killed: fusermount3 -u clears the dead mount (a
+ * daemon stopped by SIGTERM unmounted itself), and a fresh pinfs mounts
+ * the same directories and serves the same bytes.
  */
-static void remount_same_dirs(struct pm *pm)
+static void remount_same_dirs(struct pm *pm, gboolean dead_mount)
 {
 	const char *fum[] = {"/bin/fusermount3", "-u", pm_mnt(pm), NULL};
 	const char *daemon[] = {pm_bin(),	"-f",	    "-o", "break_time=2",
@@ -823,9 +813,12 @@ static void remount_same_dirs(struct pm *pm)
 	int status, fd;
 	GPid pid;
 
-	status = pm_run_cmd(fum, 30, &out, &err);
-	if (status != 0)
-		g_error("fusermount3 -u %s: status %d: %s", pm_mnt(pm), status, err);
+	if (dead_mount) {
+		status = pm_run_cmd(fum, 30, &out, &err);
+		if (status != 0)
+			g_error("fusermount3 -u %s: status %d: %s", pm_mnt(pm), status,
+				err);
+	}
 	g_assert_false(pm_is_fuse_mount(pm_mnt(pm)));
 	check_keep(pm, TRUE);
 
@@ -850,27 +843,29 @@ static void remount_same_dirs(struct pm *pm)
 }
 
 /*
- * Kill a lease holder, a parked truncater or the daemon at a random point,
- * PINFS_FAULT_ITERS times, and check what is left each time.
+ * Kill a lease holder, a parked truncater or the daemon (SIGKILL, or SIGTERM:
+ * a clean stop with work parked) at a random point, PINFS_FAULT_ITERS
+ * times, and check what is left each time.
  */
 static void test_faults_kill(void)
 {
 	int iters = env_int("PINFS_FAULT_ITERS", 30);
 	struct fault_share *s = shared_alloc(sizeof(*s));
 	struct pm *pm = pm_mount("break_time=2");
-	int kills[3] = {0}, stubborn = 0;
+	int kills[4] = {0}, stubborn = 0;
 	int64_t longest = 0;
 
 	pm_expect_log(pm, "revoke");
 	fault_files(pm, s);
 	for (int it = 0; it < iters; it++) {
 		/* The daemon is killed less often: its remount costs more. */
-		int what = g_test_rand_int_range(0, 5);
+		int what = g_test_rand_int_range(0, 6);
 		struct kid *h, *t;
 		int st;
 
-		what = what < 2 ? 0 : what < 4 ? 1 : 2;
+		what = what < 2 ? 0 : what < 4 ? 1 : what - 2;
 		s->stop = 0;
+		s->stopping = what == 3;
 		s->fail = 0;
 		s->max_wait_ns = 0;
 		s->stubborn = what < 2 && g_test_rand_bit();
@@ -887,8 +882,16 @@ static void test_faults_kill(void)
 			for (int i = 0; i < 100 && !s->trunc_start; i++)
 				g_usleep(1000);
 			g_assert_cmpint(kid_kill(t), ==, 128 + SIGKILL);
-		} else {
+		} else if (what == 2) {
 			pm_kill_daemon(pm, SIGKILL);
+		} else {
+			/* A clean stop, even with a parked truncate and a
+			 * stubborn pin: exit 0 in bound, mount gone. */
+			st = pm_kill_daemon(pm, SIGTERM);
+			if (st == -1)
+				g_error("iteration %d: the daemon ignored SIGTERM", it);
+			g_assert_true(WIFEXITED(st));
+			g_assert_cmpint(WEXITSTATUS(st), ==, 0);
 		}
 		g_usleep(100000);
 		s->stop = 1;
@@ -917,8 +920,8 @@ static void test_faults_kill(void)
 			stubborn++;
 		}
 
-		if (what == 2) {
-			remount_same_dirs(pm);
+		if (what >= 2) {
+			remount_same_dirs(pm, what == 2);
 			pm_unmount(pm);
 			pm = pm_mount("break_time=2");
 			pm_expect_log(pm, "revoke");
@@ -938,10 +941,10 @@ static void test_faults_kill(void)
 			g_assert_cmpint(ctl_stat(pm, "parked_now"), ==, 0);
 		}
 	}
-	pm_message("killed %d holders, %d truncaters, %d daemons (%d times "
-		       "with a stubborn pinned holder); longest truncate without one "
-		       "%.2f s",
-		       kills[0], kills[1], kills[2], stubborn, longest / 1e9);
+	pm_message("killed %d holders, %d truncaters, %d daemons, stopped %d "
+		   "daemons with SIGTERM (%d times with a stubborn pinned holder); "
+		   "longest truncate without one %.2f s",
+		   kills[0], kills[1], kills[2], kills[3], stubborn, longest / 1e9);
 	munmap(s, sizeof(*s));
 	pm_unmount(pm);
 }
