@@ -37,9 +37,9 @@ static int do_setlease(const struct abi_file *f, const struct pinfs_lease *in)
 	if (err)
 		return err;
 	f->in_table(f->arg);
-	return -lt_setlease(f->t, f->ino, f->fh, f->pid(f->arg), (enum lt_type)in->type,
-			    in->flags & PINFS_LEASE_EXCLUSIVE, in->offset, len,
-			    f->owner_ok(f->arg));
+	return -lt_setlease(f->t, f->ino, f->fh, f->pid(f->arg), f->uid,
+			    (enum lt_type)in->type, in->flags & PINFS_LEASE_EXCLUSIVE,
+			    in->offset, len, f->owner_ok(f->arg));
 }
 
 static void fill_status(const struct abi_file *f, struct pinfs_lease_status *out)

@@ -27,6 +27,8 @@ union abi_buf {
 /*
  * The open file an ioctl came through.  The callbacks are asked only by
  * the commands that need them (they may read /proc or stat the file):
+ *   uid       the caller's fsuid: a new lease, and later the pins under
+ *             it, are charged to it (per-user quotas, struct lt_config)
  *   pid       the calling process (tgid)
  *   owner_ok  the caller owns the file or is root
  *   in_table  the open file is about to be handed to the table (so that
@@ -36,6 +38,7 @@ struct abi_file {
 	struct lease_table *t; /* NULL: leases=off */
 	bool regular;	       /* an open regular file, not a directory */
 	uint64_t ino, fh;
+	uid_t uid;
 	pid_t (*pid)(void *arg);
 	bool (*owner_ok)(void *arg);
 	void (*in_table)(void *arg);

@@ -37,9 +37,7 @@
 #define PINFS_VERSION "unknown"
 #endif
 
-#define CTL_OUT_HIGH (1024 * 1024) /* stop answering queued requests above */
-#define CTL_MAX_DEPTH 16	   /* JSON nesting accepted in a request */
-#define CTL_READ_CHUNK 16384
+#define CTL_MAX_DEPTH 16 /* JSON nesting accepted in a request */
 
 struct ctl_server {
 	GMainContext *mc;
@@ -56,6 +54,11 @@ struct ctl_server {
 	GSource *listen_src;
 	GList *clients; /* struct ctl_client */
 	unsigned nclients;
+
+	gsize max_request; /* CTL_MAX_REQUEST, but for ctl_feed_stream */
+	gsize out_high;	   /* CTL_OUT_HIGH, but for ctl_feed_stream */
+	gsize in_peak;	   /* the most bytes one client's in held (after a */
+	gsize out_peak;	   /* read) and its out (after answering) */
 };
 
 struct ctl_client {
@@ -69,12 +72,22 @@ struct ctl_client {
 	uid_t uid; /* SO_PEERCRED at connect time; (uid_t)-1 if unknown */
 	pid_t pid;
 
-	GByteArray *in;	 /* received, not yet handled (at most one partial line
-			  * while we are reading) */
+	/*
+	 * Input, framed by client_handle_input.  in starts at the beginning
+	 * of a line.  Its first scanned bytes hold no newline (so that a
+	 * line arriving byte by byte is scanned once, not once a byte).
+	 */
+	GByteArray *in;	 /* received, not yet answered */
+	gsize scanned;
 	bool discarding; /* dropping the rest of an oversized line */
 	bool eof;	 /* the peer shut down its sending side */
 	GString *out;	 /* responses not yet sent, from out_off on */
 	gsize out_off;
+
+	/* An in-memory peer (ctl_feed_stream) in place of sock: sent bytes
+	 * go to sink, at most sink_max (0: any number) per flush. */
+	GString *sink;
+	gsize sink_max;
 };
 
 static gboolean client_io(GSocket *sock, GIOCondition cond, gpointer data);
@@ -608,6 +621,8 @@ static void server_init(struct ctl_server *s, struct lease_table *t,
 	if (hooks)
 		s->hooks = *hooks;
 	s->hook_ctx = hook_ctx;
+	s->max_request = CTL_MAX_REQUEST;
+	s->out_high = CTL_OUT_HIGH;
 }
 
 /* A server and a client that exist only for this one line. */
@@ -628,63 +643,122 @@ void ctl_handle_request(struct lease_table *t, const struct lt_clock *clock,
 
 /* ---- Connections ---- */
 
+/*
+ * Framing (docs/control.md): a line is the bytes before a '\n'; at end of
+ * input, bytes after the last '\n' are a line too.  A line of at most
+ * max_request bytes is one request.  A longer one is answered EMSGSIZE
+ * once, whether it arrives in one read or in many, and is dropped.
+ */
+
 static gsize out_pending(struct ctl_client *c)
 {
 	return c->out->len - c->out_off;
 }
 
+static void reply_too_long(struct ctl_client *c)
+{
+	reply_error(c, EMSGSIZE, "request longer than %" G_GSIZE_FORMAT " bytes",
+		    c->s->max_request);
+}
+
+/* One line, without its newline: a request, or the end of an overlong
+ * line that is being dropped. */
+static void take_line(struct ctl_client *c, const char *line, gsize len)
+{
+	if (c->discarding)
+		c->discarding = false;
+	else if (len > c->s->max_request)
+		reply_too_long(c);
+	else
+		handle_line(c, line, len);
+}
+
 /*
- * Answer the complete lines in c->in, while the responses waiting to be
- * sent stay under CTL_OUT_HIGH.  At EOF a final line without a newline is
- * a request too.
+ * Answer the complete lines in c->in while the answers waiting to be sent
+ * stay under out_high.  Once c->in is known to hold no newline: drop it
+ * if it is the rest of an overlong line, or if it is already longer than
+ * a request may be (answering EMSGSIZE then, once); at EOF answer it as
+ * the last line.
+ *
+ * So once this ran with nothing pending to send, c->in is at most
+ * max_request bytes of one partial request (or empty at EOF).
  */
 static void client_handle_input(struct ctl_client *c)
 {
-	gsize done = 0;
-	const char *data = (const char *)c->in->data;
-	const char *nl;
+	struct ctl_server *s = c->s;
+	gsize done = 0; /* bytes of c->in taken */
 
-	while (done < c->in->len && out_pending(c) < CTL_OUT_HIGH &&
-	       (nl = memchr(data + done, '\n', c->in->len - done))) {
-		gsize n = nl - (data + done);
+	while (out_pending(c) < s->out_high && c->scanned < c->in->len - done) {
+		const char *line = (const char *)c->in->data + done;
+		gsize avail = c->in->len - done;
+		const char *nl = memchr(line + c->scanned, '\n', avail - c->scanned);
 
-		if (c->discarding)
-			c->discarding = false;
-		else
-			handle_line(c, data + done, n);
-		done += n + 1;
+		if (!nl) {
+			c->scanned = avail;
+			break;
+		}
+		take_line(c, line, nl - line);
+		done += nl - line + 1;
+		c->scanned = 0;
 	}
 	g_byte_array_remove_range(c->in, 0, done);
 
-	if (c->in->len > CTL_MAX_REQUEST && !memchr(c->in->data, '\n', c->in->len)) {
+	if (c->scanned < c->in->len)
+		return; /* stopped by out_high before looking */
+	if (c->discarding || c->in->len > s->max_request) {
 		if (!c->discarding)
-			reply_error(c, EMSGSIZE, "request longer than %d bytes",
-				    CTL_MAX_REQUEST);
+			reply_too_long(c);
 		c->discarding = true;
 		g_byte_array_set_size(c->in, 0);
+		c->scanned = 0;
 	}
-	if (c->eof && c->in->len && out_pending(c) < CTL_OUT_HIGH &&
-	    !memchr(c->in->data, '\n', c->in->len)) {
-		if (!c->discarding)
-			handle_line(c, (const char *)c->in->data, c->in->len);
+	if (c->eof && c->in->len && out_pending(c) < s->out_high) {
+		take_line(c, (const char *)c->in->data, c->in->len);
 		g_byte_array_set_size(c->in, 0);
+		c->scanned = 0;
 	}
+}
+
+/* n bytes arrived from the peer; none: it shut down its sending side. */
+static void client_received(struct ctl_client *c, const void *buf, gsize n)
+{
+	if (!n) {
+		c->eof = true;
+		return;
+	}
+	g_byte_array_append(c->in, buf, n);
+	c->last_active = g_get_monotonic_time();
+	if (c->in->len > c->s->in_peak)
+		c->s->in_peak = c->in->len;
 }
 
 /* Send what we can without blocking.  false: the connection is broken. */
 static bool client_flush(struct ctl_client *c)
 {
+	gsize budget = c->sink_max ? c->sink_max : G_MAXSIZE;
+
 	while (out_pending(c)) {
-		GError *err = NULL;
-		gssize n = g_socket_send_with_blocking(c->sock, c->out->str + c->out_off,
-						       out_pending(c), FALSE, NULL, &err);
+		gssize n;
 
-		if (n < 0) {
-			bool again =
-			    g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+		if (c->sink) {
+			if (!budget)
+				return true; /* the peer reads the rest later */
+			n = MIN(out_pending(c), budget);
+			g_string_append_len(c->sink, c->out->str + c->out_off, n);
+			budget -= n;
+		} else {
+			GError *err = NULL;
 
-			g_error_free(err);
-			return again;
+			n = g_socket_send_with_blocking(c->sock, c->out->str + c->out_off,
+							out_pending(c), FALSE, NULL,
+							&err);
+			if (n < 0) {
+				bool again = g_error_matches(err, G_IO_ERROR,
+							     G_IO_ERROR_WOULD_BLOCK);
+
+				g_error_free(err);
+				return again;
+			}
 		}
 		c->out_off += n;
 		c->last_active = g_get_monotonic_time();
@@ -692,6 +766,81 @@ static bool client_flush(struct ctl_client *c)
 	g_string_truncate(c->out, 0);
 	c->out_off = 0;
 	return true;
+}
+
+/* Whether client_handle_input has more to do with c->in. */
+static bool input_waiting(struct ctl_client *c)
+{
+	return c->in->len && (c->eof || c->scanned < c->in->len);
+}
+
+/*
+ * Answer and send until we wait on the peer: for it to read our answers,
+ * or to send more.  Reading is the caller's, and only while nothing is
+ * pending (out_pending): that, with client_handle_input, bounds what a
+ * connection holds.  false: the connection is over, broken or done.
+ */
+static bool client_pump(struct ctl_client *c)
+{
+	for (;;) {
+		client_handle_input(c);
+		if (out_pending(c) > c->s->out_peak)
+			c->s->out_peak = out_pending(c);
+		if (!client_flush(c))
+			return false;
+		if (out_pending(c))
+			return true; /* the peer must read first */
+		if (!input_waiting(c))
+			break;
+	}
+	return !c->eof; /* at EOF: all answered and sent */
+}
+
+/*
+ * The socket's event loop, in memory: the peer reads whenever answers are
+ * waiting (as G_IO_OUT would fire), and only then is there something new
+ * to read (as G_IO_IN).
+ */
+void ctl_feed_stream(struct lease_table *t, const struct lt_clock *clock,
+		     const struct ctl_hooks *hooks, void *hook_ctx, uid_t peer_uid,
+		     const char *data, size_t len, struct ctl_stream *how,
+		     GString *replies)
+{
+	struct ctl_server s = {0};
+	struct ctl_client c = {0};
+	size_t off = 0, k = 0;
+	bool live = true;
+
+	server_init(&s, t, clock, hooks, hook_ctx);
+	if (how->max_request)
+		s.max_request = how->max_request;
+	if (how->out_high)
+		s.out_high = how->out_high;
+	c.s = &s;
+	c.uid = peer_uid;
+	c.pid = -1;
+	c.in = g_byte_array_new();
+	c.out = g_string_new(NULL);
+	c.sink = replies;
+	c.sink_max = how->send_max;
+
+	while (live) {
+		size_t n = len - off;
+
+		if (!out_pending(&c)) {
+			if (how->nchunks && how->chunks[k] && how->chunks[k] < n)
+				n = how->chunks[k];
+			if (how->nchunks)
+				k = (k + 1) % how->nchunks;
+			client_received(&c, n ? data + off : NULL, n); /* 0: EOF */
+			off += n;
+		}
+		live = client_pump(&c);
+	}
+	how->in_peak = s.in_peak;
+	how->out_peak = s.out_peak;
+	g_byte_array_unref(c.in);
+	g_string_free(c.out, TRUE);
 }
 
 static void client_free(struct ctl_client *c)
@@ -742,32 +891,18 @@ static bool client_step(struct ctl_client *c, bool readable)
 		gssize n = g_socket_receive_with_blocking(c->sock, (gchar *)buf,
 							  sizeof(buf), FALSE, NULL, &err);
 
-		if (n < 0) {
+		if (n >= 0) {
+			client_received(c, buf, n);
+		} else {
 			bool again =
 			    g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
 
 			g_error_free(err);
 			if (!again)
 				goto gone;
-		} else if (n == 0) {
-			c->eof = true;
-		} else {
-			g_byte_array_append(c->in, buf, n);
-			c->last_active = g_get_monotonic_time();
 		}
 	}
-
-	/* Answer and send until we either wait on the peer or are done. */
-	for (;;) {
-		client_handle_input(c);
-		if (!client_flush(c))
-			goto gone;
-		if (out_pending(c))
-			break; /* the peer must read first */
-		if (!c->in->len || !memchr(c->in->data, '\n', c->in->len))
-			break; /* nothing left to answer */
-	}
-	if (c->eof && !out_pending(c))
+	if (!client_pump(c))
 		goto gone;
 	client_watch(c);
 	return true;
@@ -1018,10 +1153,11 @@ fail:
 }
 
 /* Close everything; runs where the sources are dispatched (ctl_stop). */
-static void teardown(struct ctl_server *s)
+static void teardown(struct ctl_server *s, void *unused)
 {
 	struct stat st;
 
+	(void)unused;
 	g_source_destroy(s->listen_src);
 	g_source_unref(s->listen_src);
 	s->listen_src = NULL;
@@ -1033,18 +1169,20 @@ static void teardown(struct ctl_server *s)
 		unlink(s->path);
 }
 
-struct stop_call {
+struct ctx_call {
 	struct ctl_server *s;
+	void (*fn)(struct ctl_server *s, void *arg);
+	void *arg;
 	GMutex lock;
 	GCond cond;
 	bool done; /* under lock */
 };
 
-static gboolean stop_in_context(gpointer data)
+static gboolean call_in_context(gpointer data)
 {
-	struct stop_call *call = data;
+	struct ctx_call *call = data;
 
-	teardown(call->s);
+	call->fn(call->s, call->arg);
 	g_mutex_lock(&call->lock);
 	call->done = true;
 	g_cond_signal(&call->cond);
@@ -1052,35 +1190,67 @@ static gboolean stop_in_context(gpointer data)
 	return G_SOURCE_REMOVE;
 }
 
+/*
+ * Run fn(s, arg) where s's sources are dispatched, and wait for it: here
+ * if this thread iterates s->mc or nobody does, else on the thread that
+ * does, between dispatches.
+ */
+static void run_in_context(struct ctl_server *s,
+			   void (*fn)(struct ctl_server *s, void *arg), void *arg)
+{
+	struct ctx_call call = {.s = s, .fn = fn, .arg = arg};
+	GSource *src;
+
+	if (g_main_context_acquire(s->mc)) {
+		/* Our thread, or nobody iterates mc: no callback can run. */
+		fn(s, arg);
+		g_main_context_release(s->mc);
+		return;
+	}
+	g_mutex_init(&call.lock);
+	g_cond_init(&call.cond);
+	src = g_idle_source_new();
+	g_source_set_priority(src, G_PRIORITY_HIGH);
+	g_source_set_callback(src, call_in_context, &call, NULL);
+	g_source_attach(src, s->mc);
+	g_source_unref(src);
+	g_mutex_lock(&call.lock);
+	while (!call.done)
+		g_cond_wait(&call.cond, &call.lock);
+	g_mutex_unlock(&call.lock);
+	g_mutex_clear(&call.lock);
+	g_cond_clear(&call.cond);
+}
+
 void ctl_stop(struct ctl_server *s)
 {
 	if (!s)
 		return;
-	if (g_main_context_acquire(s->mc)) {
-		/* Our thread, or nobody iterates mc: no callback can run. */
-		teardown(s);
-		g_main_context_release(s->mc);
-	} else {
-		/* Another thread iterates mc: tear down there, between
-		 * dispatches, and wait for it. */
-		struct stop_call call = {.s = s};
-		GSource *src = g_idle_source_new();
-
-		g_mutex_init(&call.lock);
-		g_cond_init(&call.cond);
-		g_source_set_priority(src, G_PRIORITY_HIGH);
-		g_source_set_callback(src, stop_in_context, &call, NULL);
-		g_source_attach(src, s->mc);
-		g_source_unref(src);
-		g_mutex_lock(&call.lock);
-		while (!call.done)
-			g_cond_wait(&call.cond, &call.lock);
-		g_mutex_unlock(&call.lock);
-		g_mutex_clear(&call.lock);
-		g_cond_clear(&call.cond);
-	}
+	run_in_context(s, teardown, NULL);
 	g_object_unref(s->listener);
 	g_main_context_unref(s->mc);
 	g_free(s->path);
 	g_free(s);
+}
+
+static void usage(struct ctl_server *s, void *arg)
+{
+	struct ctl_usage *u = arg;
+	GList *l;
+
+	memset(u, 0, sizeof(*u));
+	for (l = s->clients; l; l = l->next) {
+		struct ctl_client *c = l->data;
+
+		u->clients++;
+		u->in_bytes += c->in->len;
+		u->out_bytes += out_pending(c);
+	}
+	u->in_peak = s->in_peak;
+	u->out_peak = s->out_peak;
+}
+
+void ctl_get_usage(struct ctl_server *s, struct ctl_usage *u)
+{
+	run_in_context(s, usage, u);
 }

@@ -26,6 +26,8 @@
 #define CTL_MAX_REQUEST (64 * 1024) /* bytes in one request line */
 #define CTL_MAX_CLIENTS 32	    /* connections served at once */
 #define CTL_IDLE_TIMEOUT_S 30	    /* a silent client is dropped after this */
+#define CTL_OUT_HIGH (1024 * 1024)  /* answers waiting: stop answering above */
+#define CTL_READ_CHUNK 16384	    /* bytes read from a connection at once */
 
 /*
  * What the server asks the daemon.  Every hook may be NULL and is called
@@ -83,6 +85,58 @@ void ctl_stop(struct ctl_server *s);
 void ctl_handle_request(struct lease_table *t, const struct lt_clock *clock,
 			const struct ctl_hooks *hooks, void *hook_ctx, uid_t peer_uid,
 			const char *line, size_t len, GString *reply);
+
+/*
+ * What the server holds for its connections, for tests: ctl_get_usage.
+ * "in" is bytes received and not yet answered, "out" answer bytes not yet
+ * sent.  The peaks are the most one connection held at any time since
+ * ctl_start.
+ */
+struct ctl_usage {
+	unsigned clients;
+	size_t in_bytes, out_bytes; /* now, summed over the connections */
+	size_t in_peak, out_peak;
+};
+
+/*
+ * Fill u.  Call it from the thread iterating mc, from any thread while
+ * that thread is iterating mc (it waits for the answer from there), or
+ * once nothing iterates mc any more; as ctl_stop.
+ */
+void ctl_get_usage(struct ctl_server *s, struct ctl_usage *u);
+
+/*
+ * How ctl_feed_stream delivers a byte stream and takes the answers, in
+ * the place of a socket; and what the connection held meanwhile.
+ */
+struct ctl_stream {
+	/* in: the sizes successive reads return, used in turn and then
+	 * again from the first; a 0 entry, or no entries, reads all that is
+	 * left at once */
+	const size_t *chunks;
+	size_t nchunks;
+	size_t send_max;    /* bytes the peer reads each time; 0: all */
+	size_t max_request; /* the line limit; 0: CTL_MAX_REQUEST */
+	size_t out_high;    /* the back-pressure mark; 0: CTL_OUT_HIGH */
+	/* out: the most the connection held, as in struct ctl_usage */
+	size_t in_peak, out_peak;
+};
+
+/*
+ * Feed the byte stream data to a connection that exists only for this
+ * call, as the socket would for a client with peer_uid: read by read as
+ * how->chunks says, then end of input (the peer's shutdown(SHUT_WR)), and
+ * append everything the server sends back to replies.  The connection is
+ * served by the same code as a socket's (framing, line limit,
+ * back-pressure): only reading and sending are replaced.  Like a socket
+ * the peer reads answers (how->send_max bytes at a time) whenever the
+ * server has some waiting, and it is sent nothing new to read until then.
+ * For tests and fuzzers; t, clock and hooks are as for ctl_start.
+ */
+void ctl_feed_stream(struct lease_table *t, const struct lt_clock *clock,
+		     const struct ctl_hooks *hooks, void *hook_ctx, uid_t peer_uid,
+		     const char *data, size_t len, struct ctl_stream *how,
+		     GString *replies);
 
 /* ---- Socket path, shared with pinfsctl ---- */
 

@@ -59,12 +59,20 @@ struct pinfs_file {
 struct pinfs_config {
 	char *backing;
 	char *mountpoint;
-	unsigned break_time; /* seconds; 0 never revokes */
+	uint32_t break_time; /* seconds; 0 never revokes */
 	char *pinned;        /* "wait" or "fail" */
 	char *leases;        /* "on" or "off" */
 	double timeout;      /* attribute and entry cache seconds */
+	/* Numeric options as given (NULL: not given), checked by opts_check:
+	 * fuse_opt's %u and %lf would take "-1" and "1x" without a word. */
+	char *break_time_opt;
+	char *timeout_opt;
+	char *user_leases_opt;
+	char *user_pins_opt;
 	bool leases_on;
 	bool pinned_fail;
+	uint32_t user_leases; /* leases per non-root uid; 0 unlimited */
+	uint32_t user_pins;   /* pins per non-root uid; 0 unlimited */
 };
 
 struct pinfs {

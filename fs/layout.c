@@ -560,6 +560,7 @@ void layout_ioctl(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_file *
 		.regular = pf && S_ISREG(inode->type),
 		.ino = ino_of(inode),
 		.fh = pf ? fh_of(pf) : 0,
+		.uid = fuse_req_ctx(req)->uid, /* charged for quotas */
 		.pid = caller_pid,
 		.owner_ok = caller_owner_ok,
 		.in_table = caller_in_table,
@@ -711,6 +712,8 @@ struct layout *layout_new(struct pinfs *fs, GError **error)
 	struct lt_config cfg = {
 		.break_time_ns = (uint64_t)fs->cfg.break_time * 1000000000u,
 		.pinned_fail = fs->cfg.pinned_fail,
+		.max_leases_per_user = fs->cfg.user_leases,
+		.max_pins_per_user = fs->cfg.user_pins,
 	};
 	struct lt_clock clock = { .now_ns = now_ns };
 

@@ -52,6 +52,16 @@
  *   lt_next_deadline() and lt_recheck while lt_has_pin_waiters(); the
  *   control channel calls lt_revoke and the lt_foreach_* listings.
  *
+ * Quotas
+ *   t->users counts, per uid, the live leases and the pins that uid is
+ *   charged for (struct lt_user_usage), so that no user can grow the table
+ *   without bound (cfg.max_leases_per_user, max_pins_per_user; uid 0 is
+ *   exempt).  A lease is charged to lt_open.uid from its grant until
+ *   lease_end; changing a live lease charges nothing more.  A pin is charged
+ *   to the uid of the lease it was registered under (lt_pin.uid) until
+ *   lt_unpin or the open's lt_close, even if the lease ends first.  An
+ *   entry exists exactly while its counts are not both zero.
+ *
  * Callbacks
  *   All work is done under t->lock; the callbacks it produces (log, notify,
  *   resume, deadline_changed, unregistered_pins) are queued in a struct
@@ -126,6 +136,7 @@ static void link_del(struct lt_link *n)
 struct lt_pin {
 	struct lt_pin *next;
 	uint64_t id, off, len;
+	uid_t uid; /* charged for this pin */
 };
 
 /* All fields are protected by lease_table.lock. */
@@ -139,6 +150,7 @@ struct lt_open {
 	struct lt_link break_link; /* on t->breaking while BREAKING with a deadline */
 	struct lt_pin *pins;
 	pid_t pid; /* the holder, for notify and rule 7 */
+	uid_t uid; /* charged for the lease while it is live (quotas) */
 	int signal, fd;
 	uint8_t type, state, exclusive, end_reason;
 };
@@ -176,13 +188,15 @@ struct lease_table {
 	GHashTable *by_id;	    /* lease id -> lt_open (ACTIVE/BREAKING/REVOKED) */
 	GHashTable *by_ino;	    /* ino -> lt_file (files with lease/pin/waiter) */
 	GHashTable *waiters;	    /* waiter id -> lt_waiter */
+	GHashTable *users;	    /* uid -> lt_user_usage (quotas), never 0/0 */
 	struct lt_link breaking;    /* lt_open.break_link, earliest deadline first */
 	struct lt_link pin_waiters; /* lt_waiter.pin_link */
 	uint64_t last_lease_id, last_pin_id, last_waiter_id;
 	/*
 	 * granted: new leases; released: leases ended by F_UNLCK or close;
 	 * broken: leases that started breaking; revoked: by timeout or admin;
-	 * refused: EAGAIN/EACCES/EPERM/ETXTBSY/EDEADLK/EWOULDBLOCK answers;
+	 * refused: EAGAIN/EACCES/EPERM/ETXTBSY/EDEADLK/EWOULDBLOCK answers,
+	 * and ENOLCK/ENOMEM (quotas);
 	 * active_leases: leases now ACTIVE or BREAKING (not REVOKED);
 	 * parked: waiters parked; resumed: waiters resumed with 0; cancelled:
 	 * waiters ended by lt_cancel; wait_*: park to resume of every waiter.
@@ -423,6 +437,67 @@ static bool pins_overlap(const struct lt_open *o, uint64_t off, uint64_t len)
 	return false;
 }
 
+/* ---- per-uid quotas (called with t->lock held) ---- */
+
+static struct lt_user_usage *usage_find(struct lease_table *t, uid_t uid)
+{
+	return g_hash_table_lookup(t->users, GUINT_TO_POINTER(uid));
+}
+
+/*
+ * Charge uid dleases leases and dpins pins (negative: give them back), and
+ * forget uid once it is charged for nothing.  Giving back more than was
+ * charged is a bug: it is logged (like the kernel's WARN_ON) and the count
+ * stops at zero, rather than taking every lease of the mount down.
+ */
+static void usage_charge(struct lease_table *t, uid_t uid, int dleases, int dpins)
+{
+	struct lt_user_usage *u = usage_find(t, uid);
+	int64_t leases, pins;
+
+	if (!u) {
+		u = g_new0(struct lt_user_usage, 1);
+		u->uid = uid;
+		g_hash_table_insert(t->users, GUINT_TO_POINTER(uid), u);
+	}
+	leases = (int64_t)u->leases + dleases;
+	pins = (int64_t)u->pins + dpins;
+	if (leases < 0 || pins < 0) {
+		g_critical("lease table: uid %u gives back more than it holds "
+			   "(%" G_GINT64_FORMAT " leases, %" G_GINT64_FORMAT " pins)",
+			   (unsigned)uid, leases, pins);
+		leases = MAX(leases, 0);
+		pins = MAX(pins, 0);
+	}
+	u->leases = (uint64_t)leases;
+	u->pins = (uint64_t)pins;
+	if (!u->leases && !u->pins)
+		g_hash_table_remove(t->users, GUINT_TO_POINTER(uid));
+}
+
+/* Refuse with a quota errno (ENOLCK, ENOMEM), naming the uid in the log. */
+static int refuse_quota(struct lease_table *t, struct lt_batch *b, int err,
+			uint64_t lease_id, uint64_t ino, pid_t pid, uid_t uid,
+			const char *what)
+{
+	char why[40];
+
+	snprintf(why, sizeof(why), "%s quota of uid %u", what, (unsigned)uid);
+	return refuse(t, b, err, lease_id, ino, pid, why);
+}
+
+/* Would one more lease (pins false) or pin (true) take uid over its limit? */
+static bool over_quota(struct lease_table *t, uid_t uid, bool pins)
+{
+	uint32_t max = pins ? t->cfg.max_pins_per_user : t->cfg.max_leases_per_user;
+	struct lt_user_usage *u;
+
+	if (uid == 0 || max == 0)
+		return false;
+	u = usage_find(t, uid);
+	return u && (pins ? u->pins : u->leases) >= max;
+}
+
 /* ---- the breaking list (deadline order) ---- */
 
 static uint64_t deadline_of(struct lease_table *t, const struct lt_open *o)
@@ -491,6 +566,7 @@ static void lease_end(struct lease_table *t, struct lt_open *o, enum lt_end why,
 
 	breaking_del(t, o);
 	t->stats.active_leases--;
+	usage_charge(t, o->uid, -1, 0);
 	o->end_reason = why;
 	if (revoked) {
 		t->stats.revoked++;
@@ -698,6 +774,7 @@ struct lease_table *lt_new(const struct lt_config *cfg, const struct lt_clock *c
 	t->by_id = g_hash_table_new(g_int64_hash, g_int64_equal);
 	t->by_ino = g_hash_table_new(g_int64_hash, g_int64_equal);
 	t->waiters = g_hash_table_new(g_int64_hash, g_int64_equal);
+	t->users = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
 	link_init(&t->breaking);
 	link_init(&t->pin_waiters);
 	if (cfg)
@@ -712,12 +789,14 @@ struct lease_table *lt_new(const struct lt_config *cfg, const struct lt_clock *c
 	return t;
 }
 
-static void open_free(struct lt_open *o)
+/* Free o and its pins, giving back what the pins were charged. */
+static void open_free(struct lease_table *t, struct lt_open *o)
 {
 	while (o->pins) {
 		struct lt_pin *p = o->pins;
 
 		o->pins = p->next;
+		usage_charge(t, p->uid, 0, -1);
 		g_free(p);
 	}
 	g_free(o);
@@ -742,7 +821,7 @@ void lt_destroy(struct lease_table *t)
 	}
 	g_hash_table_iter_init(&it, t->by_fh);
 	while (g_hash_table_iter_next(&it, &key, NULL))
-		open_free(key);
+		open_free(t, key);
 	g_hash_table_iter_init(&it, t->by_ino);
 	while (g_hash_table_iter_next(&it, &key, NULL))
 		g_free(key);
@@ -750,6 +829,7 @@ void lt_destroy(struct lease_table *t)
 	g_hash_table_destroy(t->by_fh);
 	g_hash_table_destroy(t->by_id);
 	g_hash_table_destroy(t->by_ino);
+	g_hash_table_destroy(t->users);
 	pthread_mutex_unlock(&t->lock);
 
 	/* The table is gone: only the resumes are delivered. */
@@ -817,7 +897,7 @@ out:
 	return 0;
 }
 
-int lt_setlease(struct lease_table *t, uint64_t ino, uint64_t fh, pid_t pid,
+int lt_setlease(struct lease_table *t, uint64_t ino, uint64_t fh, pid_t pid, uid_t uid,
 		enum lt_type type, bool exclusive, uint64_t off, uint64_t len,
 		bool owner_ok)
 {
@@ -849,6 +929,11 @@ int lt_setlease(struct lease_table *t, uint64_t ino, uint64_t fh, pid_t pid,
 		ret = refuse(t, &b, -EAGAIN, o ? o->lease_id : 0, ino, pid, "setlease");
 		goto out;
 	}
+	/* Only a new lease is charged: changing the live one costs nothing. */
+	if ((!o || o->state != LT_ACTIVE) && over_quota(t, uid, false)) {
+		ret = refuse_quota(t, &b, -ENOLCK, 0, ino, pid, uid, "lease");
+		goto out;
+	}
 
 	if (!o)
 		o = open_get(t, ino, fh);
@@ -864,6 +949,8 @@ int lt_setlease(struct lease_table *t, uint64_t ino, uint64_t fh, pid_t pid,
 		o->lease_id = ++t->last_lease_id;
 		g_hash_table_add(t->by_id, &o->lease_id);
 		o->state = LT_ACTIVE;
+		o->uid = uid;
+		usage_charge(t, uid, 1, 0);
 		o->granted_ns = now_ns(t);
 		o->break_start_ns = 0;
 		t->stats.granted++;
@@ -949,10 +1036,17 @@ int lt_pin(struct lease_table *t, uint64_t ino, uint64_t fh, uint64_t off, uint6
 			     "pin outside an active lease");
 		goto out;
 	}
+	if (over_quota(t, o->uid, true)) {
+		ret =
+		    refuse_quota(t, &b, -ENOMEM, o->lease_id, ino, o->pid, o->uid, "pin");
+		goto out;
+	}
 	p = g_new(struct lt_pin, 1);
 	p->id = ++t->last_pin_id;
 	p->off = off;
 	p->len = len;
+	p->uid = o->uid;
+	usage_charge(t, p->uid, 0, 1);
 	p->next = o->pins;
 	o->pins = p;
 	if (pin_id)
@@ -983,6 +1077,7 @@ int lt_unpin(struct lease_table *t, uint64_t ino, uint64_t fh, uint64_t pin_id)
 	}
 	if (!p)
 		goto out;
+	usage_charge(t, p->uid, 0, -1);
 	g_free(p);
 	ret = 0;
 	revoked_drop(t, o);
@@ -1151,7 +1246,7 @@ void lt_close(struct lease_table *t, uint64_t ino, uint64_t fh)
 	if (f)
 		link_del(&o->file_link);
 	g_hash_table_remove(t->by_fh, &o->fh);
-	open_free(o);
+	open_free(t, o);
 	if (f) {
 		file_wake(t, f, &b);
 		file_update(t, f);
@@ -1295,6 +1390,7 @@ void lt_foreach_lease(struct lease_table *t,
 			    .ino = o->ino,
 			    .fh = o->fh,
 			    .pid = o->pid,
+			    .uid = o->uid,
 			    .type = o->state == LT_NONE ? LT_UNLOCK : o->type,
 			    .exclusive = o->exclusive,
 			    .state = o->state,
@@ -1344,5 +1440,31 @@ void lt_get_stats(struct lease_table *t, struct lt_stats *s)
 	pthread_mutex_lock(&t->lock);
 	*s = t->stats;
 	s->parked_now = g_hash_table_size(t->waiters);
+	pthread_mutex_unlock(&t->lock);
+}
+
+void lt_foreach_user(struct lease_table *t,
+		     void (*fn)(const struct lt_user_usage *, void *), void *arg)
+{
+	GHashTableIter it;
+	gpointer value;
+
+	pthread_mutex_lock(&t->lock);
+	g_hash_table_iter_init(&it, t->users);
+	while (g_hash_table_iter_next(&it, NULL, &value))
+		fn(value, arg);
+	pthread_mutex_unlock(&t->lock);
+}
+
+void lt_user_usage(struct lease_table *t, uid_t uid, struct lt_user_usage *u)
+{
+	struct lt_user_usage *found;
+
+	pthread_mutex_lock(&t->lock);
+	found = usage_find(t, uid);
+	if (found)
+		*u = *found;
+	else
+		*u = (struct lt_user_usage){.uid = uid};
 	pthread_mutex_unlock(&t->lock);
 }

@@ -52,9 +52,18 @@ struct lt_clock {
 	void *arg;
 };
 
+/*
+ * Per-user quotas (issue 5: no user may grow the daemon's memory without
+ * bound).  A lease is charged to the uid that took it, for as long as it
+ * is ACTIVE or BREAKING; a pin to the uid charged for the lease it was
+ * registered under, until lt_unpin or lt_close.  0 means unlimited; uid 0
+ * (root) is counted but never limited.
+ */
 struct lt_config {
 	uint64_t break_time_ns; /* 0: never revoke (rule 10) */
 	bool pinned_fail;       /* rule 11: fail with ETXTBSY instead of waiting */
+	uint32_t max_leases_per_user; /* over it: lt_setlease -ENOLCK */
+	uint32_t max_pins_per_user;   /* over it: lt_pin -ENOMEM */
 };
 
 /* What a holder must be told when its lease starts breaking (rule 8). */
@@ -104,18 +113,21 @@ void lt_destroy(struct lease_table *t);
 /*
  * Take, change or release the lease of open file fh on ino (rules 1, 3, 4).
  * owner_ok: the caller owns the file or is root (the FUSE layer checks).
+ * uid: the caller's fsuid; a new lease is charged to it (struct lt_config).
  * Returns 0 or a negative errno:
  *   -EACCES  !owner_ok (also for exclusive leases: rule 12)
  *   -EAGAIN  conflicts with another open file's lease (write vs any,
  *            read vs write) on an overlapping range, or the file has a
  *            lease breaking
+ *   -ENOLCK  a new lease would take uid past max_leases_per_user (changing
+ *            the live lease of fh is not a new lease and is never refused so)
  *   -EINVAL  bad type, flags or range (off + len overflows)
  * LT_UNLOCK without a lease is 0.  Releasing a breaking lease may resume
  * waiters.
  */
 int lt_setlease(struct lease_table *t, uint64_t ino, uint64_t fh, pid_t pid,
-		enum lt_type type, bool exclusive, uint64_t off, uint64_t len,
-		bool owner_ok);
+		uid_t uid, enum lt_type type, bool exclusive, uint64_t off,
+		uint64_t len, bool owner_ok);
 
 struct lt_status {
 	enum lt_state state;
@@ -137,7 +149,9 @@ int lt_setsig(struct lease_table *t, uint64_t ino, uint64_t fh, int signal,
 /*
  * Register a pinned range on fh (rule 13): it must lie inside fh's own
  * lease, which must be active (not breaking, not revoked), else -EPERM.
- * -EINVAL for len 0 or overflow.  On success *pin_id is set.
+ * -EINVAL for len 0 or overflow.  -ENOMEM if the uid charged for that
+ * lease already has max_pins_per_user pins (like RLIMIT_MEMLOCK for
+ * ibv_reg_mr).  On success *pin_id is set.
  */
 int lt_pin(struct lease_table *t, uint64_t ino, uint64_t fh, uint64_t off,
 	   uint64_t len, uint64_t *pin_id);
@@ -193,6 +207,7 @@ void lt_recheck(struct lease_table *t);
 struct lt_lease_info {
 	uint64_t lease_id, ino, fh;
 	pid_t pid;
+	uid_t uid; /* charged for the lease (each pin: for its lease's) */
 	enum lt_type type;
 	bool exclusive;
 	enum lt_state state;
@@ -226,5 +241,19 @@ void lt_foreach_waiter(struct lease_table *t,
 		       void (*fn)(const struct lt_waiter_info *, void *),
 		       void *arg);
 void lt_get_stats(struct lease_table *t, struct lt_stats *s);
+
+/* What one uid is charged for now (struct lt_config). */
+struct lt_user_usage {
+	uid_t uid;
+	uint64_t leases; /* ACTIVE or BREAKING leases */
+	uint64_t pins;	 /* registered pins, including those outliving a lease */
+};
+
+/* Call fn for every uid charged for at least one lease or pin, with the
+ * table locked: fn must not call back into the table. */
+void lt_foreach_user(struct lease_table *t,
+		     void (*fn)(const struct lt_user_usage *, void *), void *arg);
+/* The usage of one uid (all zero if it holds nothing). */
+void lt_user_usage(struct lease_table *t, uid_t uid, struct lt_user_usage *u);
 
 #endif /* PINFS_LEASE_H */

@@ -3,10 +3,13 @@
  * opts.c - pinfs's mount options: the fuse_opt table, BACKING, and the
  * checks that pinfs(8) promises.
  */
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <glib.h>
 
 #include "opts.h"
 
@@ -14,10 +17,12 @@
 #define PINFS_OPT(t, p) { t, offsetof(struct pinfs_config, p), 1 }
 
 static const struct fuse_opt pinfs_opts[] = {
-	PINFS_OPT("break_time=%u", break_time),
+	PINFS_OPT("break_time=%s", break_time_opt),
 	PINFS_OPT("pinned=%s", pinned),
 	PINFS_OPT("leases=%s", leases),
-	PINFS_OPT("timeout=%lf", timeout),
+	PINFS_OPT("timeout=%s", timeout_opt),
+	PINFS_OPT("user_leases=%s", user_leases_opt),
+	PINFS_OPT("user_pins=%s", user_pins_opt),
 	FUSE_OPT_END,
 };
 /* clang-format on */
@@ -29,6 +34,8 @@ void opts_init(struct pinfs_config *cfg)
 	cfg->pinned = strdup("wait");
 	cfg->leases = strdup("on");
 	cfg->timeout = 1.0;
+	cfg->user_leases = 4096;
+	cfg->user_pins = 65536;
 }
 
 void opts_free(struct pinfs_config *cfg)
@@ -36,7 +43,13 @@ void opts_free(struct pinfs_config *cfg)
 	free(cfg->backing);
 	free(cfg->pinned);
 	free(cfg->leases);
+	free(cfg->break_time_opt);
+	free(cfg->timeout_opt);
+	free(cfg->user_leases_opt);
+	free(cfg->user_pins_opt);
 	cfg->backing = cfg->pinned = cfg->leases = NULL;
+	cfg->break_time_opt = cfg->timeout_opt = NULL;
+	cfg->user_leases_opt = cfg->user_pins_opt = NULL;
 }
 
 /* The first non-option argument is BACKING; the second is left for
@@ -58,6 +71,51 @@ int opts_parse(struct fuse_args *args, struct pinfs_config *cfg)
 	return fuse_opt_parse(args, cfg, pinfs_opts, opt_proc);
 }
 
+/*
+ * A count option (break_time, user_leases, user_pins): a decimal number
+ * that fits 32 bits; @zero says what 0 means.  Digits only: fuse_opt's %u
+ * takes "-1" as 4294967295 and "1x" as 1, and g_ascii_string_to_unsigned
+ * lets a leading vertical tab through (found by tests/fuzz/fuzz-opts,
+ * corpus/opts/regression-quota-vtab).  NULL (not given) keeps *val.
+ */
+static int check_count(const char *name, const char *text, const char *zero, uint32_t *val)
+{
+	guint64 v;
+
+	if (!text)
+		return 0;
+	if (!*text || strspn(text, "0123456789") != strlen(text) ||
+	    !g_ascii_string_to_unsigned(text, 10, 0, UINT32_MAX, &v, NULL)) {
+		fprintf(stderr, "pinfs: %s=%s: expected a whole number from 0 (%s) to %u\n",
+			name, text, zero, UINT32_MAX);
+		return -1;
+	}
+	*val = (uint32_t)v;
+	return 0;
+}
+
+/*
+ * timeout=SECONDS: a finite decimal number >= 0, nothing after it.  Not
+ * NaN, which libfuse would convert to an integer (found by
+ * tests/fuzz/fuzz-opts, corpus/opts/regression-timeout-nan), nor inf.
+ */
+static int check_timeout(const char *text, double *val)
+{
+	char *end = NULL;
+	double v;
+
+	if (!text)
+		return 0;
+	v = g_ascii_strtod(text, &end);
+	if (!*text || g_ascii_isspace(*text) || *end || !isfinite(v) || !(v >= 0)) {
+		fprintf(stderr, "pinfs: timeout=%s: expected a number of seconds >= 0\n",
+			text);
+		return -1;
+	}
+	*val = v;
+	return 0;
+}
+
 int opts_check(struct pinfs_config *cfg)
 {
 	if (!cfg->backing) {
@@ -76,11 +134,11 @@ int opts_check(struct pinfs_config *cfg)
 		fprintf(stderr, "pinfs: leases=%s: expected on or off\n", cfg->leases);
 		return -1;
 	}
-	/* NaN too: libfuse converts the timeout to an integer (found by
-	 * tests/fuzz/fuzz-opts, corpus/opts/regression-timeout-nan). */
-	if (!(cfg->timeout >= 0)) {
-		fprintf(stderr, "pinfs: timeout must be a number of seconds >= 0\n");
+	if (check_count("break_time", cfg->break_time_opt, "never revoke",
+			&cfg->break_time) < 0 ||
+	    check_timeout(cfg->timeout_opt, &cfg->timeout) < 0 ||
+	    check_count("user_leases", cfg->user_leases_opt, "unlimited", &cfg->user_leases) < 0 ||
+	    check_count("user_pins", cfg->user_pins_opt, "unlimited", &cfg->user_pins) < 0)
 		return -1;
-	}
 	return 0;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * opts.h - pinfs's own mount options (-o break_time=,pinned=,leases=,
- * timeout=) and the BACKING argument: parsed with fuse_opt, then checked.
+ * timeout=,user_leases=,user_pins=) and the BACKING argument: parsed with fuse_opt, then checked.
  * Separate from main.c so that tests and fuzzers parse exactly as the
  * daemon does.
  */

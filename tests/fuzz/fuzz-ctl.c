@@ -191,12 +191,14 @@ static struct lease_table *populate(const struct lt_clock *clock)
 	static int waiter;
 	uint64_t id;
 
-	FUZZ_CHECK(lt_setlease(t, 1, 11, 100, LT_READ, false, 0, LT_LEN_EOF, true) == 0,
+	FUZZ_CHECK(lt_setlease(t, 1, 11, 100, 0, LT_READ, false, 0, LT_LEN_EOF, true) ==
+		       0,
 		   "setup");
-	FUZZ_CHECK(lt_setlease(t, 1, 12, 101, LT_READ, false, 4096, 8192, true) == 0,
+	FUZZ_CHECK(lt_setlease(t, 1, 12, 101, 0, LT_READ, false, 4096, 8192, true) == 0,
 		   "setup");
 	FUZZ_CHECK(lt_pin(t, 1, 11, 0, 4096, &id) == 0, "setup");
-	FUZZ_CHECK(lt_setlease(t, 2, 21, 100, LT_WRITE, false, 0, LT_LEN_EOF, true) == 0,
+	FUZZ_CHECK(lt_setlease(t, 2, 21, 100, 0, LT_WRITE, false, 0, LT_LEN_EOF, true) ==
+		       0,
 		   "setup");
 	FUZZ_CHECK(lt_break(t, 2, 0, 999, 0, LT_LEN_EOF, false, &waiter, &id) == 1,
 		   "setup");

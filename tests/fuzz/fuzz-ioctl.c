@@ -22,7 +22,9 @@
  * refused request, and any GETLEASE/VERSION/NOOP, leaves the table as it
  * was (leases, waiters, every open file's status, stats but the refusal
  * count); the table only changes for an open file the daemon was told
- * about (in_table); replies carry what the table says.
+ * about (in_table); replies carry what the table says.  Per-user quotas
+ * are small (one lease, two pins per uid; open files 11 and 21 belong to
+ * one uid, 12 to root), and once every file is closed no uid is charged.
  */
 #include <errno.h>
 #include <signal.h>
@@ -39,6 +41,7 @@
 struct fake_file {
 	uint64_t ino, fh;
 	pid_t pid;
+	uid_t uid;
 	bool in_table; /* what pinfs_file.in_table would say */
 };
 
@@ -216,7 +219,10 @@ static bool errno_allowed(unsigned cmd, int err)
 	case EACCES:
 	case EAGAIN:
 		return cmd == PINFS_IOC_SETLEASE;
+	case ENOLCK: /* the lease quota */
+		return cmd == PINFS_IOC_SETLEASE;
 	case EPERM:
+	case ENOMEM: /* the pin quota */
 		return cmd == PINFS_IOC_PIN;
 	case ENOENT:
 		return cmd == PINFS_IOC_UNPIN;
@@ -271,6 +277,7 @@ static void step_ioctl(struct world *w, uint8_t op, struct fuzz_in *in)
 	    .regular = which < NFILES,
 	    .ino = ff->ino,
 	    .fh = ff->fh,
+	    .uid = ff->uid,
 	    .pid = cb_pid,
 	    .owner_ok = cb_owner_ok,
 	    .in_table = cb_in_table,
@@ -390,23 +397,34 @@ static void run(struct world *w, struct fuzz_in *in)
 	}
 }
 
+static void count_user(const struct lt_user_usage *u, void *arg)
+{
+	(void)u;
+	(*(unsigned *)arg)++;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const struct lt_ops ops = {.resume = on_resume};
-	struct lt_config cfg = {.break_time_ns = 5000000000u};
+	struct lt_config cfg = {
+	    .break_time_ns = 5000000000u,
+	    .max_leases_per_user = 1,
+	    .max_pins_per_user = 2,
+	};
 	struct world w = {
 	    .now = 1000000000u,
 	    .files =
 		{
-		    {.ino = 1, .fh = 11, .pid = 100},
-		    {.ino = 1, .fh = 12, .pid = 101},
-		    {.ino = 2, .fh = 21, .pid = 100},
-		    {.ino = 3, .fh = 31, .pid = 100}, /* the directory */
+		    {.ino = 1, .fh = 11, .pid = 100, .uid = 4242},
+		    {.ino = 1, .fh = 12, .pid = 101, .uid = 0},
+		    {.ino = 2, .fh = 21, .pid = 100, .uid = 4242},
+		    {.ino = 3, .fh = 31, .pid = 100, .uid = 4242}, /* the directory */
 		},
 	};
 	struct lt_clock clock = {.now_ns = fake_now, .arg = &w};
 	struct fuzz_in in = {.p = data, .left = size};
 	struct lt_stats st;
+	unsigned users = 0;
 
 	w.t = lt_new(&cfg, &clock, &ops, &w);
 	run(&w, &in);
@@ -417,6 +435,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	lt_get_stats(w.t, &st);
 	FUZZ_CHECK(st.active_leases == 0,
 		   "%" G_GUINT64_FORMAT " leases after every close", st.active_leases);
+	lt_foreach_user(w.t, count_user, &users);
+	FUZZ_CHECK(users == 0, "%u uids charged after every close", users);
 	lt_destroy(w.t);
 	return 0;
 }

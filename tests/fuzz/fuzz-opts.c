@@ -7,9 +7,10 @@
  *
  * Checked: nothing crashes or leaks; a configuration that passes the
  * checks is one the daemon can use: a BACKING, pinned wait or fail,
- * leases on or off (and the flags derived from them), and a timeout that
- * is a number of seconds >= 0, not NaN (libfuse turns it into an integer;
- * infinity it clamps).
+ * leases on or off (and the flags derived from them), a timeout that is a
+ * finite number of seconds >= 0 (libfuse turns it into an integer), and
+ * counts that are exactly the decimal numbers given (break_time=,
+ * user_leases=, user_pins=; "-1" must not wrap, "1x" must not pass).
  */
 #include <math.h>
 
@@ -17,6 +18,17 @@
 #include "opts.h"
 
 #define MAX_ARGS 32
+
+/* A count option that passed: the default if not given, else all digits
+ * with that value. */
+static bool count_ok(const char *text, uint32_t val, uint32_t def)
+{
+	if (!text)
+		return val == def;
+	if (!*text || strspn(text, "0123456789") != strlen(text))
+		return false;
+	return g_ascii_strtoull(text, NULL, 10) == val;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -46,8 +58,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(!strcmp(cfg.leases, "on") || !strcmp(cfg.leases, "off"),
 			   "leases=%s", cfg.leases);
 		FUZZ_CHECK(cfg.leases_on == !strcmp(cfg.leases, "on"), "leases_on");
-		FUZZ_CHECK(!isnan(cfg.timeout) && cfg.timeout >= 0, "timeout=%g",
+		FUZZ_CHECK(isfinite(cfg.timeout) && cfg.timeout >= 0, "timeout=%g",
 			   cfg.timeout);
+		FUZZ_CHECK(count_ok(cfg.break_time_opt, cfg.break_time, 45),
+			   "break_time=%s -> %u", cfg.break_time_opt, cfg.break_time);
+		FUZZ_CHECK(count_ok(cfg.user_leases_opt, cfg.user_leases, 4096),
+			   "user_leases=%s -> %u", cfg.user_leases_opt, cfg.user_leases);
+		FUZZ_CHECK(count_ok(cfg.user_pins_opt, cfg.user_pins, 65536),
+			   "user_pins=%s -> %u", cfg.user_pins_opt, cfg.user_pins);
 	}
 	opts_free(&cfg);
 	fuse_opt_free_args(&args);

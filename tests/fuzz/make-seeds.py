@@ -126,6 +126,53 @@ ctl = {
     "no-final-newline": b'2{"cmd":"leases"}',
 }
 
+# ---- ctl-stream: a header (see fuzz-ctl-stream.c), then the stream ----
+CTL_MAX_REQUEST = 64 * 1024
+
+
+def stream(data, peer=0, small=None, send=0, chunks=()):
+    """small: (line limit 1..256, back-pressure mark byte) or None for the
+    daemon's own limits; chunks: read sizes used in turn (0: the rest)."""
+    lim, high = small if small else (1, 0)
+    head = bytes([peer | (4 if small else 0), lim - 1, high, send, len(chunks)])
+    return head + bytes(chunks) + data
+
+
+REQS = b'{"cmd":"version"}\n{"cmd":"stats"}\n{"cmd":"leases"}\n{"cmd":"waiters"}\n'
+
+
+def padded(n):
+    """A version request of exactly n bytes."""
+    head, tail = b'{"cmd":"version","pad":"', b'"}'
+    return head + b"a" * (n - len(head) - len(tail)) + tail
+
+
+ctl_stream = {
+    "one-read": stream(REQS),
+    "byte-by-byte": stream(REQS + b'{"cmd":"version"}', chunks=[1]),
+    "mixed-reads": stream(REQS * 2, peer=1, chunks=[3, 17, 1, 0]),
+    "two-per-read": stream(b'{"cmd":"version"}\n{"cmd":"stats"}\n' * 3, chunks=[36]),
+    "blank-crlf-nul": stream(b'\n\r\n{"cmd":"stats"}\r\n{"cmd":"ver\x00sion"}\n'
+                             b'\xff\n{"cmd":"version"}\r', chunks=[5]),
+    "revoke-then-list": stream(b'{"cmd":"revoke","id":1}\n{"cmd":"leases"}\n'
+                               b'{"cmd":"revoke","id":2}\n{"cmd":"leases"}', peer=1,
+                               chunks=[2, 9]),
+    "overlong-small": stream(b'{"cmd":"stats"}\n' + b"x" * 60 + b'\n{"cmd":"stats"}\n'
+                             + b"y" * 70, small=(20, 0), chunks=[7]),
+    "overlong-one-read": stream(b"z" * 40 + b'\n{"cmd":"version"}\n', small=(20, 0)),
+    "limit-exact": stream(padded(30) + b"\n" + padded(31) + b"\n" + padded(29) + b"\r\n"
+                          + padded(30) + b"\r\n" + padded(30), small=(30, 0),
+                          chunks=[1, 30, 2]),
+    "eof-while-dropping": stream(b'{"cmd":"version"}\n' + b"q" * 100, small=(50, 3),
+                                 chunks=[60, 0]),
+    "backpressure": stream(REQS * 8 + b'{"cmd":"version"}', small=(200, 0), send=1,
+                           chunks=[0]),
+    "backpressure-mark": stream(REQS * 8, small=(100, 30), send=7, chunks=[100, 3]),
+    "real-limit": stream(padded(CTL_MAX_REQUEST) + b"\n" + padded(CTL_MAX_REQUEST + 1)
+                         + b'\n{"cmd":"version"}\n' + b"w" * (CTL_MAX_REQUEST + 10),
+                         chunks=[0x80, 0xff, 0]),
+}
+
 # ---- opts: arguments separated by NUL ----
 opts = {
     "all-options": b"-o\0break_time=10,pinned=fail,leases=off,timeout=2.5\0/srv/b\0/mnt/m",
@@ -138,9 +185,18 @@ opts = {
     "repeated": b"-opinned=wait\0-opinned=fail\0-oleases=off,leases=on\0/srv/b",
     "no-backing": b"-obreak_time=1",
     "missing-o-arg": b"/srv/b\0-o",
+    "quotas": b"-o\0user_leases=3,user_pins=0\0/srv/b\0/mnt/m",
+    "bad-user-leases": b"-ouser_leases=-1\0/srv/b",
+    "bad-user-pins": b"-ouser_pins=4294967296\0/srv/b",
+    "regression-quota-vtab": b"-o\0user_leases=\x0b\x0b7\0/srv/b\0/mnt/m",
+    "negative-break-time": b"-obreak_time=-1\0/srv/b",
+    "break-time-trailing": b"-obreak_time=1x\0/srv/b",
+    "timeout-inf": b"-otimeout=inf\0/srv/b",
+    "timeout-trailing": b"-otimeout=1s\0/srv/b",
 }
 
-for target, seeds in (("ioctl", ioctl), ("ctl", ctl), ("opts", opts)):
+for target, seeds in (("ioctl", ioctl), ("ctl", ctl), ("ctl-stream", ctl_stream),
+                      ("opts", opts)):
     d = os.path.join(HERE, "corpus", target)
     os.makedirs(d, exist_ok=True)
     for name, data in seeds.items():

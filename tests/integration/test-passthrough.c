@@ -2182,17 +2182,23 @@ static void test_cli_errors(void)
 		g_assert_nonnull(strstr(err, "bogus"));
 		g_assert_false(pm_is_fuse_mount(m));
 	}
-	/* a bad value of a pinfs option */
-	{
+	/* bad values of pinfs options: refused, naming the option */
+	static const char *const bad[] = {
+	    "pinned=maybe",	    "leases=",	      "break_time=-1", "break_time=1x",
+	    "break_time=4294967296", "break_time=",   "timeout=nan",   "timeout=inf",
+	    "timeout=-0.5",	    "timeout=1s",
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
 		g_autofree char *err = NULL;
+		g_autofree char *name = g_strndup(bad[i], strchr(bad[i], '=') - bad[i]);
 
-		status = pm_run_cmd(
-		    (const char *[]){bin, "-f", "-o", "pinned=maybe", b, m, NULL}, 10,
-		    NULL, &err);
-		pm_message("pinfs -o pinned=maybe: status %d, stderr: %s", status,
-			       err);
+		status = pm_run_cmd((const char *[]){bin, "-f", "-o", bad[i], b, m, NULL},
+				    10, NULL, &err);
+		pm_message("pinfs -o %s: status %d, stderr: %s", bad[i], status, err);
+		g_assert_cmpint(status, !=, -1); /* did not stay mounted */
 		g_assert_true(WIFEXITED(status));
 		g_assert_cmpint(WEXITSTATUS(status), !=, 0);
+		g_assert_nonnull(strstr(err, name));
 		g_assert_false(pm_is_fuse_mount(m));
 	}
 	/* missing arguments */

@@ -16,6 +16,8 @@
 #define INO 42
 #define PID_A 100
 #define PID_B 200
+#define UID_A 4242 /* the uid the shorthands charge (no quota unless set) */
+#define UID_B 4343
 
 struct resume_rec {
 	void *data;
@@ -112,10 +114,8 @@ static void fx_file_active(void *ctx, uint64_t ino, bool active)
 	}
 }
 
-static void fx_init_full(struct fx *fx, uint64_t break_time, bool pinned_fail,
-			 bool with_unreg)
+static void fx_init_cfg(struct fx *fx, const struct lt_config *cfg, bool with_unreg)
 {
-	struct lt_config cfg = {.break_time_ns = break_time, .pinned_fail = pinned_fail};
 	struct lt_clock clock = {.now_ns = fx_now, .arg = fx};
 	struct lt_ops ops = {
 	    .notify = fx_notify,
@@ -133,7 +133,27 @@ static void fx_init_full(struct fx *fx, uint64_t break_time, bool pinned_fail,
 	fx->resumes = g_array_new(FALSE, FALSE, sizeof(struct resume_rec));
 	fx->logs = g_ptr_array_new_with_free_func(g_free);
 	fx->active = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
-	fx->t = lt_new(&cfg, &clock, &ops, fx);
+	fx->t = lt_new(cfg, &clock, &ops, fx);
+}
+
+static void fx_init_full(struct fx *fx, uint64_t break_time, bool pinned_fail,
+			 bool with_unreg)
+{
+	struct lt_config cfg = {.break_time_ns = break_time, .pinned_fail = pinned_fail};
+
+	fx_init_cfg(fx, &cfg, with_unreg);
+}
+
+/* A table with per-user quotas (break_time 10 s). */
+static void fx_init_quota(struct fx *fx, uint32_t max_leases, uint32_t max_pins)
+{
+	struct lt_config cfg = {
+	    .break_time_ns = 10 * SEC,
+	    .max_leases_per_user = max_leases,
+	    .max_pins_per_user = max_pins,
+	};
+
+	fx_init_cfg(fx, &cfg, false);
 }
 
 static void fx_init(struct fx *fx, uint64_t break_time)
@@ -185,18 +205,18 @@ static bool is_active(struct fx *fx, uint64_t ino)
 /* Shorthands: whole-file leases by the file's owner. */
 static int take(struct fx *fx, uint64_t fh, pid_t pid, enum lt_type type)
 {
-	return lt_setlease(fx->t, INO, fh, pid, type, false, 0, LT_LEN_EOF, true);
+	return lt_setlease(fx->t, INO, fh, pid, UID_A, type, false, 0, LT_LEN_EOF, true);
 }
 
 static int take_range(struct fx *fx, uint64_t fh, pid_t pid, enum lt_type type,
 		      uint64_t off, uint64_t len)
 {
-	return lt_setlease(fx->t, INO, fh, pid, type, false, off, len, true);
+	return lt_setlease(fx->t, INO, fh, pid, UID_A, type, false, off, len, true);
 }
 
 static int unlock(struct fx *fx, uint64_t fh)
 {
-	return lt_setlease(fx->t, INO, fh, 0, LT_UNLOCK, false, 0, 0, true);
+	return lt_setlease(fx->t, INO, fh, 0, UID_A, LT_UNLOCK, false, 0, 0, true);
 }
 
 /* A truncate to size 0 by path (no breaker fh), waiter data tag. */
@@ -255,9 +275,9 @@ static void test_write_conflicts(void)
 	/* The same process through another open file conflicts too. */
 	g_assert_cmpint(take(&fx, 3, PID_A, LT_READ), ==, -EAGAIN);
 	/* Another file is independent. */
-	g_assert_cmpint(
-	    lt_setlease(fx.t, INO + 1, 2, PID_B, LT_WRITE, false, 0, LT_LEN_EOF, true),
-	    ==, 0);
+	g_assert_cmpint(lt_setlease(fx.t, INO + 1, 2, PID_B, UID_A, LT_WRITE, false, 0,
+				    LT_LEN_EOF, true),
+			==, 0);
 	g_assert_cmpint(unlock(&fx, 1), ==, 0);
 	g_assert_cmpint(take(&fx, 2 + 10, PID_B, LT_READ), ==, 0);
 	fx_fini(&fx);
@@ -296,8 +316,8 @@ static void test_invalid(void)
 
 	fx_init(&fx, 45 * SEC);
 	g_assert_cmpint(
-	    lt_setlease(fx.t, INO, 1, PID_A, (enum lt_type)7, false, 0, 1, true), ==,
-	    -EINVAL);
+	    lt_setlease(fx.t, INO, 1, PID_A, UID_A, (enum lt_type)7, false, 0, 1, true),
+	    ==, -EINVAL);
 	g_assert_cmpint(take_range(&fx, 1, PID_A, LT_READ, 0, 0), ==, -EINVAL);
 	g_assert_cmpint(take_range(&fx, 1, PID_A, LT_READ, UINT64_MAX - 1, 5), ==,
 			-EINVAL);
@@ -308,8 +328,8 @@ static void test_invalid(void)
 	g_assert_cmpint(unlock(&fx, 99), ==, 0);
 	/* rule 3: only the owner or root. */
 	g_assert_cmpint(
-	    lt_setlease(fx.t, INO, 1, PID_A, LT_READ, false, 0, LT_LEN_EOF, false), ==,
-	    -EACCES);
+	    lt_setlease(fx.t, INO, 1, PID_A, UID_A, LT_READ, false, 0, LT_LEN_EOF, false),
+	    ==, -EACCES);
 	g_assert_cmpint(status(&fx, 1).state, ==, LT_NONE);
 	g_assert_cmpuint(stats(&fx).active_leases, ==, 0);
 	g_assert_false(is_active(&fx, INO));
@@ -575,9 +595,11 @@ static void test_timeout_order(void)
 
 	fx_init(&fx, 10 * SEC);
 	g_assert_cmpint(
-	    lt_setlease(fx.t, 1, 1, PID_A, LT_READ, false, 0, LT_LEN_EOF, true), ==, 0);
+	    lt_setlease(fx.t, 1, 1, PID_A, UID_A, LT_READ, false, 0, LT_LEN_EOF, true),
+	    ==, 0);
 	g_assert_cmpint(
-	    lt_setlease(fx.t, 2, 2, PID_A, LT_READ, false, 0, LT_LEN_EOF, true), ==, 0);
+	    lt_setlease(fx.t, 2, 2, PID_A, UID_A, LT_READ, false, 0, LT_LEN_EOF, true),
+	    ==, 0);
 	g_assert_cmpint(
 	    lt_break(fx.t, 1, 0, PID_B, 0, 1, false, GINT_TO_POINTER(1), &wid), ==, 1);
 	fx.now += 4 * SEC;
@@ -670,10 +692,11 @@ static void test_exclusive(void)
 
 	fx_init(&fx, 45 * SEC);
 	g_assert_cmpint(
-	    lt_setlease(fx.t, INO, 1, PID_A, LT_WRITE, true, 0, LT_LEN_EOF, false), ==,
-	    -EACCES);
+	    lt_setlease(fx.t, INO, 1, PID_A, UID_A, LT_WRITE, true, 0, LT_LEN_EOF, false),
+	    ==, -EACCES);
 	g_assert_cmpint(
-	    lt_setlease(fx.t, INO, 1, PID_A, LT_WRITE, true, 0, LT_LEN_EOF, true), ==, 0);
+	    lt_setlease(fx.t, INO, 1, PID_A, UID_A, LT_WRITE, true, 0, LT_LEN_EOF, true),
+	    ==, 0);
 	g_assert_true(status(&fx, 1).exclusive);
 	g_assert_cmpint(trunc0(&fx, PID_B, 1, &wid), ==, -ETXTBSY);
 	g_assert_cmpint(lt_break(fx.t, INO, 0, PID_B, 0, 1, true, NULL, &wid), ==,
@@ -690,8 +713,8 @@ static void test_exclusive(void)
 	/* Nothing started breaking, even a breakable lease beside it. */
 	g_assert_cmpint(unlock(&fx, 1), ==, 0);
 	g_assert_cmpint(take_range(&fx, 3, PID_B, LT_READ, 0, 10), ==, 0);
-	g_assert_cmpint(lt_setlease(fx.t, INO, 1, PID_A, LT_READ, true, 10, 10, true), ==,
-			0);
+	g_assert_cmpint(
+	    lt_setlease(fx.t, INO, 1, PID_A, UID_A, LT_READ, true, 10, 10, true), ==, 0);
 	g_assert_cmpint(trunc0(&fx, PID_B, 1, &wid), ==, -ETXTBSY);
 	g_assert_cmpint(status(&fx, 3).state, ==, LT_ACTIVE);
 	fx_fini(&fx);
@@ -1048,15 +1071,16 @@ static void test_file_active(void)
 	g_assert_false(is_active(&fx, INO));
 	g_assert_cmpuint(fx.active_calls, ==, 2);
 	/* Refused or invalid requests do not flip it. */
-	g_assert_cmpint(lt_setlease(fx.t, INO, 1, PID_A, LT_READ, false, 0, 1, false), ==,
-			-EACCES);
+	g_assert_cmpint(
+	    lt_setlease(fx.t, INO, 1, PID_A, UID_A, LT_READ, false, 0, 1, false), ==,
+	    -EACCES);
 	g_assert_cmpint(lt_setsig(fx.t, INO, 3, 0, 1), ==, 0);
 	g_assert_cmpuint(fx.active_calls, ==, 2);
 	/* Each file separately. */
-	g_assert_cmpint(lt_setlease(fx.t, 7, 10, PID_A, LT_READ, false, 0, 1, true), ==,
-			0);
-	g_assert_cmpint(lt_setlease(fx.t, 8, 11, PID_A, LT_READ, false, 0, 1, true), ==,
-			0);
+	g_assert_cmpint(
+	    lt_setlease(fx.t, 7, 10, PID_A, UID_A, LT_READ, false, 0, 1, true), ==, 0);
+	g_assert_cmpint(
+	    lt_setlease(fx.t, 8, 11, PID_A, UID_A, LT_READ, false, 0, 1, true), ==, 0);
 	g_assert_true(is_active(&fx, 7));
 	g_assert_true(is_active(&fx, 8));
 	g_assert_false(is_active(&fx, INO));
@@ -1146,6 +1170,379 @@ static void test_destroy_eio(void)
 	fx_fini(&fx); /* lt_destroy(NULL) is a no-op */
 }
 
+/* ---- per-user quotas (issue 5) ---- */
+
+/* Whole-file read lease of fh on its own file (ino 100 + fh), as uid. */
+static int take_as(struct fx *fx, uint64_t fh, uid_t uid)
+{
+	return lt_setlease(fx->t, 100 + fh, fh, PID_A, uid, LT_READ, false, 0, LT_LEN_EOF,
+			   true);
+}
+
+static struct lt_status status_of(struct fx *fx, uint64_t fh)
+{
+	struct lt_status st;
+
+	lt_getlease(fx->t, 100 + fh, fh, &st);
+	return st;
+}
+
+static int pin_as(struct fx *fx, uint64_t fh, uint64_t off, uint64_t *pin)
+{
+	return lt_pin(fx->t, 100 + fh, fh, off, 1, pin);
+}
+
+static struct lt_user_usage usage(struct fx *fx, uid_t uid)
+{
+	struct lt_user_usage u;
+
+	lt_user_usage(fx->t, uid, &u);
+	g_assert_cmpuint(u.uid, ==, uid);
+	return u;
+}
+
+static void count_user(const struct lt_user_usage *u, void *arg)
+{
+	g_assert_true(u->leases || u->pins); /* no entry lingers at zero */
+	(*(unsigned *)arg)++;
+}
+
+static unsigned nusers(struct fx *fx)
+{
+	unsigned n = 0;
+
+	lt_foreach_user(fx->t, count_user, &n);
+	return n;
+}
+
+static unsigned count_logs_with(struct fx *fx, const char *needle)
+{
+	unsigned n = 0;
+
+	for (guint i = 0; i < fx->logs->len; i++)
+		if (strstr(g_ptr_array_index(fx->logs, i), needle))
+			n++;
+	return n;
+}
+
+static void test_quota_leases(void)
+{
+	struct fx fx;
+	uint64_t wid = 0;
+
+	fx_init_quota(&fx, 3, 0);
+	for (uint64_t fh = 1; fh <= 3; fh++)
+		g_assert_cmpint(take_as(&fx, fh, UID_A), ==, 0);
+	g_assert_cmpuint(usage(&fx, UID_A).leases, ==, 3);
+
+	/* The fourth is refused, counted, logged, and leaves nothing behind. */
+	g_assert_cmpint(take_as(&fx, 4, UID_A), ==, -ENOLCK);
+	g_assert_cmpint(status_of(&fx, 4).state, ==, LT_NONE);
+	g_assert_cmpuint(usage(&fx, UID_A).leases, ==, 3);
+	g_assert_cmpuint(stats(&fx).refused, ==, 1);
+	g_assert_cmpuint(stats(&fx).active_leases, ==, 3);
+	g_assert_cmpuint(count_logs_with(&fx, "lease quota of uid 4242"), ==, 1);
+
+	/* Another uid has a quota of its own. */
+	for (uint64_t fh = 11; fh <= 13; fh++)
+		g_assert_cmpint(take_as(&fx, fh, UID_B), ==, 0);
+	g_assert_cmpint(take_as(&fx, 14, UID_B), ==, -ENOLCK);
+	g_assert_cmpuint(usage(&fx, UID_B).leases, ==, 3);
+	g_assert_cmpuint(nusers(&fx), ==, 2);
+
+	/* F_UNLCK gives one back. */
+	g_assert_cmpint(
+	    lt_setlease(fx.t, 101, 1, PID_A, UID_A, LT_UNLOCK, false, 0, 0, true), ==, 0);
+	g_assert_cmpuint(usage(&fx, UID_A).leases, ==, 2);
+	g_assert_cmpint(take_as(&fx, 4, UID_A), ==, 0);
+	g_assert_cmpint(take_as(&fx, 5, UID_A), ==, -ENOLCK);
+
+	/* So does close. */
+	lt_close(fx.t, 102, 2);
+	g_assert_cmpuint(usage(&fx, UID_A).leases, ==, 2);
+	g_assert_cmpint(take_as(&fx, 5, UID_A), ==, 0);
+
+	/* An admin revocation, and a break that times out (lease 3, file 103). */
+	g_assert_cmpint(lt_revoke(fx.t, status_of(&fx, 5).lease_id), ==, 0);
+	g_assert_cmpuint(usage(&fx, UID_A).leases, ==, 2);
+	g_assert_cmpint(lt_break(fx.t, 103, 0, PID_B, 0, LT_LEN_EOF, false, NULL, &wid),
+			==, 1);
+	g_assert_cmpint(status_of(&fx, 3).state, ==, LT_BREAKING);
+	g_assert_cmpuint(usage(&fx, UID_A).leases, ==, 2); /* breaking still counts */
+	g_assert_cmpint(take_as(&fx, 6, UID_A), ==, 0);
+	g_assert_cmpint(take_as(&fx, 7, UID_A), ==, -ENOLCK);
+	fx.now += 10 * SEC;
+	lt_expire(fx.t);
+	g_assert_cmpint(status_of(&fx, 3).end_reason, ==, LT_END_REVOKED_TIMEOUT);
+	g_assert_cmpuint(usage(&fx, UID_A).leases, ==, 2);
+	g_assert_cmpuint(fx.resumes->len, ==, 1);
+	g_assert_cmpint(take_as(&fx, 7, UID_A), ==, 0);
+
+	/* Everything closed: no uid is charged for anything. */
+	for (uint64_t fh = 1; fh <= 14; fh++)
+		lt_close(fx.t, 100 + fh, fh);
+	g_assert_cmpuint(usage(&fx, UID_A).leases, ==, 0);
+	g_assert_cmpuint(usage(&fx, UID_B).leases, ==, 0);
+	g_assert_cmpuint(nusers(&fx), ==, 0);
+	g_assert_cmpuint(stats(&fx).active_leases, ==, 0);
+	fx_fini(&fx);
+}
+
+/* Changing the live lease of an fh is not a new lease. */
+static void test_quota_same_fh(void)
+{
+	struct fx fx;
+	uint64_t pin = 0;
+
+	fx_init_quota(&fx, 1, 0);
+	g_assert_cmpint(take_range(&fx, 1, PID_A, LT_READ, 0, 4096), ==, 0);
+	g_assert_cmpint(take_range(&fx, 1, PID_A, LT_WRITE, 0, LT_LEN_EOF), ==, 0);
+	g_assert_cmpint(take_range(&fx, 1, PID_A, LT_READ, 4096, 100), ==, 0);
+	g_assert_cmpint(take(&fx, 1, PID_A, LT_READ), ==, 0);
+	g_assert_cmpuint(usage(&fx, UID_A).leases, ==, 1);
+	g_assert_cmpuint(stats(&fx).granted, ==, 1);
+	g_assert_cmpint(take(&fx, 2, PID_A, LT_READ), ==, -ENOLCK);
+
+	/* A lease revoked under pins is gone: the next one on the fh is new. */
+	g_assert_cmpint(lt_pin(fx.t, INO, 1, 0, 10, &pin), ==, 0);
+	g_assert_cmpint(lt_revoke(fx.t, status(&fx, 1).lease_id), ==, 0);
+	g_assert_cmpint(status(&fx, 1).state, ==, LT_REVOKED);
+	g_assert_cmpuint(usage(&fx, UID_A).leases, ==, 0);
+	g_assert_cmpuint(usage(&fx, UID_A).pins, ==, 1);
+	g_assert_cmpint(take(&fx, 2, PID_A, LT_READ), ==, 0);
+	g_assert_cmpint(take(&fx, 1, PID_A, LT_READ), ==, -ENOLCK);
+	g_assert_cmpint(unlock(&fx, 2), ==, 0);
+	g_assert_cmpint(take(&fx, 1, PID_A, LT_READ), ==, 0);
+	g_assert_cmpuint(usage(&fx, UID_A).leases, ==, 1);
+	lt_close(fx.t, INO, 1);
+	lt_close(fx.t, INO, 2);
+	g_assert_cmpuint(nusers(&fx), ==, 0);
+	fx_fini(&fx);
+}
+
+static void test_quota_root(void)
+{
+	struct fx fx;
+	uint64_t pin = 0;
+
+	fx_init_quota(&fx, 1, 1);
+	for (uint64_t fh = 1; fh <= 5; fh++) {
+		g_assert_cmpint(take_as(&fx, fh, 0), ==, 0);
+		g_assert_cmpint(pin_as(&fx, fh, 0, &pin), ==, 0);
+		g_assert_cmpint(pin_as(&fx, fh, 1, &pin), ==, 0);
+	}
+	/* Counted, for the listing, but not limited. */
+	g_assert_cmpuint(usage(&fx, 0).leases, ==, 5);
+	g_assert_cmpuint(usage(&fx, 0).pins, ==, 10);
+	/* Root's usage does not eat into anyone else's. */
+	g_assert_cmpint(take_as(&fx, 6, UID_A), ==, 0);
+	g_assert_cmpint(pin_as(&fx, 6, 0, &pin), ==, 0);
+	g_assert_cmpint(take_as(&fx, 7, UID_A), ==, -ENOLCK);
+	for (uint64_t fh = 1; fh <= 6; fh++)
+		lt_close(fx.t, 100 + fh, fh);
+	g_assert_cmpuint(nusers(&fx), ==, 0);
+	fx_fini(&fx);
+}
+
+static void test_quota_pins(void)
+{
+	struct fx fx;
+	uint64_t p1 = 0, p2 = 0, p3 = 0;
+
+	fx_init_quota(&fx, 0, 2);
+	g_assert_cmpint(take_as(&fx, 1, UID_A), ==, 0);
+	g_assert_cmpint(take_as(&fx, 2, UID_A), ==, 0);
+	g_assert_cmpint(pin_as(&fx, 1, 0, &p1), ==, 0);
+	g_assert_cmpint(pin_as(&fx, 2, 0, &p2), ==, 0);
+	/* The quota is per uid, not per open file. */
+	p3 = 777;
+	g_assert_cmpint(pin_as(&fx, 1, 1, &p3), ==, -ENOMEM);
+	g_assert_cmpint(pin_as(&fx, 2, 1, &p3), ==, -ENOMEM);
+	g_assert_cmpuint(p3, ==, 777); /* not written on failure */
+	g_assert_cmpuint(status_of(&fx, 1).pinned_bytes, ==, 1);
+	g_assert_cmpuint(count_logs_with(&fx, "pin quota of uid 4242"), ==, 2);
+	g_assert_cmpuint(usage(&fx, UID_A).pins, ==, 2);
+
+	/* Another uid pins on its own quota. */
+	g_assert_cmpint(take_as(&fx, 3, UID_B), ==, 0);
+	g_assert_cmpint(pin_as(&fx, 3, 0, &p3), ==, 0);
+	g_assert_cmpint(pin_as(&fx, 3, 1, &p3), ==, 0);
+	g_assert_cmpint(pin_as(&fx, 3, 2, &p3), ==, -ENOMEM);
+
+	/* Unpin gives one back; a failed unpin gives nothing. */
+	g_assert_cmpint(lt_unpin(fx.t, 101, 1, p1), ==, 0);
+	g_assert_cmpint(lt_unpin(fx.t, 101, 1, p1), ==, -ENOENT);
+	g_assert_cmpuint(usage(&fx, UID_A).pins, ==, 1);
+	g_assert_cmpint(pin_as(&fx, 1, 5, &p1), ==, 0);
+	g_assert_cmpint(pin_as(&fx, 1, 6, &p3), ==, -ENOMEM);
+
+	/* Pins outlive F_UNLCK and stay charged until close. */
+	g_assert_cmpint(
+	    lt_setlease(fx.t, 101, 1, PID_A, UID_A, LT_UNLOCK, false, 0, 0, true), ==, 0);
+	g_assert_cmpuint(usage(&fx, UID_A).leases, ==, 1);
+	g_assert_cmpuint(usage(&fx, UID_A).pins, ==, 2);
+	lt_close(fx.t, 101, 1);
+	g_assert_cmpuint(usage(&fx, UID_A).pins, ==, 1);
+	g_assert_cmpuint(usage(&fx, UID_A).leases, ==, 1);
+	lt_close(fx.t, 102, 2);
+	lt_close(fx.t, 103, 3);
+	g_assert_cmpuint(usage(&fx, UID_A).pins, ==, 0);
+	g_assert_cmpuint(nusers(&fx), ==, 0);
+	fx_fini(&fx);
+}
+
+/* Pins stay charged to the uid of the lease they were taken under. */
+static void test_quota_pins_follow_lease(void)
+{
+	struct fx fx;
+	uint64_t pin = 0;
+
+	fx_init_quota(&fx, 0, 1);
+	g_assert_cmpint(take_as(&fx, 1, UID_A), ==, 0);
+	g_assert_cmpint(pin_as(&fx, 1, 0, &pin), ==, 0);
+	g_assert_cmpint(
+	    lt_setlease(fx.t, 101, 1, PID_A, UID_A, LT_UNLOCK, false, 0, 0, true), ==, 0);
+	/* The fh (passed to another user) takes a new lease as UID_B. */
+	g_assert_cmpint(take_as(&fx, 1, UID_B), ==, 0);
+	g_assert_cmpuint(usage(&fx, UID_B).leases, ==, 1);
+	g_assert_cmpuint(usage(&fx, UID_A).leases, ==, 0);
+	g_assert_cmpuint(usage(&fx, UID_A).pins, ==, 1);
+	g_assert_cmpint(pin_as(&fx, 1, 1, &pin), ==, 0); /* B's first pin */
+	g_assert_cmpuint(usage(&fx, UID_B).pins, ==, 1);
+	lt_close(fx.t, 101, 1);
+	g_assert_cmpuint(nusers(&fx), ==, 0);
+	fx_fini(&fx);
+}
+
+static void test_quota_unlimited(void)
+{
+	struct fx fx;
+	uint64_t pin = 0;
+
+	fx_init_quota(&fx, 0, 0);
+	for (uint64_t fh = 1; fh <= 200; fh++) {
+		g_assert_cmpint(take_as(&fx, fh, UID_A), ==, 0);
+		g_assert_cmpint(pin_as(&fx, fh, 0, &pin), ==, 0);
+	}
+	g_assert_cmpuint(usage(&fx, UID_A).leases, ==, 200);
+	g_assert_cmpuint(usage(&fx, UID_A).pins, ==, 200);
+	fx_fini(&fx); /* lt_destroy frees what is still charged */
+}
+
+/* Recount what every uid holds from the lease listing. */
+struct recount {
+	uint64_t leases[3], pins[3];
+};
+
+static void recount_lease(const struct lt_lease_info *li, void *arg)
+{
+	struct recount *r = arg;
+	unsigned i = li->uid == 0 ? 0 : li->uid == UID_A ? 1 : 2;
+
+	if (li->state == LT_ACTIVE || li->state == LT_BREAKING)
+		r->leases[i]++;
+	r->pins[i] += li->npins;
+}
+
+/*
+ * Random leases, pins, breaks, timeouts, revocations, releases and closes:
+ * after every step the counts equal a recount from the listing, no uid is
+ * over its quota, and at the end nothing is charged.  Each fh always uses
+ * the same uid, so that the listing's uid is also its pins' uid.
+ */
+static void test_quota_random(void)
+{
+	enum { NFH = 24, MAXL = 4, MAXP = 3 };
+	static const uid_t uids[3] = {0, UID_A, UID_B};
+	uint64_t pins[NFH + 1][8] = {{0}};
+	unsigned nolck = 0, nomem = 0;
+	struct fx fx;
+
+	fx_init_quota(&fx, MAXL, MAXP);
+	for (int step = 0; step < 20000; step++) {
+		uint64_t fh = 1 + (uint64_t)g_test_rand_int_range(0, NFH);
+		uint64_t ino = 100 + fh % 4; /* a few shared files */
+		uid_t uid = uids[fh % 3];
+		uint64_t wid = 0, id = 0;
+		int slot = g_test_rand_int_range(0, 8), r;
+		struct recount rc = {{0}, {0}};
+		struct lt_status st;
+
+		switch (g_test_rand_int_range(0, 16)) {
+		case 0 ... 3:
+			r = lt_setlease(fx.t, ino, fh, PID_A, uid,
+					g_test_rand_bit() ? LT_READ : LT_WRITE, false, 0,
+					LT_LEN_EOF, true);
+			g_assert_true(r == 0 || r == -EAGAIN || r == -ENOLCK ||
+				      r == -EINVAL);
+			if (r == -ENOLCK) {
+				g_assert_cmpuint(usage(&fx, uid).leases, ==, MAXL);
+				nolck++;
+			}
+			break;
+		case 4:
+			lt_setlease(fx.t, ino, fh, PID_A, uid, LT_UNLOCK, false, 0, 0,
+				    true);
+			break;
+		case 5 ... 8:
+			if (pins[fh][slot])
+				break;
+			r = lt_pin(fx.t, ino, fh, (uint64_t)slot, 1, &id);
+			g_assert_true(r == 0 || r == -EPERM || r == -ENOMEM);
+			if (r == 0)
+				pins[fh][slot] = id;
+			if (r == -ENOMEM) {
+				g_assert_cmpuint(usage(&fx, uid).pins, ==, MAXP);
+				nomem++;
+			}
+			break;
+		case 9 ... 10:
+			if (pins[fh][slot] &&
+			    lt_unpin(fx.t, ino, fh, pins[fh][slot]) == 0)
+				pins[fh][slot] = 0;
+			break;
+		case 11:
+			r = lt_break(fx.t, ino, 0, PID_B, 0, LT_LEN_EOF, false, NULL,
+				     &wid);
+			if (r == 1)
+				lt_cancel(fx.t, wid, EINTR);
+			break;
+		case 12:
+			fx.now += 3 * SEC;
+			lt_expire(fx.t);
+			break;
+		case 13:
+			lt_getlease(fx.t, ino, fh, &st);
+			if (st.lease_id)
+				g_assert_cmpint(lt_revoke(fx.t, st.lease_id), ==, 0);
+			break;
+		default:
+			lt_close(fx.t, ino, fh);
+			memset(pins[fh], 0, sizeof(pins[fh]));
+			break;
+		}
+		lt_foreach_lease(fx.t, recount_lease, &rc);
+		for (int i = 0; i < 3; i++) {
+			struct lt_user_usage u = usage(&fx, uids[i]);
+
+			g_assert_cmpuint(u.leases, ==, rc.leases[i]);
+			g_assert_cmpuint(u.pins, ==, rc.pins[i]);
+			if (uids[i]) {
+				g_assert_cmpuint(u.leases, <=, MAXL);
+				g_assert_cmpuint(u.pins, <=, MAXP);
+			}
+		}
+	}
+	/* The quotas were reached, or the test tested little. */
+	g_assert_cmpuint(nolck, >, 0);
+	g_assert_cmpuint(nomem, >, 0);
+	for (uint64_t fh = 1; fh <= NFH; fh++)
+		lt_close(fx.t, 100 + fh % 4, fh);
+	g_assert_cmpuint(nusers(&fx), ==, 0);
+	g_assert_cmpuint(stats(&fx).active_leases, ==, 0);
+	fx_fini(&fx);
+}
+
 /* ---- scale: stays linear in the leases touched ---- */
 
 static void test_scale(void)
@@ -1160,8 +1557,8 @@ static void test_scale(void)
 	for (uint64_t f = 0; f < NFILES; f++)
 		for (uint64_t i = 0; i < PER_FILE; i++)
 			g_assert_cmpint(lt_setlease(fx.t, 1000 + f, 1 + f * PER_FILE + i,
-						    (pid_t)(10 + i), LT_READ, false,
-						    i * 4096, 4096, true),
+						    (pid_t)(10 + i), UID_A, LT_READ,
+						    false, i * 4096, 4096, true),
 					==, 0);
 	s = stats(&fx);
 	g_assert_cmpuint(s.active_leases, ==, NFILES * PER_FILE);
@@ -1214,8 +1611,8 @@ static void *worker_run(void *arg)
 		uint64_t wid = 0;
 		int r;
 
-		r = lt_setlease(w->fx->t, own, fh, pid, LT_READ, false, 0, LT_LEN_EOF,
-				true);
+		r = lt_setlease(w->fx->t, own, fh, pid, UID_A, LT_READ, false, 0,
+				LT_LEN_EOF, true);
 		g_assert_true(r == 0 || r == -EAGAIN); /* EAGAIN: the other one waits */
 		if (r == 0)
 			w->grants++;
@@ -1286,6 +1683,13 @@ int main(int argc, char **argv)
 	g_test_add_func("/lease/file-active", test_file_active);
 	g_test_add_func("/lease/listing-stats", test_listing_stats);
 	g_test_add_func("/lease/destroy-eio", test_destroy_eio);
+	g_test_add_func("/lease/quota/leases", test_quota_leases);
+	g_test_add_func("/lease/quota/same-fh", test_quota_same_fh);
+	g_test_add_func("/lease/quota/root-exempt", test_quota_root);
+	g_test_add_func("/lease/quota/pins", test_quota_pins);
+	g_test_add_func("/lease/quota/pins-follow-lease", test_quota_pins_follow_lease);
+	g_test_add_func("/lease/quota/unlimited", test_quota_unlimited);
+	g_test_add_func("/lease/quota/random", test_quota_random);
 	g_test_add_func("/lease/scale", test_scale);
 	g_test_add_func("/lease/threads", test_threads);
 	return g_test_run();

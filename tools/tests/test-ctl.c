@@ -376,13 +376,13 @@ static void test_leases(struct fx *fx, gconstpointer unused)
 	JsonParser *p;
 
 	(void)unused;
-	g_assert_cmpint(lt_setlease(fx->t, INO_ROOTS, 1, getpid(), LT_READ, false, 0,
+	g_assert_cmpint(lt_setlease(fx->t, INO_ROOTS, 1, getpid(), 0, LT_READ, false, 0,
 				    LT_LEN_EOF, true),
 			==, 0);
 	advance(3 * SEC);
-	g_assert_cmpint(
-	    lt_setlease(fx->t, INO_NOPATH, 2, getpid(), LT_WRITE, true, 4096, 8192, true),
-	    ==, 0);
+	g_assert_cmpint(lt_setlease(fx->t, INO_NOPATH, 2, getpid(), 0, LT_WRITE, true,
+				    4096, 8192, true),
+			==, 0);
 	g_assert_cmpint(lt_pin(fx->t, INO_NOPATH, 2, 4096, 4096, &pin), ==, 0);
 	advance(2 * SEC);
 	l1 = lease_id_of(fx, INO_ROOTS, 1);
@@ -458,8 +458,8 @@ static void test_leases(struct fx *fx, gconstpointer unused)
 
 	/* a released lease is gone from the listing */
 	g_assert_cmpint(
-	    lt_setlease(fx->t, INO_ROOTS, 1, getpid(), LT_UNLOCK, false, 0, 0, true), ==,
-	    0);
+	    lt_setlease(fx->t, INO_ROOTS, 1, getpid(), 0, LT_UNLOCK, false, 0, 0, true),
+	    ==, 0);
 	o = rpc(conn, in, "{\"cmd\":\"leases\"}", &p);
 	g_assert_cmpuint(json_array_get_length(json_object_get_array_member(o, "leases")),
 			 ==, 1);
@@ -493,7 +493,7 @@ static void test_waiters_revoke_stats(struct fx *fx, gconstpointer unused)
 
 	(void)unused;
 	/* the holder is another process (our parent), the breaker is us */
-	g_assert_cmpint(lt_setlease(fx->t, INO_ROOTS, 1, getppid(), LT_READ, false, 0,
+	g_assert_cmpint(lt_setlease(fx->t, INO_ROOTS, 1, getppid(), 0, LT_READ, false, 0,
 				    LT_LEN_EOF, true),
 			==, 0);
 	lid = lease_id_of(fx, INO_ROOTS, 1);
@@ -630,13 +630,13 @@ static void test_revoke_permission(struct fx *fx, gconstpointer unused)
 		g_test_skip("needs root to run pinfsctl as another uid");
 		return;
 	}
-	g_assert_cmpint(lt_setlease(fx->t, INO_ROOTS, 1, getpid(), LT_READ, false, 0,
+	g_assert_cmpint(lt_setlease(fx->t, INO_ROOTS, 1, getpid(), 0, LT_READ, false, 0,
 				    LT_LEN_EOF, true),
 			==, 0);
-	g_assert_cmpint(lt_setlease(fx->t, INO_NOBODY, 2, getpid(), LT_READ, false, 0,
+	g_assert_cmpint(lt_setlease(fx->t, INO_NOBODY, 2, getpid(), 0, LT_READ, false, 0,
 				    LT_LEN_EOF, true),
 			==, 0);
-	g_assert_cmpint(lt_setlease(fx->t, INO_NOOWNER, 3, getpid(), LT_READ, false, 0,
+	g_assert_cmpint(lt_setlease(fx->t, INO_NOOWNER, 3, getpid(), 0, LT_READ, false, 0,
 				    LT_LEN_EOF, true),
 			==, 0);
 	roots = g_strdup_printf("%" G_GUINT64_FORMAT, lease_id_of(fx, INO_ROOTS, 1));
@@ -730,7 +730,10 @@ static void test_malformed(struct fx *fx, gconstpointer unused)
 
 	(void)unused;
 	for (i = 0; i < G_N_ELEMENTS(bad); i++) {
-		g_test_message("request: %s", bad[i]);
+		char *shown = g_strescape(bad[i], NULL); /* TAP wants UTF-8 */
+
+		g_test_message("request: %s", shown);
+		g_free(shown);
 		o = rpc(conn, in, bad[i], &p);
 		assert_error(o, EINVAL);
 		g_object_unref(p);
@@ -808,11 +811,141 @@ static void test_malformed(struct fx *fx, gconstpointer unused)
 	g_object_unref(conn);
 }
 
+/* A version request of exactly n bytes, without the newline. */
+static GString *padded_request(gsize n)
+{
+	GString *s = g_string_new("{\"cmd\":\"version\",\"pad\":\"");
+
+	while (s->len < n - 2)
+		g_string_append_c(s, 'a');
+	g_string_append(s, "\"}");
+	g_assert_cmpuint(s->len, ==, n);
+	return s;
+}
+
+/*
+ * How the server splits what arrives into requests (docs/control.md,
+ * "Framing"): byte by byte, several in one write, the line limit and
+ * overlong lines, NUL bytes, end of input.
+ */
+static void test_framing(struct fx *fx, gconstpointer unused)
+{
+	static const char version[] = "{\"cmd\":\"version\"}\n";
+	static const char two[] = "{\"cmd\":\"version\"}\n{\"cmd\":\"stats\"}\n";
+	static const char nul[] = "{\"cmd\":\"ver\0sion\"}\n{\"cmd\":\"version\"}\n";
+	static const char unterminated[] = "{\"cmd\":\"stats\"}\n{\"cmd\":\"version\"}";
+	GSocketConnection *conn = connect_raw(fx), *last;
+	GDataInputStream *in = input_of(conn);
+	struct ctl_usage u;
+	GString *big;
+	JsonParser *p;
+	JsonObject *o;
+	char *line;
+	gsize i;
+
+	(void)unused;
+	/* one byte per write (the pauses only make separate reads likely) */
+	for (i = 0; i < strlen(version); i++) {
+		send_raw(conn, version + i, 1);
+		g_usleep(1000);
+	}
+	o = read_answer(conn, in, &p);
+	g_assert_cmpint(json_object_get_int_member(o, "protocol"), ==,
+			CTL_PROTOCOL_VERSION);
+	g_object_unref(p);
+
+	/* two requests in one write: two answers, in order */
+	send_raw(conn, two, strlen(two));
+	o = read_answer(conn, in, &p);
+	g_assert_true(json_object_has_member(o, "version"));
+	g_object_unref(p);
+	o = read_answer(conn, in, &p);
+	g_assert_true(json_object_has_member(o, "stats"));
+	g_object_unref(p);
+
+	/* a line of exactly CTL_MAX_REQUEST bytes is a request ... */
+	big = padded_request(CTL_MAX_REQUEST);
+	g_string_append_c(big, '\n');
+	send_raw(conn, big->str, big->len);
+	o = read_answer(conn, in, &p);
+	g_assert_true(json_object_get_boolean_member(o, "ok"));
+	g_object_unref(p);
+	g_string_free(big, TRUE);
+	/* ... and a longer one is refused, also when its newline comes in
+	 * the same read as its end (up to one read past the limit used to
+	 * be answered) */
+	big = padded_request(CTL_MAX_REQUEST + 1000);
+	g_string_append_c(big, '\n');
+	send_raw(conn, big->str, big->len);
+	assert_error(read_answer(conn, in, &p), EMSGSIZE);
+	g_object_unref(p);
+	assert_version_works(conn, in);
+	g_string_free(big, TRUE);
+
+	/* 1 MiB without a newline: one EMSGSIZE, and the bytes are dropped
+	 * as they come, never held */
+	big = g_string_new(NULL);
+	while (big->len < 1024 * 1024)
+		g_string_append(big, "bbbbbbbbbbbbbbbb");
+	send_raw(conn, big->str, big->len);
+	g_string_free(big, TRUE);
+	assert_error(read_answer(conn, in, &p), EMSGSIZE);
+	g_object_unref(p);
+	ctl_get_usage(fx->srv, &u);
+	g_test_message("after 1 MiB: holding %zu bytes, at most %zu", u.in_bytes,
+		       u.in_peak);
+	g_assert_cmpuint(u.in_bytes, ==, 0);
+	g_assert_cmpuint(u.in_peak, <=, CTL_MAX_REQUEST + CTL_READ_CHUNK);
+	/* its newline ends it without another answer; the next request is
+	 * answered and nothing is held any more */
+	send_raw(conn, "\n", 1);
+	assert_version_works(conn, in);
+	ctl_get_usage(fx->srv, &u);
+	g_assert_cmpuint(u.clients, ==, 1);
+	g_assert_cmpuint(u.in_bytes, ==, 0);
+	g_assert_cmpuint(u.out_bytes, ==, 0);
+
+	/* a NUL byte inside a line: EINVAL for that line only */
+	send_raw(conn, nul, sizeof(nul) - 1);
+	assert_error(read_answer(conn, in, &p), EINVAL);
+	g_object_unref(p);
+	o = read_answer(conn, in, &p);
+	g_assert_true(json_object_has_member(o, "version"));
+	g_object_unref(p);
+
+	/* a request, then shutdown(SHUT_WR) without a newline: answered,
+	 * then the server closes */
+	last = connect_raw(fx);
+	{
+		GDataInputStream *lin = input_of(last);
+		GError *err = NULL;
+
+		send_raw(last, unterminated, strlen(unterminated));
+		g_assert_true(g_socket_shutdown(g_socket_connection_get_socket(last),
+						FALSE, TRUE, NULL));
+		o = read_answer(last, lin, &p);
+		g_assert_true(json_object_has_member(o, "stats"));
+		g_object_unref(p);
+		o = read_answer(last, lin, &p);
+		g_assert_true(json_object_has_member(o, "version"));
+		g_object_unref(p);
+		line = g_data_input_stream_read_line(lin, NULL, NULL, &err);
+		g_assert_no_error(err);
+		g_assert_null(line); /* end of stream */
+		g_object_unref(lin);
+	}
+	g_object_unref(last);
+
+	g_object_unref(in);
+	g_object_unref(conn);
+}
+
 /*
  * A client that sends half a request, and one that floods requests without
  * reading the answers, hold no one up: the server stops reading the flood
  * once its answers pile up, so the flooder ends up blocked, and others are
- * still served.
+ * still served.  What the server holds for the flooder stays bounded: one
+ * read of requests, and answers up to CTL_OUT_HIGH plus one.
  */
 static void test_stuck_clients(struct fx *fx, gconstpointer unused)
 {
@@ -822,10 +955,12 @@ static void test_stuck_clients(struct fx *fx, gconstpointer unused)
 	GString *chunk = g_string_new(NULL);
 	GDataInputStream *in;
 	GError *err = NULL;
-	gsize sent = 0;
+	gsize sent = 0, answer_len;
+	struct ctl_usage u;
+	char *answer;
 
 	(void)unused;
-	g_assert_cmpint(lt_setlease(fx->t, INO_ROOTS, 1, getpid(), LT_READ, false, 0,
+	g_assert_cmpint(lt_setlease(fx->t, INO_ROOTS, 1, getpid(), 0, LT_READ, false, 0,
 				    LT_LEN_EOF, true),
 			==, 0);
 	send_raw(half, "{\"cmd\":", 7);
@@ -858,6 +993,23 @@ static void test_stuck_clients(struct fx *fx, gconstpointer unused)
 
 	other = connect_raw(fx);
 	in = input_of(other);
+	assert_version_works(other, in);
+	send_raw(other, req, strlen(req));
+	answer = g_data_input_stream_read_line(in, &answer_len, NULL, &err);
+	g_assert_no_error(err);
+	g_assert_nonnull(answer);
+	g_free(answer);
+
+	ctl_get_usage(fx->srv, &u);
+	g_test_message("server holds %zu bytes of requests, %zu of answers (at most "
+		       "%zu, %zu); one answer is %zu bytes",
+		       u.in_bytes, u.out_bytes, u.in_peak, u.out_peak, answer_len + 1);
+	g_assert_cmpuint(u.clients, ==, 3);
+	g_assert_cmpuint(u.in_peak, <=, CTL_MAX_REQUEST + CTL_READ_CHUNK);
+	g_assert_cmpuint(u.in_bytes, <=, CTL_MAX_REQUEST + CTL_READ_CHUNK);
+	g_assert_cmpuint(u.out_peak, <, CTL_OUT_HIGH + answer_len + 1);
+	g_assert_cmpuint(u.out_bytes, <, CTL_OUT_HIGH + answer_len + 1);
+	/* and still the others are served */
 	assert_version_works(other, in);
 	g_object_unref(in);
 	g_object_unref(other);
@@ -1104,6 +1256,7 @@ int main(int argc, char **argv)
 		   test_revoke_permission, fx_teardown);
 	g_test_add("/ctl/malformed", struct fx, NULL, fx_setup, test_malformed,
 		   fx_teardown);
+	g_test_add("/ctl/framing", struct fx, NULL, fx_setup, test_framing, fx_teardown);
 	g_test_add("/ctl/stuck-clients", struct fx, NULL, fx_setup, test_stuck_clients,
 		   fx_teardown);
 	g_test_add("/ctl/client-limit", struct fx, NULL, fx_setup, test_client_limit,
