@@ -9,11 +9,15 @@
  *     asks lt_break().  A change that must wait becomes a struct parked: the
  *     request, what to do once it may go ahead, and nothing else.  No thread
  *     waits for it.
- *   - lt_ops.resume hands a parked change to the event thread, a GLib main
- *     loop that also runs the break_time timer and the control socket.  The
- *     event thread performs the change and replies.
+ *   - lt_ops.resume: a change resumed by a release (an unlock or unpin
+ *     ioctl, a close) is performed by the worker thread that served the
+ *     release, after its reply (struct resumed); one resumed any other way
+ *     (break_time timer, control channel, interrupt, unmount) by the event
+ *     thread, a GLib main loop that also runs the timer and the control
+ *     socket.  Either way it is checked again under the layout lock first.
  *   - lt_ops.notify signals the holder (SIGIO, or its F_SETSIG signal with
- *     si_fd) and wakes its poll() with POLLPRI.
+ *     si_fd) and wakes its poll() with POLLPRI, from the breaking worker
+ *     once it has dropped its locks (struct later).
  *   - layout_ioctl() hands the PINFS_IOC_* ABI of lib/pinfs_abi.h to abi.c
  *     and replies.
  */
@@ -40,12 +44,15 @@ struct layout {
 	struct pinfs *fs;
 	struct lease_table *t;
 
-	/* The event thread owns ctx: parked changes run there, as do the
-	 * break_time timer and the control socket. */
+	/* The event thread owns ctx: the break_time timer, the control socket
+	 * and changes resumed other than by a release run there. */
 	GMainContext *ctx;
 	GMainLoop *loop;
 	GThread *thread;
 	GSource *timer; /* only touched on the event thread */
+	/* The deadline timer's expiry (0: none); written by rearm_timer on
+	 * the event thread, read by on_deadline_changed anywhere. */
+	atomic_uint_least64_t armed_ns;
 	GSource *pin_poll; /* event thread: rechecks pins-only waiters */
 	int dma_fd;        /* /dev/pinfs_dma, or -1: no pin queries */
 	bool stopping;  /* set at unmount, before the table goes away */
@@ -61,8 +68,27 @@ struct layout {
 
 /*
  * A layout change waiting for the lease table.  lock is held by the worker
- * thread from lt_break() until the interrupt callback is registered, so
- * that the event thread cannot reply (and free req) before that.
+ * thread that parked it from lt_break() until the interrupt callback is
+ * registered, so that whoever runs the resumed change (run_parked) cannot
+ * reply (and free req) before that.  err and next are written by on_resume,
+ * once, after which the lease table never hands p out again.
+ *
+ * Lock order (a lock is only taken while holding those to its left):
+ *
+ *   inode->layout_lock -> p->lock -> libfuse's request lock -> table lock
+ *                                 -> l->poll_lock
+ *
+ * layout_check takes layout_lock, then p->lock, then calls lt_break (table
+ * lock) and registers on_interrupt (request lock); notifications take
+ * poll_lock once all of those are dropped (under layout_lock and p->lock
+ * only if struct later overflows).  libfuse calls on_interrupt with the
+ * request lock held, and it calls lt_cancel (table lock).  A grant
+ * (layout_ioctl) takes layout_lock for writing around lt_setlease.  The
+ * table calls on_resume with no table lock, but possibly under any of the
+ * others (lt_break under layout_lock and p->lock, lt_cancel under the
+ * request lock, a release under layout_lock): so on_resume only queues,
+ * and run_parked, which takes p->lock, the request lock and layout_lock,
+ * always runs holding nothing.
  */
 struct parked {
 	struct layout_change c;
@@ -71,7 +97,51 @@ struct parked {
 	GMutex lock;
 	atomic_uint_least64_t waiter_id;
 	int err;
+	struct parked *next; /* on a struct resumed */
 };
+
+/*
+ * Where on_resume puts the changes it resumes.  A worker serving a request
+ * that can let parked changes go (a lease release or unpin ioctl, a FUSE
+ * release) points resumed_here at its own list for the length of its lease
+ * table call; once it has replied and holds no lock it runs them itself
+ * (run_resumed), with no hand-off to another thread.  NULL anywhere else:
+ * then on_resume hands the change to the event thread (timer, control
+ * channel, interrupts, lt_break's own pin checks, unmount).
+ */
+struct resumed {
+	struct parked *head, **tail;
+};
+
+static __thread struct resumed *resumed_here;
+
+/*
+ * What lt_break asks of us that can wait until layout_check has let go of
+ * its locks: notifying the holders, and log lines.  A holder we signal
+ * wakes at once and sends its release, which takes the layout lock for
+ * writing and then p->lock to run the resumed change: signalled while we
+ * still held them, it would only wait for us (and, on two CPUs, take the
+ * CPU we need to finish).  A log line (a write to stderr, ~5 us) should not
+ * delay the signal either.  layout_check points later_here at its own
+ * struct later around lt_break and, once its locks are dropped, sends the
+ * notifications and then writes the log lines (later_notify_all,
+ * later_log_all), each in the table's order.  Past LATER_MAX of either (a
+ * break of many holders) the queue is emptied on the spot, under the locks.
+ */
+#define LATER_MAX 8
+
+struct later {
+	struct layout *l;
+	unsigned nnotify, nlog;
+	struct lt_notify notify[LATER_MAX];
+	struct {
+		char *event, *detail;
+		uint64_t lease_id, ino;
+		pid_t pid;
+	} log[LATER_MAX];
+};
+
+static __thread struct later *later_here;
 
 static uint64_t now_ns(void *arg)
 {
@@ -82,12 +152,44 @@ static uint64_t now_ns(void *arg)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* The thread group of a thread id, as FUSE reports the calling thread. */
+/*
+ * Is thread tid in thread group tgid?  tgkill() with signal 0 sends
+ * nothing and fails with ESRCH unless it is; EPERM means it is, but we may
+ * not signal it.
+ */
+static bool thread_in_group(pid_t tgid, pid_t tid)
+{
+	return syscall(SYS_tgkill, tgid, tid, 0) == 0 || errno == EPERM;
+}
+
+/* Last answers of tid_to_tgid, (tid << 32 | tgid) by the low bits of tid.
+ * Only hints: every use is checked with thread_in_group(). */
+#define TGID_HINTS 256
+static atomic_uint_least64_t tgid_hints[TGID_HINTS];
+
+/*
+ * The thread group of a thread id, as FUSE reports the calling thread.
+ * On the break path (layout_check), so it must be cheap: a guess checked
+ * with one tgkill(), first that tid leads its own group (a single-threaded
+ * caller), then the last answer for that tid.  Only when both miss does it
+ * read /proc/TID/status (13 us).  Like that read, the answer can go stale
+ * the moment the thread exits.
+ */
 static pid_t tid_to_tgid(pid_t tid)
 {
+	atomic_uint_least64_t *hint = &tgid_hints[(uint32_t)tid % TGID_HINTS];
 	char path[64], line[128];
 	pid_t tgid = tid;
+	uint64_t last;
 	FILE *f;
+
+	if (tid <= 0)
+		return tid;
+	if (thread_in_group(tid, tid))
+		return tid;
+	last = atomic_load_explicit(hint, memory_order_relaxed);
+	if ((pid_t)(last >> 32) == tid && thread_in_group((pid_t)(uint32_t)last, tid))
+		return (pid_t)(uint32_t)last;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
 	f = fopen(path, "re");
@@ -98,6 +200,8 @@ static pid_t tid_to_tgid(pid_t tid)
 			break;
 	}
 	fclose(f);
+	atomic_store_explicit(hint, ((uint64_t)(uint32_t)tid << 32) | (uint32_t)tgid,
+			      memory_order_relaxed);
 	return tgid;
 }
 
@@ -169,9 +273,8 @@ static bool holder_uid(struct layout *l, uint64_t fh, uid_t *uid)
 /* Rule 8: tell the holder.  F_SETSIG's signal carries si_fd, as the
  * kernel's lease break does; si_code is SI_QUEUE, since only the kernel may
  * send POLL_MSG to another process. */
-static void on_notify(void *ctx, const struct lt_notify *n)
+static void notify_holder(struct layout *l, const struct lt_notify *n)
 {
-	struct layout *l = ctx;
 	uid_t uid = 0;
 
 	if (!holder_uid(l, n->fh, &uid) || !may_signal(n->pid, uid)) {
@@ -194,7 +297,31 @@ static void on_notify(void *ctx, const struct lt_notify *n)
 	notify_poll(l, n->fh);
 }
 
-/* Runs on the event thread: perform a parked change, or fail it. */
+static void later_notify_all(struct later *lt)
+{
+	for (unsigned i = 0; i < lt->nnotify; i++)
+		notify_holder(lt->l, &lt->notify[i]);
+	lt->nnotify = 0;
+}
+
+/* Called by the table without its lock: see struct later. */
+static void on_notify(void *ctx, const struct lt_notify *n)
+{
+	struct later *lt = later_here;
+
+	if (!lt || lt->l != ctx) {
+		notify_holder(ctx, n);
+		return;
+	}
+	if (lt->nnotify == LATER_MAX)
+		later_notify_all(lt);
+	lt->notify[lt->nnotify++] = *n;
+}
+
+/*
+ * Perform a resumed change, or fail it.  Runs holding no lock: in the
+ * worker whose request resumed it (run_resumed) or on the event thread.
+ */
 static gboolean run_parked(gpointer data)
 {
 	struct parked *p = data;
@@ -239,26 +366,77 @@ out:
 	return G_SOURCE_REMOVE;
 }
 
+/* Called by the table without its lock, but maybe under others: queue only
+ * (see struct parked). */
 static void on_resume(void *ctx, void *waiter_data, int err)
 {
 	struct layout *l = ctx;
 	struct parked *p = waiter_data;
 
 	p->err = err;
+	if (resumed_here) {
+		p->next = NULL;
+		*resumed_here->tail = p;
+		resumed_here->tail = &p->next;
+		return;
+	}
 	g_main_context_invoke(l->ctx, run_parked, p);
+}
+
+/* Collect what the lease table resumes from now until resumed_end(). */
+static void resumed_begin(struct resumed *r)
+{
+	r->head = NULL;
+	r->tail = &r->head;
+	resumed_here = r;
+}
+
+static void resumed_end(void)
+{
+	resumed_here = NULL;
+}
+
+/*
+ * Run the changes collected between resumed_begin() and resumed_end(), in
+ * the order the table resumed them.  The caller has replied to its own
+ * request and holds no lock.  One release may resume many changes (every
+ * waiter of a file): each is one system call or so on the backing file,
+ * and while this worker is busy libfuse starts another for new requests,
+ * so nothing waits behind them but each other, as on the event thread.
+ */
+static void run_resumed(struct resumed *r)
+{
+	struct parked *p = r->head, *next;
+
+	for (; p; p = next) {
+		next = p->next; /* run_parked frees p */
+		run_parked(p);
+	}
+	r->head = NULL;
+	r->tail = &r->head;
 }
 
 static gboolean on_timer(gpointer data);
 
-/* Event thread: arm the timer for the table's next break deadline. */
+/*
+ * Event thread: arm the timer for the table's next break deadline, and say
+ * so in armed_ns before looking at the table a second time: a deadline
+ * added after the first look was added by a thread that then reads
+ * armed_ns (on_deadline_changed), and either that thread sees the new
+ * value and asks again, or the second look sees its deadline.
+ */
 static gboolean rearm_timer(gpointer data)
 {
 	struct layout *l = data;
-	uint64_t next = lt_next_deadline(l->t), now = now_ns(NULL);
+	uint64_t next, now = now_ns(NULL);
 	guint ms;
 
 	if (l->stopping)
 		return G_SOURCE_REMOVE;
+	do {
+		next = lt_next_deadline(l->t);
+		atomic_store(&l->armed_ns, next == UINT64_MAX ? 0 : next);
+	} while (lt_next_deadline(l->t) < next);
 	if (l->timer) {
 		g_source_destroy(l->timer);
 		g_source_unref(l->timer);
@@ -284,10 +462,20 @@ static gboolean on_timer(gpointer data)
 	return G_SOURCE_REMOVE;
 }
 
+/*
+ * Any thread, after a break began or ended.  Wake the event thread only if
+ * the earliest deadline is now before the armed timer: a timer that fires
+ * early finds nothing to revoke and re-arms, which is cheaper than waking
+ * the event thread on every break and release (two CPUs are shared by the
+ * breaker, the holder and the daemon).
+ */
 static void on_deadline_changed(void *ctx)
 {
 	struct layout *l = ctx;
+	uint64_t armed = atomic_load(&l->armed_ns);
 
+	if (armed && lt_next_deadline(l->t) >= armed)
+		return;
 	g_main_context_invoke(l->ctx, rearm_timer, l);
 }
 
@@ -356,21 +544,54 @@ static gboolean start_pin_poll(gpointer data)
 
 /* Grants and releases are INFO (shown with -d or G_MESSAGES_DEBUG);
  * breaks, revocations and refusals are MESSAGE. */
-static void on_log(void *ctx, const char *event, uint64_t lease_id, uint64_t ino,
-		   pid_t pid, const char *detail)
+static void log_event(const char *event, uint64_t lease_id, uint64_t ino, pid_t pid,
+		      const char *detail)
 {
 	GLogLevelFlags level = G_LOG_LEVEL_MESSAGE;
 	char id[32], pidbuf[16];
 
-	(void)ctx;
 	if (!strcmp(event, "grant") || !strcmp(event, "release"))
 		level = G_LOG_LEVEL_INFO;
+	/* Every lease take and release logs: do not format what is dropped. */
+	if (g_log_writer_default_would_drop(level, "pinfs"))
+		return;
 	snprintf(id, sizeof(id), "%" PRIu64, lease_id);
 	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)pid);
 	g_log_structured("pinfs", level, "PINFS_EVENT", event, "PINFS_LEASE", id,
 			 "PINFS_PID", pidbuf, "MESSAGE",
 			 "lease %s: id %" PRIu64 " inode %#" PRIx64 " pid %d%s%s", event,
 			 lease_id, ino, (int)pid, detail ? ": " : "", detail ? detail : "");
+}
+
+static void later_log_all(struct later *lt)
+{
+	for (unsigned i = 0; i < lt->nlog; i++) {
+		log_event(lt->log[i].event, lt->log[i].lease_id, lt->log[i].ino,
+			  lt->log[i].pid, lt->log[i].detail);
+		g_free(lt->log[i].event);
+		g_free(lt->log[i].detail);
+	}
+	lt->nlog = 0;
+}
+
+/* See struct later. */
+static void on_log(void *ctx, const char *event, uint64_t lease_id, uint64_t ino,
+		   pid_t pid, const char *detail)
+{
+	struct later *lt = later_here;
+
+	if (!lt || lt->l != ctx) {
+		log_event(event, lease_id, ino, pid, detail);
+		return;
+	}
+	if (lt->nlog == LATER_MAX)
+		later_log_all(lt);
+	lt->log[lt->nlog].event = g_strdup(event);
+	lt->log[lt->nlog].detail = g_strdup(detail);
+	lt->log[lt->nlog].lease_id = lease_id;
+	lt->log[lt->nlog].ino = ino;
+	lt->log[lt->nlog].pid = pid;
+	lt->nlog++;
 }
 
 static void on_file_active(void *ctx, uint64_t ino, bool active)
@@ -415,6 +636,7 @@ static void on_interrupt(fuse_req_t req, void *data)
 bool layout_check(fuse_req_t req, struct layout_change *c)
 {
 	struct pinfs *fs = pinfs_data(req);
+	struct later later, *prev_later;
 	struct parked *p;
 	uint64_t off = c->off, id = 0;
 	struct stat st;
@@ -459,12 +681,20 @@ bool layout_check(fuse_req_t req, struct layout_change *c)
 	g_mutex_init(&p->lock);
 
 	g_mutex_lock(&p->lock);
+	later.l = fs->layout;
+	later.nnotify = later.nlog = 0;
+	prev_later = later_here; /* run_parked on the event thread nests */
+	later_here = &later;
 	ret = lt_break(fs->leases, ino_of(c->inode), c->pf ? fh_of(c->pf) : 0,
 		       tid_to_tgid(fuse_req_ctx(req)->pid), off, c->len, c->nonblock, p, &id);
+	later_here = prev_later;
 	if (ret == 0) {
+		/* Nothing conflicts, so nobody was told: this only logs. */
 		g_mutex_unlock(&p->lock);
 		g_mutex_clear(&p->lock);
 		g_free(p);
+		later_notify_all(&later);
+		later_log_all(&later);
 		return false;
 	}
 	pthread_rwlock_unlock(&c->inode->layout_lock);
@@ -473,6 +703,8 @@ bool layout_check(fuse_req_t req, struct layout_change *c)
 		atomic_store(&p->waiter_id, id);
 		fuse_req_interrupt_func(req, on_interrupt, p);
 		g_mutex_unlock(&p->lock);
+		later_notify_all(&later);
+		later_log_all(&later);
 		if (fs->layout->dma_fd >= 0)
 			g_main_context_invoke(fs->layout->ctx, start_pin_poll, fs->layout);
 		return true;
@@ -480,7 +712,9 @@ bool layout_check(fuse_req_t req, struct layout_change *c)
 	g_mutex_unlock(&p->lock);
 	g_mutex_clear(&p->lock);
 	g_free(p);
-	fuse_reply_err(req, -ret);
+	fuse_reply_err(req, -ret); /* a refusal may still start a break (rule 9) */
+	later_notify_all(&later);
+	later_log_all(&later);
 	return true;
 }
 
@@ -566,10 +800,14 @@ void layout_ioctl(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_file *
 		.in_table = caller_in_table,
 		.arg = &caller,
 	};
+	struct resumed resumed;
 	union abi_buf u;
 	size_t out_size;
 	int err;
 
+	/* A release or unpin may resume parked changes: this worker makes
+	 * them itself, after its reply (struct resumed). */
+	resumed_begin(&resumed);
 	/* A grant waits for layout changes that passed their check and are
 	 * still being made (layout_check); see struct pinfs_inode. */
 	if (cmd == PINFS_IOC_SETLEASE) {
@@ -589,10 +827,12 @@ void layout_ioctl(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_file *
 	} else {
 		err = abi_ioctl(&f, cmd, in_buf, in_bufsz, out_bufsz, &u, &out_size);
 	}
+	resumed_end();
 	if (err)
 		fuse_reply_err(req, err);
 	else
 		fuse_reply_ioctl(req, 0, out_size ? &u : NULL, out_size);
+	run_resumed(&resumed);
 }
 
 /* poll(): a regular file is always readable and writable; POLLPRI says
@@ -643,6 +883,7 @@ void layout_release(struct pinfs *fs, struct pinfs_file *pf)
 {
 	struct layout *l = fs->layout;
 	uint64_t fh = fh_of(pf);
+	struct resumed resumed;
 
 	if (!fs->leases || !atomic_load(&pf->in_table))
 		return;
@@ -650,7 +891,12 @@ void layout_release(struct pinfs *fs, struct pinfs_file *pf)
 	g_hash_table_remove(l->polls, &fh);
 	g_hash_table_remove(l->holder_uids, &fh);
 	g_mutex_unlock(&l->poll_lock);
+	/* Changes the close lets go run here, before the release's reply,
+	 * which nobody waits for (the kernel sends release in the background). */
+	resumed_begin(&resumed);
 	lt_close(fs->leases, ino_of(pf->inode), fh);
+	resumed_end();
+	run_resumed(&resumed);
 }
 
 /* ---- control channel hooks ---- */

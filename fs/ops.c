@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -87,15 +88,69 @@ static int inode_stat(struct pinfs_inode *inode, struct stat *st)
 	return 0;
 }
 
+/*
+ * Sequential reads: the kernel reads ahead of a FUSE reader by the mount's
+ * read_ahead_kb (128 KiB by default), one request per window.  512 KiB
+ * windows cut the requests to a quarter and keep more data in flight; much
+ * larger ones are slower, because a reply of 1 MiB or more no longer fits
+ * the pipe libfuse splices it through (fs.pipe-max-size, 1 MiB) and falls
+ * back to copying.  docs/benchmarks.md has the measurements.
+ */
+#define PINFS_READAHEAD_KB 512
+
+/*
+ * Set the mount's read_ahead_kb (/sys/class/bdi/MAJ:MIN; root only).  Called
+ * from pinfs_init, before the reply to INIT, which can only lower it (to
+ * conn->max_readahead).  The mount's device comes from /proc/self/mountinfo:
+ * a stat() of our own mountpoint would wait for us.  Best effort: without
+ * it reads are slower, not wrong.
+ */
+static void set_readahead(const char *mountpoint)
+{
+	char *text = NULL, **lines;
+	unsigned maj = 0, min = 0;
+	bool found = false;
+
+	if (!g_file_get_contents("/proc/self/mountinfo", &text, NULL, NULL))
+		return;
+	lines = g_strsplit(text, "\n", -1);
+	for (char **ln = lines; *ln && !found; ln++) {
+		char mnt[4096];
+		const char *sep = strstr(*ln, " - ");
+
+		if (sscanf(*ln, "%*d %*d %u:%u %*s %4095s", &maj, &min, mnt) != 3 || !sep)
+			continue;
+		found = !strcmp(mnt, mountpoint) && !strncmp(sep, " - fuse", 7);
+	}
+	g_strfreev(lines);
+	g_free(text);
+	if (found) {
+		char path[64], val[16];
+		int fd, n;
+
+		snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", maj,
+			 min);
+		n = snprintf(val, sizeof(val), "%d", PINFS_READAHEAD_KB);
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, val, (size_t)n) != n)
+			g_debug("%s stays: %s", path, g_strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
 static void pinfs_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	struct pinfs *fs = userdata;
+
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	if (conn->capable & FUSE_CAP_SPLICE_MOVE)
 		conn->want |= FUSE_CAP_SPLICE_MOVE;
 	if (conn->capable & FUSE_CAP_SPLICE_READ)
 		conn->want |= FUSE_CAP_SPLICE_READ;
+	conn->max_readahead = MAX(conn->max_readahead, PINFS_READAHEAD_KB * 1024u);
+	set_readahead(fs->cfg.mountpoint);
 	/* Keep page cache coherent with our own writes; no writeback cache,
 	 * so a size change always reaches the daemon. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
@@ -436,6 +491,67 @@ static int backing_flags(int flags)
 	return flags & ~O_NOFOLLOW;
 }
 
+/*
+ * May an open keep the file's cached pages?  An open drops them, so that
+ * changes made directly in the backing directory show; but re-reading a
+ * file nobody changed should not go through the daemon again (issue 2).
+ * So an open keeps them if the backing file is as it was at the previous
+ * open: same ctime, mtime and size.  Every change to a file's data or size,
+ * through pinfs or not, moves its ctime.  A stamp is only trusted if its
+ * ctime was already STAMP_SETTLED_NS old when taken, longer than a tick of
+ * the kernel's coarse clock, so that a later change cannot carry the same
+ * ctime.  Stamps live in a small table indexed by the backing inode (one
+ * per slot): a file whose slot another took simply drops its pages.
+ */
+#define STAMP_SLOTS 1024
+#define STAMP_SETTLED_NS 10000000 /* 10 ms */
+
+struct open_stamp {
+	dev_t dev;
+	ino_t ino;
+	struct timespec ctime, mtime;
+	off_t size;
+	bool settled;
+};
+
+static GMutex stamp_lock; /* protects stamps */
+static struct open_stamp stamps[STAMP_SLOTS];
+
+static bool ts_equal(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+/* At an open of backing descriptor fd: is the file as the previous open
+ * saw it?  Remembers what this open sees, for the next. */
+static bool unchanged_since_last_open(int fd)
+{
+	struct open_stamp now = { 0 }, *slot;
+	struct timespec rt;
+	struct stat st;
+	bool same;
+
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return false;
+	clock_gettime(CLOCK_REALTIME, &rt);
+	now.dev = st.st_dev;
+	now.ino = st.st_ino;
+	now.ctime = st.st_ctim;
+	now.mtime = st.st_mtim;
+	now.size = st.st_size;
+	now.settled = (int64_t)(rt.tv_sec - st.st_ctim.tv_sec) * 1000000000 +
+			      (rt.tv_nsec - st.st_ctim.tv_nsec) >=
+		      STAMP_SETTLED_NS;
+	slot = &stamps[(st.st_ino ^ st.st_dev) % STAMP_SLOTS];
+	g_mutex_lock(&stamp_lock);
+	same = slot->settled && slot->dev == now.dev && slot->ino == now.ino &&
+	       ts_equal(&slot->ctime, &now.ctime) && ts_equal(&slot->mtime, &now.mtime) &&
+	       slot->size == now.size;
+	*slot = now;
+	g_mutex_unlock(&stamp_lock);
+	return same;
+}
+
 static void fill_open_reply(fuse_req_t req, struct fuse_file_info *fi,
 			    struct pinfs_file *pf)
 {
@@ -446,8 +562,10 @@ static void fill_open_reply(fuse_req_t req, struct fuse_file_info *fi,
 	/* An open normally drops the file's cached pages, so that changes
 	 * made directly in the backing directory show.  Not while the file
 	 * has a lease, a pin or a waiter, or while the pinfs_dma module may
-	 * have pinned any page: that would orphan DMA-pinned pages. */
-	fi->keep_cache = layout_keep_cache(pinfs_data(req), pf->inode);
+	 * have pinned any page: that would orphan DMA-pinned pages.  Nor if
+	 * the file did not change since its last open. */
+	fi->keep_cache = unchanged_since_last_open(pf->fd);
+	fi->keep_cache |= layout_keep_cache(pinfs_data(req), pf->inode);
 	/* O_DIRECT: no page cache in the kernel's FUSE layer either.  I/O on
 	 * such files goes through aligned buffers (direct_read, direct_write),
 	 * so the backing file judges only the caller's offsets and sizes. */

@@ -52,6 +52,8 @@ struct holder {
 	pid_t pid;
 	int cmd, reply; /* pipe ends in the bench */
 	struct shm *shm;
+	off_t size; /* of the leased file: each truncate must change it, or it
+		     * breaks nothing (pinfs drops a size change to the same size) */
 };
 
 static struct shm *child_shm;
@@ -166,7 +168,7 @@ reaped:
 }
 
 /* One break: returns 0, or -1 with a message. */
-static int one_break(struct holder *h, off_t size, int noop_fd, struct series *noop,
+static int one_break(struct holder *h, int noop_fd, struct series *noop,
 		     struct series *notify, struct series *resume, struct series *total)
 {
 	uint64_t t0, t1, tn, tr;
@@ -183,8 +185,9 @@ static int one_break(struct holder *h, off_t size, int noop_fd, struct series *n
 	ioc_noop(noop_fd);
 	series_add(noop, (now_ns() - t0) / 1e3);
 	g_usleep(200);
+	h->size = h->size ? 0 : 4096;
 	t0 = now_ns();
-	if (truncate(h->path, size) < 0) {
+	if (truncate(h->path, h->size) < 0) {
 		progress("break: truncate %s: %s", h->path, g_strerror(errno));
 		return -1;
 	}
@@ -227,6 +230,7 @@ int run_break(void)
 		h[m].path = m == M_KERNEL ? bm_path(plain, "leased")
 					  : bm_path(pm, "leased-%d", m);
 		write_file(h[m].path);
+		h[m].size = 4096;
 		if (holder_start(&h[m]) < 0) {
 			progress("break: cannot start holder: %s", g_strerror(errno));
 			ret = -1;
@@ -250,8 +254,7 @@ int run_break(void)
 			      t0 = st->samples->len, o0 = so->samples->len;
 
 			for (int i = 0; i < n; i++) {
-				if (one_break(&h[m], (i & 1) ? 4096 : 0, nfd, so, sn, sr,
-					      st) < 0) {
+				if (one_break(&h[m], nfd, so, sn, sr, st) < 0) {
 					ret = -1;
 					break;
 				}

@@ -278,6 +278,7 @@ static int scale_holders(void)
 	g_autofree char *path = bm_path(m, "shared");
 	int probe = open_new(m, "shared"), ret = 0;
 	int iters = MAX(opt.iters / 10, 20);
+	off_t size = 0; /* of "shared": a truncate to its size breaks nothing */
 
 	for (int h = 1; h <= opt.max_holders && !ret; h *= 10) {
 		int cmd[2], reply[2];
@@ -336,8 +337,9 @@ static int scale_holders(void)
 			series_end_round(st, t0);
 			series_end_round(sr, r0);
 			series_end_round(sn, n0);
+			size = size ? 0 : 4096;
 			a = now_ns();
-			if (truncate(path, r & 1 ? 0 : 4096) < 0) {
+			if (truncate(path, size) < 0) {
 				note_add("scale: truncate with %d holders: %s", h,
 					 g_strerror(errno));
 				ret = -1;
@@ -443,6 +445,7 @@ static int scale_parked(void)
 	int *fds = g_new0(int, max);
 	char **paths = g_new0(char *, max + 1);
 	int nfds = 0, ret = 0;
+	off_t gen = 0; /* rounds so far: every round truncates to a new size */
 	double res_max = -1, thr_max = -1;
 	long thr_mount = proc_status_kb(m->pid, "Threads");
 	int res_x = 0;
@@ -496,7 +499,10 @@ static int scale_parked(void)
 			shm = mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE,
 				   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 			memset(shm, 0, sizeof(*shm));
-			shm->size = r & 1 ? 10 : 0; /* a real size change each round */
+			/* A real size change for every file, old or new (created with
+			 * 10 bytes), each round: a truncate to the size a file has
+			 * already breaks nothing, and would never park. */
+			shm->size = 11 + gen++;
 			pid = fork();
 			if (pid == 0)
 				truncaters_main(shm, paths, p);
