@@ -41,6 +41,13 @@ struct pinfs_inode {
 	 * held by a lease grant: a lease cannot be granted between a change's
 	 * check and the change itself (see layout_check). */
 	pthread_rwlock_t layout_lock;
+	/* The thread that last opened this file with O_NONBLOCK, and when
+	 * (CLOCK_MONOTONIC ns): links the kernel's truncate after an
+	 * open(O_TRUNC), which carries no file handle, to the open's
+	 * O_NONBLOCK (ops.c, nonblock_open_trunc).  Lock-free: a lost race
+	 * only makes such an open wait instead of failing at once. */
+	atomic_int nb_open_tid;
+	atomic_int_least64_t nb_open_ns;
 };
 
 /* An open file: its address is the FUSE file handle (fi->fh). */
@@ -126,7 +133,6 @@ void handles_destroy(struct pinfs *fs);
  */
 void ops_do_setattr(fuse_req_t req, struct pinfs_inode *inode, struct stat *attr,
 		    int valid, struct pinfs_file *pf);
-void ops_do_open(fuse_req_t req, struct pinfs_inode *inode, struct fuse_file_info *fi);
 void ops_do_fallocate(fuse_req_t req, struct pinfs_file *pf, int mode, off_t off,
 		      off_t len);
 void ops_do_copy_file_range(fuse_req_t req, struct pinfs_file *in, off_t off_in,
@@ -139,7 +145,6 @@ void layout_free(struct layout *l);
 
 enum layout_op {
 	LAYOUT_SETATTR,
-	LAYOUT_OPEN,
 	LAYOUT_FALLOCATE,
 	LAYOUT_COPY,
 };
@@ -156,7 +161,6 @@ struct layout_change {
 			struct stat attr;
 			int valid;
 		} setattr;
-		struct fuse_file_info open;
 		struct {
 			int mode;
 			off_t off, len;
@@ -180,9 +184,8 @@ struct layout_change {
  *
  * A size change that would leave the size as it is (O_TRUNC of an empty
  * file, a truncate to the current size) breaks nothing, and the check
- * drops it from @c (O_TRUNC from u.open.flags, FUSE_SET_ATTR_SIZE from
- * u.setattr.valid): made later, it could cut a holder's write that landed
- * after the check.  So the caller makes the change as @c now says.
+ * drops it from @c (FUSE_SET_ATTR_SIZE from u.setattr.valid), so the caller
+ * makes the change as @c now says.
  */
 bool layout_check(fuse_req_t req, struct layout_change *c);
 void layout_done(struct pinfs *fs, struct pinfs_inode *inode);

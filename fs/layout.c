@@ -347,9 +347,6 @@ static gboolean run_parked(gpointer data)
 	case LAYOUT_SETATTR:
 		ops_do_setattr(p->req, c->inode, &c->u.setattr.attr, c->u.setattr.valid, c->pf);
 		break;
-	case LAYOUT_OPEN:
-		ops_do_open(p->req, c->inode, &c->u.open);
-		break;
 	case LAYOUT_FALLOCATE:
 		ops_do_fallocate(p->req, c->pf, c->u.falloc.mode, c->u.falloc.off,
 				 c->u.falloc.len);
@@ -657,17 +654,13 @@ bool layout_check(fuse_req_t req, struct layout_change *c)
 	    !atomic_load_explicit(&c->inode->lease_active, memory_order_relaxed))
 		return false;
 
-	if (c->op == LAYOUT_SETATTR || c->op == LAYOUT_OPEN) {
+	if (c->op == LAYOUT_SETATTR) {
 		if (fstatat(c->inode->fd, "", &st, AT_EMPTY_PATH) < 0)
 			return false; /* the operation itself will report it */
 		if ((uint64_t)st.st_size == off) {
 			/* The size stays (e.g. O_TRUNC of an empty file): no
-			 * break, and no truncation either, which a holder's
-			 * write in flight would otherwise lose. */
-			if (c->op == LAYOUT_OPEN)
-				c->u.open.flags &= ~O_TRUNC;
-			else
-				c->u.setattr.valid &= ~FUSE_SET_ATTR_SIZE;
+			 * break, and nothing to truncate. */
+			c->u.setattr.valid &= ~FUSE_SET_ATTR_SIZE;
 			return false;
 		}
 		if ((uint64_t)st.st_size < off)

@@ -155,6 +155,18 @@ static void pinfs_init(void *userdata, struct fuse_conn_info *conn)
 	 * so a size change always reaches the daemon. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	/*
+	 * No atomic O_TRUNC: with it the daemon truncates inside the OPEN, but
+	 * the kernel sets its own size to 0 and drops the page cache later,
+	 * in the opener's handle_truncate(), with no request to the daemon.
+	 * A lease granted in between (and pages written, mapped or pinned
+	 * under it) were cut behind the lease's back: seen as a holder's
+	 * reads ending at 0 in security-soak.  Without it, open(O_TRUNC) is an
+	 * OPEN and then a SETATTR(size 0) made under the kernel's inode lock,
+	 * which the lease code checks like any truncate.  O_NONBLOCK: see
+	 * nonblock_open_trunc().
+	 */
+	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
+	/*
 	 * Never let the kernel throw away cached pages behind our back: a page
 	 * a device has pinned for DMA would leave the file while the device
 	 * keeps writing into it, the very loss pinfs exists to prevent.  With
@@ -411,6 +423,47 @@ out:
 		fuse_reply_attr(req, &st, pinfs_data(req)->cfg.timeout);
 }
 
+static int64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* An open with O_NONBLOCK: remember who, for nonblock_open_trunc(). */
+static void note_nonblock_open(struct pinfs_inode *inode, pid_t tid)
+{
+	atomic_store_explicit(&inode->nb_open_ns, monotonic_ns(), memory_order_relaxed);
+	atomic_store_explicit(&inode->nb_open_tid, tid, memory_order_relaxed);
+}
+
+/*
+ * Is this SETATTR(size 0) without a file handle the truncate of an
+ * open(O_TRUNC | O_NONBLOCK)?  The kernel sends the OPEN (without O_TRUNC)
+ * and then, from the same thread, blocked in the same open() call, the
+ * truncate without a file handle; so the open's O_NONBLOCK is taken from
+ * an O_NONBLOCK open of this file by the same thread an instant before
+ * (rule 9: such a caller gets EWOULDBLOCK, not a wait).  A truncate(2) by
+ * path right after an O_NONBLOCK open of the same file by the same thread
+ * looks the same and is taken as non-blocking too.
+ */
+#define NONBLOCK_OPEN_TRUNC_NS 1000000000 /* 1 s */
+
+static bool nonblock_open_trunc(fuse_req_t req, struct pinfs_inode *inode,
+				const struct stat *attr)
+{
+	pid_t tid = fuse_req_ctx(req)->pid;
+
+	if (attr->st_size != 0 || tid == 0 ||
+	    atomic_load_explicit(&inode->nb_open_tid, memory_order_relaxed) != tid)
+		return false;
+	atomic_store_explicit(&inode->nb_open_tid, 0, memory_order_relaxed);
+	return monotonic_ns() -
+		   atomic_load_explicit(&inode->nb_open_ns, memory_order_relaxed) <
+	       NONBLOCK_OPEN_TRUNC_NS;
+}
+
 static void pinfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
 			  struct fuse_file_info *fi)
 {
@@ -424,7 +477,8 @@ static void pinfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int
 			.pf = pf,
 			.off = (uint64_t)attr->st_size,
 			.len = LT_LEN_EOF,
-			.nonblock = pf && (pf->flags & O_NONBLOCK),
+			.nonblock = pf ? pf->flags & O_NONBLOCK
+				       : nonblock_open_trunc(req, inode, attr),
 			.u.setattr = { .attr = *attr, .valid = valid },
 		};
 
@@ -573,8 +627,7 @@ static void fill_open_reply(fuse_req_t req, struct fuse_file_info *fi,
 		fi->direct_io = 1;
 }
 
-/* The work of open, once any O_TRUNC layout check has passed. */
-void ops_do_open(fuse_req_t req, struct pinfs_inode *inode, struct fuse_file_info *fi)
+static void do_open(fuse_req_t req, struct pinfs_inode *inode, struct fuse_file_info *fi)
 {
 	char path[PROC_FD_PATH_MAX];
 	int fd;
@@ -594,26 +647,10 @@ static void pinfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	struct pinfs_inode *inode = req_inode(req, ino);
 
-	if (fi->flags & O_TRUNC) {
-		struct layout_change c = {
-			.op = LAYOUT_OPEN,
-			.inode = inode,
-			.off = 0,
-			.len = LT_LEN_EOF,
-			.nonblock = fi->flags & O_NONBLOCK,
-			.u.open = *fi,
-		};
-
-		struct pinfs *fs = pinfs_data(req); /* req is gone after the reply */
-
-		if (layout_check(req, &c))
-			return;
-		fi->flags = c.u.open.flags; /* without O_TRUNC if the size stays */
-		ops_do_open(req, inode, fi);
-		layout_done(fs, inode);
-		return;
-	}
-	ops_do_open(req, inode, fi);
+	/* O_TRUNC comes as a SETATTR after this (no atomic O_TRUNC). */
+	if (fi->flags & O_NONBLOCK)
+		note_nonblock_open(inode, fuse_req_ctx(req)->pid);
+	do_open(req, inode, fi);
 }
 
 static void pinfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -710,11 +747,12 @@ static void pinfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 /*
  * Page writeback of a shared mapping (fi->writepage) never extends a file:
- * the kernel clips it to the size it knows.  But an O_TRUNC open that the
- * daemon has already performed reaches the kernel's page cache only with
- * the reply, and pages written back in between would bring truncated data
- * back.  So clip writeback to the backing file's size too.  Returns how
- * many bytes to write, 0 for none, or -errno.
+ * the kernel clips it to the size it knows.  With atomic O_TRUNC (off now,
+ * see pinfs_init) the daemon truncated before the kernel's page cache did,
+ * and pages written back in between brought truncated data back; the
+ * kernel's SETATTR path holds writeback off around a truncate.  The clip
+ * to the backing file's size stays as a guard: one fstat per writeback
+ * request.  Returns how many bytes to write, 0 for none, or -errno.
  */
 static ssize_t clip_writepage(struct pinfs_file *pf, off_t off, size_t size)
 {

@@ -1122,18 +1122,17 @@ static int otrunc_fn(void *arg)
 
 /*
  * A holder's write under an active write lease must survive a concurrent
- * open(O_TRUNC) by another process: the truncation has to break the lease
- * (and wait) or happen before the write.  The daemon used to lose such
- * writes: for an empty file layout_check() saw "the size stays" and let
- * the open go ahead, and ops_do_open() then opened the backing file with
- * O_TRUNC, after the holder's write had landed.  Now the check drops
- * O_TRUNC when the size stays.
- *
- * What remains is the kernel's: with atomic O_TRUNC it sets the cached
- * size to 0 when the opener handles the reply, which can come after the
- * holder's write, so a read in that window may end early.  The bytes are
- * in the file and the next attribute refresh (fstat) shows them; such
- * reads are counted and reported, not failed (docs/leases.md, Known limits).
+ * open(O_TRUNC) by another process, and be read back whole: the truncation
+ * has to break the lease (and wait) or happen before the write.  Two bugs
+ * lost such writes.  The daemon's: for an empty file layout_check() saw
+ * "the size stays" and let the open go ahead, and the open then truncated
+ * the backing file after the holder's write had landed.  The kernel's,
+ * with atomic O_TRUNC: it set its cached size to 0 and dropped the page
+ * cache when the opener got around to it, after the daemon had answered
+ * and a lease had been granted; reads ended early (1 in ~30,000 here, and
+ * in the soak even after fstat while a truncate was parked).  Atomic
+ * O_TRUNC is off now (fs/ops.c, pinfs_init).  A short read is counted
+ * apart from lost bytes (read again after fstat) to tell which came back.
  */
 static void test_faults_otrunc_race(void)
 {
@@ -1193,6 +1192,7 @@ next:
 		       held, lost, stale);
 	g_assert_cmpint(held, >, 0);
 	g_assert_cmpint(lost, ==, 0);
+	g_assert_cmpint(stale, ==, 0);
 	pm_unmount(pm);
 }
 
@@ -1372,7 +1372,6 @@ static int soak_holder(struct soak_share *s, GRand *r, const char *path, gboolea
 	g_autofree unsigned char *buf = g_malloc(len);
 	g_autofree unsigned char *got = g_malloc(len);
 	struct pinfs_lease_status st;
-	struct stat sb;
 	ssize_t n;
 	unsigned char seed = g_rand_int(r);
 	uint64_t pin_id = 0;
@@ -1410,13 +1409,8 @@ static int soak_holder(struct soak_share *s, GRand *r, const char *path, gboolea
 		g_usleep((BREAK_TIME + 1) * G_USEC_PER_SEC);
 	else
 		g_usleep(g_rand_int_range(r, 0, 20000));
-	/* Reads never wait on the inode lock.  A read that ends early is
-	 * read again after fstat(): with a racing open(O_TRUNC) of the
-	 * empty file, the kernel may hold a size of 0 for a moment
-	 * (/security/faults/otrunc-race). */
+	/* Reads never wait on the inode lock. */
 	n = pread(fd, got, len, off);
-	if (n >= 0 && n < (ssize_t)len && fstat(fd, &sb) == 0)
-		n = pread(fd, got, len, off);
 	if (n != (ssize_t)len) {
 		/* Only a revocation and a truncate could shorten it. */
 		if (pinfs_getlease(fd, &st) < 0)
