@@ -31,7 +31,11 @@ static void usage(const char *prog)
 	       "    -o pinned=wait|fail    a layout change over registered pins waits\n"
 	       "                           for them (default) or fails with ETXTBSY\n"
 	       "    -o leases=on|off       off: a plain passthrough (default on)\n"
-	       "    -o timeout=SECONDS     attribute and entry cache time (default 1)\n\n",
+	       "    -o timeout=SECONDS     attribute and entry cache time (default 1)\n"
+	       "    -o user_leases=N       leases one user may hold (default 4096;\n"
+	       "                           0: no limit; root is not limited)\n"
+	       "    -o user_pins=N         pins one user may register (default 65536;\n"
+	       "                           0: no limit)\n\n",
 	       prog);
 }
 
