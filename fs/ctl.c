@@ -947,6 +947,29 @@ static void refuse_client(GSocket *sock, int err, const char *msg)
 	g_free(line);
 }
 
+/*
+ * May another connection of uid be served?  CTL_MAX_CLIENTS in all; one
+ * uid other than root at most CTL_MAX_USER_CLIENTS of them, and all such
+ * users together leave CTL_ROOT_CLIENTS for root, so that no user can
+ * keep the administrator out (pinfsctl revoke).
+ */
+static bool client_slot_free(struct ctl_server *s, uid_t uid)
+{
+	unsigned mine = 0, users = 0;
+
+	if (s->nclients >= CTL_MAX_CLIENTS)
+		return false;
+	if (uid == 0)
+		return true;
+	for (GList *l = s->clients; l; l = l->next) {
+		struct ctl_client *o = l->data;
+
+		users += o->uid != 0;
+		mine += o->uid == uid;
+	}
+	return mine < CTL_MAX_USER_CLIENTS && users < CTL_MAX_CLIENTS - CTL_ROOT_CLIENTS;
+}
+
 static gboolean on_accept(GSocket *listener, GIOCondition cond, gpointer data)
 {
 	struct ctl_server *s = data;
@@ -963,13 +986,6 @@ static gboolean on_accept(GSocket *listener, GIOCondition cond, gpointer data)
 		g_error_free(err);
 		return G_SOURCE_CONTINUE;
 	}
-	if (s->nclients >= CTL_MAX_CLIENTS) {
-		refuse_client(sock, EBUSY, "too many control connections");
-		g_object_unref(sock);
-		return G_SOURCE_CONTINUE;
-	}
-	g_socket_set_blocking(sock, FALSE);
-
 	c = g_new0(struct ctl_client, 1);
 	c->s = s;
 	c->sock = sock;
@@ -981,6 +997,13 @@ static gboolean on_accept(GSocket *listener, GIOCondition cond, gpointer data)
 		c->pid = g_credentials_get_unix_pid(cred, NULL);
 		g_object_unref(cred);
 	}
+	if (!client_slot_free(s, c->uid)) {
+		refuse_client(sock, EBUSY, "too many control connections");
+		g_object_unref(sock);
+		g_free(c);
+		return G_SOURCE_CONTINUE;
+	}
+	g_socket_set_blocking(sock, FALSE);
 	c->in = g_byte_array_new();
 	c->out = g_string_new(NULL);
 	c->last_active = g_get_monotonic_time();

@@ -25,6 +25,8 @@
 #define CTL_PROTOCOL_VERSION 1
 #define CTL_MAX_REQUEST (64 * 1024) /* bytes in one request line */
 #define CTL_MAX_CLIENTS 32	    /* connections served at once */
+#define CTL_MAX_USER_CLIENTS 8	    /* of them, by one uid other than root */
+#define CTL_ROOT_CLIENTS 4	    /* of them, kept for root alone */
 #define CTL_IDLE_TIMEOUT_S 30	    /* a silent client is dropped after this */
 #define CTL_OUT_HIGH (1024 * 1024)  /* answers waiting: stop answering above */
 #define CTL_READ_CHUNK 16384	    /* bytes read from a connection at once */

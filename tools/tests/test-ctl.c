@@ -1068,6 +1068,65 @@ static void test_client_limit(struct fx *fx, gconstpointer unused)
 	}
 }
 
+/* connect_raw() with uid as the effective uid, which SO_PEERCRED reports. */
+static GSocketConnection *connect_as(struct fx *fx, uid_t uid)
+{
+	GSocketConnection *conn;
+
+	g_assert_no_errno(seteuid(uid));
+	conn = connect_raw(fx);
+	g_assert_no_errno(seteuid(0));
+	return conn;
+}
+
+/*
+ * One user gets at most CTL_MAX_USER_CLIENTS connections, and users
+ * together leave CTL_ROOT_CLIENTS for root: nobody can lock the
+ * administrator out of the control channel.
+ */
+static void test_user_client_limit(struct fx *fx, gconstpointer unused)
+{
+	enum { N = CTL_MAX_CLIENTS };
+	GSocketConnection *conns[N];
+	GDataInputStream *ins[N];
+	int n = 0, users = CTL_MAX_CLIENTS - CTL_ROOT_CLIENTS;
+
+	(void)unused;
+	if (geteuid() != 0) {
+		g_test_skip("needs root to connect as other uids");
+		return;
+	}
+	/* uids 4242, 4243, ... each up to their limit, until the users' share
+	 * is used up; each one's next connection is refused */
+	for (uid_t uid = 4242; n < users; uid++) {
+		GSocketConnection *extra;
+		GDataInputStream *in;
+		JsonParser *p;
+
+		for (int i = 0; i < CTL_MAX_USER_CLIENTS && n < users; i++, n++) {
+			conns[n] = connect_as(fx, uid);
+			ins[n] = input_of(conns[n]);
+			assert_version_works(conns[n], ins[n]);
+		}
+		extra = connect_as(fx, uid);
+		in = input_of(extra);
+		assert_error(read_answer(extra, in, &p), EBUSY);
+		g_object_unref(p);
+		g_object_unref(in);
+		g_object_unref(extra);
+	}
+	/* root still gets the slots kept for it */
+	for (; n < N; n++) {
+		conns[n] = connect_raw(fx);
+		ins[n] = input_of(conns[n]);
+		assert_version_works(conns[n], ins[n]);
+	}
+	for (int i = 0; i < n; i++) {
+		g_object_unref(ins[i]);
+		g_object_unref(conns[i]);
+	}
+}
+
 /* ctl_start: directory and socket modes, stale and live sockets. */
 static void test_socket_file(void)
 {
@@ -1257,6 +1316,8 @@ int main(int argc, char **argv)
 	g_test_add("/ctl/malformed", struct fx, NULL, fx_setup, test_malformed,
 		   fx_teardown);
 	g_test_add("/ctl/framing", struct fx, NULL, fx_setup, test_framing, fx_teardown);
+	g_test_add("/ctl/user-client-limit", struct fx, NULL, fx_setup,
+		   test_user_client_limit, fx_teardown);
 	g_test_add("/ctl/stuck-clients", struct fx, NULL, fx_setup, test_stuck_clients,
 		   fx_teardown);
 	g_test_add("/ctl/client-limit", struct fx, NULL, fx_setup, test_client_limit,
