@@ -77,7 +77,7 @@ struct ctl_client {
 	 * of a line.  Its first scanned bytes hold no newline (so that a
 	 * line arriving byte by byte is scanned once, not once a byte).
 	 */
-	GByteArray *in;	 /* received, not yet answered */
+	GByteArray *in; /* received, not yet answered */
 	gsize scanned;
 	bool discarding; /* dropping the rest of an oversized line */
 	bool eof;	 /* the peer shut down its sending side */

@@ -52,8 +52,8 @@ struct pinfs_inode {
 
 /* An open file: its address is the FUSE file handle (fi->fh). */
 struct pinfs_file {
-	int fd;       /* backing descriptor, opened with the caller's flags */
-	int flags;    /* open flags, for O_NONBLOCK on layout changes */
+	int fd;	   /* backing descriptor, opened with the caller's flags */
+	int flags; /* open flags, for O_NONBLOCK on layout changes */
 	struct pinfs_inode *inode;
 	/* Set once this open file has been handed to the lease table, so that
 	 * release only calls lt_close for files that ever talked to it. */
@@ -67,9 +67,9 @@ struct pinfs_config {
 	char *backing;
 	char *mountpoint;
 	uint32_t break_time; /* seconds; 0 never revokes */
-	char *pinned;        /* "wait" or "fail" */
-	char *leases;        /* "on" or "off" */
-	double timeout;      /* attribute and entry cache seconds */
+	char *pinned;	     /* "wait" or "fail" */
+	char *leases;	     /* "on" or "off" */
+	double timeout;	     /* attribute and entry cache seconds */
 	/* Numeric options as given (NULL: not given), checked by opts_check:
 	 * fuse_opt's %u and %lf would take "-1" and "1x" without a word. */
 	char *break_time_opt;
@@ -102,7 +102,7 @@ struct pinfs {
 
 	struct fuse_session *se;
 	struct lease_table *leases; /* NULL with leases=off */
-	struct layout *layout;      /* the lease glue (layout.c) */
+	struct layout *layout;	    /* the lease glue (layout.c) */
 };
 
 static inline struct pinfs *pinfs_data(fuse_req_t req)
@@ -190,7 +190,8 @@ struct layout_change {
 bool layout_check(fuse_req_t req, struct layout_change *c);
 void layout_done(struct pinfs *fs, struct pinfs_inode *inode);
 void layout_ioctl(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_file *pf,
-		  unsigned int cmd, const void *in_buf, size_t in_bufsz, size_t out_bufsz);
+		  unsigned int cmd, const void *in_buf, size_t in_bufsz,
+		  size_t out_bufsz);
 void layout_poll(fuse_req_t req, struct pinfs_file *pf, struct fuse_pollhandle *ph);
 void layout_release(struct pinfs *fs, struct pinfs_file *pf);
 bool layout_keep_cache(struct pinfs *fs, struct pinfs_inode *inode);

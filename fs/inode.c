@@ -195,15 +195,14 @@ int inode_dup_fd(struct pinfs *fs, uint64_t nodeid)
  * *dir_fd is a new descriptor and *name a new string.  ESTALE if the
  * link was renamed or removed since its last lookup.
  */
-int inode_link_path(struct pinfs *fs, struct pinfs_inode *inode, int *dir_fd,
-		    char **name)
+int inode_link_path(struct pinfs *fs, struct pinfs_inode *inode, int *dir_fd, char **name)
 {
 	struct stat st;
 	int err = 0;
 
 	pthread_mutex_lock(&fs->inode_lock);
-	*dir_fd = inode->link_dir_fd >= 0 ?
-			  fcntl(inode->link_dir_fd, F_DUPFD_CLOEXEC, 0) : -1;
+	*dir_fd =
+	    inode->link_dir_fd >= 0 ? fcntl(inode->link_dir_fd, F_DUPFD_CLOEXEC, 0) : -1;
 	*name = g_strdup(inode->link_name);
 	pthread_mutex_unlock(&fs->inode_lock);
 	if (*dir_fd < 0 || !*name) {

@@ -54,8 +54,8 @@ struct layout {
 	 * the event thread, read by on_deadline_changed anywhere. */
 	atomic_uint_least64_t armed_ns;
 	GSource *pin_poll; /* event thread: rechecks pins-only waiters */
-	int dma_fd;        /* /dev/pinfs_dma, or -1: no pin queries */
-	bool stopping;  /* set at unmount, before the table goes away */
+	int dma_fd;	   /* /dev/pinfs_dma, or -1: no pin queries */
+	bool stopping;	   /* set at unmount, before the table goes away */
 	struct ctl_server *ctl;
 
 	/* poll_lock protects polls: fh -> the fuse_pollhandle of the last
@@ -278,7 +278,8 @@ static void notify_holder(struct layout *l, const struct lt_notify *n)
 	uid_t uid = 0;
 
 	if (!holder_uid(l, n->fh, &uid) || !may_signal(n->pid, uid)) {
-		g_message("lease %" PRIu64 ": holder pid %d is gone or not uid %u: not signalled",
+		g_message("lease %" PRIu64
+			  ": holder pid %d is gone or not uid %u: not signalled",
 			  n->lease_id, (int)n->pid, (unsigned)uid);
 	} else if (n->signal == 0) {
 		kill(n->pid, SIGIO);
@@ -345,7 +346,8 @@ static gboolean run_parked(gpointer data)
 		goto out;
 	switch (c->op) {
 	case LAYOUT_SETATTR:
-		ops_do_setattr(p->req, c->inode, &c->u.setattr.attr, c->u.setattr.valid, c->pf);
+		ops_do_setattr(p->req, c->inode, &c->u.setattr.attr, c->u.setattr.valid,
+			       c->pf);
 		break;
 	case LAYOUT_FALLOCATE:
 		ops_do_fallocate(p->req, c->pf, c->u.falloc.mode, c->u.falloc.off,
@@ -554,10 +556,10 @@ static void log_event(const char *event, uint64_t lease_id, uint64_t ino, pid_t 
 		return;
 	snprintf(id, sizeof(id), "%" PRIu64, lease_id);
 	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)pid);
-	g_log_structured("pinfs", level, "PINFS_EVENT", event, "PINFS_LEASE", id,
-			 "PINFS_PID", pidbuf, "MESSAGE",
-			 "lease %s: id %" PRIu64 " inode %#" PRIx64 " pid %d%s%s", event,
-			 lease_id, ino, (int)pid, detail ? ": " : "", detail ? detail : "");
+	g_log_structured(
+	    "pinfs", level, "PINFS_EVENT", event, "PINFS_LEASE", id, "PINFS_PID", pidbuf,
+	    "MESSAGE", "lease %s: id %" PRIu64 " inode %#" PRIx64 " pid %d%s%s", event,
+	    lease_id, ino, (int)pid, detail ? ": " : "", detail ? detail : "");
 }
 
 static void later_log_all(struct later *lt)
@@ -600,21 +602,21 @@ static void on_file_active(void *ctx, uint64_t ino, bool active)
 }
 
 static const struct lt_ops layout_lt_ops = {
-	.notify = on_notify,
-	.resume = on_resume,
-	.deadline_changed = on_deadline_changed,
-	.log = on_log,
-	.file_active = on_file_active,
+    .notify = on_notify,
+    .resume = on_resume,
+    .deadline_changed = on_deadline_changed,
+    .log = on_log,
+    .file_active = on_file_active,
 };
 
 /* The same, with pin queries to the pinfs_dma module. */
 static const struct lt_ops layout_lt_ops_dma = {
-	.notify = on_notify,
-	.resume = on_resume,
-	.deadline_changed = on_deadline_changed,
-	.log = on_log,
-	.file_active = on_file_active,
-	.unregistered_pins = on_unregistered_pins,
+    .notify = on_notify,
+    .resume = on_resume,
+    .deadline_changed = on_deadline_changed,
+    .log = on_log,
+    .file_active = on_file_active,
+    .unregistered_pins = on_unregistered_pins,
 };
 
 /* ---- requests ---- */
@@ -679,7 +681,8 @@ bool layout_check(fuse_req_t req, struct layout_change *c)
 	prev_later = later_here; /* run_parked on the event thread nests */
 	later_here = &later;
 	ret = lt_break(fs->leases, ino_of(c->inode), c->pf ? fh_of(c->pf) : 0,
-		       tid_to_tgid(fuse_req_ctx(req)->pid), off, c->len, c->nonblock, p, &id);
+		       tid_to_tgid(fuse_req_ctx(req)->pid), off, c->len, c->nonblock, p,
+		       &id);
 	later_here = prev_later;
 	if (ret == 0) {
 		/* Nothing conflicts, so nobody was told: this only logs. */
@@ -699,7 +702,8 @@ bool layout_check(fuse_req_t req, struct layout_change *c)
 		later_notify_all(&later);
 		later_log_all(&later);
 		if (fs->layout->dma_fd >= 0)
-			g_main_context_invoke(fs->layout->ctx, start_pin_poll, fs->layout);
+			g_main_context_invoke(fs->layout->ctx, start_pin_poll,
+					      fs->layout);
 		return true;
 	}
 	g_mutex_unlock(&p->lock);
@@ -781,17 +785,17 @@ void layout_ioctl(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_file *
 		  unsigned int cmd, const void *in_buf, size_t in_bufsz, size_t out_bufsz)
 {
 	struct pinfs *fs = pinfs_data(req);
-	struct ioctl_caller caller = { .req = req, .inode = inode, .pf = pf };
+	struct ioctl_caller caller = {.req = req, .inode = inode, .pf = pf};
 	struct abi_file f = {
-		.t = fs->leases,
-		.regular = pf && S_ISREG(inode->type),
-		.ino = ino_of(inode),
-		.fh = pf ? fh_of(pf) : 0,
-		.uid = fuse_req_ctx(req)->uid, /* charged for quotas */
-		.pid = caller_pid,
-		.owner_ok = caller_owner_ok,
-		.in_table = caller_in_table,
-		.arg = &caller,
+	    .t = fs->leases,
+	    .regular = pf && S_ISREG(inode->type),
+	    .ino = ino_of(inode),
+	    .fh = pf ? fh_of(pf) : 0,
+	    .uid = fuse_req_ctx(req)->uid, /* charged for quotas */
+	    .pid = caller_pid,
+	    .owner_ok = caller_owner_ok,
+	    .in_table = caller_in_table,
+	    .arg = &caller,
 	};
 	struct resumed resumed;
 	union abi_buf u;
@@ -949,12 +953,12 @@ struct layout *layout_new(struct pinfs *fs, GError **error)
 {
 	struct layout *l = g_new0(struct layout, 1);
 	struct lt_config cfg = {
-		.break_time_ns = (uint64_t)fs->cfg.break_time * 1000000000u,
-		.pinned_fail = fs->cfg.pinned_fail,
-		.max_leases_per_user = fs->cfg.user_leases,
-		.max_pins_per_user = fs->cfg.user_pins,
+	    .break_time_ns = (uint64_t)fs->cfg.break_time * 1000000000u,
+	    .pinned_fail = fs->cfg.pinned_fail,
+	    .max_leases_per_user = fs->cfg.user_leases,
+	    .max_pins_per_user = fs->cfg.user_pins,
 	};
-	struct lt_clock clock = { .now_ns = now_ns };
+	struct lt_clock clock = {.now_ns = now_ns};
 
 	(void)error;
 	l->fs = fs;
@@ -962,7 +966,8 @@ struct layout *layout_new(struct pinfs *fs, GError **error)
 	if (fs->cfg.leases_on) {
 		l->dma_fd = open(PINFS_DMA_DEVICE, O_RDWR | O_CLOEXEC);
 		if (l->dma_fd >= 0)
-			g_message("pinfs_dma module found: layout changes wait for DMA pins");
+			g_message(
+			    "pinfs_dma module found: layout changes wait for DMA pins");
 	}
 	l->ctx = g_main_context_new();
 	l->loop = g_main_loop_new(l->ctx, FALSE);
@@ -971,7 +976,8 @@ struct layout *layout_new(struct pinfs *fs, GError **error)
 					 (GDestroyNotify)fuse_pollhandle_destroy);
 	l->holder_uids = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
 	if (fs->cfg.leases_on)
-		l->t = lt_new(&cfg, &clock, l->dma_fd >= 0 ? &layout_lt_ops_dma : &layout_lt_ops, l);
+		l->t = lt_new(&cfg, &clock,
+			      l->dma_fd >= 0 ? &layout_lt_ops_dma : &layout_lt_ops, l);
 	fs->leases = l->t;
 	fs->layout = l;
 	/* GLib makes its global default context (and its eventfd) the first
@@ -1016,8 +1022,8 @@ static bool mount_dev(const char *mountpoint, unsigned *major, unsigned *minor)
 void layout_start_control(struct layout *l)
 {
 	static const struct ctl_hooks hooks = {
-		.ino_path = hook_ino_path,
-		.ino_owner = hook_ino_owner,
+	    .ino_path = hook_ino_path,
+	    .ino_owner = hook_ino_owner,
 	};
 	GError *error = NULL;
 	unsigned maj, min;

@@ -60,8 +60,8 @@ struct lt_clock {
  * (root) is counted but never limited.
  */
 struct lt_config {
-	uint64_t break_time_ns; /* 0: never revoke (rule 10) */
-	bool pinned_fail;       /* rule 11: fail with ETXTBSY instead of waiting */
+	uint64_t break_time_ns;	      /* 0: never revoke (rule 10) */
+	bool pinned_fail;	      /* rule 11: fail with ETXTBSY instead of waiting */
 	uint32_t max_leases_per_user; /* over it: lt_setlease -ENOLCK */
 	uint32_t max_pins_per_user;   /* over it: lt_pin -ENOMEM */
 };
@@ -73,7 +73,7 @@ struct lt_notify {
 	uint64_t fh;
 	pid_t pid;  /* the holder process to signal */
 	int signal; /* 0: SIGIO; otherwise F_SETSIG's signal, with si_fd */
-	int fd;     /* the holder's descriptor number for si_fd, -1 unknown */
+	int fd;	    /* the holder's descriptor number for si_fd, -1 unknown */
 };
 
 struct lt_ops {
@@ -104,8 +104,7 @@ struct lt_ops {
 
 struct lease_table;
 
-struct lease_table *lt_new(const struct lt_config *cfg,
-			   const struct lt_clock *clock,
+struct lease_table *lt_new(const struct lt_config *cfg, const struct lt_clock *clock,
 			   const struct lt_ops *ops, void *ctx);
 /* Fails every parked waiter with EIO (unmount) and frees everything. */
 void lt_destroy(struct lease_table *t);
@@ -125,13 +124,13 @@ void lt_destroy(struct lease_table *t);
  * LT_UNLOCK without a lease is 0.  Releasing a breaking lease may resume
  * waiters.
  */
-int lt_setlease(struct lease_table *t, uint64_t ino, uint64_t fh, pid_t pid,
-		uid_t uid, enum lt_type type, bool exclusive, uint64_t off,
-		uint64_t len, bool owner_ok);
+int lt_setlease(struct lease_table *t, uint64_t ino, uint64_t fh, pid_t pid, uid_t uid,
+		enum lt_type type, bool exclusive, uint64_t off, uint64_t len,
+		bool owner_ok);
 
 struct lt_status {
 	enum lt_state state;
-	enum lt_type type;  /* F_GETLEASE: LT_UNLOCK while breaking (rule 5) */
+	enum lt_type type; /* F_GETLEASE: LT_UNLOCK while breaking (rule 5) */
 	bool exclusive;
 	uint64_t off, len;
 	uint64_t lease_id;
@@ -139,12 +138,10 @@ struct lt_status {
 	enum lt_end end_reason; /* of the last lease on fh that ended */
 	int signal;
 };
-void lt_getlease(struct lease_table *t, uint64_t ino, uint64_t fh,
-		 struct lt_status *st);
+void lt_getlease(struct lease_table *t, uint64_t ino, uint64_t fh, struct lt_status *st);
 
 /* F_SETSIG for fh's notifications: signal 0 is SIGIO; fd for si_fd. */
-int lt_setsig(struct lease_table *t, uint64_t ino, uint64_t fh, int signal,
-	      int fd);
+int lt_setsig(struct lease_table *t, uint64_t ino, uint64_t fh, int signal, int fd);
 
 /*
  * Register a pinned range on fh (rule 13): it must lie inside fh's own
@@ -153,11 +150,10 @@ int lt_setsig(struct lease_table *t, uint64_t ino, uint64_t fh, int signal,
  * lease already has max_pins_per_user pins (like RLIMIT_MEMLOCK for
  * ibv_reg_mr).  On success *pin_id is set.
  */
-int lt_pin(struct lease_table *t, uint64_t ino, uint64_t fh, uint64_t off,
-	   uint64_t len, uint64_t *pin_id);
+int lt_pin(struct lease_table *t, uint64_t ino, uint64_t fh, uint64_t off, uint64_t len,
+	   uint64_t *pin_id);
 /* -ENOENT if fh has no such pin.  May resume waiters (rule 11). */
-int lt_unpin(struct lease_table *t, uint64_t ino, uint64_t fh,
-	     uint64_t pin_id);
+int lt_unpin(struct lease_table *t, uint64_t ino, uint64_t fh, uint64_t pin_id);
 
 /*
  * A layout change of [off, off+len) of ino is about to happen through
@@ -174,9 +170,9 @@ int lt_unpin(struct lease_table *t, uint64_t ino, uint64_t fh,
  *   -EDEADLK       an exclusive lease held by the breaker's own process
  * Leases held through breaker_fh itself never conflict (rule 7).
  */
-int lt_break(struct lease_table *t, uint64_t ino, uint64_t breaker_fh,
-	     pid_t breaker_pid, uint64_t off, uint64_t len, bool nonblock,
-	     void *waiter_data, uint64_t *waiter_id);
+int lt_break(struct lease_table *t, uint64_t ino, uint64_t breaker_fh, pid_t breaker_pid,
+	     uint64_t off, uint64_t len, bool nonblock, void *waiter_data,
+	     uint64_t *waiter_id);
 
 /* Give up a parked wait (FUSE interrupt, the caller died): resume(err).
  * The break goes on.  No-op if the waiter was already resumed. */
@@ -212,7 +208,7 @@ struct lt_lease_info {
 	bool exclusive;
 	enum lt_state state;
 	uint64_t off, len;
-	uint64_t granted_ns;    /* clock time of the grant */
+	uint64_t granted_ns;	 /* clock time of the grant */
 	uint64_t break_start_ns; /* 0 unless breaking or revoked */
 	uint64_t pinned_bytes;
 	unsigned npins;
@@ -238,8 +234,7 @@ struct lt_stats {
 void lt_foreach_lease(struct lease_table *t,
 		      void (*fn)(const struct lt_lease_info *, void *), void *arg);
 void lt_foreach_waiter(struct lease_table *t,
-		       void (*fn)(const struct lt_waiter_info *, void *),
-		       void *arg);
+		       void (*fn)(const struct lt_waiter_info *, void *), void *arg);
 void lt_get_stats(struct lease_table *t, struct lt_stats *s);
 
 /* What one uid is charged for now (struct lt_config). */

@@ -66,10 +66,10 @@ static int open_backing(struct pinfs *fs)
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct fuse_cmdline_opts opts = { 0 };
+	struct fuse_cmdline_opts opts = {0};
 	struct fuse_loop_config *loop_cfg = NULL;
 	struct fuse_session *se = NULL;
-	struct pinfs fs = { 0 };
+	struct pinfs fs = {0};
 	int ret = 1;
 
 	opts_init(&fs.cfg);
@@ -145,7 +145,9 @@ int main(int argc, char *argv[])
 	 * unmount racing queued requests with -ECONNABORTED: both are a clean
 	 * end, not an error. */
 	ret = (ret == 0 || ret == SIGINT || ret == SIGTERM || ret == SIGHUP ||
-	       ret == -ECONNABORTED) ? 0 : 1;
+	       ret == -ECONNABORTED)
+		  ? 0
+		  : 1;
 	layout_free(fs.layout);
 out_unmount:
 	fuse_session_unmount(se);

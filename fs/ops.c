@@ -235,8 +235,8 @@ out:
 		fuse_reply_entry(req, &e);
 }
 
-static void pinfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
-			mode_t mode, dev_t rdev)
+static void pinfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+			dev_t rdev)
 {
 	struct pinfs_inode *dir = req_inode(req, parent);
 
@@ -390,7 +390,8 @@ void ops_do_setattr(fuse_req_t req, struct pinfs_inode *inode, struct stat *attr
 
 	proc_path(path, inode->fd);
 	if (valid & FUSE_SET_ATTR_MODE) {
-		if ((pf ? fchmod(pf->fd, attr->st_mode) : chmod(path, attr->st_mode)) < 0) {
+		if ((pf ? fchmod(pf->fd, attr->st_mode) : chmod(path, attr->st_mode)) <
+		    0) {
 			err = errno;
 			goto out;
 		}
@@ -399,13 +400,15 @@ void ops_do_setattr(fuse_req_t req, struct pinfs_inode *inode, struct stat *attr
 		uid_t uid = (valid & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
 		gid_t gid = (valid & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
 
-		if (fchownat(inode->fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+		if (fchownat(inode->fd, "", uid, gid,
+			     AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
 			err = errno;
 			goto out;
 		}
 	}
 	if (valid & FUSE_SET_ATTR_SIZE) {
-		if ((pf ? ftruncate(pf->fd, attr->st_size) : truncate(path, attr->st_size)) < 0) {
+		if ((pf ? ftruncate(pf->fd, attr->st_size)
+			: truncate(path, attr->st_size)) < 0) {
 			err = errno;
 			goto out;
 		}
@@ -472,14 +475,14 @@ static void pinfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int
 
 	if (valid & FUSE_SET_ATTR_SIZE) {
 		struct layout_change c = {
-			.op = LAYOUT_SETATTR,
-			.inode = inode,
-			.pf = pf,
-			.off = (uint64_t)attr->st_size,
-			.len = LT_LEN_EOF,
-			.nonblock = pf ? pf->flags & O_NONBLOCK
-				       : nonblock_open_trunc(req, inode, attr),
-			.u.setattr = { .attr = *attr, .valid = valid },
+		    .op = LAYOUT_SETATTR,
+		    .inode = inode,
+		    .pf = pf,
+		    .off = (uint64_t)attr->st_size,
+		    .len = LT_LEN_EOF,
+		    .nonblock = pf ? pf->flags & O_NONBLOCK
+				   : nonblock_open_trunc(req, inode, attr),
+		    .u.setattr = {.attr = *attr, .valid = valid},
 		};
 
 		struct pinfs *fs = pinfs_data(req); /* req is gone after the reply */
@@ -580,7 +583,7 @@ static bool ts_equal(const struct timespec *a, const struct timespec *b)
  * saw it?  Remembers what this open sees, for the next. */
 static bool unchanged_since_last_open(int fd)
 {
-	struct open_stamp now = { 0 }, *slot;
+	struct open_stamp now = {0}, *slot;
 	struct timespec rt;
 	struct stat st;
 	bool same;
@@ -594,7 +597,7 @@ static bool unchanged_since_last_open(int fd)
 	now.mtime = st.st_mtim;
 	now.size = st.st_size;
 	now.settled = (int64_t)(rt.tv_sec - st.st_ctim.tv_sec) * 1000000000 +
-			      (rt.tv_nsec - st.st_ctim.tv_nsec) >=
+			  (rt.tv_nsec - st.st_ctim.tv_nsec) >=
 		      STAMP_SETTLED_NS;
 	slot = &stamps[(st.st_ino ^ st.st_dev) % STAMP_SLOTS];
 	g_mutex_lock(&stamp_lock);
@@ -653,8 +656,8 @@ static void pinfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	do_open(req, inode, fi);
 }
 
-static void pinfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
-			 mode_t mode, struct fuse_file_info *fi)
+static void pinfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+			 struct fuse_file_info *fi)
 {
 	struct pinfs_inode *dir = req_inode(req, parent);
 	struct fuse_entry_param e;
@@ -672,8 +675,9 @@ static void pinfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		close(fd);
 		goto out;
 	}
-	fill_open_reply(req, fi, file_new(pinfs_data(req), inode_get(pinfs_data(req), e.ino), fd,
-				     fi->flags));
+	fill_open_reply(
+	    req, fi,
+	    file_new(pinfs_data(req), inode_get(pinfs_data(req), e.ino), fd, fi->flags));
 out:
 	if (err)
 		fuse_reply_err(req, err);
@@ -827,13 +831,13 @@ static void pinfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 	/* Collapse and insert move every byte after off: they touch to EOF. */
 	bool shifts = mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE);
 	struct layout_change c = {
-		.op = LAYOUT_FALLOCATE,
-		.inode = req_inode(req, ino),
-		.pf = pf,
-		.off = (uint64_t)off,
-		.len = shifts ? LT_LEN_EOF : (uint64_t)len,
-		.nonblock = pf->flags & O_NONBLOCK,
-		.u.falloc = { .mode = mode, .off = off, .len = len },
+	    .op = LAYOUT_FALLOCATE,
+	    .inode = req_inode(req, ino),
+	    .pf = pf,
+	    .off = (uint64_t)off,
+	    .len = shifts ? LT_LEN_EOF : (uint64_t)len,
+	    .nonblock = pf->flags & O_NONBLOCK,
+	    .u.falloc = {.mode = mode, .off = off, .len = len},
 	};
 
 	if (off < 0 || len <= 0) {
@@ -852,8 +856,8 @@ static void pinfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 void ops_do_copy_file_range(fuse_req_t req, struct pinfs_file *in, off_t off_in,
 			    struct pinfs_file *out, off_t off_out, size_t len, int flags)
 {
-	ssize_t n = copy_file_range(in->fd, &off_in, out->fd, &off_out, len,
-				    (unsigned)flags);
+	ssize_t n =
+	    copy_file_range(in->fd, &off_in, out->fd, &off_out, len, (unsigned)flags);
 
 	if (n < 0)
 		fuse_reply_err(req, errno);
@@ -863,19 +867,22 @@ void ops_do_copy_file_range(fuse_req_t req, struct pinfs_file *in, off_t off_in,
 
 static void pinfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 				  struct fuse_file_info *fi_in, fuse_ino_t ino_out,
-				  off_t off_out, struct fuse_file_info *fi_out, size_t len,
-				  int flags)
+				  off_t off_out, struct fuse_file_info *fi_out,
+				  size_t len, int flags)
 {
 	struct pinfs_file *out = fi_file(fi_out);
 	struct layout_change c = {
-		.op = LAYOUT_COPY,
-		.inode = req_inode(req, ino_out),
-		.pf = out,
-		.off = (uint64_t)off_out,
-		.len = len ? (uint64_t)len : 1,
-		.nonblock = out->flags & O_NONBLOCK,
-		.u.copy = { .in = fi_file(fi_in), .off_in = off_in, .off_out = off_out,
-			    .len = len, .flags = flags },
+	    .op = LAYOUT_COPY,
+	    .inode = req_inode(req, ino_out),
+	    .pf = out,
+	    .off = (uint64_t)off_out,
+	    .len = len ? (uint64_t)len : 1,
+	    .nonblock = out->flags & O_NONBLOCK,
+	    .u.copy = {.in = fi_file(fi_in),
+		       .off_in = off_in,
+		       .off_out = off_out,
+		       .len = len,
+		       .flags = flags},
 	};
 
 	(void)ino_in;
@@ -990,7 +997,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset
 		d->offset = offset;
 	}
 	for (;;) {
-		struct fuse_entry_param e = { 0 };
+		struct fuse_entry_param e = {0};
 		const char *name;
 		size_t n;
 
@@ -1172,7 +1179,8 @@ static void xattr_read(fuse_req_t req, fuse_ino_t ino, const char *name, size_t 
 		n = xp.is_link ? lgetxattr(xp.path, name, buf, size)
 			       : getxattr(xp.path, name, buf, size);
 	else
-		n = xp.is_link ? llistxattr(xp.path, buf, size) : listxattr(xp.path, buf, size);
+		n = xp.is_link ? llistxattr(xp.path, buf, size)
+			       : listxattr(xp.path, buf, size);
 	reply_xattr_result(req, n, buf, size);
 	g_free(buf);
 	xattr_path_done(&xp);
@@ -1203,40 +1211,40 @@ static void pinfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 }
 
 const struct fuse_lowlevel_ops pinfs_ops = {
-	.init = pinfs_init,
-	.lookup = pinfs_lookup,
-	.forget = pinfs_forget,
-	.forget_multi = pinfs_forget_multi,
-	.getattr = pinfs_getattr,
-	.setattr = pinfs_setattr,
-	.readlink = pinfs_readlink,
-	.mknod = pinfs_mknod,
-	.mkdir = pinfs_mkdir,
-	.unlink = pinfs_unlink,
-	.rmdir = pinfs_rmdir,
-	.symlink = pinfs_symlink,
-	.rename = pinfs_rename,
-	.link = pinfs_link,
-	.open = pinfs_open,
-	.create = pinfs_create,
-	.read = pinfs_read,
-	.write_buf = pinfs_write_buf,
-	.flush = pinfs_flush,
-	.release = pinfs_release,
-	.fsync = pinfs_fsync,
-	.opendir = pinfs_opendir,
-	.readdir = pinfs_readdir,
-	.readdirplus = pinfs_readdirplus,
-	.releasedir = pinfs_releasedir,
-	.fsyncdir = pinfs_fsyncdir,
-	.statfs = pinfs_statfs,
-	.setxattr = pinfs_setxattr,
-	.getxattr = pinfs_getxattr,
-	.listxattr = pinfs_listxattr,
-	.removexattr = pinfs_removexattr,
-	.fallocate = pinfs_fallocate,
-	.copy_file_range = pinfs_copy_file_range,
-	.lseek = pinfs_lseek,
-	.poll = pinfs_poll,
-	.ioctl = pinfs_ioctl,
+    .init = pinfs_init,
+    .lookup = pinfs_lookup,
+    .forget = pinfs_forget,
+    .forget_multi = pinfs_forget_multi,
+    .getattr = pinfs_getattr,
+    .setattr = pinfs_setattr,
+    .readlink = pinfs_readlink,
+    .mknod = pinfs_mknod,
+    .mkdir = pinfs_mkdir,
+    .unlink = pinfs_unlink,
+    .rmdir = pinfs_rmdir,
+    .symlink = pinfs_symlink,
+    .rename = pinfs_rename,
+    .link = pinfs_link,
+    .open = pinfs_open,
+    .create = pinfs_create,
+    .read = pinfs_read,
+    .write_buf = pinfs_write_buf,
+    .flush = pinfs_flush,
+    .release = pinfs_release,
+    .fsync = pinfs_fsync,
+    .opendir = pinfs_opendir,
+    .readdir = pinfs_readdir,
+    .readdirplus = pinfs_readdirplus,
+    .releasedir = pinfs_releasedir,
+    .fsyncdir = pinfs_fsyncdir,
+    .statfs = pinfs_statfs,
+    .setxattr = pinfs_setxattr,
+    .getxattr = pinfs_getxattr,
+    .listxattr = pinfs_listxattr,
+    .removexattr = pinfs_removexattr,
+    .fallocate = pinfs_fallocate,
+    .copy_file_range = pinfs_copy_file_range,
+    .lseek = pinfs_lseek,
+    .poll = pinfs_poll,
+    .ioctl = pinfs_ioctl,
 };

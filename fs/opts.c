@@ -78,7 +78,8 @@ int opts_parse(struct fuse_args *args, struct pinfs_config *cfg)
  * lets a leading vertical tab through (found by tests/fuzz/fuzz-opts,
  * corpus/opts/regression-quota-vtab).  NULL (not given) keeps *val.
  */
-static int check_count(const char *name, const char *text, const char *zero, uint32_t *val)
+static int check_count(const char *name, const char *text, const char *zero,
+		       uint32_t *val)
 {
 	guint64 v;
 
@@ -86,8 +87,9 @@ static int check_count(const char *name, const char *text, const char *zero, uin
 		return 0;
 	if (!*text || strspn(text, "0123456789") != strlen(text) ||
 	    !g_ascii_string_to_unsigned(text, 10, 0, UINT32_MAX, &v, NULL)) {
-		fprintf(stderr, "pinfs: %s=%s: expected a whole number from 0 (%s) to %u\n",
-			name, text, zero, UINT32_MAX);
+		fprintf(stderr,
+			"pinfs: %s=%s: expected a whole number from 0 (%s) to %u\n", name,
+			text, zero, UINT32_MAX);
 		return -1;
 	}
 	*val = (uint32_t)v;
@@ -137,8 +139,10 @@ int opts_check(struct pinfs_config *cfg)
 	if (check_count("break_time", cfg->break_time_opt, "never revoke",
 			&cfg->break_time) < 0 ||
 	    check_timeout(cfg->timeout_opt, &cfg->timeout) < 0 ||
-	    check_count("user_leases", cfg->user_leases_opt, "unlimited", &cfg->user_leases) < 0 ||
-	    check_count("user_pins", cfg->user_pins_opt, "unlimited", &cfg->user_pins) < 0)
+	    check_count("user_leases", cfg->user_leases_opt, "unlimited",
+			&cfg->user_leases) < 0 ||
+	    check_count("user_pins", cfg->user_pins_opt, "unlimited", &cfg->user_pins) <
+		0)
 		return -1;
 	return 0;
 }

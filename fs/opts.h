@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * opts.h - pinfs's own mount options (-o break_time=,pinned=,leases=,
- * timeout=,user_leases=,user_pins=) and the BACKING argument: parsed with fuse_opt, then checked.
- * Separate from main.c so that tests and fuzzers parse exactly as the
- * daemon does.
+ * timeout=,user_leases=,user_pins=) and the BACKING argument: parsed with fuse_opt, then
+ * checked. Separate from main.c so that tests and fuzzers parse exactly as the daemon
+ * does.
  */
 #ifndef PINFS_OPTS_H
 #define PINFS_OPTS_H

@@ -55,23 +55,23 @@
 #define PINFS_LEN_EOF 0ULL
 
 /* pinfs_lease_status.state */
-#define PINFS_STATE_NONE 0     /* no lease on this open file */
+#define PINFS_STATE_NONE 0 /* no lease on this open file */
 #define PINFS_STATE_ACTIVE 1
 #define PINFS_STATE_BREAKING 2 /* a layout change waits for the release */
 #define PINFS_STATE_REVOKED 3  /* removed by force; pins may still block */
 
 /* pinfs_lease_status.end_reason: why the last lease of this open file ended */
 #define PINFS_END_NONE 0
-#define PINFS_END_RELEASED 1      /* F_UNLCK by the holder */
-#define PINFS_END_CLOSED 2        /* the open file description was closed */
+#define PINFS_END_RELEASED 1	    /* F_UNLCK by the holder */
+#define PINFS_END_CLOSED 2	    /* the open file description was closed */
 #define PINFS_END_REVOKED_TIMEOUT 3 /* break_time passed without a release */
-#define PINFS_END_REVOKED_ADMIN 4 /* pinfsctl revoke */
+#define PINFS_END_REVOKED_ADMIN 4   /* pinfsctl revoke */
 
 /* PINFS_IOC_VERSION: is this a pinfs file, and which ABI does it speak? */
 struct pinfs_version {
 	__u32 size;
 	__u32 abi_version; /* out: PINFS_ABI_VERSION */
-	__u32 features;    /* out: PINFS_FEAT_* */
+	__u32 features;	   /* out: PINFS_FEAT_* */
 	__u32 reserved;
 };
 #define PINFS_FEAT_LEASES (1u << 0) /* leases=on at mount */
@@ -80,8 +80,8 @@ struct pinfs_version {
 /* PINFS_IOC_SETLEASE: take, change (type or range) or release (UNLOCK). */
 struct pinfs_lease {
 	__u32 size;
-	__u32 type;  /* PINFS_LEASE_READ, _WRITE or _UNLOCK */
-	__u32 flags; /* PINFS_LEASE_EXCLUSIVE */
+	__u32 type;	/* PINFS_LEASE_READ, _WRITE or _UNLOCK */
+	__u32 flags;	/* PINFS_LEASE_EXCLUSIVE */
 	__u32 reserved; /* must be 0 */
 	__u64 offset;
 	__u64 length; /* PINFS_LEN_EOF: to the end of the file */
@@ -90,29 +90,29 @@ struct pinfs_lease {
 /* PINFS_IOC_GETLEASE: the state of this open file's lease. */
 struct pinfs_lease_status {
 	__u32 size;
-	__u32 type;  /* out: F_GETLEASE's answer: UNLOCK while breaking (rule 5) */
-	__u32 flags; /* out: PINFS_LEASE_EXCLUSIVE */
-	__u32 state; /* out: PINFS_STATE_* */
-	__u64 offset; /* out */
-	__u64 length; /* out */
-	__u64 lease_id; /* out: as pinfsctl shows it; 0 without a lease */
+	__u32 type;	    /* out: F_GETLEASE's answer: UNLOCK while breaking (rule 5) */
+	__u32 flags;	    /* out: PINFS_LEASE_EXCLUSIVE */
+	__u32 state;	    /* out: PINFS_STATE_* */
+	__u64 offset;	    /* out */
+	__u64 length;	    /* out */
+	__u64 lease_id;	    /* out: as pinfsctl shows it; 0 without a lease */
 	__u64 pinned_bytes; /* out: bytes registered with PINFS_IOC_PIN */
-	__u32 end_reason; /* out: PINFS_END_* of the last lease that ended */
-	__s32 signal; /* out: the break signal (0: SIGIO) */
+	__u32 end_reason;   /* out: PINFS_END_* of the last lease that ended */
+	__s32 signal;	    /* out: the break signal (0: SIGIO) */
 };
 
 /* PINFS_IOC_SETSIG: F_SETSIG.  sig 0 restores SIGIO without siginfo. */
 struct pinfs_setsig {
 	__u32 size;
-	__s32 signal; /* 0, or a signal number to send with si_fd set */
-	__s32 fd;     /* the caller's descriptor number, reported in si_fd */
+	__s32 signal;	/* 0, or a signal number to send with si_fd set */
+	__s32 fd;	/* the caller's descriptor number, reported in si_fd */
 	__u32 reserved; /* must be 0 */
 };
 
 /* PINFS_IOC_PIN / PINFS_IOC_UNPIN: register pinned ranges (rule 13). */
 struct pinfs_pin {
 	__u32 size;
-	__u32 flags;  /* must be 0 */
+	__u32 flags; /* must be 0 */
 	__u64 offset;
 	__u64 length; /* > 0 */
 	__u64 pin_id; /* out for PIN, in for UNPIN */

@@ -1081,8 +1081,8 @@ static void test_fallocate(void)
 			serr = err_of(fallocate(sfd, falloc_modes[i].mode, ranges[r][0],
 						ranges[r][1]));
 			pm_message("fallocate %s [%jd,+%jd): pinfs %s, backing fs %s",
-				       falloc_modes[i].name, (intmax_t)ranges[r][0],
-				       (intmax_t)ranges[r][1], ename(merr), ename(serr));
+				   falloc_modes[i].name, (intmax_t)ranges[r][0],
+				   (intmax_t)ranges[r][1], ename(merr), ename(serr));
 			if (r == 0)
 				g_string_append_printf(summary, " %s:%s/%s",
 						       falloc_modes[i].name, ename(merr),
@@ -1118,8 +1118,7 @@ static void test_fallocate(void)
 	}
 	pm_message("fallocate pinfs/backing errnos:%s", summary->str);
 	if (kernel_refused)
-		pm_message(
-		    "the FUSE kernel module refused a mode the backing fs has");
+		pm_message("the FUSE kernel module refused a mode the backing fs has");
 	g_string_free(summary, TRUE);
 	pm_unmount(pm);
 }
@@ -1891,9 +1890,8 @@ static void test_tmpfile(void)
 	 * (callers such as glibc's tmpfile() then fall back to a named file).
 	 */
 	if (merr == EOPNOTSUPP && serr == 0 && !FUSE_HAS_TMPFILE)
-		pm_message(
-		    "O_TMPFILE: refused, libfuse %d.%d has no tmpfile operation",
-		    LIBFUSE_MAJOR, LIBFUSE_MINOR);
+		pm_message("O_TMPFILE: refused, libfuse %d.%d has no tmpfile operation",
+			   LIBFUSE_MAJOR, LIBFUSE_MINOR);
 	else
 		g_assert_cmpstr(ename(merr), ==, ename(serr));
 	if (mfd >= 0) {
@@ -2218,9 +2216,9 @@ static void test_cli_errors(void)
 	}
 	/* bad values of pinfs options: refused, naming the option */
 	static const char *const bad[] = {
-	    "pinned=maybe",	    "leases=",	      "break_time=-1", "break_time=1x",
-	    "break_time=4294967296", "break_time=",   "timeout=nan",   "timeout=inf",
-	    "timeout=-0.5",	    "timeout=1s",
+	    "pinned=maybe",	     "leases=",	    "break_time=-1", "break_time=1x",
+	    "break_time=4294967296", "break_time=", "timeout=nan",   "timeout=inf",
+	    "timeout=-0.5",	     "timeout=1s",
 	};
 	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
 		g_autofree char *err = NULL;

@@ -208,7 +208,7 @@ static gboolean file_is(const char *path, size_t size, char fill)
 	for (gsize i = 0; i < len; i++)
 		if (buf[i] != fill) {
 			pm_message("%s: byte %zu is %d, expected %d", path, i, buf[i],
-				       fill);
+				   fill);
 			return FALSE;
 		}
 	return TRUE;
@@ -574,7 +574,7 @@ static void test_users_break_time(void)
 	g_assert_cmpint(kid_wait(b, 20000), ==, 0);
 	g_assert_cmpint(s->b_trunc, ==, 0);
 	pm_message("B's truncate waited %.2f s (break_time %d)", s->b_trunc_ns / 1e9,
-		       BREAK_TIME);
+		   BREAK_TIME);
 	/* It did wait for the break (at least half of break_time). */
 	g_assert_cmpint(s->b_trunc_ns, >=, (int64_t)BREAK_TIME * 500000000);
 	g_assert_cmpint(size_of(fa), ==, 0);
@@ -734,7 +734,8 @@ static int fault_holder_fn(void *arg)
 		}
 		close(fd);
 		for (int i = 0; i < NKEEP; i++)
-			FAIL_IF(s, !keep_ok(s, s->keep[i], 'k' + i, s->why, sizeof(s->why)));
+			FAIL_IF(s,
+				!keep_ok(s, s->keep[i], 'k' + i, s->why, sizeof(s->why)));
 		s->cycles++;
 	}
 	g_rand_free(r);
@@ -1053,10 +1054,10 @@ static void test_faults_cycles(void)
 {
 	int n = env_int("PINFS_LEASE_CYCLES", 100000);
 	g_autofree char *asan_saved = g_strdup(g_getenv("ASAN_OPTIONS"));
-	g_autofree char *asan = g_strdup_printf("%s%squarantine_size_mb=0:"
-						"thread_local_quarantine_size_kb=0",
-						asan_saved ? asan_saved : "",
-						asan_saved ? ":" : "");
+	g_autofree char *asan =
+	    g_strdup_printf("%s%squarantine_size_mb=0:"
+			    "thread_local_quarantine_size_kb=0",
+			    asan_saved ? asan_saved : "", asan_saved ? ":" : "");
 	struct pm *pm;
 	g_autofree char *f = NULL;
 	g_autofree char *list0 = NULL, *list1 = NULL;
@@ -1088,10 +1089,10 @@ static void test_faults_cycles(void)
 	thr1 = proc_status(d, "Threads");
 	rss1 = proc_status(d, "VmRSS");
 	pm_message("%d cycles: fds %d -> %d (+ pipes %d -> %d), threads %ld "
-		       "-> %ld, RSS %ld -> %ld -> %ld kB; %d EAGAIN retries after "
-		       "close()",
-		       n, fds0, fds1, pipes0, pipes1, thr0, thr1, rss0, rss_mid, rss1,
-		       retries);
+		   "-> %ld, RSS %ld -> %ld -> %ld kB; %d EAGAIN retries after "
+		   "close()",
+		   n, fds0, fds1, pipes0, pipes1, thr0, thr1, rss0, rss_mid, rss1,
+		   retries);
 	if (fds1 != fds0)
 		pm_message("daemon fds before:%s\nafter:%s", list0, list1);
 	g_assert_cmpint(fds1, ==, fds0);
@@ -1180,7 +1181,7 @@ static void test_faults_otrunc_race(void)
 			stale++;
 		else
 			lost++;
-next:
+	next:
 		pinfs_release(fd);
 		close(fd);
 	}
@@ -1188,8 +1189,8 @@ next:
 	kid_free(t);
 	signal(SIGIO, SIG_DFL);
 	pm_message("%d writes under an unrevoked lease: %d lost to O_TRUNC, %d read "
-		       "short once (the kernel's cached size) and whole after fstat",
-		       held, lost, stale);
+		   "short once (the kernel's cached size) and whole after fstat",
+		   held, lost, stale);
 	g_assert_cmpint(held, >, 0);
 	g_assert_cmpint(lost, ==, 0);
 	g_assert_cmpint(stale, ==, 0);
@@ -1313,8 +1314,8 @@ static void test_bug_signal_pid_reuse(void)
 	pm_unmount(pm);
 	if (st >= 0)
 		pm_message("uid %d's process exited with status %d after uid "
-			       "%d's lease broke",
-			       UID_B, st, UID_A);
+			   "%d's lease broke",
+			   UID_B, st, UID_A);
 	g_assert_cmpint(st, ==, -1);
 }
 
@@ -1616,10 +1617,9 @@ static void test_soak(void)
 			max_wait = s[k].max_wait_ns;
 	}
 	pm_message("soak %d s, %d processes: %ld operations, %ld holder "
-		       "checks, %ld revoked, %ld EAGAIN, %ld EWOULDBLOCK after "
-		       "close(), longest wait %.2f s",
-		       secs, nproc, total, checked, revoked, eagain, async,
-		       max_wait / 1e9);
+		   "checks, %ld revoked, %ld EAGAIN, %ld EWOULDBLOCK after "
+		   "close(), longest wait %.2f s",
+		   secs, nproc, total, checked, revoked, eagain, async, max_wait / 1e9);
 	g_assert_cmpint(max_wait, <=, BOUND_NS);
 	g_assert_cmpint(checked, >, 0);
 	if (g_getenv("PINFSCTL")) {
