@@ -1197,6 +1197,26 @@ static void test_faults_otrunc_race(void)
 	pm_unmount(pm);
 }
 
+/* Wait (up to 10 s) until pid, which need not be our child, is dead:
+ * gone, or a zombie whose files are closed. */
+static void wait_gone(pid_t pid)
+{
+	g_autofree char *path = g_strdup_printf("/proc/%d/stat", pid);
+
+	for (int i = 0; i < 1000; i++) {
+		g_autofree char *stat = NULL;
+		const char *end;
+
+		if (!g_file_get_contents(path, &stat, NULL, NULL))
+			return;
+		end = strrchr(stat, ')');
+		if (end && end[1] == ' ' && (end[2] == 'Z' || end[2] == 'X'))
+			return;
+		g_usleep(10000);
+	}
+	g_error("process %d still alive 10 s after SIGKILL", pid);
+}
+
 struct reuse_share {
 	const char *path;
 	pid_t holder, keeper;
@@ -1308,7 +1328,10 @@ static void test_bug_signal_pid_reuse(void)
 
 	/* B's process must still be alive 1 s later. */
 	st = kid_wait(v, 1000);
+	/* The keeper (not our child) holds A's file open: the mount is busy
+	 * until it is gone, not merely killed. */
 	kill(s->keeper, SIGKILL);
+	wait_gone(s->keeper);
 	kid_free(v);
 	munmap(s, sizeof(*s));
 	pm_unmount(pm);
