@@ -59,11 +59,9 @@ struct layout {
 	struct ctl_server *ctl;
 
 	/* poll_lock protects polls: fh -> the fuse_pollhandle of the last
-	 * poll() that wants to hear of a break on that open file; and
-	 * holder_uids: fh -> the fsuid that last asked for a lease there. */
+	 * poll() that wants to hear of a break on that open file. */
 	GMutex poll_lock;
 	GHashTable *polls;
-	GHashTable *holder_uids;
 };
 
 /*
@@ -257,30 +255,15 @@ static bool may_signal(pid_t pid, uid_t uid)
 	return ok;
 }
 
-static bool holder_uid(struct layout *l, uint64_t fh, uid_t *uid)
-{
-	gpointer v;
-	bool found;
-
-	g_mutex_lock(&l->poll_lock);
-	found = g_hash_table_lookup_extended(l->holder_uids, &fh, NULL, &v);
-	g_mutex_unlock(&l->poll_lock);
-	if (found)
-		*uid = (uid_t)GPOINTER_TO_UINT(v);
-	return found;
-}
-
 /* Rule 8: tell the holder.  F_SETSIG's signal carries si_fd, as the
  * kernel's lease break does; si_code is SI_QUEUE, since only the kernel may
  * send POLL_MSG to another process. */
 static void notify_holder(struct layout *l, const struct lt_notify *n)
 {
-	uid_t uid = 0;
-
-	if (!holder_uid(l, n->fh, &uid) || !may_signal(n->pid, uid)) {
+	if (!may_signal(n->pid, n->uid)) {
 		g_message("lease %" PRIu64
 			  ": holder pid %d is gone or not uid %u: not signalled",
-			  n->lease_id, (int)n->pid, (unsigned)uid);
+			  n->lease_id, (int)n->pid, (unsigned)n->uid);
 	} else if (n->signal == 0) {
 		kill(n->pid, SIGIO);
 	} else {
@@ -808,16 +791,8 @@ void layout_ioctl(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_file *
 	/* A grant waits for layout changes that passed their check and are
 	 * still being made (layout_check); see struct pinfs_inode. */
 	if (cmd == PINFS_IOC_SETLEASE) {
-		if (pf && fs->leases) {
-			uint64_t *key = g_new(uint64_t, 1);
-
-			*key = fh_of(pf);
+		if (pf && fs->leases)
 			atomic_store(&pf->in_table, true); /* release cleans up */
-			g_mutex_lock(&fs->layout->poll_lock);
-			g_hash_table_replace(fs->layout->holder_uids, key,
-					     GUINT_TO_POINTER(fuse_req_ctx(req)->uid));
-			g_mutex_unlock(&fs->layout->poll_lock);
-		}
 		pthread_rwlock_wrlock(&inode->layout_lock);
 		err = abi_ioctl(&f, cmd, in_buf, in_bufsz, out_bufsz, &u, &out_size);
 		pthread_rwlock_unlock(&inode->layout_lock);
@@ -886,7 +861,6 @@ void layout_release(struct pinfs *fs, struct pinfs_file *pf)
 		return;
 	g_mutex_lock(&l->poll_lock);
 	g_hash_table_remove(l->polls, &fh);
-	g_hash_table_remove(l->holder_uids, &fh);
 	g_mutex_unlock(&l->poll_lock);
 	/* Changes the close lets go run here, before the release's reply,
 	 * which nobody waits for (the kernel sends release in the background). */
@@ -974,7 +948,6 @@ struct layout *layout_new(struct pinfs *fs, GError **error)
 	g_mutex_init(&l->poll_lock);
 	l->polls = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
 					 (GDestroyNotify)fuse_pollhandle_destroy);
-	l->holder_uids = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
 	if (fs->cfg.leases_on)
 		l->t = lt_new(&cfg, &clock,
 			      l->dma_fd >= 0 ? &layout_lt_ops_dma : &layout_lt_ops, l);
@@ -1078,7 +1051,6 @@ void layout_free(struct layout *l)
 	while (g_main_context_iteration(l->ctx, FALSE))
 		;
 	g_hash_table_destroy(l->polls);
-	g_hash_table_destroy(l->holder_uids);
 	g_mutex_clear(&l->poll_lock);
 	g_main_loop_unref(l->loop);
 	g_main_context_unref(l->ctx);

@@ -149,8 +149,9 @@ struct lt_open {
 	struct lt_link file_link;  /* on lt_file.opens while it has a lease or pins */
 	struct lt_link break_link; /* on t->breaking while BREAKING with a deadline */
 	struct lt_pin *pins;
-	pid_t pid; /* the holder, for notify and rule 7 */
-	uid_t uid; /* charged for the lease while it is live (quotas) */
+	pid_t pid;     /* the holder, for notify and rule 7 */
+	uid_t pid_uid; /* the fsuid pid asked with: who may be signalled */
+	uid_t uid;     /* charged for the lease while it is live (quotas) */
 	int signal, fd;
 	uint8_t type, state, exclusive, end_reason;
 };
@@ -539,6 +540,7 @@ static void lease_start_break(struct lease_table *t, struct lt_open *o, uint64_t
 	    .ino = o->ino,
 	    .fh = o->fh,
 	    .pid = o->pid,
+	    .uid = o->pid_uid,
 	    .signal = o->signal,
 	    .fd = o->fd,
 	};
@@ -964,6 +966,7 @@ int lt_setlease(struct lease_table *t, uint64_t ino, uint64_t fh, pid_t pid, uid
 	o->off = off;
 	o->len = len;
 	o->pid = pid;
+	o->pid_uid = uid;
 	f = file_get(t, ino);
 	open_sync(o, f);
 	file_update(t, f);

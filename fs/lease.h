@@ -72,6 +72,7 @@ struct lt_notify {
 	uint64_t ino;
 	uint64_t fh;
 	pid_t pid;  /* the holder process to signal */
+	uid_t uid;  /* and the fsuid it took or changed the lease with */
 	int signal; /* 0: SIGIO; otherwise F_SETSIG's signal, with si_fd */
 	int fd;	    /* the holder's descriptor number for si_fd, -1 unknown */
 };

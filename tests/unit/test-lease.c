@@ -378,6 +378,32 @@ static void test_ranges(void)
 	fx_fini(&fx);
 }
 
+/* ---- rule 8: the holder to signal is the last caller, with its uid ---- */
+
+/* A change of the lease through the same open file (passed to another
+ * process, maybe of another user) moves the notification to that process,
+ * checked against that process's uid; the quota charge stays with the
+ * uid that took the lease. */
+static void test_notify_uid(void)
+{
+	struct fx fx;
+	uint64_t w = 0;
+	struct lt_notify *n;
+
+	fx_init(&fx, 45 * SEC);
+	g_assert_cmpint(take(&fx, 1, PID_A, LT_READ), ==, 0);
+	g_assert_cmpint(lt_setlease(fx.t, INO, 1, PID_B, UID_B, LT_WRITE, false, 0, LT_LEN_EOF,
+				    true),
+			==, 0);
+	g_assert_cmpint(trunc0(&fx, PID_A + 1000, 2, &w), ==, 1);
+	g_assert_cmpuint(fx.notifies->len, ==, 1);
+	n = notify_at(&fx, 0);
+	g_assert_cmpint(n->pid, ==, PID_B);
+	g_assert_cmpuint(n->uid, ==, UID_B);
+	g_assert_cmpint(unlock(&fx, 1), ==, 0);
+	fx_fini(&fx);
+}
+
 /* ---- rule 8: notify once ---- */
 
 static void test_break_notify_once(void)
@@ -397,6 +423,7 @@ static void test_break_notify_once(void)
 	g_assert_cmpuint(n->ino, ==, INO);
 	g_assert_cmpuint(n->fh, ==, 1);
 	g_assert_cmpint(n->pid, ==, PID_A);
+	g_assert_cmpuint(n->uid, ==, UID_A); /* the signal's target must be UID_A's */
 	g_assert_cmpint(n->signal, ==, 40);
 	g_assert_cmpint(n->fd, ==, 7);
 
@@ -1660,6 +1687,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/lease/types/invalid", test_invalid);
 	g_test_add_func("/lease/ranges", test_ranges);
 	g_test_add_func("/lease/break/notify-once", test_break_notify_once);
+	g_test_add_func("/lease/notify/uid", test_notify_uid);
 	g_test_add_func("/lease/break/setsig-default", test_setsig_default);
 	g_test_add_func("/lease/break/own-fh", test_own_fh_does_not_break);
 	g_test_add_func("/lease/break/self-ewouldblock", test_self_break);
