@@ -392,9 +392,9 @@ static void test_notify_uid(void)
 
 	fx_init(&fx, 45 * SEC);
 	g_assert_cmpint(take(&fx, 1, PID_A, LT_READ), ==, 0);
-	g_assert_cmpint(lt_setlease(fx.t, INO, 1, PID_B, UID_B, LT_WRITE, false, 0, LT_LEN_EOF,
-				    true),
-			==, 0);
+	g_assert_cmpint(
+	    lt_setlease(fx.t, INO, 1, PID_B, UID_B, LT_WRITE, false, 0, LT_LEN_EOF, true),
+	    ==, 0);
 	g_assert_cmpint(trunc0(&fx, PID_A + 1000, 2, &w), ==, 1);
 	g_assert_cmpuint(fx.notifies->len, ==, 1);
 	n = notify_at(&fx, 0);
