@@ -42,12 +42,12 @@ struct pinfs_inode {
 	 * check and the change itself (see layout_check). */
 	pthread_rwlock_t layout_lock;
 	/* The thread that last opened this file with O_NONBLOCK, and when
-	 * (CLOCK_MONOTONIC ns): links the kernel's truncate after an
+	 * (g_get_monotonic_time, us): links the kernel's truncate after an
 	 * open(O_TRUNC), which carries no file handle, to the open's
 	 * O_NONBLOCK (ops.c, nonblock_open_trunc).  Lock-free: a lost race
 	 * only makes such an open wait instead of failing at once. */
 	atomic_int nb_open_tid;
-	atomic_int_least64_t nb_open_ns;
+	atomic_int_least64_t nb_open_us;
 };
 
 /* An open file: its address is the FUSE file handle (fi->fh). */

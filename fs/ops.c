@@ -426,18 +426,11 @@ out:
 		fuse_reply_attr(req, &st, pinfs_data(req)->cfg.timeout);
 }
 
-static int64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* An open with O_NONBLOCK: remember who, for nonblock_open_trunc(). */
 static void note_nonblock_open(struct pinfs_inode *inode, pid_t tid)
 {
-	atomic_store_explicit(&inode->nb_open_ns, monotonic_ns(), memory_order_relaxed);
+	atomic_store_explicit(&inode->nb_open_us, g_get_monotonic_time(),
+			      memory_order_relaxed);
 	atomic_store_explicit(&inode->nb_open_tid, tid, memory_order_relaxed);
 }
 
@@ -451,7 +444,7 @@ static void note_nonblock_open(struct pinfs_inode *inode, pid_t tid)
  * path right after an O_NONBLOCK open of the same file by the same thread
  * looks the same and is taken as non-blocking too.
  */
-#define NONBLOCK_OPEN_TRUNC_NS 1000000000 /* 1 s */
+#define NONBLOCK_OPEN_TRUNC_US G_USEC_PER_SEC /* 1 s */
 
 static bool nonblock_open_trunc(fuse_req_t req, struct pinfs_inode *inode,
 				const struct stat *attr)
@@ -462,9 +455,9 @@ static bool nonblock_open_trunc(fuse_req_t req, struct pinfs_inode *inode,
 	    atomic_load_explicit(&inode->nb_open_tid, memory_order_relaxed) != tid)
 		return false;
 	atomic_store_explicit(&inode->nb_open_tid, 0, memory_order_relaxed);
-	return monotonic_ns() -
-		   atomic_load_explicit(&inode->nb_open_ns, memory_order_relaxed) <
-	       NONBLOCK_OPEN_TRUNC_NS;
+	return g_get_monotonic_time() -
+		   atomic_load_explicit(&inode->nb_open_us, memory_order_relaxed) <
+	       NONBLOCK_OPEN_TRUNC_US;
 }
 
 static void pinfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
