@@ -31,6 +31,7 @@
 #include <gio/gunixsocketaddress.h>
 #include <json-glib/json-glib.h>
 
+#include "clock.h"
 #include "ctl.h"
 
 #ifndef PINFS_VERSION
@@ -94,11 +95,8 @@ static gboolean client_io(GSocket *sock, GIOCondition cond, gpointer data);
 
 static uint64_t monotonic_ns(void *arg)
 {
-	struct timespec ts;
-
 	(void)arg;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return clock_mono_ns();
 }
 
 static uint64_t now_ns(struct ctl_server *s)

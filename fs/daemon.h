@@ -44,7 +44,7 @@ struct pinfs_inode {
 	/* The thread that last opened this file with O_NONBLOCK, and when
 	 * (g_get_monotonic_time, us): links the kernel's truncate after an
 	 * open(O_TRUNC), which carries no file handle, to the open's
-	 * O_NONBLOCK (ops.c, nonblock_open_trunc).  Lock-free: a lost race
+	 * O_NONBLOCK (nonblock.c).  Lock-free: a lost race
 	 * only makes such an open wait instead of failing at once. */
 	atomic_int nb_open_tid;
 	atomic_int_least64_t nb_open_us;
@@ -123,9 +123,7 @@ int inode_link_path(struct pinfs *fs, struct pinfs_inode *inode, int *dir_fd,
 		    char **name);
 
 /* ops.c */
-extern const struct fuse_lowlevel_ops pinfs_ops;
-void handles_init(struct pinfs *fs);
-void handles_destroy(struct pinfs *fs);
+extern const struct fuse_lowlevel_ops lo_ops;
 
 /*
  * The operations a parked layout change performs once it may go ahead.

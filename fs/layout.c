@@ -35,27 +35,24 @@
 #include <unistd.h>
 
 #include "abi.h"
-#include "ctl.h"
+#include "breaktimer.h"
+#include "clock.h"
+#include "control.h"
 #include "daemon.h"
+#include "dma.h"
+#include "events.h"
 #include "pinfs_abi.h"
-#include "pinfs_dma_abi.h"
+#include "proc.h"
 
 struct layout {
 	struct pinfs *fs;
 	struct lease_table *t;
 
-	/* The event thread owns ctx: the break_time timer, the control socket
-	 * and changes resumed other than by a release run there. */
-	GMainContext *ctx;
-	GMainLoop *loop;
-	GThread *thread;
-	GSource *timer; /* only touched on the event thread */
-	/* The deadline timer's expiry (0: none); written by rearm_timer on
-	 * the event thread, read by on_deadline_changed anywhere. */
-	atomic_uint_least64_t armed_ns;
-	GSource *pin_poll; /* event thread: rechecks pins-only waiters */
-	int dma_fd;	   /* /dev/pinfs_dma, or -1: no pin queries */
-	bool stopping;	   /* set at unmount, before the table goes away */
+	/* The event thread: the break_time timer, the pin poll, the control
+	 * socket and changes resumed other than by a release run there. */
+	struct events *ev;
+	struct break_timer *timer; /* NULL with leases=off */
+	struct dma *dma;	   /* NULL: no pinfs_dma module, no pin queries */
 	struct ctl_server *ctl;
 
 	/* poll_lock protects polls: fh -> the fuse_pollhandle of the last
@@ -143,64 +140,8 @@ static __thread struct later *later_here;
 
 static uint64_t now_ns(void *arg)
 {
-	struct timespec ts;
-
 	(void)arg;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/*
- * Is thread tid in thread group tgid?  tgkill() with signal 0 sends
- * nothing and fails with ESRCH unless it is; EPERM means it is, but we may
- * not signal it.
- */
-static bool thread_in_group(pid_t tgid, pid_t tid)
-{
-	return syscall(SYS_tgkill, tgid, tid, 0) == 0 || errno == EPERM;
-}
-
-/* Last answers of tid_to_tgid, (tid << 32 | tgid) by the low bits of tid.
- * Only hints: every use is checked with thread_in_group(). */
-#define TGID_HINTS 256
-static atomic_uint_least64_t tgid_hints[TGID_HINTS];
-
-/*
- * The thread group of a thread id, as FUSE reports the calling thread.
- * On the break path (layout_check), so it must be cheap: a guess checked
- * with one tgkill(), first that tid leads its own group (a single-threaded
- * caller), then the last answer for that tid.  Only when both miss does it
- * read /proc/TID/status (13 us).  Like that read, the answer can go stale
- * the moment the thread exits.
- */
-static pid_t tid_to_tgid(pid_t tid)
-{
-	atomic_uint_least64_t *hint = &tgid_hints[(uint32_t)tid % TGID_HINTS];
-	char path[64], line[128];
-	pid_t tgid = tid;
-	uint64_t last;
-	FILE *f;
-
-	if (tid <= 0)
-		return tid;
-	if (thread_in_group(tid, tid))
-		return tid;
-	last = atomic_load_explicit(hint, memory_order_relaxed);
-	if ((pid_t)(last >> 32) == tid && thread_in_group((pid_t)(uint32_t)last, tid))
-		return (pid_t)(uint32_t)last;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
-	f = fopen(path, "re");
-	if (!f)
-		return tid;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "Tgid: %d", &tgid) == 1)
-			break;
-	}
-	fclose(f);
-	atomic_store_explicit(hint, ((uint64_t)(uint32_t)tid << 32) | (uint32_t)tgid,
-			      memory_order_relaxed);
-	return tgid;
+	return clock_mono_ns();
 }
 
 static uint64_t fh_of(struct pinfs_file *pf)
@@ -226,41 +167,12 @@ static void notify_poll(struct layout *l, uint64_t fh)
 	g_mutex_unlock(&l->poll_lock);
 }
 
-/*
- * May a holder that took its lease as uid be signalled at pid?  The pid
- * was the holder's when it took the lease, but the process may be gone and
- * the number reused.  Like the kernel's sigio_perm(): root's leases may
- * signal anyone, others only processes whose real or saved uid is theirs.
- */
-static bool may_signal(pid_t pid, uid_t uid)
-{
-	char path[64], line[256];
-	unsigned ruid, euid, suid;
-	bool ok = false;
-	FILE *f;
-
-	if (uid == 0)
-		return true;
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "Uid: %u %u %u", &ruid, &euid, &suid) == 3) {
-			ok = ruid == uid || suid == uid;
-			break;
-		}
-	}
-	fclose(f);
-	return ok;
-}
-
 /* Rule 8: tell the holder.  F_SETSIG's signal carries si_fd, as the
  * kernel's lease break does; si_code is SI_QUEUE, since only the kernel may
  * send POLL_MSG to another process. */
 static void notify_holder(struct layout *l, const struct lt_notify *n)
 {
-	if (!may_signal(n->pid, n->uid)) {
+	if (!proc_may_signal(n->pid, n->uid)) {
 		g_message("lease %" PRIu64
 			  ": holder pid %d is gone or not uid %u: not signalled",
 			  n->lease_id, (int)n->pid, (unsigned)n->uid);
@@ -362,7 +274,7 @@ static void on_resume(void *ctx, void *waiter_data, int err)
 		resumed_here->tail = &p->next;
 		return;
 	}
-	g_main_context_invoke(l->ctx, run_parked, p);
+	events_invoke(l->ev, run_parked, p);
 }
 
 /* Collect what the lease table resumes from now until resumed_end(). */
@@ -398,130 +310,20 @@ static void run_resumed(struct resumed *r)
 	r->tail = &r->head;
 }
 
-static gboolean on_timer(gpointer data);
-
-/*
- * Event thread: arm the timer for the table's next break deadline, and say
- * so in armed_ns before looking at the table a second time: a deadline
- * added after the first look was added by a thread that then reads
- * armed_ns (on_deadline_changed), and either that thread sees the new
- * value and asks again, or the second look sees its deadline.
- */
-static gboolean rearm_timer(gpointer data)
-{
-	struct layout *l = data;
-	uint64_t next, now = now_ns(NULL);
-	guint ms;
-
-	if (l->stopping)
-		return G_SOURCE_REMOVE;
-	do {
-		next = lt_next_deadline(l->t);
-		atomic_store(&l->armed_ns, next == UINT64_MAX ? 0 : next);
-	} while (lt_next_deadline(l->t) < next);
-	if (l->timer) {
-		g_source_destroy(l->timer);
-		g_source_unref(l->timer);
-		l->timer = NULL;
-	}
-	if (next == UINT64_MAX)
-		return G_SOURCE_REMOVE;
-	ms = next <= now ? 0 : (guint)MIN((next - now + 999999) / 1000000, G_MAXUINT);
-	l->timer = g_timeout_source_new(ms);
-	g_source_set_callback(l->timer, on_timer, l, NULL);
-	g_source_attach(l->timer, l->ctx);
-	return G_SOURCE_REMOVE;
-}
-
-static gboolean on_timer(gpointer data)
-{
-	struct layout *l = data;
-
-	if (l->stopping)
-		return G_SOURCE_REMOVE;
-	lt_expire(l->t);
-	rearm_timer(l); /* replaces this source */
-	return G_SOURCE_REMOVE;
-}
-
-/*
- * Any thread, after a break began or ended.  Wake the event thread only if
- * the earliest deadline is now before the armed timer: a timer that fires
- * early finds nothing to revoke and re-arms, which is cheaper than waking
- * the event thread on every break and release (two CPUs are shared by the
- * breaker, the holder and the daemon).
- */
 static void on_deadline_changed(void *ctx)
 {
 	struct layout *l = ctx;
-	uint64_t armed = atomic_load(&l->armed_ns);
 
-	if (armed && lt_next_deadline(l->t) >= armed)
-		return;
-	g_main_context_invoke(l->ctx, rearm_timer, l);
+	break_timer_deadline_changed(l->timer);
 }
 
-/*
- * Rule 11 for pins nobody registered: ask the pinfs_dma module how much of
- * the range is DMA-pinned.  The module needs a descriptor on our own
- * superblock; an O_PATH open of the mount root asks the daemon nothing, and
- * is not kept, so that the mount never looks busy to umount.
- */
+/* Rule 11 for pins nobody registered: ask the pinfs_dma module. */
 static uint64_t on_unregistered_pins(void *ctx, uint64_t ino, uint64_t off, uint64_t len)
 {
 	struct layout *l = ctx;
 	struct pinfs_inode *inode = (struct pinfs_inode *)(uintptr_t)ino;
-	struct pinfs_dma_query q;
-	uint64_t bytes = 0;
-	int root;
 
-	root = open(l->fs->cfg.mountpoint, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (root < 0)
-		return 0;
-	memset(&q, 0, sizeof(q));
-	q.size = sizeof(q);
-	q.fd = root;
-	q.ino = inode->ino;
-	q.offset = off;
-	q.len = len == LT_LEN_EOF ? 0 : len;
-	if (ioctl(l->dma_fd, PINFS_DMA_IOC_QUERY, &q) == 0)
-		bytes = q.pinned * (uint64_t)sysconf(_SC_PAGESIZE);
-	close(root);
-	return bytes;
-}
-
-/*
- * Event thread: while any change is parked, look at unregistered pins again
- * every 50 ms (the module cannot tell us when a pin goes).  Not only while
- * some waiter waits for pins alone: a change parked behind a lease starts
- * waiting for pins alone when the lease goes, and nothing would restart
- * the poll then.
- */
-static gboolean on_pin_poll(gpointer data)
-{
-	struct layout *l = data;
-	struct lt_stats st;
-
-	lt_get_stats(l->t, &st);
-	if (l->stopping || st.parked_now == 0) {
-		g_source_unref(l->pin_poll);
-		l->pin_poll = NULL;
-		return G_SOURCE_REMOVE;
-	}
-	lt_recheck(l->t);
-	return G_SOURCE_CONTINUE;
-}
-
-static gboolean start_pin_poll(gpointer data)
-{
-	struct layout *l = data;
-
-	if (l->pin_poll || l->stopping)
-		return G_SOURCE_REMOVE;
-	l->pin_poll = g_timeout_source_new(50);
-	g_source_set_callback(l->pin_poll, on_pin_poll, l, NULL);
-	g_source_attach(l->pin_poll, l->ctx);
-	return G_SOURCE_REMOVE;
+	return dma_pinned_bytes(l->dma, inode->ino, off, len);
 }
 
 /* Grants and releases are INFO (shown with -d or G_MESSAGES_DEBUG);
@@ -635,7 +437,7 @@ bool layout_check(fuse_req_t req, struct layout_change *c)
 
 	/* Without the module, a file with no lease, pin or waiter has nothing
 	 * to wait for.  With it, any file may have pages a device pinned. */
-	if (fs->layout->dma_fd < 0 &&
+	if (!fs->layout->dma &&
 	    !atomic_load_explicit(&c->inode->lease_active, memory_order_relaxed))
 		return false;
 
@@ -664,8 +466,8 @@ bool layout_check(fuse_req_t req, struct layout_change *c)
 	prev_later = later_here; /* run_parked on the event thread nests */
 	later_here = &later;
 	ret = lt_break(fs->leases, ino_of(c->inode), c->pf ? fh_of(c->pf) : 0,
-		       tid_to_tgid(fuse_req_ctx(req)->pid), off, c->len, c->nonblock, p,
-		       &id);
+		       proc_tid_to_tgid(fuse_req_ctx(req)->pid), off, c->len, c->nonblock,
+		       p, &id);
 	later_here = prev_later;
 	if (ret == 0) {
 		/* Nothing conflicts, so nobody was told: this only logs. */
@@ -684,9 +486,8 @@ bool layout_check(fuse_req_t req, struct layout_change *c)
 		g_mutex_unlock(&p->lock);
 		later_notify_all(&later);
 		later_log_all(&later);
-		if (fs->layout->dma_fd >= 0)
-			g_main_context_invoke(fs->layout->ctx, start_pin_poll,
-					      fs->layout);
+		if (fs->layout->dma)
+			dma_start_poll(fs->layout->dma);
 		return true;
 	}
 	g_mutex_unlock(&p->lock);
@@ -738,11 +539,11 @@ static pid_t caller_pid(void *arg)
 	uint64_t last;
 
 	if (!c->pf)
-		return tid_to_tgid(tid);
+		return proc_tid_to_tgid(tid);
 	last = atomic_load_explicit(&c->pf->last_tid_tgid, memory_order_relaxed);
 	if (last && (pid_t)(last >> 32) == tid)
 		return (pid_t)(uint32_t)last;
-	tgid = tid_to_tgid(tid);
+	tgid = proc_tid_to_tgid(tid);
 	atomic_store_explicit(&c->pf->last_tid_tgid,
 			      ((uint64_t)(uint32_t)tid << 32) | (uint32_t)tgid,
 			      memory_order_relaxed);
@@ -847,7 +648,7 @@ bool layout_keep_cache(struct pinfs *fs, struct pinfs_inode *inode)
 {
 	if (!fs->leases)
 		return false;
-	return fs->layout->dma_fd >= 0 ||
+	return fs->layout->dma ||
 	       atomic_load_explicit(&inode->lease_active, memory_order_relaxed);
 }
 
@@ -870,59 +671,6 @@ void layout_release(struct pinfs *fs, struct pinfs_file *pf)
 	run_resumed(&resumed);
 }
 
-/* ---- control channel hooks ---- */
-
-/* The path of an inode inside the mount, from its backing descriptor.
- * ino may name an inode that is gone by now: inode_dup_fd checks. */
-static char *hook_ino_path(void *ctx, uint64_t ino)
-{
-	struct layout *l = ctx;
-	char proc[64], *target, *res = NULL;
-	size_t blen = strlen(l->fs->cfg.backing);
-	int fd = inode_dup_fd(l->fs, ino);
-
-	if (fd < 0)
-		return NULL;
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	target = g_file_read_link(proc, NULL);
-	close(fd);
-	if (!target)
-		return NULL;
-	if (!strncmp(target, l->fs->cfg.backing, blen) &&
-	    (target[blen] == '/' || target[blen] == '\0'))
-		res = g_strconcat(l->fs->cfg.mountpoint, target + blen, NULL);
-	else
-		res = g_strdup(target);
-	g_free(target);
-	return res;
-}
-
-static int hook_ino_owner(void *ctx, uint64_t ino, uid_t *uid)
-{
-	struct layout *l = ctx;
-	int fd = inode_dup_fd(l->fs, ino), err = 0;
-	struct stat st;
-
-	if (fd < 0)
-		return -ENOENT;
-	if (fstat(fd, &st) < 0)
-		err = -errno;
-	else
-		*uid = st.st_uid;
-	close(fd);
-	return err;
-}
-
-static gpointer event_thread(gpointer data)
-{
-	struct layout *l = data;
-
-	g_main_context_push_thread_default(l->ctx);
-	g_main_loop_run(l->loop);
-	g_main_context_pop_thread_default(l->ctx);
-	return NULL;
-}
-
 struct layout *layout_new(struct pinfs *fs, GError **error)
 {
 	struct layout *l = g_new0(struct layout, 1);
@@ -936,91 +684,29 @@ struct layout *layout_new(struct pinfs *fs, GError **error)
 
 	(void)error;
 	l->fs = fs;
-	l->dma_fd = -1;
-	if (fs->cfg.leases_on) {
-		l->dma_fd = open(PINFS_DMA_DEVICE, O_RDWR | O_CLOEXEC);
-		if (l->dma_fd >= 0)
-			g_message(
-			    "pinfs_dma module found: layout changes wait for DMA pins");
-	}
-	l->ctx = g_main_context_new();
-	l->loop = g_main_loop_new(l->ctx, FALSE);
+	if (fs->cfg.leases_on)
+		l->dma = dma_open(fs->cfg.mountpoint);
+	l->ev = events_new();
 	g_mutex_init(&l->poll_lock);
 	l->polls = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
 					 (GDestroyNotify)fuse_pollhandle_destroy);
-	if (fs->cfg.leases_on)
-		l->t = lt_new(&cfg, &clock,
-			      l->dma_fd >= 0 ? &layout_lt_ops_dma : &layout_lt_ops, l);
+	if (fs->cfg.leases_on) {
+		l->t =
+		    lt_new(&cfg, &clock, l->dma ? &layout_lt_ops_dma : &layout_lt_ops, l);
+		l->timer = break_timer_new(events_context(l->ev), l->t);
+		if (l->dma)
+			dma_watch(l->dma, l->t, events_context(l->ev));
+	}
 	fs->leases = l->t;
 	fs->layout = l;
-	/* GLib makes its global default context (and its eventfd) the first
-	 * time a thread pushes a context: do it now, not at a random moment
-	 * after start-up (the fd-leak test counts descriptors). */
-	g_main_context_default();
-	l->thread = g_thread_new("pinfs-events", event_thread, l);
+	events_start(l->ev);
 	return l;
-}
-
-/* Dev "major:minor" of our mount, from /proc/self/mountinfo (a stat of our
- * own mountpoint would ask ourselves). */
-static bool mount_dev(const char *mountpoint, unsigned *major, unsigned *minor)
-{
-	char *text = NULL, **lines;
-	bool found = false;
-
-	if (!g_file_get_contents("/proc/self/mountinfo", &text, NULL, NULL))
-		return false;
-	lines = g_strsplit(text, "\n", -1);
-	for (char **ln = lines; *ln && !found; ln++) {
-		char mnt[4096], fstype[256];
-		unsigned maj, min;
-		const char *sep;
-
-		if (sscanf(*ln, "%*d %*d %u:%u %*s %4095s", &maj, &min, mnt) != 3)
-			continue;
-		sep = strstr(*ln, " - ");
-		if (!sep || sscanf(sep, " - %255s", fstype) != 1)
-			continue;
-		if (strcmp(mnt, mountpoint) || strncmp(fstype, "fuse", 4))
-			continue;
-		*major = maj;
-		*minor = min;
-		found = true; /* keep the first; a later mount on top is not ours */
-	}
-	g_strfreev(lines);
-	g_free(text);
-	return found;
 }
 
 void layout_start_control(struct layout *l)
 {
-	static const struct ctl_hooks hooks = {
-	    .ino_path = hook_ino_path,
-	    .ino_owner = hook_ino_owner,
-	};
-	GError *error = NULL;
-	unsigned maj, min;
-	char *path;
-
-	if (!l->t)
-		return;
-	if (!mount_dev(l->fs->cfg.mountpoint, &maj, &min)) {
-		g_message("control channel off: mount not found in /proc/self/mountinfo");
-		return;
-	}
-	path = ctl_socket_path_for_dev(makedev(maj, min), geteuid());
-	l->ctl = ctl_start(l->ctx, l->t, path, NULL, &hooks, l, &error);
-	if (!l->ctl) {
-		g_message("control channel off: %s", error->message);
-		g_error_free(error);
-	}
-	g_free(path);
-}
-
-static gboolean quit_loop(gpointer data)
-{
-	g_main_loop_quit(data);
-	return G_SOURCE_REMOVE;
+	if (l->t)
+		l->ctl = control_start(l->fs, events_context(l->ev), l->t);
 }
 
 /*
@@ -1029,30 +715,22 @@ static gboolean quit_loop(gpointer data)
  */
 void layout_free(struct layout *l)
 {
-	g_main_context_invoke(l->ctx, quit_loop, l->loop);
-	g_thread_join(l->thread);
+	events_stop(l->ev);
 	if (l->ctl)
 		ctl_stop(l->ctl);
-	l->stopping = true;
-	if (l->timer) {
-		g_source_destroy(l->timer);
-		g_source_unref(l->timer);
-		l->timer = NULL;
-	}
-	if (l->pin_poll) {
-		g_source_destroy(l->pin_poll);
-		g_source_unref(l->pin_poll);
-		l->pin_poll = NULL;
-	}
+	if (l->timer)
+		break_timer_stop(l->timer);
+	if (l->dma)
+		dma_stop(l->dma);
 	if (l->t)
 		lt_destroy(l->t);
-	if (l->dma_fd >= 0)
-		close(l->dma_fd);
-	while (g_main_context_iteration(l->ctx, FALSE))
-		;
+	if (l->dma)
+		dma_close(l->dma);
+	events_drain(l->ev);
+	if (l->timer)
+		break_timer_free(l->timer);
 	g_hash_table_destroy(l->polls);
 	g_mutex_clear(&l->poll_lock);
-	g_main_loop_unref(l->loop);
-	g_main_context_unref(l->ctx);
+	events_free(l->ev);
 	g_free(l);
 }

@@ -89,6 +89,7 @@
 
 #include <glib.h>
 
+#include "clock.h"
 #include "lease.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
@@ -241,11 +242,8 @@ struct lt_batch {
 
 static uint64_t default_now_ns(void *arg)
 {
-	struct timespec ts;
-
 	(void)arg;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return clock_mono_ns();
 }
 
 static uint64_t now_ns(struct lease_table *t)

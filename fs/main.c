@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "handles.h"
 #include "opts.h"
 
 static void usage(const char *prog)
@@ -113,7 +114,7 @@ int main(int argc, char *argv[])
 	inode_table_init(&fs);
 	handles_init(&fs);
 
-	se = fuse_session_new(&args, &pinfs_ops, sizeof(pinfs_ops), &fs);
+	se = fuse_session_new(&args, &lo_ops, sizeof(lo_ops), &fs);
 	if (!se)
 		goto out_inodes; /* libfuse said why, e.g. an unknown option */
 	fs.se = se;

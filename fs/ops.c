@@ -26,6 +26,10 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "handles.h"
+#include "nonblock.h"
+#include "readahead.h"
+#include "stamps.h"
 
 #define PROC_FD_PATH_MAX 64
 
@@ -44,43 +48,6 @@ static struct pinfs_file *fi_file(struct fuse_file_info *fi)
 	return fi ? (struct pinfs_file *)(uintptr_t)fi->fh : NULL;
 }
 
-/* ---- The registry of open handles ---- */
-
-typedef void (*handle_free_fn)(void *handle);
-
-void handles_init(struct pinfs *fs)
-{
-	pthread_mutex_init(&fs->handle_lock, NULL);
-	fs->handles = g_hash_table_new(g_direct_hash, g_direct_equal);
-}
-
-static void handle_add(struct pinfs *fs, void *h, handle_free_fn fn)
-{
-	pthread_mutex_lock(&fs->handle_lock);
-	g_hash_table_insert(fs->handles, h, (gpointer)fn);
-	pthread_mutex_unlock(&fs->handle_lock);
-}
-
-static void handle_remove(struct pinfs *fs, void *h)
-{
-	pthread_mutex_lock(&fs->handle_lock);
-	g_hash_table_remove(fs->handles, h);
-	pthread_mutex_unlock(&fs->handle_lock);
-}
-
-/* At unmount: free the handles whose release never came. */
-void handles_destroy(struct pinfs *fs)
-{
-	GHashTableIter it;
-	gpointer h, fn;
-
-	g_hash_table_iter_init(&it, fs->handles);
-	while (g_hash_table_iter_next(&it, &h, &fn))
-		((handle_free_fn)fn)(h);
-	g_hash_table_destroy(fs->handles);
-	pthread_mutex_destroy(&fs->handle_lock);
-}
-
 static int inode_stat(struct pinfs_inode *inode, struct stat *st)
 {
 	if (fstatat(inode->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
@@ -88,58 +55,7 @@ static int inode_stat(struct pinfs_inode *inode, struct stat *st)
 	return 0;
 }
 
-/*
- * Sequential reads: the kernel reads ahead of a FUSE reader by the mount's
- * read_ahead_kb (128 KiB by default), one request per window.  512 KiB
- * windows cut the requests to a quarter and keep more data in flight; much
- * larger ones are slower, because a reply of 1 MiB or more no longer fits
- * the pipe libfuse splices it through (fs.pipe-max-size, 1 MiB) and falls
- * back to copying.  docs/benchmarks.md has the measurements.
- */
-#define PINFS_READAHEAD_KB 512
-
-/*
- * Set the mount's read_ahead_kb (/sys/class/bdi/MAJ:MIN; root only).  Called
- * from pinfs_init, before the reply to INIT, which can only lower it (to
- * conn->max_readahead).  The mount's device comes from /proc/self/mountinfo:
- * a stat() of our own mountpoint would wait for us.  Best effort: without
- * it reads are slower, not wrong.
- */
-static void set_readahead(const char *mountpoint)
-{
-	char *text = NULL, **lines;
-	unsigned maj = 0, min = 0;
-	bool found = false;
-
-	if (!g_file_get_contents("/proc/self/mountinfo", &text, NULL, NULL))
-		return;
-	lines = g_strsplit(text, "\n", -1);
-	for (char **ln = lines; *ln && !found; ln++) {
-		char mnt[4096];
-		const char *sep = strstr(*ln, " - ");
-
-		if (sscanf(*ln, "%*d %*d %u:%u %*s %4095s", &maj, &min, mnt) != 3 || !sep)
-			continue;
-		found = !strcmp(mnt, mountpoint) && !strncmp(sep, " - fuse", 7);
-	}
-	g_strfreev(lines);
-	g_free(text);
-	if (found) {
-		char path[64], val[16];
-		int fd, n;
-
-		snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", maj,
-			 min);
-		n = snprintf(val, sizeof(val), "%d", PINFS_READAHEAD_KB);
-		fd = open(path, O_WRONLY | O_CLOEXEC);
-		if (fd < 0 || write(fd, val, (size_t)n) != n)
-			g_debug("%s stays: %s", path, g_strerror(errno));
-		if (fd >= 0)
-			close(fd);
-	}
-}
-
-static void pinfs_init(void *userdata, struct fuse_conn_info *conn)
+static void lo_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct pinfs *fs = userdata;
 
@@ -149,8 +65,7 @@ static void pinfs_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_SPLICE_MOVE;
 	if (conn->capable & FUSE_CAP_SPLICE_READ)
 		conn->want |= FUSE_CAP_SPLICE_READ;
-	conn->max_readahead = MAX(conn->max_readahead, PINFS_READAHEAD_KB * 1024u);
-	set_readahead(fs->cfg.mountpoint);
+	readahead_init(conn, fs->cfg.mountpoint);
 	/* Keep page cache coherent with our own writes; no writeback cache,
 	 * so a size change always reaches the daemon. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
@@ -178,7 +93,7 @@ static void pinfs_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 }
 
-static void pinfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+static void lo_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fuse_entry_param e;
 	int err;
@@ -235,15 +150,15 @@ out:
 		fuse_reply_entry(req, &e);
 }
 
-static void pinfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-			dev_t rdev)
+static void lo_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		     dev_t rdev)
 {
 	struct pinfs_inode *dir = req_inode(req, parent);
 
 	reply_new_node(req, dir, name, mknodat(dir->fd, name, mode, rdev));
 }
 
-static void pinfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+static void lo_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	struct pinfs_inode *dir = req_inode(req, parent);
 	int res = mkdirat(dir->fd, name, mode);
@@ -267,16 +182,15 @@ out:
 		fuse_reply_entry(req, &e);
 }
 
-static void pinfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
-			  const char *name)
+static void lo_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		       const char *name)
 {
 	struct pinfs_inode *dir = req_inode(req, parent);
 
 	reply_new_node(req, dir, name, symlinkat(link, dir->fd, name));
 }
 
-static void pinfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent,
-		       const char *name)
+static void lo_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char *name)
 {
 	struct pinfs_inode *inode = req_inode(req, ino);
 	struct pinfs_inode *dir = req_inode(req, parent);
@@ -297,22 +211,22 @@ out:
 		fuse_reply_entry(req, &e);
 }
 
-static void pinfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+static void lo_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct pinfs_inode *dir = req_inode(req, parent);
 
 	fuse_reply_err(req, unlinkat(dir->fd, name, 0) < 0 ? errno : 0);
 }
 
-static void pinfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+static void lo_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct pinfs_inode *dir = req_inode(req, parent);
 
 	fuse_reply_err(req, unlinkat(dir->fd, name, AT_REMOVEDIR) < 0 ? errno : 0);
 }
 
-static void pinfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
-			 fuse_ino_t newparent, const char *newname, unsigned int flags)
+static void lo_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
 	struct pinfs_inode *dir = req_inode(req, parent);
 	struct pinfs_inode *newdir = req_inode(req, newparent);
@@ -321,14 +235,14 @@ static void pinfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fuse_reply_err(req, res < 0 ? errno : 0);
 }
 
-static void pinfs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+static void lo_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
 	inode_forget(pinfs_data(req), req_inode(req, ino), nlookup);
 	fuse_reply_none(req);
 }
 
-static void pinfs_forget_multi(fuse_req_t req, size_t count,
-			       struct fuse_forget_data *forgets)
+static void lo_forget_multi(fuse_req_t req, size_t count,
+			    struct fuse_forget_data *forgets)
 {
 	struct pinfs *fs = pinfs_data(req);
 
@@ -337,7 +251,7 @@ static void pinfs_forget_multi(fuse_req_t req, size_t count,
 	fuse_reply_none(req);
 }
 
-static void pinfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void lo_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct stat st;
 	int err;
@@ -426,42 +340,8 @@ out:
 		fuse_reply_attr(req, &st, pinfs_data(req)->cfg.timeout);
 }
 
-/* An open with O_NONBLOCK: remember who, for nonblock_open_trunc(). */
-static void note_nonblock_open(struct pinfs_inode *inode, pid_t tid)
-{
-	atomic_store_explicit(&inode->nb_open_us, g_get_monotonic_time(),
-			      memory_order_relaxed);
-	atomic_store_explicit(&inode->nb_open_tid, tid, memory_order_relaxed);
-}
-
-/*
- * Is this SETATTR(size 0) without a file handle the truncate of an
- * open(O_TRUNC | O_NONBLOCK)?  The kernel sends the OPEN (without O_TRUNC)
- * and then, from the same thread, blocked in the same open() call, the
- * truncate without a file handle; so the open's O_NONBLOCK is taken from
- * an O_NONBLOCK open of this file by the same thread an instant before
- * (rule 9: such a caller gets EWOULDBLOCK, not a wait).  A truncate(2) by
- * path right after an O_NONBLOCK open of the same file by the same thread
- * looks the same and is taken as non-blocking too.
- */
-#define NONBLOCK_OPEN_TRUNC_US G_USEC_PER_SEC /* 1 s */
-
-static bool nonblock_open_trunc(fuse_req_t req, struct pinfs_inode *inode,
-				const struct stat *attr)
-{
-	pid_t tid = fuse_req_ctx(req)->pid;
-
-	if (attr->st_size != 0 || tid == 0 ||
-	    atomic_load_explicit(&inode->nb_open_tid, memory_order_relaxed) != tid)
-		return false;
-	atomic_store_explicit(&inode->nb_open_tid, 0, memory_order_relaxed);
-	return g_get_monotonic_time() -
-		   atomic_load_explicit(&inode->nb_open_us, memory_order_relaxed) <
-	       NONBLOCK_OPEN_TRUNC_US;
-}
-
-static void pinfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
-			  struct fuse_file_info *fi)
+static void lo_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
+		       struct fuse_file_info *fi)
 {
 	struct pinfs_inode *inode = req_inode(req, ino);
 	struct pinfs_file *pf = fi_file(fi);
@@ -489,7 +369,7 @@ static void pinfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int
 	ops_do_setattr(req, inode, attr, valid, pf);
 }
 
-static void pinfs_readlink(fuse_req_t req, fuse_ino_t ino)
+static void lo_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	char buf[PATH_MAX + 1];
 	ssize_t n = readlinkat(req_inode(req, ino)->fd, "", buf, sizeof(buf));
@@ -541,67 +421,6 @@ static int backing_flags(int flags)
 	return flags & ~O_NOFOLLOW;
 }
 
-/*
- * May an open keep the file's cached pages?  An open drops them, so that
- * changes made directly in the backing directory show; but re-reading a
- * file nobody changed should not go through the daemon again (issue 2).
- * So an open keeps them if the backing file is as it was at the previous
- * open: same ctime, mtime and size.  Every change to a file's data or size,
- * through pinfs or not, moves its ctime.  A stamp is only trusted if its
- * ctime was already STAMP_SETTLED_NS old when taken, longer than a tick of
- * the kernel's coarse clock, so that a later change cannot carry the same
- * ctime.  Stamps live in a small table indexed by the backing inode (one
- * per slot): a file whose slot another took simply drops its pages.
- */
-#define STAMP_SLOTS 1024
-#define STAMP_SETTLED_NS 10000000 /* 10 ms */
-
-struct open_stamp {
-	dev_t dev;
-	ino_t ino;
-	struct timespec ctime, mtime;
-	off_t size;
-	bool settled;
-};
-
-static GMutex stamp_lock; /* protects stamps */
-static struct open_stamp stamps[STAMP_SLOTS];
-
-static bool ts_equal(const struct timespec *a, const struct timespec *b)
-{
-	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
-}
-
-/* At an open of backing descriptor fd: is the file as the previous open
- * saw it?  Remembers what this open sees, for the next. */
-static bool unchanged_since_last_open(int fd)
-{
-	struct open_stamp now = {0}, *slot;
-	struct timespec rt;
-	struct stat st;
-	bool same;
-
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-		return false;
-	clock_gettime(CLOCK_REALTIME, &rt);
-	now.dev = st.st_dev;
-	now.ino = st.st_ino;
-	now.ctime = st.st_ctim;
-	now.mtime = st.st_mtim;
-	now.size = st.st_size;
-	now.settled = (int64_t)(rt.tv_sec - st.st_ctim.tv_sec) * 1000000000 +
-			  (rt.tv_nsec - st.st_ctim.tv_nsec) >=
-		      STAMP_SETTLED_NS;
-	slot = &stamps[(st.st_ino ^ st.st_dev) % STAMP_SLOTS];
-	g_mutex_lock(&stamp_lock);
-	same = slot->settled && slot->dev == now.dev && slot->ino == now.ino &&
-	       ts_equal(&slot->ctime, &now.ctime) && ts_equal(&slot->mtime, &now.mtime) &&
-	       slot->size == now.size;
-	*slot = now;
-	g_mutex_unlock(&stamp_lock);
-	return same;
-}
-
 static void fill_open_reply(fuse_req_t req, struct fuse_file_info *fi,
 			    struct pinfs_file *pf)
 {
@@ -614,7 +433,7 @@ static void fill_open_reply(fuse_req_t req, struct fuse_file_info *fi,
 	 * has a lease, a pin or a waiter, or while the pinfs_dma module may
 	 * have pinned any page: that would orphan DMA-pinned pages.  Nor if
 	 * the file did not change since its last open. */
-	fi->keep_cache = unchanged_since_last_open(pf->fd);
+	fi->keep_cache = stamps_unchanged_since_last_open(pf->fd);
 	fi->keep_cache |= layout_keep_cache(pinfs_data(req), pf->inode);
 	/* O_DIRECT: no page cache in the kernel's FUSE layer either.  I/O on
 	 * such files goes through aligned buffers (direct_read, direct_write),
@@ -639,18 +458,18 @@ static void do_open(fuse_req_t req, struct pinfs_inode *inode, struct fuse_file_
 		file_drop(pinfs_data(req), fi_file(fi));
 }
 
-static void pinfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void lo_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct pinfs_inode *inode = req_inode(req, ino);
 
 	/* O_TRUNC comes as a SETATTR after this (no atomic O_TRUNC). */
 	if (fi->flags & O_NONBLOCK)
-		note_nonblock_open(inode, fuse_req_ctx(req)->pid);
+		nonblock_note_open(inode, fuse_req_ctx(req)->pid);
 	do_open(req, inode, fi);
 }
 
-static void pinfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-			 struct fuse_file_info *fi)
+static void lo_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
 {
 	struct pinfs_inode *dir = req_inode(req, parent);
 	struct fuse_entry_param e;
@@ -678,7 +497,7 @@ out:
 		file_drop(pinfs_data(req), fi_file(fi));
 }
 
-static void pinfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void lo_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct pinfs_file *pf = fi_file(fi);
 
@@ -688,7 +507,7 @@ static void pinfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	fuse_reply_err(req, 0);
 }
 
-static void pinfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void lo_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
 	(void)fi;
@@ -697,8 +516,8 @@ static void pinfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	fuse_reply_err(req, 0);
 }
 
-static void pinfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
-			struct fuse_file_info *fi)
+static void lo_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		     struct fuse_file_info *fi)
 {
 	int fd = fi_file(fi)->fd;
 
@@ -726,8 +545,8 @@ static void direct_read(fuse_req_t req, struct pinfs_file *pf, size_t size, off_
 	free(buf);
 }
 
-static void pinfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		       struct fuse_file_info *fi)
+static void lo_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
 {
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
 
@@ -745,7 +564,7 @@ static void pinfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 /*
  * Page writeback of a shared mapping (fi->writepage) never extends a file:
  * the kernel clips it to the size it knows.  With atomic O_TRUNC (off now,
- * see pinfs_init) the daemon truncated before the kernel's page cache did,
+ * see lo_init) the daemon truncated before the kernel's page cache did,
  * and pages written back in between brought truncated data back; the
  * kernel's SETATTR path holds writeback off around a truncate.  The clip
  * to the backing file's size stays as a guard: one fstat per writeback
@@ -762,8 +581,8 @@ static ssize_t clip_writepage(struct pinfs_file *pf, off_t off, size_t size)
 	return (ssize_t)MIN((uint64_t)size, (uint64_t)(st.st_size - off));
 }
 
-static void pinfs_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_buf,
-			    off_t off, struct fuse_file_info *fi)
+static void lo_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_buf,
+			 off_t off, struct fuse_file_info *fi)
 {
 	size_t size = fuse_buf_size(in_buf);
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(size);
@@ -817,8 +636,8 @@ void ops_do_fallocate(fuse_req_t req, struct pinfs_file *pf, int mode, off_t off
 	fuse_reply_err(req, fallocate(pf->fd, mode, off, len) < 0 ? errno : 0);
 }
 
-static void pinfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
-			    off_t len, struct fuse_file_info *fi)
+static void lo_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+			 struct fuse_file_info *fi)
 {
 	struct pinfs_file *pf = fi_file(fi);
 	/* Collapse and insert move every byte after off: they touch to EOF. */
@@ -858,10 +677,10 @@ void ops_do_copy_file_range(fuse_req_t req, struct pinfs_file *in, off_t off_in,
 		fuse_reply_write(req, (size_t)n);
 }
 
-static void pinfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
-				  struct fuse_file_info *fi_in, fuse_ino_t ino_out,
-				  off_t off_out, struct fuse_file_info *fi_out,
-				  size_t len, int flags)
+static void lo_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			       struct fuse_file_info *fi_in, fuse_ino_t ino_out,
+			       off_t off_out, struct fuse_file_info *fi_out, size_t len,
+			       int flags)
 {
 	struct pinfs_file *out = fi_file(fi_out);
 	struct layout_change c = {
@@ -891,8 +710,8 @@ static void pinfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_i
 	layout_done(fs, c.inode);
 }
 
-static void pinfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
-			struct fuse_file_info *fi)
+static void lo_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		     struct fuse_file_info *fi)
 {
 	off_t res = lseek(fi_file(fi)->fd, off, whence);
 
@@ -903,16 +722,16 @@ static void pinfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		fuse_reply_lseek(req, res);
 }
 
-static void pinfs_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
-		       struct fuse_pollhandle *ph)
+static void lo_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		    struct fuse_pollhandle *ph)
 {
 	(void)ino;
 	layout_poll(req, fi_file(fi), ph);
 }
 
-static void pinfs_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
-			struct fuse_file_info *fi, unsigned flags, const void *in_buf,
-			size_t in_bufsz, size_t out_bufsz)
+static void lo_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+		     struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+		     size_t in_bufsz, size_t out_bufsz)
 {
 	struct pinfs_inode *inode = req_inode(req, ino);
 
@@ -943,7 +762,7 @@ static void dir_free(void *h)
 	g_free(d);
 }
 
-static void pinfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void lo_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct pinfs_dir *d = g_new0(struct pinfs_dir, 1);
 	int fd, err = 0;
@@ -1046,19 +865,19 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset
 	g_free(buf);
 }
 
-static void pinfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-			  struct fuse_file_info *fi)
+static void lo_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
 {
 	do_readdir(req, ino, size, off, fi, false);
 }
 
-static void pinfs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-			      struct fuse_file_info *fi)
+static void lo_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
 {
 	do_readdir(req, ino, size, off, fi, true);
 }
 
-static void pinfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void lo_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct pinfs_dir *d = fi_dir(fi);
 
@@ -1068,8 +887,8 @@ static void pinfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_in
 	fuse_reply_err(req, 0);
 }
 
-static void pinfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
-			   struct fuse_file_info *fi)
+static void lo_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+			struct fuse_file_info *fi)
 {
 	int fd = dirfd(fi_dir(fi)->dp);
 
@@ -1077,7 +896,7 @@ static void pinfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 	fuse_reply_err(req, (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? errno : 0);
 }
 
-static void pinfs_statfs(fuse_req_t req, fuse_ino_t ino)
+static void lo_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct statvfs sv;
 
@@ -1127,8 +946,8 @@ static void xattr_path_done(struct xpath *xp)
 		close(xp->dir_fd);
 }
 
-static void pinfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-			   const char *value, size_t size, int flags)
+static void lo_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			const char *value, size_t size, int flags)
 {
 	struct xpath xp;
 	int err = xattr_path(req, ino, &xp), res;
@@ -1179,17 +998,17 @@ static void xattr_read(fuse_req_t req, fuse_ino_t ino, const char *name, size_t 
 	xattr_path_done(&xp);
 }
 
-static void pinfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+static void lo_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	xattr_read(req, ino, name, size);
 }
 
-static void pinfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+static void lo_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	xattr_read(req, ino, NULL, size);
 }
 
-static void pinfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+static void lo_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	struct xpath xp;
 	int err = xattr_path(req, ino, &xp), res;
@@ -1203,41 +1022,41 @@ static void pinfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	xattr_path_done(&xp);
 }
 
-const struct fuse_lowlevel_ops pinfs_ops = {
-    .init = pinfs_init,
-    .lookup = pinfs_lookup,
-    .forget = pinfs_forget,
-    .forget_multi = pinfs_forget_multi,
-    .getattr = pinfs_getattr,
-    .setattr = pinfs_setattr,
-    .readlink = pinfs_readlink,
-    .mknod = pinfs_mknod,
-    .mkdir = pinfs_mkdir,
-    .unlink = pinfs_unlink,
-    .rmdir = pinfs_rmdir,
-    .symlink = pinfs_symlink,
-    .rename = pinfs_rename,
-    .link = pinfs_link,
-    .open = pinfs_open,
-    .create = pinfs_create,
-    .read = pinfs_read,
-    .write_buf = pinfs_write_buf,
-    .flush = pinfs_flush,
-    .release = pinfs_release,
-    .fsync = pinfs_fsync,
-    .opendir = pinfs_opendir,
-    .readdir = pinfs_readdir,
-    .readdirplus = pinfs_readdirplus,
-    .releasedir = pinfs_releasedir,
-    .fsyncdir = pinfs_fsyncdir,
-    .statfs = pinfs_statfs,
-    .setxattr = pinfs_setxattr,
-    .getxattr = pinfs_getxattr,
-    .listxattr = pinfs_listxattr,
-    .removexattr = pinfs_removexattr,
-    .fallocate = pinfs_fallocate,
-    .copy_file_range = pinfs_copy_file_range,
-    .lseek = pinfs_lseek,
-    .poll = pinfs_poll,
-    .ioctl = pinfs_ioctl,
+const struct fuse_lowlevel_ops lo_ops = {
+    .init = lo_init,
+    .lookup = lo_lookup,
+    .forget = lo_forget,
+    .forget_multi = lo_forget_multi,
+    .getattr = lo_getattr,
+    .setattr = lo_setattr,
+    .readlink = lo_readlink,
+    .mknod = lo_mknod,
+    .mkdir = lo_mkdir,
+    .unlink = lo_unlink,
+    .rmdir = lo_rmdir,
+    .symlink = lo_symlink,
+    .rename = lo_rename,
+    .link = lo_link,
+    .open = lo_open,
+    .create = lo_create,
+    .read = lo_read,
+    .write_buf = lo_write_buf,
+    .flush = lo_flush,
+    .release = lo_release,
+    .fsync = lo_fsync,
+    .opendir = lo_opendir,
+    .readdir = lo_readdir,
+    .readdirplus = lo_readdirplus,
+    .releasedir = lo_releasedir,
+    .fsyncdir = lo_fsyncdir,
+    .statfs = lo_statfs,
+    .setxattr = lo_setxattr,
+    .getxattr = lo_getxattr,
+    .listxattr = lo_listxattr,
+    .removexattr = lo_removexattr,
+    .fallocate = lo_fallocate,
+    .copy_file_range = lo_copy_file_range,
+    .lseek = lo_lseek,
+    .poll = lo_poll,
+    .ioctl = lo_ioctl,
 };

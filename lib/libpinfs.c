@@ -25,7 +25,7 @@ static int on_fuse(int fd)
 
 	if (fstatfs(fd, &sfs) < 0)
 		return -1;
-	if (sfs.f_type != PINFS_FUSE_SUPER_MAGIC) {
+	if (sfs.f_type != FUSE_SUPER_MAGIC) {
 		errno = ENOTTY;
 		return -1;
 	}

@@ -23,6 +23,7 @@
 #ifndef PINFS_H
 #define PINFS_H
 
+#include <linux/magic.h>
 #include <stdint.h>
 
 #include "pinfs_abi.h"
@@ -32,7 +33,7 @@ extern "C" {
 #endif
 
 /* f_type of every FUSE mount (statfs(2)); pinfs is one of them. */
-#define PINFS_FUSE_SUPER_MAGIC 0x65735546
+#define PINFS_FUSE_SUPER_MAGIC FUSE_SUPER_MAGIC
 
 /*
  * Is fd a file on a pinfs mount?  On success fills *v (if v is not NULL)

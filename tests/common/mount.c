@@ -21,6 +21,7 @@
 #include <ftw.h>
 #include <grp.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -225,7 +226,7 @@ gboolean pm_is_fuse_mount(const char *path)
 {
 	struct statfs sfs;
 
-	return statfs(path, &sfs) == 0 && sfs.f_type == PM_FUSE_SUPER_MAGIC;
+	return statfs(path, &sfs) == 0 && sfs.f_type == FUSE_SUPER_MAGIC;
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)

@@ -38,8 +38,6 @@
 #include <glib.h>
 #include <sys/types.h>
 
-#define PM_FUSE_SUPER_MAGIC 0x65735546
-
 struct pm;
 
 /* g_test_init() plus the private mount namespace and the cleanup handlers. */

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <ftw.h>
 #include <sched.h>
 #include <signal.h>
@@ -27,8 +28,6 @@
 #include <unistd.h>
 
 #include "bench.h"
-
-#define FUSE_SUPER_MAGIC 0x65735546
 
 /* Live mounts, for cleanup().  Only the main thread mounts and unmounts. */
 static GPtrArray *live;

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * control.c - starts the control channel (ctl.c) for this mount: its
+ * socket is named after the mount's device, and its hooks answer with the
+ * path and owner of an inode.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "proc.h"
+
+/* The path of an inode inside the mount, from its backing descriptor.
+ * ino may name an inode that is gone by now: inode_dup_fd checks. */
+static char *hook_ino_path(void *ctx, uint64_t ino)
+{
+	struct pinfs *fs = ctx;
+	char proc[64], *target, *res = NULL;
+	size_t blen = strlen(fs->cfg.backing);
+	int fd = inode_dup_fd(fs, ino);
+
+	if (fd < 0)
+		return NULL;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	target = g_file_read_link(proc, NULL);
+	close(fd);
+	if (!target)
+		return NULL;
+	if (!strncmp(target, fs->cfg.backing, blen) &&
+	    (target[blen] == '/' || target[blen] == '\0'))
+		res = g_strconcat(fs->cfg.mountpoint, target + blen, NULL);
+	else
+		res = g_strdup(target);
+	g_free(target);
+	return res;
+}
+
+static int hook_ino_owner(void *ctx, uint64_t ino, uid_t *uid)
+{
+	struct pinfs *fs = ctx;
+	int fd = inode_dup_fd(fs, ino), err = 0;
+	struct stat st;
+
+	if (fd < 0)
+		return -ENOENT;
+	if (fstat(fd, &st) < 0)
+		err = -errno;
+	else
+		*uid = st.st_uid;
+	close(fd);
+	return err;
+}
+
+struct ctl_server *control_start(struct pinfs *fs, GMainContext *ctx,
+				 struct lease_table *t)
+{
+	static const struct ctl_hooks hooks = {
+	    .ino_path = hook_ino_path,
+	    .ino_owner = hook_ino_owner,
+	};
+	struct ctl_server *ctl;
+	GError *error = NULL;
+	unsigned maj, min;
+	char *path;
+
+	if (!proc_mount_dev(fs->cfg.mountpoint, &maj, &min)) {
+		g_message("control channel off: mount not found in /proc/self/mountinfo");
+		return NULL;
+	}
+	path = ctl_socket_path_for_dev(makedev(maj, min), geteuid());
+	ctl = ctl_start(ctx, t, path, NULL, &hooks, fs, &error);
+	if (!ctl) {
+		g_message("control channel off: %s", error->message);
+		g_error_free(error);
+	}
+	g_free(path);
+	return ctl;
+}

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * events.h - the daemon's event thread: a GLib main loop that runs the
+ * break timer, the pin poll, the control socket, and the layout changes
+ * resumed other than by a release.
+ */
+#ifndef PINFS_EVENTS_H
+#define PINFS_EVENTS_H
+
+#include <glib.h>
+
+struct events;
+
+/* The loop's context, without its thread yet. */
+struct events *events_new(void);
+/* Start the thread (after fuse_daemonize: it forks). */
+void events_start(struct events *ev);
+GMainContext *events_context(struct events *ev);
+/* Run fn(data) on the event thread (at once if called from there). */
+void events_invoke(struct events *ev, GSourceFunc fn, gpointer data);
+/* Stop the loop and wait for the thread; the context stays, to drain. */
+void events_stop(struct events *ev);
+/* After events_stop: run what is still queued, here. */
+void events_drain(struct events *ev);
+void events_free(struct events *ev);
+
+#endif /* PINFS_EVENTS_H */
