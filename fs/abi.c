@@ -37,6 +37,11 @@ static int do_setlease(const struct abi_file *f, const struct pinfs_lease *in)
 	if (err)
 		return err;
 	f->in_table(f->arg);
+	if (in->flags & PINFS_LEASE_IF_HELD) {
+		if (in->type != PINFS_LEASE_UNLOCK)
+			return EINVAL;
+		return -lt_release_held(f->t, f->fh);
+	}
 	return -lt_setlease(f->t, f->ino, f->fh, f->pid(f->arg), f->uid,
 			    (enum lt_type)in->type, in->flags & PINFS_LEASE_EXCLUSIVE,
 			    in->offset, len, f->owner_ok(f->arg));

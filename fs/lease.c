@@ -876,15 +876,21 @@ static bool grant_conflicts(struct lt_file *f, uint64_t fh, enum lt_type type,
 	return false;
 }
 
-/* F_UNLCK: end fh's live lease (pins stay) and wake what that frees. */
-static int lease_unlock(struct lease_table *t, uint64_t fh)
+/*
+ * F_UNLCK: end fh's live lease (pins stay) and wake what that frees.
+ * if_held: -EAGAIN when fh has no lease at all (neither live nor revoked).
+ */
+static int lease_unlock(struct lease_table *t, uint64_t fh, bool if_held)
 {
 	struct lt_batch b = {0};
 	struct lt_open *o;
 	struct lt_file *f;
+	int ret = 0;
 
 	pthread_mutex_lock(&t->lock);
 	o = open_find(t, fh);
+	if (if_held && (!o || o->state == LT_NONE))
+		ret = -EAGAIN;
 	if (!o || !lease_live(o))
 		goto out;
 	f = file_find(t, o->ino);
@@ -894,7 +900,12 @@ static int lease_unlock(struct lease_table *t, uint64_t fh)
 	file_update(t, f);
 out:
 	unlock_and_run(t, &b);
-	return 0;
+	return ret;
+}
+
+int lt_release_held(struct lease_table *t, uint64_t fh)
+{
+	return lease_unlock(t, fh, true);
 }
 
 int lt_setlease(struct lease_table *t, uint64_t ino, uint64_t fh, pid_t pid, uid_t uid,
@@ -909,7 +920,7 @@ int lt_setlease(struct lease_table *t, uint64_t ino, uint64_t fh, pid_t pid, uid
 	if (type != LT_READ && type != LT_WRITE && type != LT_UNLOCK)
 		return -EINVAL;
 	if (type == LT_UNLOCK)
-		return lease_unlock(t, fh);
+		return lease_unlock(t, fh, false);
 	if (!range_valid(off, len))
 		return -EINVAL;
 

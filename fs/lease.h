@@ -129,6 +129,14 @@ int lt_setlease(struct lease_table *t, uint64_t ino, uint64_t fh, pid_t pid, uid
 		enum lt_type type, bool exclusive, uint64_t off, uint64_t len,
 		bool owner_ok);
 
+/*
+ * F_UNLCK for a caller that must know whether there was anything to
+ * release (the preload shim, which otherwise hands F_UNLCK to the kernel):
+ * 0 if fh had a lease (live: released now; revoked: nothing to do),
+ * -EAGAIN if it had none.
+ */
+int lt_release_held(struct lease_table *t, uint64_t fh);
+
 struct lt_status {
 	enum lt_state state;
 	enum lt_type type; /* F_GETLEASE: LT_UNLOCK while breaking (rule 5) */

@@ -4,28 +4,96 @@
  *
  * Each call checks its arguments, makes sure fd is on a FUSE mount (so that
  * a PINFS_IOC_* number never reaches a driver that might give it another
- * meaning), fills the request's size field and sends one ioctl.  There is
- * no state, no allocation and no lock: every call is thread-safe and
+ * meaning), fills the request's size field and sends one ioctl.  The only
+ * state is a lock-free cache of which mounts are FUSE (on_fuse()); there is
+ * no allocation and no lock: every call is thread-safe and
  * async-signal-safe.  The preload shim (preload.c) compiles this file into
  * itself, with every symbol but fcntl and fcntl64 local.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
 
 #include "pinfs.h"
 
+/*
+ * Is fd on a FUSE mount?  fstatfs() answers, but on FUSE it is a STATFS
+ * round trip to the daemon, as long as the ioctl that follows.  So the
+ * answer is kept per mount, keyed by the mount's unique id (statx
+ * STATX_MNT_ID_UNIQUE, Linux 6.8): the kernel never hands out the same id
+ * twice while it runs, and a mount never changes its file system type, so
+ * an answer once found stays true.  statx() with AT_STATX_DONT_SYNC and no
+ * attribute asked for is served by the VFS from the inode it has; it never
+ * sends a FUSE request.
+ *
+ * The cache is a direct-mapped table of 64-bit words, each (id << 1 | on
+ * FUSE), read and written whole with atomics: no lock, so every call stays
+ * thread-safe and async-signal-safe.  Two mounts sharing a slot overwrite
+ * each other and cost one more fstatfs().  A kernel without unique mount
+ * ids (or a 32-bit platform without lock-free 64-bit atomics) gets the
+ * fstatfs() on every call, as before.
+ */
+#ifndef STATX_MNT_ID_UNIQUE
+#define STATX_MNT_ID_UNIQUE 0x00004000U
+#endif
+#define FUSE_CACHE_SLOTS 64
+
+static uint64_t fuse_cache[FUSE_CACHE_SLOTS];
+/* Linux 6.11 takes a NULL path with AT_EMPTY_PATH and skips copying "" in;
+ * older kernels say EFAULT, and then "" is used from there on. */
+static int null_path_efault;
+
+/* fd's unique mount id, or 0 if the kernel cannot say. */
+static uint64_t mount_id(int fd)
+{
+	const unsigned int flags = AT_EMPTY_PATH | AT_STATX_DONT_SYNC;
+	struct statx stx;
+	int r = -1;
+
+	if (!__atomic_always_lock_free(sizeof(uint64_t), 0))
+		return 0;
+	if (!__atomic_load_n(&null_path_efault, __ATOMIC_RELAXED)) {
+		/* glibc declares the path nonnull: the raw call. */
+		r = (int)syscall(SYS_statx, fd, NULL, flags, STATX_MNT_ID_UNIQUE, &stx);
+		if (r < 0 && errno == EFAULT)
+			__atomic_store_n(&null_path_efault, 1, __ATOMIC_RELAXED);
+	}
+	if (r < 0 && __atomic_load_n(&null_path_efault, __ATOMIC_RELAXED))
+		r = statx(fd, "", flags, STATX_MNT_ID_UNIQUE, &stx);
+	if (r < 0)
+		return 0;
+	if (!(stx.stx_mask & STATX_MNT_ID_UNIQUE) || stx.stx_mnt_id == 0 ||
+	    stx.stx_mnt_id > UINT64_MAX >> 1)
+		return 0;
+	return stx.stx_mnt_id;
+}
+
 /* 0 if fd is on a FUSE mount; -1 with errno ENOTTY (or fstatfs's) if not. */
 static int on_fuse(int fd)
 {
+	uint64_t id = mount_id(fd), *slot = &fuse_cache[id % FUSE_CACHE_SLOTS];
+	uint64_t v = id ? __atomic_load_n(slot, __ATOMIC_RELAXED) : 0;
 	struct statfs sfs;
+	int fuse;
 
+	if (id && v >> 1 == id) {
+		fuse = (int)(v & 1);
+		goto out;
+	}
 	if (fstatfs(fd, &sfs) < 0)
 		return -1;
-	if (sfs.f_type != FUSE_SUPER_MAGIC) {
+	fuse = sfs.f_type == FUSE_SUPER_MAGIC;
+	if (id)
+		__atomic_store_n(slot, id << 1 | (uint64_t)fuse, __ATOMIC_RELAXED);
+out:
+	if (!fuse) {
 		errno = ENOTTY;
 		return -1;
 	}
@@ -101,7 +169,8 @@ int pinfs_setlease(int fd, int type, unsigned int flags, uint64_t offset, uint64
 		errno = EINVAL;
 		return -1;
 	}
-	if (flags & ~PINFS_LEASE_FLAGS_ALL) {
+	if ((flags & ~PINFS_LEASE_FLAGS_ALL) ||
+	    ((flags & PINFS_LEASE_IF_HELD) && type != PINFS_LEASE_UNLOCK)) {
 		errno = EINVAL;
 		return -1;
 	}

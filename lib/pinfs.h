@@ -46,7 +46,8 @@ int pinfs_probe(int fd, struct pinfs_version *v);
  * Take, change or release (type PINFS_LEASE_UNLOCK) the layout lease of the
  * open file description of fd on [offset, offset+length); length
  * PINFS_LEN_EOF (0) means to the end of the file, however it grows.
- * type: PINFS_LEASE_READ, _WRITE or _UNLOCK; flags: PINFS_LEASE_EXCLUSIVE.
+ * type: PINFS_LEASE_READ, _WRITE or _UNLOCK; flags: PINFS_LEASE_EXCLUSIVE,
+ * or PINFS_LEASE_IF_HELD with _UNLOCK (EAGAIN if there was no lease).
  * EINVAL bad type or flags; EOVERFLOW the range passes INT64_MAX;
  * EAGAIN a conflicting lease or a pending break; EACCES not the owner.
  */

@@ -49,7 +49,10 @@
 
 /* pinfs_lease.flags */
 #define PINFS_LEASE_EXCLUSIVE (1u << 0) /* unbreakable (RFC v2 F_EXCLUSIVE) */
-#define PINFS_LEASE_FLAGS_ALL (PINFS_LEASE_EXCLUSIVE)
+/* With PINFS_LEASE_UNLOCK only: fail with EAGAIN if the open file has no
+ * lease (active, breaking or revoked) instead of succeeding. */
+#define PINFS_LEASE_IF_HELD (1u << 1)
+#define PINFS_LEASE_FLAGS_ALL (PINFS_LEASE_EXCLUSIVE | PINFS_LEASE_IF_HELD)
 
 /* A length of PINFS_LEN_EOF means "to the end of the file, however it grows". */
 #define PINFS_LEN_EOF 0ULL

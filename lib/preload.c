@@ -19,7 +19,8 @@
  *   F_SETLEASE F_UNLCK
  *	releases the pinfs layout lease of fd's open file if it has one
  *	(active, breaking or revoked); otherwise it goes to the kernel, which
- *	releases a classic lease.
+ *	releases a classic lease.  One ioctl decides and releases
+ *	(PINFS_LEASE_IF_HELD); on a file that is not on FUSE there is none.
  *   F_GETLEASE
  *	on a pinfs file holding an active or breaking layout lease: the type
  *	the daemon reports OR'ed with F_LAYOUT (and F_EXCLUSIVE if set), so
@@ -32,7 +33,8 @@
  *
  * errno is left as the kernel or the daemon set it on failure, and as the
  * caller left it on success.  Calls not served here only cost the commands'
- * switch: no allocation, no system call but the real one.
+ * switch: no allocation, no system call but the real one.  Whether fd is
+ * on FUSE costs a statx() that never reaches the daemon (libpinfs.c).
  *
  * libpinfs.c is compiled into this object and every symbol but fcntl and
  * fcntl64 is local (preload.map), so the shim works alone and does not
@@ -99,6 +101,28 @@ static unsigned int layout_state(int fd, struct pinfs_lease_status *st)
 	return state;
 }
 
+/*
+ * A classic F_UNLCK: release fd's layout lease if it has one, in one round
+ * trip (PINFS_LEASE_IF_HELD).  0 if it had one; -1 if it had none, fd is
+ * not on pinfs or the daemon failed, and then the kernel answers.  A daemon
+ * older than PINFS_LEASE_IF_HELD says EINVAL: ask it, then release.
+ * Leaves errno as it found it.
+ */
+static int release_held(int fd, struct pinfs_lease_status *st)
+{
+	int saved = errno, ret = 0;
+
+	if (pinfs_setlease(fd, PINFS_LEASE_UNLOCK, PINFS_LEASE_IF_HELD, 0,
+			   PINFS_LEN_EOF) == 0)
+		goto out;
+	if (errno != EINVAL || layout_state(fd, st) == PINFS_STATE_NONE ||
+	    pinfs_release(fd) < 0)
+		ret = -1;
+out:
+	errno = saved;
+	return ret;
+}
+
 /* F_SETLEASE: layout leases to the daemon, the rest to the kernel. */
 static int do_setlease(fcntl_fn next, int fd, void *arg)
 {
@@ -109,8 +133,8 @@ static int do_setlease(fcntl_fn next, int fd, void *arg)
 	int saved = errno;
 
 	if (!(a & F_LAYOUT)) {
-		if (a == F_UNLCK && layout_state(fd, &st) != PINFS_STATE_NONE)
-			goto release;
+		if (a == F_UNLCK && release_held(fd, &st) == 0)
+			return 0;
 		return next(fd, F_SETLEASE, arg);
 	}
 	if (type != F_RDLCK && type != F_WRLCK && type != F_UNLCK) {

@@ -547,6 +547,91 @@ static void test_shim(void)
 	mnt_stop(m);
 }
 
+/* PINFS_LEASE_IF_HELD: an unlock that says whether there was a lease. */
+static void test_release_if_held(void)
+{
+	struct mnt *m = mnt_start(NULL);
+	struct pinfs_lease_status st;
+	int fd;
+
+	if (!m)
+		return;
+	fd = open_file(m, "f", O_RDWR, 4096, NULL);
+	assert_fails(pinfs_setlease(fd, PINFS_LEASE_UNLOCK, PINFS_LEASE_IF_HELD, 0, 0),
+		     EAGAIN);
+	assert_fails(pinfs_setlease(fd, PINFS_LEASE_READ, PINFS_LEASE_IF_HELD, 0, 0),
+		     EINVAL);
+	g_assert_no_errno(pinfs_setlease(fd, PINFS_LEASE_READ, 0, 0, 0));
+	g_assert_no_errno(
+	    pinfs_setlease(fd, PINFS_LEASE_UNLOCK, PINFS_LEASE_IF_HELD, 0, 0));
+	g_assert_no_errno(pinfs_getlease(fd, &st));
+	g_assert_cmpuint(st.state, ==, PINFS_STATE_NONE);
+	g_assert_cmpuint(st.end_reason, ==, PINFS_END_RELEASED);
+	assert_fails(pinfs_setlease(fd, PINFS_LEASE_UNLOCK, PINFS_LEASE_IF_HELD, 0, 0),
+		     EAGAIN);
+	/* A plain unlock without a lease still succeeds. */
+	g_assert_no_errno(pinfs_release(fd));
+	close(fd);
+	mnt_stop(m);
+}
+
+/* Lines of the daemon's debug log naming @opcode. */
+static guint log_count(struct mnt *m, const char *opcode)
+{
+	g_autofree char *log = NULL;
+	g_autofree char *needle = g_strdup_printf("opcode: %s ", opcode);
+	gsize len = 0;
+	guint n = 0;
+
+	g_assert_true(g_file_get_contents(m->log, &log, &len, NULL));
+	for (const char *p = log; (p = g_strstr_len(p, log + len - p, needle)); p++)
+		n++;
+	return n;
+}
+
+/*
+ * Whether a descriptor is on FUSE is asked of the kernel once per mount:
+ * a thousand libpinfs calls send no STATFS request to the daemon (its
+ * debug log lists every request), while one fstatfs() does.
+ */
+static void test_no_statfs(void)
+{
+	struct mnt *m = mnt_start("leases=on,debug");
+	struct statfs sfs;
+	guint before;
+	int fd;
+
+	if (!m)
+		return;
+	fd = open_file(m, "f", O_RDWR, 4096, NULL);
+	g_assert_no_errno(pinfs_noop(fd)); /* may ask once */
+	before = log_count(m, "STATFS");
+	for (int i = 0; i < 1000; i++) {
+		g_assert_no_errno(pinfs_noop(fd));
+		g_assert_no_errno(pinfs_setlease(fd, PINFS_LEASE_READ, 0, 0, 0));
+		g_assert_no_errno(pinfs_release(fd));
+	}
+	g_assert_cmpuint(log_count(m, "IOCTL"), >=, 3000);
+	if (log_count(m, "STATFS") != before) {
+		struct statx stx;
+
+		/* Linux before 6.8 has no unique mount ids: nothing to cache by. */
+		if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, 0x4000U, &stx) ==
+			0 &&
+		    !(stx.stx_mask & 0x4000U)) {
+			g_test_skip("no STATX_MNT_ID_UNIQUE: libpinfs asks fstatfs()");
+			goto out;
+		}
+	}
+	g_assert_cmpuint(log_count(m, "STATFS"), ==, before);
+	/* The log does show a STATFS when there is one. */
+	g_assert_no_errno(fstatfs(fd, &sfs));
+	g_assert_cmpuint(log_count(m, "STATFS"), ==, before + 1);
+out:
+	close(fd);
+	mnt_stop(m);
+}
+
 /* layout-demo, an unmodified program, under LD_PRELOAD on pinfs. */
 static void test_demo(gconstpointer data)
 {
@@ -643,6 +728,8 @@ int main(int argc, char **argv)
 	g_test_add_func("/libpinfs-mount/setsig", test_setsig);
 	g_test_add_func("/libpinfs-mount/break", test_break);
 	g_test_add_func("/libpinfs-mount/shim", test_shim);
+	g_test_add_func("/libpinfs-mount/release-if-held", test_release_if_held);
+	g_test_add_func("/libpinfs-mount/no-statfs", test_no_statfs);
 	g_test_add_data_func("/libpinfs-mount/demo/handler-release", "-H", test_demo);
 	g_test_add_data_func("/libpinfs-mount/demo/write", "-w", test_demo);
 	g_test_add_data_func("/libpinfs-mount/demo/setsig", "-s10", test_demo);

@@ -143,8 +143,9 @@ static void test_arguments(struct fixture *f, gconstpointer data)
 		assert_fails(pinfs_setlease(fd, 3, 0, 0, 0), EINVAL);
 		assert_fails(pinfs_setlease(fd, -1, 0, 0, 0), EINVAL);
 		assert_fails(pinfs_setlease(fd, F_LAYOUT, 0, 0, 0), EINVAL);
-		/* flags: only EXCLUSIVE */
+		/* flags: only EXCLUSIVE, and IF_HELD with UNLOCK */
 		assert_fails(pinfs_setlease(fd, PINFS_LEASE_READ, 2, 0, 0), EINVAL);
+		assert_fails(pinfs_setlease(fd, PINFS_LEASE_READ, 4, 0, 0), EINVAL);
 		assert_fails(pinfs_setlease(fd, PINFS_LEASE_READ, ~0u, 0, 0), EINVAL);
 		/* the range must fit a signed 64-bit offset */
 		assert_fails(
@@ -176,6 +177,8 @@ static void test_arguments(struct fixture *f, gconstpointer data)
 	assert_fails(
 	    pinfs_setlease(f->fd, PINFS_LEASE_UNLOCK, PINFS_LEASE_EXCLUSIVE, 0, 0),
 	    ENOTTY);
+	assert_fails(pinfs_setlease(f->fd, PINFS_LEASE_UNLOCK, PINFS_LEASE_IF_HELD, 0, 0),
+		     ENOTTY);
 	assert_fails(pinfs_setsig(f->fd, 0), ENOTTY);
 	assert_fails(pinfs_setsig(f->fd, SIGRTMAX), ENOTTY);
 	assert_fails(pinfs_pin(f->fd, (uint64_t)INT64_MAX - 1, 1, &id), ENOTTY);

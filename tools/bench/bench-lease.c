@@ -7,14 +7,23 @@
  *   mixed   latency: each iteration times a PINFS_IOC_NOOP (the FUSE ioctl
  *           round trip, the floor of any design that decides leases in the
  *           daemon), a PINFS_IOC_SETLEASE read and a SETLEASE unlock, back
- *           to back on the same pinfs file.  Interleaving them means the
- *           lease and its baseline see the same load on the machine, so
- *           their ratio holds even when other work comes and goes;
+ *           to back on the same pinfs file; then the same take and release
+ *           through libpinfs (pinfs_setlease, pinfs_release) and through the
+ *           preload shim's fcntl (F_SETLEASE F_LAYOUT, then a classic
+ *           F_UNLCK, as an unmodified program calls it).  Interleaving them
+ *           means every lease and its baseline see the same load on the
+ *           machine, so their ratio holds even when other work comes and
+ *           goes;
  *   kernel  latency of fcntl(F_SETLEASE, F_RDLCK), then F_UNLCK, on a file
  *           of the backing directory (the kernel's own lease, no FUSE);
  *   noop, pinfs (take+release), kernel: throughput, each kind alone, all
  *           threads together (operations / wall time of the round).
+ *
+ * The shim is dlopen()ed (its fcntl found with dlsym), so the bench itself
+ * runs without LD_PRELOAD: $PINFS_PRELOAD, else ../../lib/ beside this
+ * binary (the build tree), else the installed libpinfs-preload.so.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -24,11 +33,26 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "pinfs_abi.h"
+#include "pinfs.h"
 
 enum kind { K_NOOP, K_PINFS, K_KERNEL, K_MIXED };
 
 static const char *const kind_name[] = {"noop", "pinfs", "kernel", "pinfs"};
+
+/* The latencies a mixed iteration takes, in this order. */
+enum op { OP_NOOP, OP_TAKE, OP_REL, OP_LTAKE, OP_LREL, OP_STAKE, OP_SREL, N_OP };
+
+static const struct {
+	const char *metric, *variant;
+} op_series[N_OP] = {
+    [OP_NOOP] = {"noop", "pinfs"},	 [OP_TAKE] = {"take", "pinfs"},
+    [OP_REL] = {"release", "pinfs"},	 [OP_LTAKE] = {"take", "libpinfs"},
+    [OP_LREL] = {"release", "libpinfs"}, [OP_STAKE] = {"take", "shim"},
+    [OP_SREL] = {"release", "shim"},
+};
+
+typedef int (*fcntl_fn)(int fd, int cmd, ...);
+static fcntl_fn shim_fcntl; /* NULL: no shim found, no shim rows */
 
 struct worker {
 	pthread_t thread;
@@ -36,7 +60,7 @@ struct worker {
 	enum kind kind;
 	int fd;
 	int n;
-	double *take, *rel, *noop; /* n latencies each, in microseconds */
+	double *lat[N_OP]; /* n latencies each, in microseconds */
 	uint64_t end;
 	int err;
 };
@@ -55,35 +79,39 @@ static int release(enum kind k, int fd)
 	return fcntl(fd, F_SETLEASE, F_UNLCK);
 }
 
+/* Time one call into lat[i], keeping the first error. */
+#define TIME_OP(w, o, i, call)                                                           \
+	do {                                                                             \
+		uint64_t t0_ = now_ns();                                                 \
+		if ((call) < 0 && !(w)->err)                                             \
+			(w)->err = errno;                                                \
+		(w)->lat[o][i] = (now_ns() - t0_) / 1e3;                                 \
+	} while (0)
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 
 	pthread_barrier_wait(w->bar);
 	for (int i = 0; i < w->n; i++) {
-		uint64_t t0, t1, t2;
-
-		if (w->kind == K_MIXED) {
-			t0 = now_ns();
-			if (ioc_noop(w->fd) < 0)
-				w->err = errno;
-			w->noop[i] = (now_ns() - t0) / 1e3;
-		}
-		t0 = now_ns();
 		if (w->kind == K_NOOP) {
-			if (ioc_noop(w->fd) < 0)
-				w->err = errno;
-			w->take[i] = (now_ns() - t0) / 1e3;
+			TIME_OP(w, OP_TAKE, i, ioc_noop(w->fd));
 			continue;
 		}
-		if (take(w->kind, w->fd) < 0)
-			w->err = errno;
-		t1 = now_ns();
-		if (release(w->kind, w->fd) < 0)
-			w->err = errno;
-		t2 = now_ns();
-		w->take[i] = (t1 - t0) / 1e3;
-		w->rel[i] = (t2 - t1) / 1e3;
+		if (w->kind == K_MIXED)
+			TIME_OP(w, OP_NOOP, i, ioc_noop(w->fd));
+		TIME_OP(w, OP_TAKE, i, take(w->kind, w->fd));
+		TIME_OP(w, OP_REL, i, release(w->kind, w->fd));
+		if (w->kind != K_MIXED)
+			continue;
+		TIME_OP(w, OP_LTAKE, i,
+			pinfs_setlease(w->fd, PINFS_LEASE_READ, 0, 0, PINFS_LEN_EOF));
+		TIME_OP(w, OP_LREL, i, pinfs_release(w->fd));
+		if (!shim_fcntl)
+			continue;
+		TIME_OP(w, OP_STAKE, i,
+			shim_fcntl(w->fd, F_SETLEASE, F_LAYOUT | F_RDLCK));
+		TIME_OP(w, OP_SREL, i, shim_fcntl(w->fd, F_SETLEASE, F_UNLCK));
 	}
 	w->end = now_ns();
 	return NULL;
@@ -103,9 +131,8 @@ static int one_round(enum kind k, int nthreads, const int *fds, int per_thread)
 		w[i].kind = k;
 		w[i].fd = fds[i];
 		w[i].n = per_thread;
-		w[i].take = g_new(double, per_thread);
-		w[i].rel = g_new(double, per_thread);
-		w[i].noop = g_new(double, per_thread);
+		for (int o = 0; o < N_OP; o++)
+			w[i].lat[o] = g_new(double, per_thread);
 		pthread_create(&w[i].thread, NULL, worker_main, &w[i]);
 	}
 	start = now_ns();
@@ -118,26 +145,21 @@ static int one_round(enum kind k, int nthreads, const int *fds, int per_thread)
 	}
 	pthread_barrier_destroy(&bar);
 
-	if (k == K_MIXED || k == K_KERNEL) {
-		struct series *st =
-		    series_get("lease", "take", kind_name[k], nthreads, "us");
-		struct series *sr =
-		    series_get("lease", "release", kind_name[k], nthreads, "us");
-		struct series *sn = series_get("lease", "noop", "pinfs", nthreads, "us");
-		guint st0 = st->samples->len, sr0 = sr->samples->len,
-		      sn0 = sn->samples->len;
+	for (int o = 0; o < N_OP; o++) {
+		const char *variant = op_series[o].variant;
+		struct series *sr;
+		guint s0;
 
-		for (int i = 0; i < nthreads; i++) {
-			for (int j = 0; j < per_thread; j++) {
-				series_add(st, w[i].take[j]);
-				series_add(sr, w[i].rel[j]);
-				if (k == K_MIXED)
-					series_add(sn, w[i].noop[j]);
-			}
-		}
-		series_end_round(st, st0);
-		series_end_round(sr, sr0);
-		series_end_round(sn, sn0);
+		if (k == K_KERNEL && (o == OP_TAKE || o == OP_REL))
+			variant = "kernel";
+		else if (k != K_MIXED || (o >= OP_STAKE && !shim_fcntl))
+			continue;
+		sr = series_get("lease", op_series[o].metric, variant, nthreads, "us");
+		s0 = sr->samples->len;
+		for (int i = 0; i < nthreads; i++)
+			for (int j = 0; j < per_thread; j++)
+				series_add(sr, w[i].lat[o][j]);
+		series_end_round(sr, s0);
 	}
 	if (k != K_MIXED) {
 		double ops = (double)nthreads * per_thread * (k == K_NOOP ? 1 : 2);
@@ -148,9 +170,8 @@ static int one_round(enum kind k, int nthreads, const int *fds, int per_thread)
 		series_end_round(tp, tp->samples->len - 1);
 	}
 	for (int i = 0; i < nthreads; i++) {
-		g_free(w[i].take);
-		g_free(w[i].rel);
-		g_free(w[i].noop);
+		for (int o = 0; o < N_OP; o++)
+			g_free(w[i].lat[o]);
 	}
 	g_free(w);
 	if (err) {
@@ -158,6 +179,31 @@ static int one_round(enum kind k, int nthreads, const int *fds, int per_thread)
 		return -1;
 	}
 	return 0;
+}
+
+/* Find the preload shim's fcntl (see the top of this file). */
+static void shim_load(void)
+{
+	const char *env = g_getenv("PINFS_PRELOAD");
+	g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
+	g_autofree char *dir = self ? g_path_get_dirname(self) : NULL;
+	g_autofree char *built =
+	    dir ? g_build_filename(dir, "../../lib/libpinfs-preload.so", NULL) : NULL;
+	const char *cand[] = {env && *env ? env : NULL, built, "libpinfs-preload.so"};
+	void *h = NULL;
+
+	for (size_t i = 0; i < G_N_ELEMENTS(cand) && !h; i++) {
+		if (cand[i] && (i == 2 || access(cand[i], R_OK) == 0)) {
+			h = dlopen(cand[i], RTLD_NOW | RTLD_LOCAL);
+			if (h)
+				meta_set("preload_shim", cand[i]);
+		}
+	}
+	if (h)
+		shim_fcntl = (fcntl_fn)dlsym(h, "fcntl");
+	if (!shim_fcntl)
+		note_add("lease: no libpinfs-preload.so found (set PINFS_PRELOAD): "
+			 "no shim rows");
 }
 
 static int open_files(const char *dir, const char *prefix, int n, int *fds)
@@ -189,14 +235,25 @@ static void verdict(const char *what, double limit, struct ratio *r1, double wor
 		   r1->median, worst, worst_x);
 }
 
+static void via_verdict(const char *what, struct ratio *r)
+{
+	if (!r)
+		return;
+	target_add(what, r->median <= 1.2 ? "met" : "missed",
+		   "%.2fx the no-op ioctl at 1 thread (median of per-round ratios, "
+		   "p99 of them %.2fx)",
+		   r->median, r->p99);
+}
+
 int run_lease(void)
 {
 	struct bmount *pm = bm_mount("leases=on");
 	int *pfds = g_new(int, opt.max_threads), *kfds = g_new(int, opt.max_threads);
-	struct ratio *take1 = NULL, *rel1 = NULL;
+	struct ratio *take1 = NULL, *rel1 = NULL, *via_take[2] = {0}, *via_rel[2] = {0};
 	double worst_take = 0, worst_rel = 0;
 	int worst_take_x = 1, worst_rel_x = 1, ret = 0;
 
+	shim_load();
 	for (int i = 0; i < opt.max_threads; i++)
 		pfds[i] = kfds[i] = -1;
 	if (open_files(pm->mnt, "p", opt.max_threads, pfds) < 0 ||
@@ -232,6 +289,27 @@ int run_lease(void)
 				      series_find("lease", "take", "pinfs", t), noop);
 			b = ratio_add("lease", "pinfs release / noop ioctl", t,
 				      series_find("lease", "release", "pinfs", t), noop);
+			for (int v = 0; v < 2; v++) {
+				const char *var = v ? "shim" : "libpinfs";
+				g_autofree char *tn =
+				    g_strdup_printf("%s take / noop ioctl", var);
+				g_autofree char *rn =
+				    g_strdup_printf("%s release / noop ioctl", var);
+				struct ratio *lt, *lr;
+
+				if (v && !shim_fcntl)
+					continue;
+				lt =
+				    ratio_add("lease", tn, t,
+					      series_find("lease", "take", var, t), noop);
+				lr = ratio_add("lease", rn, t,
+					       series_find("lease", "release", var, t),
+					       noop);
+				if (t == 1) {
+					via_take[v] = lt;
+					via_rel[v] = lr;
+				}
+			}
 			ratio_add("lease", "pinfs take / kernel take", t,
 				  series_find("lease", "take", "pinfs", t),
 				  series_find("lease", "take", "kernel", t));
@@ -259,6 +337,14 @@ int run_lease(void)
 		worst_take_x);
 	verdict("releasing a lease <= 1.2x a no-op ioctl", 1.2, rel1, worst_rel,
 		worst_rel_x);
+	via_verdict("through libpinfs: taking a lease <= 1.2x a no-op ioctl",
+		    via_take[0]);
+	via_verdict("through libpinfs: releasing a lease <= 1.2x a no-op ioctl",
+		    via_rel[0]);
+	via_verdict("through the preload shim: F_SETLEASE F_LAYOUT <= 1.2x a no-op ioctl",
+		    via_take[1]);
+	via_verdict("through the preload shim: F_SETLEASE F_UNLCK <= 1.2x a no-op ioctl",
+		    via_rel[1]);
 out:
 	for (int i = 0; i < opt.max_threads; i++) {
 		if (pfds[i] >= 0)

@@ -291,6 +291,10 @@ static void plot_lease(void)
 	    {"lease-noop", "noop", "pinfs", "no-op pinfs ioctl"},
 	    {"lease-take", "take", "pinfs", "pinfs take"},
 	    {"lease-release", "release", "pinfs", "pinfs release"},
+	    {"lease-lib-take", "take", "libpinfs", "libpinfs take"},
+	    {"lease-lib-release", "release", "libpinfs", "libpinfs release"},
+	    {"lease-shim-take", "take", "shim", "shim F_SETLEASE F_LAYOUT"},
+	    {"lease-shim-release", "release", "shim", "shim F_SETLEASE F_UNLCK"},
 	    {"lease-ktake", "take", "kernel", "kernel F_SETLEASE F_RDLCK"},
 	    {"lease-krelease", "release", "kernel", "kernel F_SETLEASE F_UNLCK"},
 	};
