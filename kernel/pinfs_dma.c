@@ -49,6 +49,7 @@
 #include <linux/jiffies.h>
 
 #include "pinfs_dma_abi.h"
+#include "pinfs_dma_compat.h"
 
 static unsigned int max_pages_per_handle = PINFS_DMA_DEF_MAX_PAGES;
 module_param(max_pages_per_handle, uint, 0444);
@@ -601,8 +602,7 @@ static long pdma_query(void __user *uarg)
 	if (!inode)
 		goto out_fput;
 	ret = -EPERM;
-	if (!capable(CAP_SYS_ADMIN) &&
-	    !inode_owner_or_capable(file_mnt_user_ns(file), inode))
+	if (!capable(CAP_SYS_ADMIN) && !pdma_owner_or_capable(file, inode))
 		goto out_iput;
 
 	a.first_pinned = ~0ULL;
