@@ -4,13 +4,14 @@
 # build-kmod.sh KDIR OUTPUT SOURCE...
 # Build pinfs_dma.ko for meson.  Kbuild writes its objects into the M=
 # directory and Linux 6.1 has no MO= to send them elsewhere, so the sources
-# are copied into OUTPUT's directory (pinfs_dma.kbuild/) and built there;
-# the module is then copied to OUTPUT.
+# are copied next to OUTPUT (OUTPUT without .ko, plus .kbuild/, one
+# directory per kernel) and built there; the module is then copied to
+# OUTPUT.
 set -eu
 kdir=$1
 out=$2
 shift 2
-src=$(dirname "$out")/pinfs_dma.kbuild
+src=${out%.ko}.kbuild
 mkdir -p "$src"
 src=$(cd "$src" && pwd) # Kbuild wants an absolute M=
 for f in "$@"; do

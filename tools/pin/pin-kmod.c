@@ -61,7 +61,11 @@ static gboolean kmod_pin(struct pin_region *r, GError **err)
 		pin_set_errno(err,
 			      errno == EFAULT || errno == ENOMEM ? PIN_ERROR_REFUSED
 								 : PIN_ERROR_FAILED,
-			      errno, "PINFS_DMA_IOC_PIN of %zu bytes", r->len);
+			      errno, "PINFS_DMA_IOC_PIN of %zu bytes%s", r->len,
+			      errno == EFAULT
+				  ? " (Linux >= 6.5 refuses long-term pins of "
+				    "MAP_SHARED file mappings on FUSE, ext4, ...)"
+				  : "");
 		return FALSE;
 	}
 	r->priv = GUINT_TO_POINTER(p.handle);
