@@ -12,6 +12,7 @@
 
 #include "control.h"
 #include "proc.h"
+#include "window.h"
 
 /* The path of an inode inside the mount, from its backing descriptor.
  * ino may name an inode that is gone by now: inode_dup_fd checks. */
@@ -54,12 +55,20 @@ static int hook_ino_owner(void *ctx, uint64_t ino, uid_t *uid)
 	return err;
 }
 
+static void hook_windows(void *ctx, struct _JsonBuilder *b)
+{
+	struct pinfs *fs = ctx;
+
+	window_list_json(fs->windows, b);
+}
+
 struct ctl_server *control_start(struct pinfs *fs, GMainContext *ctx,
 				 struct lease_table *t)
 {
 	static const struct ctl_hooks hooks = {
 	    .ino_path = hook_ino_path,
 	    .ino_owner = hook_ino_owner,
+	    .windows = hook_windows,
 	};
 	struct ctl_server *ctl;
 	GError *error = NULL;

@@ -514,12 +514,27 @@ static void cmd_revoke(struct ctl_client *c, JsonObject *req)
 	reply_builder(c, b);
 }
 
+/* Staging windows (the daemon's windows hook fills the array). */
+static void cmd_windows(struct ctl_client *c, JsonObject *req)
+{
+	struct ctl_server *s = c->s;
+	JsonBuilder *b = ok_begin();
+
+	(void)req;
+	json_builder_set_member_name(b, "windows");
+	json_builder_begin_array(b);
+	if (s->hooks.windows)
+		s->hooks.windows(s->hook_ctx, b);
+	json_builder_end_array(b);
+	reply_builder(c, b);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(struct ctl_client *c, JsonObject *req);
 } commands[] = {
     {"leases", cmd_leases}, {"waiters", cmd_waiters}, {"stats", cmd_stats},
-    {"revoke", cmd_revoke}, {"version", cmd_version},
+    {"revoke", cmd_revoke}, {"version", cmd_version}, {"windows", cmd_windows},
 };
 
 /*

@@ -39,6 +39,8 @@
  * a hook must look ino up safely (and may answer NULL / -ENOENT), never
  * trust it as a live pointer.
  */
+struct _JsonBuilder;
+
 struct ctl_hooks {
 	/* path of ino as seen inside the mount (g_free'd by the caller), or
 	 * NULL if unknown */
@@ -49,6 +51,9 @@ struct ctl_hooks {
 	/* command name of pid (g_free'd by the caller), or NULL.  NULL hook:
 	 * read /proc/PID/comm. */
 	char *(*pid_comm)(void *ctx, pid_t pid);
+	/* "windows": append one object per staging window to the open JSON
+	 * array of b (a JsonBuilder).  NULL: an empty list. */
+	void (*windows)(void *ctx, struct _JsonBuilder *b);
 };
 
 struct ctl_server;

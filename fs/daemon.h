@@ -48,6 +48,9 @@ struct pinfs_inode {
 	 * only makes such an open wait instead of failing at once. */
 	atomic_int nb_open_tid;
 	atomic_int_least64_t nb_open_us;
+	/* Staging windows of this file that the daemon still writes back
+	 * (window.c); read without a lock by the I/O paths. */
+	atomic_int windows;
 };
 
 /* An open file: its address is the FUSE file handle (fi->fh). */
@@ -61,6 +64,9 @@ struct pinfs_file {
 	/* The last (thread id << 32 | thread group id) that asked about a
 	 * lease through this open file: saves reading /proc on every ioctl. */
 	atomic_uint_least64_t last_tid_tgid;
+	/* Opened with FOPEN_DIRECT_IO because the file had a staging window:
+	 * its reads and writes bypass the kernel's page cache. */
+	bool direct_io;
 };
 
 struct pinfs_config {
@@ -76,7 +82,9 @@ struct pinfs_config {
 	char *timeout_opt;
 	char *user_leases_opt;
 	char *user_pins_opt;
+	char *window; /* "auto", "always" or "never" */
 	bool leases_on;
+	unsigned window_mode; /* enum window_mode (window.h) */
 	bool pinned_fail;
 	uint32_t user_leases; /* leases per non-root uid; 0 unlimited */
 	uint32_t user_pins;   /* pins per non-root uid; 0 unlimited */
@@ -103,6 +111,7 @@ struct pinfs {
 	struct fuse_session *se;
 	struct lease_table *leases; /* NULL with leases=off */
 	struct layout *layout;	    /* the lease glue (layout.c) */
+	struct windows *windows;    /* staging windows (window.c), or NULL */
 };
 
 static inline struct pinfs *pinfs_data(fuse_req_t req)

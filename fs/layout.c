@@ -43,6 +43,7 @@
 #include "events.h"
 #include "pinfs_abi.h"
 #include "proc.h"
+#include "window.h"
 
 struct layout {
 	struct pinfs *fs;
@@ -417,7 +418,7 @@ static void on_interrupt(fuse_req_t req, void *data)
 		lt_cancel(p->l->t, id, EINTR);
 }
 
-bool layout_check(fuse_req_t req, struct layout_change *c)
+static bool check_leases(fuse_req_t req, struct layout_change *c)
 {
 	struct pinfs *fs = pinfs_data(req);
 	struct later later, *prev_later;
@@ -497,6 +498,17 @@ bool layout_check(fuse_req_t req, struct layout_change *c)
 	later_notify_all(&later);
 	later_log_all(&later);
 	return true;
+}
+
+bool layout_check(fuse_req_t req, struct layout_change *c)
+{
+	if (check_leases(req, c))
+		return true;
+	/* Going ahead: staging windows of the range reach the file first,
+	 * even those of a lease revoked after break_time. */
+	if (c->op != LAYOUT_SETATTR || (c->u.setattr.valid & FUSE_SET_ATTR_SIZE))
+		window_before_change(pinfs_data(req), c->inode, c->off, c->len);
+	return false;
 }
 
 /* A change that layout_check let go ahead is made. */
@@ -586,6 +598,11 @@ void layout_ioctl(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_file *
 	size_t out_size;
 	int err;
 
+	if (window_is_ioctl(cmd)) {
+		window_ioctl(req, inode, pf, pf ? caller_pid(&caller) : 0, cmd, in_buf,
+			     in_bufsz, out_bufsz);
+		return;
+	}
 	/* A release or unpin may resume parked changes: this worker makes
 	 * them itself, after its reply (struct resumed). */
 	resumed_begin(&resumed);
@@ -601,6 +618,12 @@ void layout_ioctl(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_file *
 		err = abi_ioctl(&f, cmd, in_buf, in_bufsz, out_bufsz, &u, &out_size);
 	}
 	resumed_end();
+	/* A released lease's windows are written back before the changes
+	 * it lets go run (run_resumed). */
+	if (!err && cmd == PINFS_IOC_SETLEASE && pf && u.l.type == PINFS_LEASE_UNLOCK)
+		window_lease_ended(fs, inode, fh_of(pf));
+	if (!err && cmd == PINFS_IOC_VERSION && window_enabled(fs->windows))
+		u.v.features |= PINFS_FEAT_WINDOW;
 	if (err)
 		fuse_reply_err(req, err);
 	else
@@ -658,6 +681,9 @@ void layout_release(struct pinfs *fs, struct pinfs_file *pf)
 	uint64_t fh = fh_of(pf);
 	struct resumed resumed;
 
+	/* What the holder's windows hold reaches the file, holder dead or
+	 * not, before the changes its close lets go. */
+	window_file_closed(fs, pf);
 	if (!fs->leases || !atomic_load(&pf->in_table))
 		return;
 	g_mutex_lock(&l->poll_lock);

@@ -20,24 +20,30 @@
 
 #include "daemon.h"
 #include "handles.h"
+#include "window.h"
 #include "opts.h"
 
 static void usage(const char *prog)
 {
-	printf("usage: %s [options] BACKING MOUNTPOINT\n\n"
-	       "Pass BACKING through at MOUNTPOINT with layout leases.\n\n"
-	       "pinfs options:\n"
-	       "    -o break_time=SECONDS  revoke a lease this long after its break\n"
-	       "                           began (default 45; 0: never)\n"
-	       "    -o pinned=wait|fail    a layout change over registered pins waits\n"
-	       "                           for them (default) or fails with ETXTBSY\n"
-	       "    -o leases=on|off       off: a plain passthrough (default on)\n"
-	       "    -o timeout=SECONDS     attribute and entry cache time (default 1)\n"
-	       "    -o user_leases=N       leases one user may hold (default 4096;\n"
-	       "                           0: no limit; root is not limited)\n"
-	       "    -o user_pins=N         pins one user may register (default 65536;\n"
-	       "                           0: no limit)\n\n",
-	       prog);
+	printf(
+	    "usage: %s [options] BACKING MOUNTPOINT\n\n"
+	    "Pass BACKING through at MOUNTPOINT with layout leases.\n\n"
+	    "pinfs options:\n"
+	    "    -o break_time=SECONDS  revoke a lease this long after its break\n"
+	    "                           began (default 45; 0: never)\n"
+	    "    -o pinned=wait|fail    a layout change over registered pins waits\n"
+	    "                           for them (default) or fails with ETXTBSY\n"
+	    "    -o leases=on|off       off: a plain passthrough (default on)\n"
+	    "    -o timeout=SECONDS     attribute and entry cache time (default 1)\n"
+	    "    -o user_leases=N       leases one user may hold (default 4096;\n"
+	    "                           0: no limit; root is not limited)\n"
+	    "    -o user_pins=N         pins one user may register (default 65536;\n"
+	    "                           0: no limit); staging windows count too\n"
+	    "    -o window=auto|always|never\n"
+	    "                           staging windows for F_LAYOUT holders' shared\n"
+	    "                           mappings: where the kernel refuses to pin\n"
+	    "                           them (auto, the default), always, or never\n\n",
+	    prog);
 }
 
 static int open_backing(struct pinfs *fs)
@@ -127,6 +133,8 @@ int main(int argc, char *argv[])
 
 	/* Threads only after fuse_daemonize: it forks. */
 	layout_new(&fs, NULL);
+	if (fs.cfg.leases_on)
+		fs.windows = windows_new(&fs, (enum window_mode)fs.cfg.window_mode);
 	layout_start_control(fs.layout);
 
 	if (opts.singlethread) {
@@ -149,6 +157,8 @@ int main(int argc, char *argv[])
 	       ret == -ECONNABORTED)
 		  ? 0
 		  : 1;
+	windows_free(fs.windows);
+	fs.windows = NULL;
 	layout_free(fs.layout);
 out_unmount:
 	fuse_session_unmount(se);

@@ -30,6 +30,7 @@
 #include "nonblock.h"
 #include "readahead.h"
 #include "stamps.h"
+#include "window.h"
 
 #define PROC_FD_PATH_MAX 64
 
@@ -440,6 +441,12 @@ static void fill_open_reply(fuse_req_t req, struct fuse_file_info *fi,
 	 * so the backing file judges only the caller's offsets and sizes. */
 	if (fi->flags & O_DIRECT)
 		fi->direct_io = 1;
+	/* While the file has a staging window, no new page cache: reads and
+	 * writes reach the daemon, which keeps them coherent with the
+	 * window (docs/dma.md). */
+	if (window_open_direct(pf->inode))
+		fi->direct_io = 1;
+	pf->direct_io = fi->direct_io;
 }
 
 static void do_open(fuse_req_t req, struct pinfs_inode *inode, struct fuse_file_info *fi)
@@ -520,9 +527,12 @@ static void lo_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		     struct fuse_file_info *fi)
 {
 	int fd = fi_file(fi)->fd;
+	int err = window_sync_inode(pinfs_data(req), fi_file(fi)->inode);
 
 	(void)ino;
-	fuse_reply_err(req, (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? errno : 0);
+	if (!err && (datasync ? fdatasync(fd) : fsync(fd)) < 0)
+		err = errno;
+	fuse_reply_err(req, err);
 }
 
 #define DIRECT_ALIGN 4096
@@ -551,6 +561,9 @@ static void lo_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
 
 	(void)ino;
+	if (window_file_staged(fi_file(fi)->inode) &&
+	    window_read(req, fi_file(fi), size, off))
+		return;
 	if (fi_file(fi)->flags & O_DIRECT) {
 		direct_read(req, fi_file(fi), size, off);
 		return;
@@ -590,6 +603,12 @@ static void lo_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_
 	ssize_t n;
 
 	(void)ino;
+	if (window_file_staged(fi_file(fi)->inode)) {
+		n = -window_write_check(pinfs_data(req), fi_file(fi), off, size,
+					fi->writepage);
+		if (n < 0)
+			goto reply;
+	}
 	if (fi_file(fi)->flags & O_DIRECT) {
 		/* Gather into an aligned buffer, then one pwrite. */
 		if (posix_memalign(&bounce, DIRECT_ALIGN, size ? size : 1) != 0) {
@@ -623,6 +642,8 @@ static void lo_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_
 	if (fi->writepage && n >= 0)
 		n = (ssize_t)size; /* what was clipped off is gone, as it should be */
 reply:
+	if (n > 0 && window_file_staged(fi_file(fi)->inode))
+		window_write_done(pinfs_data(req), fi_file(fi), off, (size_t)n);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else

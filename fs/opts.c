@@ -23,6 +23,7 @@ static const struct fuse_opt pinfs_opts[] = {
 	PINFS_OPT("timeout=%s", timeout_opt),
 	PINFS_OPT("user_leases=%s", user_leases_opt),
 	PINFS_OPT("user_pins=%s", user_pins_opt),
+	PINFS_OPT("window=%s", window),
 	FUSE_OPT_END,
 };
 /* clang-format on */
@@ -33,6 +34,7 @@ void opts_init(struct pinfs_config *cfg)
 	cfg->break_time = 45;
 	cfg->pinned = strdup("wait");
 	cfg->leases = strdup("on");
+	cfg->window = strdup("auto");
 	cfg->timeout = 1.0;
 	cfg->user_leases = 4096;
 	cfg->user_pins = 65536;
@@ -43,6 +45,8 @@ void opts_free(struct pinfs_config *cfg)
 	free(cfg->backing);
 	free(cfg->pinned);
 	free(cfg->leases);
+	free(cfg->window);
+	cfg->window = NULL;
 	free(cfg->break_time_opt);
 	free(cfg->timeout_opt);
 	free(cfg->user_leases_opt);
@@ -134,6 +138,17 @@ int opts_check(struct pinfs_config *cfg)
 		cfg->leases_on = !strcmp(cfg->leases, "on");
 	} else {
 		fprintf(stderr, "pinfs: leases=%s: expected on or off\n", cfg->leases);
+		return -1;
+	}
+	if (!strcmp(cfg->window, "auto") || !strcmp(cfg->window, "always") ||
+	    !strcmp(cfg->window, "never")) {
+		/* enum window_mode: auto 0, always 1, never 2 */
+		cfg->window_mode = !strcmp(cfg->window, "auto")	    ? 0
+				   : !strcmp(cfg->window, "always") ? 1
+								    : 2;
+	} else {
+		fprintf(stderr, "pinfs: window=%s: expected auto, always or never\n",
+			cfg->window);
 		return -1;
 	}
 	if (check_count("break_time", cfg->break_time_opt, "never revoke",

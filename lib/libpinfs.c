@@ -22,6 +22,7 @@
 #include <sys/vfs.h>
 
 #include "pinfs.h"
+#include "window-internal.h"
 
 /*
  * Is fd on a FUSE mount?  fstatfs() answers, but on FUSE it is a STATFS
@@ -112,6 +113,12 @@ static int pinfs_ioctl(int fd, unsigned long cmd, void *arg)
 		return -1;
 	}
 	return 0;
+}
+
+/* For lib/window.c (window-internal.h); not exported. */
+int pinfs__ioctl(int fd, unsigned long cmd, void *arg)
+{
+	return pinfs_ioctl(fd, cmd, arg);
 }
 
 /* Does [off, off+len) fit a signed 64-bit file offset?  len 0: to EOF. */

@@ -17,8 +17,10 @@
  *   ENOTCONN   the pinfs daemon has gone away
  * and the errors each call lists in its man page (pinfs_setlease(3), ...).
  *
- * The library keeps no state: all calls are thread-safe and async-signal-safe
- * (they are an fstatfs() and an ioctl()).
+ * The lease and pin calls keep no state: they are thread-safe and
+ * async-signal-safe (an fstatfs() and an ioctl()).  The staging window
+ * calls allocate a struct pinfs_window and are thread-safe, but not
+ * async-signal-safe.
  */
 #ifndef PINFS_H
 #define PINFS_H
@@ -79,6 +81,49 @@ int pinfs_pin(int fd, uint64_t off, uint64_t len, uint64_t *pin_id);
 
 /* Remove a pin.  ENOENT: no pin pin_id on this open file. */
 int pinfs_unpin(int fd, uint64_t pin_id);
+
+/*
+ * A staging window: shared memory holding bytes [offset, offset+length) of
+ * the file, which devices may pin (ibv_reg_mr, io_uring fixed buffers)
+ * where the kernel refuses to pin the file's own pages (Linux 6.5 and
+ * later).  The daemon writes what changed in it back to the file at every
+ * sync point: pinfs_window_sync(), fsync(2) of the file,
+ * pinfs_window_unmap(), the release of the lease, the holder's exit, and
+ * before any layout change of the range.  See docs/dma.md.
+ */
+struct pinfs_window {
+	void *addr;	     /* the window's memory */
+	uint64_t offset;     /* file offset of addr */
+	uint64_t length;     /* bytes of the file it holds (whole pages) */
+	uint64_t map_length; /* bytes mapped at addr */
+	uint64_t id;	     /* as "pinfsctl windows" lists it */
+	int fd;		     /* the library's duplicate of the descriptor */
+};
+
+/*
+ * Map [offset, offset+length) of fd's file as a staging window.  offset
+ * must be a multiple of the page size; the range must lie inside the
+ * active layout lease of fd's open file, which must be open for writing.
+ * flags: 0, or PINFS_WINDOW_AUTO to get a window only where the mount's
+ * window= option says the kernel would refuse to pin the file's pages
+ * (EOPNOTSUPP otherwise).
+ * EINVAL bad offset, length, flags or win; EOVERFLOW the range passes
+ * INT64_MAX; EPERM no active lease of this open file covers the range;
+ * EAGAIN the lease is breaking; EACCES fd is not open for writing;
+ * EOPNOTSUPP windows are off (window=never) or not needed (AUTO);
+ * ENOMEM over the caller's RLIMIT_MEMLOCK; EDQUOT over the user_pins
+ * quota; ECONNREFUSED the daemon cannot reach the caller's socket (another
+ * network namespace).
+ */
+int pinfs_window_map(int fd, uint64_t offset, uint64_t length, unsigned int flags,
+		     struct pinfs_window **win);
+
+/* Write what changed in the window back to the file.  ENOLCK: the lease
+ * ended (what the window held then was written back; nothing since). */
+int pinfs_window_sync(struct pinfs_window *win);
+
+/* Write back, end the window and unmap it; win is freed, even on error. */
+int pinfs_window_unmap(struct pinfs_window *win);
 
 /* A round trip to the daemon that does nothing (latency measurements). */
 int pinfs_noop(int fd);

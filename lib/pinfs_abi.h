@@ -79,6 +79,7 @@ struct pinfs_version {
 };
 #define PINFS_FEAT_LEASES (1u << 0) /* leases=on at mount */
 #define PINFS_FEAT_KMOD (1u << 1)   /* the pinfs_dma module answers pin queries */
+#define PINFS_FEAT_WINDOW (1u << 2) /* staging windows (window= not never) */
 
 /* PINFS_IOC_SETLEASE: take, change (type or range) or release (UNLOCK). */
 struct pinfs_lease {
@@ -121,6 +122,35 @@ struct pinfs_pin {
 	__u64 pin_id; /* out for PIN, in for UNPIN */
 };
 
+/*
+ * PINFS_IOC_WINDOW_MAP / _SYNC / _UNMAP: a staging window, shared memory
+ * (a memfd) holding [offset, offset+length) of the file under this open
+ * file's lease, which the kernel lets devices pin where it refuses to pin
+ * the file's own pages.  MAP: the caller listens on the abstract unix
+ * socket named by sock (sock_len bytes, the leading NUL included); the
+ * daemon connects, checks that the listener is the caller's process, and
+ * sends the memfd with SCM_RIGHTS and the 8 bytes of cookie before it
+ * replies (so the caller can tell the daemon's connection from others).  SYNC writes what
+ * changed back to the file; UNMAP writes back and ends the window.
+ */
+struct pinfs_window_io {
+	__u32 size;
+	__u32 flags;	 /* PINFS_WINDOW_*; 0 for SYNC and UNMAP */
+	__u64 offset;	 /* MAP: a multiple of the page size */
+	__u64 length;	 /* MAP: > 0; rounded up to whole pages */
+	__u64 window_id; /* out for MAP, in for SYNC and UNMAP */
+	__u64 synced;	 /* out for SYNC and UNMAP: bytes written back */
+	__u64 cookie;	 /* out for MAP: also the 8 bytes sent with the memfd */
+	__u32 sock_len;	 /* MAP: bytes of sock used, 2 to 104 */
+	__u32 reserved;	 /* must be 0 */
+	char sock[104];	 /* MAP: the abstract socket address (sun_path) */
+};
+/* pinfs_window_io.flags for MAP: only where the mount's window= option
+ * says the kernel would refuse a long-term writable pin of the file's own
+ * mapping; otherwise EOPNOTSUPP, and the caller maps the file itself. */
+#define PINFS_WINDOW_AUTO (1u << 0)
+#define PINFS_WINDOW_FLAGS_ALL (PINFS_WINDOW_AUTO)
+
 #define PINFS_IOC_NOOP _IO(PINFS_IOC_MAGIC, 0x00)
 #define PINFS_IOC_VERSION _IOWR(PINFS_IOC_MAGIC, 0x01, struct pinfs_version)
 #define PINFS_IOC_SETLEASE _IOW(PINFS_IOC_MAGIC, 0x02, struct pinfs_lease)
@@ -128,6 +158,9 @@ struct pinfs_pin {
 #define PINFS_IOC_SETSIG _IOW(PINFS_IOC_MAGIC, 0x04, struct pinfs_setsig)
 #define PINFS_IOC_PIN _IOWR(PINFS_IOC_MAGIC, 0x05, struct pinfs_pin)
 #define PINFS_IOC_UNPIN _IOW(PINFS_IOC_MAGIC, 0x06, struct pinfs_pin)
+#define PINFS_IOC_WINDOW_MAP _IOWR(PINFS_IOC_MAGIC, 0x07, struct pinfs_window_io)
+#define PINFS_IOC_WINDOW_SYNC _IOWR(PINFS_IOC_MAGIC, 0x08, struct pinfs_window_io)
+#define PINFS_IOC_WINDOW_UNMAP _IOWR(PINFS_IOC_MAGIC, 0x09, struct pinfs_window_io)
 
 /* Same layout for 32- and 64-bit callers: sizes are multiples of 8 and no
  * field straddles an alignment a 32-bit ABI would place differently. */
@@ -141,5 +174,6 @@ PINFS_ABI_ASSERT(sizeof(struct pinfs_lease) == 32, "pinfs_lease size");
 PINFS_ABI_ASSERT(sizeof(struct pinfs_lease_status) == 56, "pinfs_lease_status size");
 PINFS_ABI_ASSERT(sizeof(struct pinfs_setsig) == 16, "pinfs_setsig size");
 PINFS_ABI_ASSERT(sizeof(struct pinfs_pin) == 32, "pinfs_pin size");
+PINFS_ABI_ASSERT(sizeof(struct pinfs_window_io) == 160, "pinfs_window_io size");
 
 #endif /* PINFS_ABI_H */

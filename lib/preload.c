@@ -31,6 +31,24 @@
  *	goes to the kernel first (so F_GETSIG agrees); if that succeeds and fd
  *	is on pinfs, the daemon is told too (PINFS_IOC_SETSIG, si_fd = fd).
  *
+ * It also interposes on mmap() (and mmap64), munmap() and msync(), for
+ * staging windows (docs/dma.md):
+ *
+ *   mmap(MAP_SHARED, PROT_WRITE) of a pinfs descriptor open for writing
+ *	whose open file holds an active layout lease covering the range
+ *	maps a staging window instead (pinfs_window_map with
+ *	PINFS_WINDOW_AUTO: where the mount's window= option says the kernel
+ *	would refuse to pin the file's pages), at the address and with the
+ *	flags asked for.  Where no window is needed the file is mapped as
+ *	usual; a refused window (over RLIMIT_MEMLOCK: ENOMEM) fails mmap.
+ *   msync() of a range that overlaps windows writes them back.
+ *   munmap() writes back every window it overlaps and ends those it
+ *	covers whole.
+ *
+ * fsync() needs no help: the daemon writes a file's windows back on FSYNC.
+ * Other mmap, munmap and msync calls are system calls as libc's are, plus
+ * (for munmap and msync) a look at an empty list while no window exists.
+ *
  * errno is left as the kernel or the daemon set it on failure, and as the
  * caller left it on success.  Calls not served here only cost the commands'
  * switch: no allocation, no system call but the real one.  Whether fd is
@@ -49,9 +67,15 @@
 #include <stdarg.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "pinfs.h"
+#include "window-internal.h"
 
 typedef int (*fcntl_fn)(int fd, int cmd, ...);
 
@@ -231,4 +255,162 @@ int fcntl64(int fd, int cmd, ...)
 	arg = va_arg(ap, void *);
 	va_end(ap);
 	return shim(next_of(&next_fcntl64), fd, cmd, arg);
+}
+
+/* ---- staging windows for mmap ---- */
+
+/*
+ * The windows this process mapped through mmap(), newest first.
+ * windows_lock protects the list; nwindows (read without the lock) lets
+ * munmap and msync skip the lock while there is none.
+ */
+struct mapped {
+	struct pinfs_window *win;
+	struct mapped *next;
+};
+static pthread_mutex_t windows_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct mapped *windows;
+static int nwindows;
+
+/*
+ * Should this mmap get a window?  A writable shared mapping of a pinfs
+ * file open for writing whose open file holds an active layout lease.
+ */
+static int wants_window(int prot, int flags, int fd)
+{
+	struct pinfs_lease_status st;
+	int fl, saved = errno, ret = 0;
+
+	if (fd < 0 || (flags & MAP_ANONYMOUS) || !(flags & MAP_SHARED) ||
+	    !(prot & PROT_WRITE))
+		return 0;
+	fl = (int)syscall(SYS_fcntl, fd, F_GETFL);
+	/* layout_state: no request to a file system that is not FUSE. */
+	if (fl >= 0 && (fl & O_ACCMODE) != O_RDONLY)
+		ret = layout_state(fd, &st) == PINFS_STATE_ACTIVE;
+	errno = saved;
+	return ret;
+}
+
+static void *real_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+}
+
+void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	struct pinfs_window *win;
+	struct mapped *m;
+	int saved = errno;
+
+	if (!wants_window(prot, flags, fd) || off < 0)
+		return real_mmap(addr, len, prot, flags, fd, off);
+	m = malloc(sizeof(*m));
+	if (!m)
+		return real_mmap(addr, len, prot, flags, fd, off);
+	if (pinfs__window_map_at(fd, addr, len, prot, flags, (uint64_t)off,
+				 PINFS_WINDOW_AUTO, &win) < 0) {
+		free(m);
+		if (errno == EOPNOTSUPP) { /* not needed here: the file itself */
+			errno = saved;
+			return real_mmap(addr, len, prot, flags, fd, off);
+		}
+		return MAP_FAILED;
+	}
+	m->win = win;
+	pthread_mutex_lock(&windows_lock);
+	m->next = windows;
+	windows = m;
+	__atomic_add_fetch(&nwindows, 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&windows_lock);
+	errno = saved;
+	return win->addr;
+}
+
+void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return mmap(addr, len, prot, flags, fd, off);
+}
+
+/* Does [addr, addr+len) overlap (cover) w's mapping? */
+static int overlaps(const struct pinfs_window *w, uintptr_t a, size_t len)
+{
+	uintptr_t b = (uintptr_t)w->addr;
+
+	return a < b + w->map_length && b < a + len;
+}
+
+static int covers(const struct pinfs_window *w, uintptr_t a, size_t len)
+{
+	uintptr_t b = (uintptr_t)w->addr;
+
+	return a <= b && b + w->map_length <= a + len;
+}
+
+/*
+ * Write back the windows overlapping [addr, addr+len); with end, also end
+ * (and forget) those it covers whole, without unmapping them (the caller's
+ * munmap does).  0, or -1 with errno of the first failure.
+ */
+static int windows_sync(void *addr, size_t len, int end)
+{
+	struct mapped **pp, *m, *ended = NULL;
+	int ret = 0, err = 0;
+
+	if (!__atomic_load_n(&nwindows, __ATOMIC_ACQUIRE))
+		return 0;
+	pthread_mutex_lock(&windows_lock);
+	for (pp = &windows; (m = *pp);) {
+		if (!overlaps(m->win, (uintptr_t)addr, len)) {
+			pp = &m->next;
+			continue;
+		}
+		if (end && covers(m->win, (uintptr_t)addr, len)) {
+			*pp = m->next;
+			m->next = ended;
+			ended = m;
+			__atomic_sub_fetch(&nwindows, 1, __ATOMIC_RELEASE);
+			continue;
+		}
+		if (pinfs_window_sync(m->win) < 0 && !err)
+			err = errno;
+		pp = &m->next;
+	}
+	pthread_mutex_unlock(&windows_lock);
+	while ((m = ended)) {
+		ended = m->next;
+		if (pinfs__window_end(m->win, 0) < 0 && !err)
+			err = errno;
+		free(m);
+	}
+	if (err) {
+		errno = err;
+		ret = -1;
+	}
+	return ret;
+}
+
+/* munmap succeeds whatever the write-back says (like the kernel's, which
+ * writes back later); a failed write-back is reported by the daemon's log
+ * and by msync/fsync before it. */
+int munmap(void *addr, size_t len)
+{
+	int saved = errno;
+
+	windows_sync(addr, len, 1);
+	errno = saved;
+	return (int)syscall(SYS_munmap, addr, len);
+}
+
+int msync(void *addr, size_t len, int flags)
+{
+	int ret = (int)syscall(SYS_msync, addr, len, flags);
+	int saved = errno;
+
+	if (ret < 0)
+		return ret;
+	if (windows_sync(addr, len, 0) < 0)
+		return -1;
+	errno = saved;
+	return 0;
 }

@@ -487,6 +487,41 @@ static void print_waiters(JsonObject *resp)
 	g_ptr_array_free(items, TRUE);
 }
 
+static void print_windows(JsonObject *resp)
+{
+	static const char *const heads[] = {"ID",	"PATH",	   "PID",
+					    "COMMAND",	"RANGE",   "SIZE",
+					    "UNSYNCED", "WRITTEN", "STATE"};
+	static const bool right[] = {true, false, true, false, false,
+				     true, true,  true, false};
+	GPtrArray *items = sorted_items(resp, "windows");
+	struct table tb = {G_N_ELEMENTS(heads), heads, right,
+			   g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev)};
+	guint i;
+
+	for (i = 0; i < items->len; i++) {
+		JsonObject *o = g_ptr_array_index(items, i);
+		char **row = g_new0(char *, tb.ncols + 1);
+		char *state = member_text(o, "state", "?");
+
+		row[0] = g_strdup_printf("%" G_GINT64_FORMAT, member_int(o, "id"));
+		row[1] =
+		    member_null(o, "path") ? g_strdup("-") : member_text(o, "path", "");
+		row[2] = g_strdup_printf("%" G_GINT64_FORMAT, member_int(o, "pid"));
+		row[3] = member_text(o, "command", "-");
+		row[4] = fmt_range(o);
+		row[5] = fmt_size(member_int(o, "length"));
+		row[6] = fmt_size(member_int(o, "unsynced_bytes"));
+		row[7] = fmt_size(member_int(o, "written_bytes"));
+		row[8] = g_ascii_strup(state, -1);
+		g_free(state);
+		g_ptr_array_add(tb.rows, row);
+	}
+	table_print(&tb);
+	g_ptr_array_free(tb.rows, TRUE);
+	g_ptr_array_free(items, TRUE);
+}
+
 static void print_stats(JsonObject *resp)
 {
 	static const struct {
@@ -549,13 +584,15 @@ int main(int argc, char **argv)
 
 	ctx = g_option_context_new("COMMAND MOUNTPOINT [ID]");
 	g_option_context_set_summary(
-	    ctx, "List and revoke the layout leases of a pinfs mount.\n\n"
-		 "Commands:\n"
-		 "  leases MOUNTPOINT        every lease and its pins\n"
-		 "  waiters MOUNTPOINT       layout changes waiting for leases to go\n"
-		 "  stats MOUNTPOINT         lease counters and waiting times\n"
-		 "  revoke MOUNTPOINT ID     revoke lease ID (root or the file's owner)\n"
-		 "  version MOUNTPOINT       the daemon's version");
+	    ctx,
+	    "List and revoke the layout leases of a pinfs mount.\n\n"
+	    "Commands:\n"
+	    "  leases MOUNTPOINT        every lease and its pins\n"
+	    "  waiters MOUNTPOINT       layout changes waiting for leases to go\n"
+	    "  stats MOUNTPOINT         lease counters and waiting times\n"
+	    "  windows MOUNTPOINT       staging windows: size, holder, unsynced bytes\n"
+	    "  revoke MOUNTPOINT ID     revoke lease ID (root or the file's owner)\n"
+	    "  version MOUNTPOINT       the daemon's version");
 	g_option_context_set_description(
 	    ctx, "Exit status: 0 on success, 1 on failure, 2 on usage errors.\n"
 		 "See pinfsctl(8).");
@@ -589,7 +626,8 @@ int main(int argc, char **argv)
 		req = g_strdup_printf("{\"cmd\":\"revoke\",\"id\":%" G_GUINT64_FORMAT "}",
 				      id);
 	} else if (!strcmp(cmd, "leases") || !strcmp(cmd, "waiters") ||
-		   !strcmp(cmd, "stats") || !strcmp(cmd, "version")) {
+		   !strcmp(cmd, "stats") || !strcmp(cmd, "version") ||
+		   !strcmp(cmd, "windows")) {
 		if (nargs == 1)
 			mnt = argv[2];
 		else if (nargs != 0 || !opt_socket)
@@ -633,6 +671,8 @@ int main(int argc, char **argv)
 			print_waiters(resp);
 		else if (!strcmp(cmd, "stats"))
 			print_stats(resp);
+		else if (!strcmp(cmd, "windows"))
+			print_windows(resp);
 		else if (!strcmp(cmd, "revoke"))
 			printf("revoked lease %" G_GUINT64_FORMAT "\n", id);
 		else if (!strcmp(cmd, "version")) {
