@@ -37,6 +37,9 @@ struct pinfs_inode {
 	/* Set by the lease table (lt_ops.file_active) while the file has a
 	 * lease, pin or parked waiter: layout changes test it without a lock. */
 	atomic_bool lease_active;
+	/* The last mode the daemon saw had a set-ID bit (perm.c): writes by
+	 * ordinary users look at the file's mode only then. */
+	atomic_bool setid;
 	/* Read-held by a layout change from its check until it is done, write-
 	 * held by a lease grant: a lease cannot be granted between a change's
 	 * check and the change itself (see layout_check). */
@@ -94,6 +97,7 @@ struct pinfs {
 	struct pinfs_config cfg;
 	struct pinfs_inode root;
 	bool running_as_root;
+	bool single_thread; /* -s: one thread serves every request */
 
 	/* inode_lock protects inodes (the (dev, ino) -> inode map) and every
 	 * inode's nlookup.  It is taken by lookup and forget only, never on
@@ -128,6 +132,7 @@ int inode_lookup(struct pinfs *fs, struct pinfs_inode *parent, const char *name,
 void inode_forget(struct pinfs *fs, struct pinfs_inode *inode, uint64_t n);
 void inode_hold(struct pinfs *fs, struct pinfs_inode *inode);
 int inode_dup_fd(struct pinfs *fs, uint64_t nodeid);
+fuse_ino_t inode_nodeid(struct pinfs *fs, struct pinfs_inode *inode);
 int inode_link_path(struct pinfs *fs, struct pinfs_inode *inode, int *dir_fd,
 		    char **name);
 

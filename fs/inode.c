@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "perm.h"
 
 static guint inode_hash(gconstpointer p)
 {
@@ -138,8 +139,15 @@ int inode_lookup(struct pinfs *fs, struct pinfs_inode *parent, const char *name,
 		note_link_name(inode, parent, name);
 	pthread_mutex_unlock(&fs->inode_lock);
 
-	e->ino = inode == &fs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)inode;
+	perm_note(inode, e->attr.st_mode);
+	e->ino = inode_nodeid(fs, inode);
 	return err;
+}
+
+/* The FUSE node id of inode. */
+fuse_ino_t inode_nodeid(struct pinfs *fs, struct pinfs_inode *inode)
+{
+	return inode == &fs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)inode;
 }
 
 /* Add one to the lookup count: the caller keeps inode alive past a reply

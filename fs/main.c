@@ -137,6 +137,7 @@ int main(int argc, char *argv[])
 		fs.windows = windows_new(&fs, (enum window_mode)fs.cfg.window_mode);
 	layout_start_control(fs.layout);
 
+	fs.single_thread = opts.singlethread;
 	if (opts.singlethread) {
 		ret = fuse_session_loop(se);
 	} else {

@@ -28,6 +28,7 @@
 #include "daemon.h"
 #include "handles.h"
 #include "nonblock.h"
+#include "perm.h"
 #include "readahead.h"
 #include "stamps.h"
 #include "window.h"
@@ -53,6 +54,7 @@ static int inode_stat(struct pinfs_inode *inode, struct stat *st)
 {
 	if (fstatat(inode->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return errno;
+	perm_note(inode, st->st_mode);
 	return 0;
 }
 
@@ -67,6 +69,7 @@ static void lo_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_SPLICE_READ)
 		conn->want |= FUSE_CAP_SPLICE_READ;
 	readahead_init(conn, fs->cfg.mountpoint);
+	perm_init(conn);
 	/* Keep page cache coherent with our own writes; no writeback cache,
 	 * so a size change always reaches the daemon. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
@@ -106,27 +109,6 @@ static void lo_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_entry(req, &e);
 }
 
-/*
- * A node was just created in parent by a caller that is not the daemon's
- * own user: give it the caller's uid, and the caller's gid unless the
- * directory is set-group-ID (then the backing filesystem already chose).
- */
-static int chown_new(fuse_req_t req, struct pinfs_inode *parent, const char *name)
-{
-	struct pinfs *fs = pinfs_data(req);
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	struct stat pst;
-	gid_t gid = ctx->gid;
-
-	if (!fs->running_as_root || (ctx->uid == 0 && ctx->gid == 0))
-		return 0;
-	if (fstatat(parent->fd, "", &pst, AT_EMPTY_PATH) == 0 && (pst.st_mode & S_ISGID))
-		gid = (gid_t)-1;
-	if (fchownat(parent->fd, name, ctx->uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno;
-	return 0;
-}
-
 /* Make a node with fn, give it to the caller, look it up and reply. */
 static void reply_new_node(fuse_req_t req, struct pinfs_inode *parent, const char *name,
 			   int res)
@@ -138,7 +120,7 @@ static void reply_new_node(fuse_req_t req, struct pinfs_inode *parent, const cha
 		err = errno;
 		goto out;
 	}
-	err = chown_new(req, parent, name);
+	err = perm_chown_new(req, parent, name);
 	if (err) {
 		unlinkat(parent->fd, name, 0);
 		goto out;
@@ -156,13 +138,14 @@ static void lo_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 {
 	struct pinfs_inode *dir = req_inode(req, parent);
 
-	reply_new_node(req, dir, name, mknodat(dir->fd, name, mode, rdev));
+	reply_new_node(req, dir, name,
+		       mknodat(dir->fd, name, perm_create_mode(req, dir, mode), rdev));
 }
 
 static void lo_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	struct pinfs_inode *dir = req_inode(req, parent);
-	int res = mkdirat(dir->fd, name, mode);
+	int res = mkdirat(dir->fd, name, perm_create_mode(req, dir, mode));
 	struct fuse_entry_param e;
 	int err = 0;
 
@@ -170,7 +153,7 @@ static void lo_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		err = errno;
 		goto out;
 	}
-	err = chown_new(req, dir, name);
+	err = perm_chown_new(req, dir, name);
 	if (err) {
 		unlinkat(dir->fd, name, AT_REMOVEDIR);
 		goto out;
@@ -322,6 +305,9 @@ void ops_do_setattr(fuse_req_t req, struct pinfs_inode *inode, struct stat *attr
 		}
 	}
 	if (valid & FUSE_SET_ATTR_SIZE) {
+		err = perm_kill_priv(req, inode);
+		if (err)
+			goto out;
 		if ((pf ? ftruncate(pf->fd, attr->st_size)
 			: truncate(path, attr->st_size)) < 0) {
 			err = errno;
@@ -436,11 +422,12 @@ static void fill_open_reply(fuse_req_t req, struct fuse_file_info *fi,
 	 * the file did not change since its last open. */
 	fi->keep_cache = stamps_unchanged_since_last_open(pf->fd);
 	fi->keep_cache |= layout_keep_cache(pinfs_data(req), pf->inode);
-	/* O_DIRECT: no page cache in the kernel's FUSE layer either.  I/O on
-	 * such files goes through aligned buffers (direct_read, direct_write),
-	 * so the backing file judges only the caller's offsets and sizes. */
-	if (fi->flags & O_DIRECT)
-		fi->direct_io = 1;
+	/* O_DIRECT is left to the kernel (no direct_io for it): its reads
+	 * and writes then bypass the page cache, and the file can still be
+	 * mapped, which a direct_io open refuses (ENODEV).  The daemon reads
+	 * and writes such files through aligned buffers (direct_read,
+	 * lo_write_buf), so the backing file judges only the caller's offsets
+	 * and sizes. */
 	/* While the file has a staging window, no new page cache: reads and
 	 * writes reach the daemon, which keeps them coherent with the
 	 * window (docs/dma.md). */
@@ -482,12 +469,13 @@ static void lo_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct fuse_entry_param e;
 	int fd, err = 0;
 
-	fd = openat(dir->fd, name, backing_flags(fi->flags | O_CREAT) | O_CLOEXEC, mode);
+	fd = openat(dir->fd, name, backing_flags(fi->flags | O_CREAT) | O_CLOEXEC,
+		    perm_create_mode(req, dir, mode));
 	if (fd < 0) {
 		err = errno;
 		goto out;
 	}
-	err = chown_new(req, dir, name);
+	err = perm_chown_new(req, dir, name);
 	if (!err)
 		err = inode_lookup(pinfs_data(req), dir, name, &e);
 	if (err) {
@@ -594,22 +582,56 @@ static ssize_t clip_writepage(struct pinfs_file *pf, off_t off, size_t size)
 	return (ssize_t)MIN((uint64_t)size, (uint64_t)(st.st_size - off));
 }
 
+/*
+ * An O_DIRECT write went to the backing file: drop the kernel's cached
+ * pages of that range, so that no buffered reader of this file sees what
+ * was there before.  The kernel drops them itself around a synchronous
+ * direct write, but not after an asynchronous one (io_submit, io_uring),
+ * and a buffered read racing it may have cached the old data meanwhile.
+ * Sent before the reply; not in single-threaded mode, where a read
+ * holding a page lock while it waits for this thread would deadlock it.
+ */
+static void drop_cached_range(fuse_req_t req, struct pinfs_file *pf, off_t off,
+			      size_t len)
+{
+	struct pinfs *fs = pinfs_data(req);
+
+	if (!fs->single_thread)
+		fuse_lowlevel_notify_inval_inode(fs->se, inode_nodeid(fs, pf->inode), off,
+						 (off_t)len);
+}
+
+/* A new descriptor of pf's file without O_DIRECT, for page writeback. */
+static int reopen_buffered(struct pinfs_file *pf)
+{
+	char path[PROC_FD_PATH_MAX];
+
+	proc_path(path, pf->fd);
+	return open(path, O_WRONLY | O_CLOEXEC);
+}
+
 static void lo_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_buf,
 			 off_t off, struct fuse_file_info *fi)
 {
 	size_t size = fuse_buf_size(in_buf);
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(size);
+	struct pinfs_file *pf = fi_file(fi);
+	int fd = pf->fd, tmp_fd = -1;
 	void *bounce = NULL;
 	ssize_t n;
 
 	(void)ino;
-	if (window_file_staged(fi_file(fi)->inode)) {
-		n = -window_write_check(pinfs_data(req), fi_file(fi), off, size,
-					fi->writepage);
+	if (window_file_staged(pf->inode)) {
+		n = -window_write_check(pinfs_data(req), pf, off, size, fi->writepage);
 		if (n < 0)
 			goto reply;
 	}
-	if (fi_file(fi)->flags & O_DIRECT) {
+	if (!fi->writepage) {
+		n = -perm_kill_priv(req, pf->inode);
+		if (n < 0)
+			goto reply;
+	}
+	if ((pf->flags & O_DIRECT) && !fi->writepage) {
 		/* Gather into an aligned buffer, then one pwrite. */
 		if (posix_memalign(&bounce, DIRECT_ALIGN, size ? size : 1) != 0) {
 			fuse_reply_err(req, ENOMEM);
@@ -618,14 +640,27 @@ static void lo_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_
 		out.buf[0].mem = bounce;
 		n = fuse_buf_copy(&out, in_buf, 0);
 		if (n >= 0) {
-			n = pwrite(fi_file(fi)->fd, bounce, (size_t)n, off);
+			n = pwrite(pf->fd, bounce, (size_t)n, off);
 			if (n < 0)
 				n = -errno;
 		}
 		free(bounce);
+		if (n > 0)
+			drop_cached_range(req, pf, off, (size_t)n);
 		goto reply;
 	}
 	if (fi->writepage) {
+		if (pf->flags & O_DIRECT) {
+			/* Writeback of a shared mapping of an O_DIRECT file:
+			 * whole pages, clipped below, through a descriptor
+			 * without O_DIRECT. */
+			tmp_fd = reopen_buffered(pf);
+			if (tmp_fd < 0) {
+				n = -errno;
+				goto reply;
+			}
+			fd = tmp_fd;
+		}
 		n = clip_writepage(fi_file(fi), off, size);
 		if (n < 0)
 			goto reply;
@@ -636,14 +671,16 @@ static void lo_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_
 		out.buf[0].size = (size_t)n;
 	}
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	out.buf[0].fd = fi_file(fi)->fd;
+	out.buf[0].fd = fd;
 	out.buf[0].pos = off;
 	n = fuse_buf_copy(&out, in_buf, 0);
 	if (fi->writepage && n >= 0)
 		n = (ssize_t)size; /* what was clipped off is gone, as it should be */
 reply:
-	if (n > 0 && window_file_staged(fi_file(fi)->inode))
-		window_write_done(pinfs_data(req), fi_file(fi), off, (size_t)n);
+	if (tmp_fd >= 0)
+		close(tmp_fd);
+	if (n > 0 && window_file_staged(pf->inode))
+		window_write_done(pinfs_data(req), pf, off, (size_t)n);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
@@ -654,7 +691,11 @@ reply:
 void ops_do_fallocate(fuse_req_t req, struct pinfs_file *pf, int mode, off_t off,
 		      off_t len)
 {
-	fuse_reply_err(req, fallocate(pf->fd, mode, off, len) < 0 ? errno : 0);
+	int err = perm_kill_priv(req, pf->inode);
+
+	if (!err && fallocate(pf->fd, mode, off, len) < 0)
+		err = errno;
+	fuse_reply_err(req, err);
 }
 
 static void lo_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
@@ -689,11 +730,17 @@ static void lo_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 void ops_do_copy_file_range(fuse_req_t req, struct pinfs_file *in, off_t off_in,
 			    struct pinfs_file *out, off_t off_out, size_t len, int flags)
 {
-	ssize_t n =
-	    copy_file_range(in->fd, &off_in, out->fd, &off_out, len, (unsigned)flags);
+	int err = perm_kill_priv(req, out->inode);
+	ssize_t n = -1;
 
-	if (n < 0)
-		fuse_reply_err(req, errno);
+	if (!err) {
+		n = copy_file_range(in->fd, &off_in, out->fd, &off_out, len,
+				    (unsigned)flags);
+		if (n < 0)
+			err = errno;
+	}
+	if (err)
+		fuse_reply_err(req, err);
 	else
 		fuse_reply_write(req, (size_t)n);
 }
@@ -979,7 +1026,10 @@ static void lo_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	}
 	res = xp.is_link ? lsetxattr(xp.path, name, value, size, flags)
 			 : setxattr(xp.path, name, value, size, flags);
-	fuse_reply_err(req, res < 0 ? errno : 0);
+	err = res < 0 ? errno : 0;
+	if (!err && !strcmp(name, "system.posix_acl_access"))
+		err = perm_acl_set(req, req_inode(req, ino));
+	fuse_reply_err(req, err);
 	xattr_path_done(&xp);
 }
 

@@ -1,0 +1,639 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Fidelity tests: the same operations, by root and by an ordinary user, in a
+ * plain directory of the backing filesystem (pm_scratch(), the reference) and
+ * in the pinfs mount; then the metadata both leave behind (mode, owner,
+ * size, POSIX ACLs, atime changes, file handles) must be the same.
+ *
+ * Each case has a setup (run as root), an act (run as the actor, in a child
+ * with no supplementary groups, whose result is part of what is compared)
+ * and a list of paths to describe afterwards.
+ */
+#include "check.h"
+#include "mount.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/aio_abi.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#define UID_A 4242
+#define UID_B 4243
+#define GID_OTHER 100 /* a group UID_A is not in */
+
+struct actor {
+	uid_t uid;
+	gid_t gid;
+};
+
+static const struct actor actors[] = {{0, 0}, {UID_A, UID_A}};
+
+/* ---- Building blocks ---- */
+
+static char *at(const char *dir, const char *rel)
+{
+	return g_build_filename(dir, rel, NULL);
+}
+
+static void make_file(const char *dir, const char *rel, size_t size, mode_t mode,
+		      uid_t uid, gid_t gid)
+{
+	g_autofree char *p = at(dir, rel);
+	g_autofree char *data = g_malloc(size);
+	int fd;
+
+	memset(data, 'a', size);
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_cmpint(write(fd, data, size), ==, (ssize_t)size);
+	g_assert_no_errno(fchown(fd, uid, gid));
+	g_assert_no_errno(fchmod(fd, mode));
+	g_assert_no_errno(close(fd));
+}
+
+static void make_dir(const char *dir, const char *rel, mode_t mode, uid_t uid, gid_t gid)
+{
+	g_autofree char *p = at(dir, rel);
+
+	g_assert_no_errno(mkdir(p, 0700));
+	g_assert_no_errno(chown(p, uid, gid));
+	g_assert_no_errno(chmod(p, mode));
+}
+
+/*
+ * A POSIX ACL in the kernel's xattr form from "tag:id:perm" entries
+ * ("u::7", "u:4243:5", "g::7", "m::7", "o::0"), in the order given (which
+ * must be the kernel's: u::, u:N, g::, g:N, m::, o::).
+ */
+static GBytes *acl_bytes(const char *const *entries)
+{
+	GByteArray *b = g_byte_array_new();
+	guint32 version = 2;
+
+	g_byte_array_append(b, (guint8 *)&version, 4);
+	for (size_t i = 0; entries[i]; i++) {
+		char tag;
+		unsigned perm;
+		guint16 t, p;
+		guint32 id = (guint32)-1;
+		g_auto(GStrv) f = g_strsplit(entries[i], ":", 3);
+
+		tag = f[0][0];
+		perm = (unsigned)atoi(f[2]);
+		if (*f[1])
+			id = (guint32)atoi(f[1]);
+		switch (tag) {
+		case 'u':
+			t = *f[1] ? 0x02 : 0x01;
+			break;
+		case 'g':
+			t = *f[1] ? 0x08 : 0x04;
+			break;
+		case 'm':
+			t = 0x10;
+			break;
+		default:
+			t = 0x20;
+			break;
+		}
+		p = (guint16)perm;
+		g_byte_array_append(b, (guint8 *)&t, 2);
+		g_byte_array_append(b, (guint8 *)&p, 2);
+		g_byte_array_append(b, (guint8 *)&id, 4);
+	}
+	return g_byte_array_free_to_bytes(b);
+}
+
+static void set_acl(const char *dir, const char *rel, const char *which,
+		    const char *const *entries)
+{
+	g_autofree char *p = at(dir, rel);
+	g_autoptr(GBytes) acl = acl_bytes(entries);
+	gsize n;
+	const void *v = g_bytes_get_data(acl, &n);
+
+	g_assert_no_errno(setxattr(p, which, v, n, 0));
+}
+
+/* An ACL xattr as text ("-" if there is none). */
+static void append_acl(GString *s, const char *p, const char *which)
+{
+	guint8 buf[1024];
+	ssize_t n = lgetxattr(p, which, buf, sizeof(buf));
+
+	if (n < 0) {
+		g_string_append_printf(s, " %s=%s", which + 17, ename(errno));
+		return;
+	}
+	g_string_append_printf(s, " %s=", which + 17);
+	for (ssize_t i = 4; i + 8 <= n; i += 8) {
+		guint16 t, perm;
+		guint32 id;
+
+		memcpy(&t, buf + i, 2);
+		memcpy(&perm, buf + i + 2, 2);
+		memcpy(&id, buf + i + 4, 4);
+		if (t == 0x02 || t == 0x08)
+			g_string_append_printf(s, "%x:%u:%o,", t, id, perm);
+		else
+			g_string_append_printf(s, "%x::%o,", t, perm);
+	}
+}
+
+/* What a path looks like afterwards: type, mode, owner, size, ACLs. */
+static void describe(GString *s, const char *dir, const char *rel)
+{
+	g_autofree char *p = at(dir, rel);
+	struct stat st;
+
+	if (lstat(p, &st) < 0) {
+		g_string_append_printf(s, "%s: %s\n", rel, ename(errno));
+		return;
+	}
+	g_string_append_printf(s, "%s: %o %u:%u", rel, st.st_mode, st.st_uid, st.st_gid);
+	if (S_ISREG(st.st_mode))
+		g_string_append_printf(s, " size=%lld", (long long)st.st_size);
+	if (!S_ISLNK(st.st_mode)) {
+		append_acl(s, p, "system.posix_acl_access");
+		if (S_ISDIR(st.st_mode))
+			append_acl(s, p, "system.posix_acl_default");
+	}
+	g_string_append_c(s, '\n');
+}
+
+/* ---- The metadata cases ---- */
+
+struct fcase {
+	const char *name;
+	void (*setup)(const char *dir);
+	int (*act)(void *dir); /* as the actor: 0 or an errno (< 256) */
+	const char *observe[8];
+};
+
+/* Set-ID files writable by UID_A, group GID_OTHER (not UID_A's). */
+static void setup_setid(const char *dir)
+{
+	make_file(dir, "f", 8192, 06777, UID_A, GID_OTHER);
+	make_file(dir, "nogx", 8192, 06767, UID_A, GID_OTHER);
+}
+
+static int act_write(void *dir)
+{
+	const char *names[] = {"f", "nogx"};
+
+	for (int i = 0; i < 2; i++) {
+		g_autofree char *p = at(dir, names[i]);
+		int fd = open(p, O_WRONLY);
+
+		if (fd < 0 || pwrite(fd, "xyz", 3, 10) != 3)
+			return errno;
+		close(fd);
+	}
+	return 0;
+}
+
+static int act_write_direct(void *dir)
+{
+	const char *names[] = {"f", "nogx"};
+	void *buf;
+
+	if (posix_memalign(&buf, 4096, 4096))
+		return ENOMEM;
+	memset(buf, 'd', 4096);
+	for (int i = 0; i < 2; i++) {
+		g_autofree char *p = at(dir, names[i]);
+		int fd = open(p, O_WRONLY | O_DIRECT);
+
+		if (fd < 0 || pwrite(fd, buf, 4096, 4096) != 4096)
+			return errno;
+		close(fd);
+	}
+	free(buf);
+	return 0;
+}
+
+static int act_truncate(void *dir)
+{
+	g_autofree char *p = at(dir, "f");
+	g_autofree char *q = at(dir, "nogx");
+
+	if (truncate(p, 100) < 0 || truncate(q, 100) < 0)
+		return errno;
+	return 0;
+}
+
+static int act_ftruncate(void *dir)
+{
+	g_autofree char *p = at(dir, "f");
+	int fd = open(p, O_WRONLY);
+
+	if (fd < 0 || ftruncate(fd, 20000) < 0)
+		return errno;
+	close(fd);
+	return 0;
+}
+
+static int act_fallocate(void *dir)
+{
+	g_autofree char *p = at(dir, "f");
+	int fd = open(p, O_WRONLY);
+
+	if (fd < 0 || fallocate(fd, 0, 0, 65536) < 0)
+		return errno;
+	close(fd);
+	return 0;
+}
+
+static int act_open_trunc(void *dir)
+{
+	g_autofree char *p = at(dir, "f");
+	int fd = open(p, O_WRONLY | O_TRUNC);
+
+	if (fd < 0)
+		return errno;
+	close(fd);
+	return 0;
+}
+
+static int act_chown_own_group(void *dir)
+{
+	g_autofree char *p = at(dir, "f");
+
+	/* The owner may give the file to his own group; root to any. */
+	if (chown(p, (uid_t)-1, getgid()) < 0)
+		return errno;
+	return 0;
+}
+
+/* chmod g+s of a file UID_A owns, group GID_OTHER, and one of group UID_A. */
+static void setup_chmod(const char *dir)
+{
+	make_file(dir, "other", 10, 0755, UID_A, GID_OTHER);
+	make_file(dir, "own", 10, 0755, UID_A, UID_A);
+}
+
+static int act_chmod_sgid(void *dir)
+{
+	g_autofree char *p = at(dir, "other");
+	g_autofree char *q = at(dir, "own");
+
+	if (chmod(p, 02755) < 0 || chmod(q, 06755) < 0)
+		return errno;
+	return 0;
+}
+
+/* A set-group-ID directory of group GID_OTHER, and one of group UID_A. */
+static void setup_sgid_dir(const char *dir)
+{
+	make_dir(dir, "d", 02777, 0, GID_OTHER);
+	make_dir(dir, "m", 02777, 0, UID_A);
+}
+
+static int act_create_in_sgid(void *dir)
+{
+	const char *dirs[] = {"d", "m"};
+
+	umask(0);
+	for (int i = 0; i < 2; i++) {
+		g_autofree char *f = g_strdup_printf("%s/%s/f", (char *)dir, dirs[i]);
+		g_autofree char *sub = g_strdup_printf("%s/%s/sub", (char *)dir, dirs[i]);
+		g_autofree char *sub2 =
+		    g_strdup_printf("%s/%s/sub/sub2", (char *)dir, dirs[i]);
+		g_autofree char *fifo = g_strdup_printf("%s/%s/p", (char *)dir, dirs[i]);
+		g_autofree char *ln = g_strdup_printf("%s/%s/l", (char *)dir, dirs[i]);
+		int fd = open(f, O_WRONLY | O_CREAT | O_EXCL, 02775);
+
+		if (fd < 0)
+			return errno;
+		close(fd);
+		if (mkdir(sub, 0775) < 0 || mkdir(sub2, 0700) < 0 ||
+		    mkfifo(fifo, 02775) < 0 || symlink("f", ln) < 0)
+			return errno;
+	}
+	return 0;
+}
+
+/* A directory with a default ACL: no umask on top, inherited below. */
+static void setup_default_acl(const char *dir)
+{
+	const char *const plain[] = {"u::7", "g::7", "o::7", NULL};
+	const char *const named[] = {"u::7", "u:4243:5", "g::5", "m::7", "o::0", NULL};
+
+	make_dir(dir, "d", 0777, 0, 0);
+	set_acl(dir, "d", "system.posix_acl_default", plain);
+	make_dir(dir, "n", 0777, 0, 0);
+	set_acl(dir, "n", "system.posix_acl_default", named);
+	make_dir(dir, "none", 0777, 0, 0);
+}
+
+static int act_create_with_acl(void *dir)
+{
+	const char *dirs[] = {"d", "n", "none"};
+
+	umask(022);
+	for (int i = 0; i < 3; i++) {
+		g_autofree char *f = g_strdup_printf("%s/%s/f", (char *)dir, dirs[i]);
+		g_autofree char *x = g_strdup_printf("%s/%s/x", (char *)dir, dirs[i]);
+		g_autofree char *sub = g_strdup_printf("%s/%s/sub", (char *)dir, dirs[i]);
+		g_autofree char *sub2 =
+		    g_strdup_printf("%s/%s/sub/sub2", (char *)dir, dirs[i]);
+		g_autofree char *fifo = g_strdup_printf("%s/%s/p", (char *)dir, dirs[i]);
+		int fd = open(f, O_WRONLY | O_CREAT | O_EXCL, 0666);
+
+		if (fd < 0)
+			return errno;
+		close(fd);
+		fd = open(x, O_WRONLY | O_CREAT | O_EXCL, 0750);
+		if (fd < 0)
+			return errno;
+		close(fd);
+		if (mkdir(sub, 0777) < 0 || mkdir(sub2, 0750) < 0 ||
+		    mkfifo(fifo, 0666) < 0)
+			return errno;
+	}
+	return 0;
+}
+
+/* Access decided by an ACL entry the mode bits do not show. */
+static void setup_access_acl(const char *dir)
+{
+	const char *const acl[] = {"u::6", "u:4242:4", "g::0", "m::4", "o::0", NULL};
+	const char *const dacl[] = {"u::7", "u:4242:5", "g::0", "m::5", "o::0", NULL};
+
+	make_file(dir, "f", 100, 0600, 0, 0);
+	set_acl(dir, "f", "system.posix_acl_access", acl);
+	make_dir(dir, "d", 0700, 0, 0);
+	set_acl(dir, "d", "system.posix_acl_access", dacl);
+	make_file(dir, "d/g", 10, 0644, 0, 0);
+}
+
+static int act_use_access_acl(void *dir)
+{
+	g_autofree char *f = at(dir, "f");
+	g_autofree char *g = at(dir, "d/g");
+	g_autofree char *n = at(dir, "d/new");
+	int r = 0, fd;
+
+	fd = open(f, O_RDONLY);
+	r |= fd < 0 ? 1 : (close(fd), 0);
+	fd = open(f, O_WRONLY);
+	r |= fd < 0 ? 2 : (close(fd), 0);
+	fd = open(g, O_RDONLY);
+	r |= fd < 0 ? 4 : (close(fd), 0);
+	fd = open(n, O_WRONLY | O_CREAT, 0644);
+	r |= fd < 0 ? 8 : (close(fd), 0);
+	return r;
+}
+
+/* The owner sets an ACL, then changes the mode: both must stay in step. */
+static void setup_own_file(const char *dir)
+{
+	make_file(dir, "f", 10, 02770, UID_A, GID_OTHER);
+	make_file(dir, "g", 10, 0640, UID_A, UID_A);
+}
+
+static int act_set_acl_and_chmod(void *dir)
+{
+	const char *const acl[] = {"u::6", "u:4243:6", "g::4", "m::6", "o::0", NULL};
+	g_autoptr(GBytes) b = acl_bytes(acl);
+	g_autofree char *f = at(dir, "f");
+	g_autofree char *g = at(dir, "g");
+	gsize n;
+	const void *v = g_bytes_get_data(b, &n);
+
+	/* An ACL set by a non-member of the file's group clears set-group-ID. */
+	if (setxattr(f, "system.posix_acl_access", v, n, 0) < 0)
+		return errno;
+	if (setxattr(g, "system.posix_acl_access", v, n, 0) < 0 || chmod(g, 0604) < 0)
+		return errno;
+	return 0;
+}
+
+/* ---- O_DIRECT: mappings, the page cache, stale pages ---- */
+
+#define DIO_SIZE 65536
+
+static void setup_dio(const char *dir)
+{
+	make_file(dir, "f", DIO_SIZE, 0666, 0, 0);
+}
+
+/* A shared mapping of an O_DIRECT file, kept coherent with direct writes. */
+static int act_dio_mmap(void *dir)
+{
+	g_autofree char *p = at(dir, "f");
+	int fd = open(p, O_RDWR | O_DIRECT), bfd;
+	char *map, c = 0;
+	void *buf;
+
+	if (fd < 0)
+		return errno;
+	map = mmap(NULL, DIO_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		return errno;
+	if (map[0] != 'a')
+		return 200;
+	map[100] = 'M';
+	if (msync(map, DIO_SIZE, MS_SYNC) < 0)
+		return errno;
+	if (posix_memalign(&buf, 4096, 4096))
+		return ENOMEM;
+	memset(buf, 'D', 4096);
+	if (pwrite(fd, buf, 4096, 8192) != 4096)
+		return errno;
+	if (map[8192] != 'D')
+		return 201;
+	munmap(map, DIO_SIZE);
+	close(fd);
+	free(buf);
+	bfd = open(p, O_RDONLY);
+	if (bfd < 0 || pread(bfd, &c, 1, 100) != 1)
+		return errno;
+	close(bfd);
+	return c == 'M' ? 0 : 202;
+}
+
+/* Pages of the file in the page cache (mincore through a mapping). */
+static int resident_pages(int fd)
+{
+	unsigned char vec[DIO_SIZE / 4096];
+	void *map = mmap(NULL, DIO_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+	int n = 0;
+
+	if (map == MAP_FAILED)
+		return -1;
+	if (mincore(map, DIO_SIZE, vec) < 0)
+		n = -1;
+	for (size_t i = 0; n >= 0 && i < sizeof(vec); i++)
+		n += vec[i] & 1;
+	munmap(map, DIO_SIZE);
+	return n;
+}
+
+/* O_DIRECT reads and writes leave nothing in the page cache. */
+static int act_dio_bypass(void *dir)
+{
+	g_autofree char *p = at(dir, "f");
+	int bfd = open(p, O_RDONLY), fd = open(p, O_RDWR | O_DIRECT), r;
+	void *buf;
+
+	if (bfd < 0 || fd < 0)
+		return errno;
+	if (posix_memalign(&buf, 4096, DIO_SIZE))
+		return ENOMEM;
+	fdatasync(bfd); /* dirty pages would stay */
+	posix_fadvise(bfd, 0, 0, POSIX_FADV_DONTNEED);
+	if (pread(fd, buf, DIO_SIZE, 0) != DIO_SIZE)
+		return errno;
+	r = resident_pages(bfd);
+	if (r != 0)
+		return 100 + r;
+	if (pwrite(fd, buf, DIO_SIZE, 0) != DIO_SIZE)
+		return errno;
+	r = resident_pages(bfd);
+	if (r != 0)
+		return 150 + r;
+	close(fd);
+	close(bfd);
+	free(buf);
+	return 0;
+}
+
+/*
+ * Buffered reads racing asynchronous O_DIRECT writes (Linux AIO): once a
+ * write has completed, a buffered read must return what it wrote.
+ */
+static int act_dio_stale(void *dir)
+{
+	g_autofree char *p = at(dir, "f");
+	int bfd = open(p, O_RDONLY), fd = open(p, O_WRONLY | O_DIRECT), stale = 0;
+	aio_context_t ctx = 0;
+	char *buf, rbuf[4096];
+
+	if (bfd < 0 || fd < 0)
+		return errno;
+	if (syscall(SYS_io_setup, 1, &ctx) < 0)
+		return errno;
+	if (posix_memalign((void **)&buf, 4096, 4096))
+		return ENOMEM;
+	for (int i = 0; i < 300; i++) {
+		struct iocb cb = {0}, *cbs[1] = {&cb};
+		struct io_event ev;
+		int done = 0;
+
+		memset(buf, 'A' + i % 26, 4096);
+		if (pread(bfd, rbuf, sizeof(rbuf), 0) < 0) /* cache the old data */
+			return errno;
+		cb.aio_lio_opcode = IOCB_CMD_PWRITE;
+		cb.aio_fildes = (guint32)fd;
+		cb.aio_buf = (guint64)(uintptr_t)buf;
+		cb.aio_nbytes = 4096;
+		cb.aio_offset = 0;
+		if (syscall(SYS_io_submit, ctx, 1, cbs) != 1)
+			return errno;
+		while (!done) {
+			struct timespec zero = {0, 0};
+			long n = syscall(SYS_io_getevents, ctx, 0, 1, &ev, &zero);
+
+			if (n < 0)
+				return errno;
+			done = n == 1;
+			if (pread(bfd, rbuf, sizeof(rbuf), 0) < 0) /* race it */
+				return errno;
+		}
+		if (ev.res != 4096)
+			return 250;
+		if (pread(bfd, rbuf, sizeof(rbuf), 0) != sizeof(rbuf))
+			return errno;
+		stale += memcmp(rbuf, buf, sizeof(rbuf)) != 0;
+	}
+	syscall(SYS_io_destroy, ctx);
+	close(fd);
+	close(bfd);
+	free(buf);
+	return MIN(stale, 99) ? 100 + MIN(stale, 99) : 0;
+}
+
+static const struct fcase cases[] = {
+    {"write", setup_setid, act_write, {"f", "nogx"}},
+    {"write-direct", setup_setid, act_write_direct, {"f", "nogx"}},
+    {"truncate", setup_setid, act_truncate, {"f", "nogx"}},
+    {"ftruncate", setup_setid, act_ftruncate, {"f"}},
+    {"fallocate", setup_setid, act_fallocate, {"f"}},
+    {"open-trunc", setup_setid, act_open_trunc, {"f"}},
+    {"chown", setup_setid, act_chown_own_group, {"f"}},
+    {"chmod-sgid", setup_chmod, act_chmod_sgid, {"other", "own"}},
+    {"sgid-dir",
+     setup_sgid_dir,
+     act_create_in_sgid,
+     {"d/f", "d/sub", "d/sub/sub2", "d/p", "m/f", "m/sub", "m/sub/sub2", "m/p"}},
+    {"default-acl",
+     setup_default_acl,
+     act_create_with_acl,
+     {"d/f", "d/x", "d/sub/sub2", "d/p", "n/f", "n/x", "n/sub/sub2", "none/x"}},
+    {"access-acl", setup_access_acl, act_use_access_acl, {"f", "d", "d/new"}},
+    {"acl-chmod", setup_own_file, act_set_acl_and_chmod, {"f", "g"}},
+    {"dio-mmap", setup_dio, act_dio_mmap, {"f"}},
+    {"dio-bypass", setup_dio, act_dio_bypass, {"f"}},
+    {"dio-stale", setup_dio, act_dio_stale, {"f"}},
+};
+
+/* Run case c by actor a in top (a directory of its own is made in it). */
+static char *run_case(const char *top, const struct fcase *c, const struct actor *a)
+{
+	g_autofree char *name = g_strdup_printf("%s-%u", c->name, a->uid);
+	g_autofree char *dir = at(top, name);
+	GString *s = g_string_new(NULL);
+	int rc;
+
+	g_assert_no_errno(mkdir(dir, 0777));
+	g_assert_no_errno(chmod(dir, 0777));
+	c->setup(dir);
+	rc = pm_run_as(a->uid, a->gid, c->act, dir);
+	g_string_append_printf(s, "act: %d\n", rc);
+	for (int i = 0; i < 8 && c->observe[i]; i++)
+		describe(s, dir, c->observe[i]);
+	return g_string_free(s, FALSE);
+}
+
+static void test_metadata(void)
+{
+	struct pm *pm = pm_mount("allow_other");
+	int bad = 0;
+
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		for (size_t j = 0; j < G_N_ELEMENTS(actors); j++) {
+			g_autofree char *want =
+			    run_case(pm_scratch(pm), &cases[i], &actors[j]);
+			g_autofree char *got =
+			    run_case(pm_mnt(pm), &cases[i], &actors[j]);
+
+			if (strcmp(want, got)) {
+				pm_message("%s as uid %u:\next4:\n%spinfs:\n%s",
+					   cases[i].name, actors[j].uid, want, got);
+				bad++;
+			}
+		}
+	}
+	g_assert_cmpint(bad, ==, 0);
+	pm_unmount(pm);
+}
+
+int main(int argc, char **argv)
+{
+	pm_init(&argc, &argv);
+	pm_add_test("/fidelity/metadata", test_metadata);
+	return g_test_run();
+}
