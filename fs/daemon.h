@@ -67,8 +67,8 @@ struct pinfs_file {
 	/* The last (thread id << 32 | thread group id) that asked about a
 	 * lease through this open file: saves reading /proc on every ioctl. */
 	atomic_uint_least64_t last_tid_tgid;
-	/* Opened with FOPEN_DIRECT_IO because the file had a staging window:
-	 * its reads and writes bypass the kernel's page cache. */
+	/* Opened with FOPEN_DIRECT_IO because the file had a staging window,
+	 * or with O_DIRECT: its reads and writes bypass the page cache. */
 	bool direct_io;
 };
 

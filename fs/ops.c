@@ -433,7 +433,9 @@ static void fill_open_reply(fuse_req_t req, struct fuse_file_info *fi,
 	 * window (docs/dma.md). */
 	if (window_open_direct(pf->inode))
 		fi->direct_io = 1;
-	pf->direct_io = fi->direct_io;
+	/* For the window, an O_DIRECT handle's reads and writes do not go
+	 * through the page cache either. */
+	pf->direct_io = fi->direct_io || (pf->flags & O_DIRECT);
 }
 
 static void do_open(fuse_req_t req, struct pinfs_inode *inode, struct fuse_file_info *fi)
