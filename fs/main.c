@@ -22,6 +22,7 @@
 #include "handles.h"
 #include "window.h"
 #include "opts.h"
+#include "readahead.h"
 
 static void usage(const char *prog)
 {
@@ -110,6 +111,12 @@ int main(int argc, char *argv[])
 
 	/* Permission checks are the kernel's, against the backing modes. */
 	fuse_opt_add_arg(&args, "-odefault_permissions");
+	{
+		char *max_read = g_strdup_printf("-omax_read=%u", PINFS_MAX_READ);
+
+		fuse_opt_add_arg(&args, max_read);
+		g_free(max_read);
+	}
 	if (!strchr(fs.cfg.backing, ',')) {
 		char *fsname = g_strdup_printf("-ofsname=%s", fs.cfg.backing);
 

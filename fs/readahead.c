@@ -44,5 +44,6 @@ static void set_readahead(const char *mountpoint)
 void readahead_init(struct fuse_conn_info *conn, const char *mountpoint)
 {
 	conn->max_readahead = MAX(conn->max_readahead, PINFS_READAHEAD_KB * 1024u);
+	conn->max_read = PINFS_MAX_READ;
 	set_readahead(mountpoint);
 }
