@@ -4,8 +4,9 @@
  * daemon: every call's answer and errors, a break seen through both, and
  * layout-demo (an unmodified program) under LD_PRELOAD.
  *
- * Each test mounts its own pinfs (root and /dev/fuse needed) and unmounts
- * it at the end.  The shim is tested in this process by dlopen()ing it
+ * Each test mounts its own pinfs with the tests' mount helper
+ * (tests/common/mount.h; root and /dev/fuse needed) and unmounts it at the
+ * end.  The shim is tested in this process by dlopen()ing it
  * RTLD_LOCAL and calling its fcntl64 directly: it then forwards to glibc
  * like under LD_PRELOAD, while the test's own fcntl stays glibc's.
  *
@@ -20,7 +21,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
@@ -29,6 +29,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 
+#include "mount.h"
 #include "pinfs.h"
 
 /* How long a test waits for something that must happen (not a timing
@@ -37,114 +38,16 @@
 
 typedef int (*fcntl_fn)(int fd, int cmd, ...);
 
-struct mnt {
-	char *root, *back, *mnt, *log;
-	pid_t pid;
-};
-
-/* The mount a failed assertion (abort()) must not leave behind. */
-static volatile pid_t live_pid;
-static char live_mnt[4096];
-
-static void on_abort(int sig)
+/* pinfs with leases on unless @opts says otherwise. */
+static struct pm *mnt_start(const char *opts)
 {
-	if (live_pid > 0) {
-		umount2(live_mnt, MNT_DETACH);
-		kill(live_pid, SIGTERM);
-	}
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-static gboolean is_fuse(const char *path)
-{
-	struct statfs sfs;
-
-	return statfs(path, &sfs) == 0 && sfs.f_type == PINFS_FUSE_SUPER_MAGIC;
-}
-
-/* Mount pinfs (with -o opts if not NULL) on a fresh directory, or NULL
- * after g_test_skip() when this machine or environment cannot. */
-static struct mnt *mnt_start(const char *opts)
-{
-	const char *bin = g_getenv("PINFS_BIN");
-	struct mnt *m;
-	int log_fd, status;
-
-	if (!bin || !*bin) {
-		g_test_skip("PINFS_BIN is not set");
-		return NULL;
-	}
-	if (geteuid() != 0 || access("/dev/fuse", R_OK | W_OK) < 0) {
-		g_test_skip("mounting pinfs needs root and /dev/fuse");
-		return NULL;
-	}
-	m = g_new0(struct mnt, 1);
-	m->root = g_dir_make_tmp("libpinfs-mount-XXXXXX", NULL);
-	g_assert_nonnull(m->root);
-	m->back = g_build_filename(m->root, "back", NULL);
-	m->mnt = g_build_filename(m->root, "mnt", NULL);
-	m->log = g_build_filename(m->root, "daemon.log", NULL);
-	g_assert_no_errno(mkdir(m->back, 0755));
-	g_assert_no_errno(mkdir(m->mnt, 0755));
-	log_fd = open(m->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	g_assert_cmpint(log_fd, >=, 0);
-
-	fflush(stdout);
-	fflush(stderr);
-	m->pid = fork();
-	g_assert_cmpint(m->pid, >=, 0);
-	if (m->pid == 0) {
-		const char *argv[] = {bin,     "-f",   "-o", opts ? opts : "leases=on",
-				      m->back, m->mnt, NULL};
-
-		dup2(log_fd, 1);
-		dup2(log_fd, 2);
-		execv(bin, (char **)argv);
-		_exit(127);
-	}
-	close(log_fd);
-	g_strlcpy(live_mnt, m->mnt, sizeof(live_mnt));
-	live_pid = m->pid;
-	for (int i = 0; !is_fuse(m->mnt); i++) {
-		if (waitpid(m->pid, &status, WNOHANG) == m->pid) {
-			g_autofree char *log = NULL;
-
-			g_file_get_contents(m->log, &log, NULL, NULL);
-			g_error("pinfs exited before mounting: %s", log ? log : "");
-		}
-		if (i > MUST_HAPPEN_S * 100)
-			g_error("pinfs did not mount in %d s", MUST_HAPPEN_S);
-		g_usleep(10000);
-	}
-	return m;
-}
-
-static void mnt_stop(struct mnt *m)
-{
-	int status;
-
-	if (umount2(m->mnt, 0) < 0) {
-		g_test_message("umount %s: %s", m->mnt, g_strerror(errno));
-		umount2(m->mnt, MNT_DETACH);
-	}
-	g_assert_cmpint(waitpid(m->pid, &status, 0), ==, m->pid);
-	live_pid = 0;
-	g_assert_true(WIFEXITED(status));
-	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
-	g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", m->root);
-	g_assert_cmpint(system(cmd), ==, 0);
-	g_free(m->root);
-	g_free(m->back);
-	g_free(m->mnt);
-	g_free(m->log);
-	g_free(m);
+	return pm_mount(opts ? opts : "leases=on");
 }
 
 /* A file of @size bytes in the mount, open with @flags (O_CLOEXEC added). */
-static int open_file(struct mnt *m, const char *name, int flags, off_t size, char **path)
+static int open_file(struct pm *m, const char *name, int flags, off_t size, char **path)
 {
-	g_autofree char *p = g_build_filename(m->mnt, name, NULL);
+	g_autofree char *p = pm_path(m, name);
 	int fd = open(p, flags | O_CREAT | O_CLOEXEC, 0644);
 
 	g_assert_cmpint(fd, >=, 0);
@@ -171,12 +74,10 @@ static int open_file(struct mnt *m, const char *name, int flags, off_t size, cha
 
 static void test_probe(void)
 {
-	struct mnt *m = mnt_start(NULL);
+	struct pm *m = mnt_start(NULL);
 	struct pinfs_version v = {0};
 	int fd, dfd;
 
-	if (!m)
-		return;
 	fd = open_file(m, "f", O_RDWR, 0, NULL);
 	g_assert_no_errno(pinfs_probe(fd, &v));
 	g_assert_cmpuint(v.size, ==, sizeof(v));
@@ -186,27 +87,25 @@ static void test_probe(void)
 	g_assert_no_errno(pinfs_noop(fd));
 
 	/* Directories are on pinfs too, but take no lease. */
-	dfd = open(m->mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dfd = open(pm_mnt(m), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	g_assert_cmpint(dfd, >=, 0);
 	g_assert_no_errno(pinfs_probe(dfd, NULL));
 	g_assert_no_errno(pinfs_noop(dfd));
 	assert_fails(pinfs_setlease(dfd, PINFS_LEASE_READ, 0, 0, 0), EISDIR);
 	close(dfd);
 	close(fd);
-	mnt_stop(m);
+	pm_unmount(m);
 }
 
 /* leases=off: still pinfs, but every lease call is EOPNOTSUPP. */
 static void test_leases_off(void)
 {
-	struct mnt *m = mnt_start("leases=off");
+	struct pm *m = mnt_start("leases=off");
 	struct pinfs_version v = {0};
 	struct pinfs_lease_status st;
 	uint64_t id;
 	int fd;
 
-	if (!m)
-		return;
 	fd = open_file(m, "f", O_RDWR, 4096, NULL);
 	g_assert_no_errno(pinfs_probe(fd, &v));
 	g_assert_cmpuint(v.features & PINFS_FEAT_LEASES, ==, 0);
@@ -217,19 +116,17 @@ static void test_leases_off(void)
 	assert_fails(pinfs_pin(fd, 0, 1, &id), EOPNOTSUPP);
 	assert_fails(pinfs_unpin(fd, 1), EOPNOTSUPP);
 	close(fd);
-	mnt_stop(m);
+	pm_unmount(m);
 }
 
 /* Take, change and release; getlease reports each state. */
 static void test_lease_cycle(void)
 {
-	struct mnt *m = mnt_start(NULL);
+	struct pm *m = mnt_start(NULL);
 	struct pinfs_lease_status st;
 	uint64_t id;
 	int fd, other;
 
-	if (!m)
-		return;
 	fd = open_file(m, "f", O_RDWR, 65536, NULL);
 	g_assert_no_errno(pinfs_getlease(fd, &st));
 	g_assert_cmpuint(st.state, ==, PINFS_STATE_NONE);
@@ -277,19 +174,17 @@ static void test_lease_cycle(void)
 	g_assert_no_errno(pinfs_release(fd)); /* none held: not an error */
 	close(other);
 	close(fd);
-	mnt_stop(m);
+	pm_unmount(m);
 }
 
 /* Pins need a lease covering them; ids are per open file. */
 static void test_pins(void)
 {
-	struct mnt *m = mnt_start(NULL);
+	struct pm *m = mnt_start(NULL);
 	struct pinfs_lease_status st;
 	uint64_t a = 0, b = 0, x = 77;
 	int fd, other;
 
-	if (!m)
-		return;
 	fd = open_file(m, "f", O_RDWR, 65536, NULL);
 	other = open_file(m, "f", O_RDWR, -1, NULL);
 	assert_fails(pinfs_pin(fd, 0, 4096, &x), EPERM);
@@ -320,18 +215,16 @@ static void test_pins(void)
 	g_assert_cmpuint(st.pinned_bytes, ==, 0);
 	close(other);
 	close(fd);
-	mnt_stop(m);
+	pm_unmount(m);
 }
 
 /* The break signal as the daemon records it. */
 static void test_setsig(void)
 {
-	struct mnt *m = mnt_start(NULL);
+	struct pm *m = mnt_start(NULL);
 	struct pinfs_lease_status st;
 	int fd;
 
-	if (!m)
-		return;
 	fd = open_file(m, "f", O_RDWR, 4096, NULL);
 	g_assert_no_errno(pinfs_setsig(fd, SIGRTMIN + 2));
 	g_assert_no_errno(pinfs_getlease(fd, &st));
@@ -340,7 +233,7 @@ static void test_setsig(void)
 	g_assert_no_errno(pinfs_getlease(fd, &st));
 	g_assert_cmpint(st.signal, ==, 0);
 	close(fd);
-	mnt_stop(m);
+	pm_unmount(m);
 }
 
 /* A child that truncates @path to 0 and exits with 0 or the errno. */
@@ -385,7 +278,7 @@ static fcntl_fn shim_fcntl(void **handle)
 	const char *so = g_getenv("PINFS_PRELOAD");
 
 	if (!so || !*so) {
-		g_test_skip("PINFS_PRELOAD is not set");
+		pm_skip("PINFS_PRELOAD is not set");
 		return NULL;
 	}
 	*handle = dlopen(so, RTLD_NOW | RTLD_LOCAL);
@@ -396,7 +289,7 @@ static fcntl_fn shim_fcntl(void **handle)
 /* A break through the library: signal, BREAKING, release, the truncate. */
 static void test_break(void)
 {
-	struct mnt *m;
+	struct pm *m;
 	struct pinfs_lease_status st;
 	g_autofree char *path = NULL;
 	sigset_t set, old;
@@ -404,8 +297,6 @@ static void test_break(void)
 	int fd, sig = SIGRTMIN + 3;
 
 	m = mnt_start(NULL);
-	if (!m)
-		return;
 	sigemptyset(&set);
 	sigaddset(&set, sig);
 	sigprocmask(SIG_BLOCK, &set, &old);
@@ -431,13 +322,13 @@ static void test_break(void)
 	g_assert_cmpuint(st.end_reason, ==, PINFS_END_RELEASED);
 	close(fd);
 	sigprocmask(SIG_SETMASK, &old, NULL);
-	mnt_stop(m);
+	pm_unmount(m);
 }
 
 /* The shim on pinfs: the RFC's values in, F_GETLEASE's answers out. */
 static void test_shim(void)
 {
-	struct mnt *m;
+	struct pm *m;
 	struct pinfs_lease_status st;
 	g_autofree char *path = NULL;
 	void *h = NULL;
@@ -449,10 +340,6 @@ static void test_shim(void)
 	if (!shim)
 		return;
 	m = mnt_start(NULL);
-	if (!m) {
-		dlclose(h);
-		return;
-	}
 	fd = open_file(m, "f", O_RDWR, 8192, &path);
 	other = open_file(m, "f", O_RDONLY, -1, NULL);
 
@@ -544,18 +431,16 @@ static void test_shim(void)
 	close(other);
 	close(fd);
 	dlclose(h);
-	mnt_stop(m);
+	pm_unmount(m);
 }
 
 /* PINFS_LEASE_IF_HELD: an unlock that says whether there was a lease. */
 static void test_release_if_held(void)
 {
-	struct mnt *m = mnt_start(NULL);
+	struct pm *m = mnt_start(NULL);
 	struct pinfs_lease_status st;
 	int fd;
 
-	if (!m)
-		return;
 	fd = open_file(m, "f", O_RDWR, 4096, NULL);
 	assert_fails(pinfs_setlease(fd, PINFS_LEASE_UNLOCK, PINFS_LEASE_IF_HELD, 0, 0),
 		     EAGAIN);
@@ -572,18 +457,17 @@ static void test_release_if_held(void)
 	/* A plain unlock without a lease still succeeds. */
 	g_assert_no_errno(pinfs_release(fd));
 	close(fd);
-	mnt_stop(m);
+	pm_unmount(m);
 }
 
 /* Lines of the daemon's debug log naming @opcode. */
-static guint log_count(struct mnt *m, const char *opcode)
+static guint log_count(struct pm *m, const char *opcode)
 {
-	g_autofree char *log = NULL;
+	g_autofree char *log = pm_daemon_log(m);
 	g_autofree char *needle = g_strdup_printf("opcode: %s ", opcode);
-	gsize len = 0;
+	gsize len = strlen(log);
 	guint n = 0;
 
-	g_assert_true(g_file_get_contents(m->log, &log, &len, NULL));
 	for (const char *p = log; (p = g_strstr_len(p, log + len - p, needle)); p++)
 		n++;
 	return n;
@@ -596,13 +480,11 @@ static guint log_count(struct mnt *m, const char *opcode)
  */
 static void test_no_statfs(void)
 {
-	struct mnt *m = mnt_start("leases=on,debug");
+	struct pm *m = mnt_start("leases=on,debug");
 	struct statfs sfs;
 	guint before;
 	int fd;
 
-	if (!m)
-		return;
 	fd = open_file(m, "f", O_RDWR, 4096, NULL);
 	g_assert_no_errno(pinfs_noop(fd)); /* may ask once */
 	before = log_count(m, "STATFS");
@@ -619,7 +501,7 @@ static void test_no_statfs(void)
 		if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, 0x4000U, &stx) ==
 			0 &&
 		    !(stx.stx_mask & 0x4000U)) {
-			g_test_skip("no STATX_MNT_ID_UNIQUE: libpinfs asks fstatfs()");
+			pm_skip("no STATX_MNT_ID_UNIQUE: libpinfs asks fstatfs()");
 			goto out;
 		}
 	}
@@ -629,30 +511,27 @@ static void test_no_statfs(void)
 	g_assert_cmpuint(log_count(m, "STATFS"), ==, before + 1);
 out:
 	close(fd);
-	mnt_stop(m);
+	pm_unmount(m);
 }
 
 /* layout-demo, an unmodified program, under LD_PRELOAD on pinfs. */
-static void test_demo(gconstpointer data)
+static void test_demo(const char *mode /* layout-demo options */)
 {
-	const char *mode = data; /* layout-demo options */
 	const char *demo = g_getenv("LAYOUT_DEMO");
 	const char *so = g_getenv("PINFS_PRELOAD");
 	g_autofree char *path = NULL, *out = NULL, *want = NULL;
 	g_autoptr(GError) err = NULL;
 	g_auto(GStrv) env = NULL;
-	struct mnt *m;
+	struct pm *m;
 	GPid pid;
 	int fd, out_fd, status;
 	gsize len;
 
 	if (!demo || !so) {
-		g_test_skip("LAYOUT_DEMO or PINFS_PRELOAD is not set");
+		pm_skip("LAYOUT_DEMO or PINFS_PRELOAD is not set");
 		return;
 	}
 	m = mnt_start(NULL);
-	if (!m)
-		return;
 	fd = open_file(m, "f", O_RDWR, 8192, &path);
 	close(fd);
 
@@ -714,24 +593,38 @@ static void test_demo(gconstpointer data)
 	g_assert_cmpstr(out, ==, want);
 	g_assert_true(WIFEXITED(status));
 	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
-	mnt_stop(m);
+	pm_unmount(m);
+}
+
+static void test_demo_handler_release(void)
+{
+	test_demo("-H");
+}
+
+static void test_demo_write(void)
+{
+	test_demo("-w");
+}
+
+static void test_demo_setsig(void)
+{
+	test_demo("-s10");
 }
 
 int main(int argc, char **argv)
 {
-	g_test_init(&argc, &argv, NULL);
-	signal(SIGABRT, on_abort);
-	g_test_add_func("/libpinfs-mount/probe", test_probe);
-	g_test_add_func("/libpinfs-mount/leases-off", test_leases_off);
-	g_test_add_func("/libpinfs-mount/lease-cycle", test_lease_cycle);
-	g_test_add_func("/libpinfs-mount/pins", test_pins);
-	g_test_add_func("/libpinfs-mount/setsig", test_setsig);
-	g_test_add_func("/libpinfs-mount/break", test_break);
-	g_test_add_func("/libpinfs-mount/shim", test_shim);
-	g_test_add_func("/libpinfs-mount/release-if-held", test_release_if_held);
-	g_test_add_func("/libpinfs-mount/no-statfs", test_no_statfs);
-	g_test_add_data_func("/libpinfs-mount/demo/handler-release", "-H", test_demo);
-	g_test_add_data_func("/libpinfs-mount/demo/write", "-w", test_demo);
-	g_test_add_data_func("/libpinfs-mount/demo/setsig", "-s10", test_demo);
+	pm_init(&argc, &argv);
+	pm_add_test("/libpinfs-mount/probe", test_probe);
+	pm_add_test("/libpinfs-mount/leases-off", test_leases_off);
+	pm_add_test("/libpinfs-mount/lease-cycle", test_lease_cycle);
+	pm_add_test("/libpinfs-mount/pins", test_pins);
+	pm_add_test("/libpinfs-mount/setsig", test_setsig);
+	pm_add_test("/libpinfs-mount/break", test_break);
+	pm_add_test("/libpinfs-mount/shim", test_shim);
+	pm_add_test("/libpinfs-mount/release-if-held", test_release_if_held);
+	pm_add_test("/libpinfs-mount/no-statfs", test_no_statfs);
+	pm_add_test("/libpinfs-mount/demo/handler-release", test_demo_handler_release);
+	pm_add_test("/libpinfs-mount/demo/write", test_demo_write);
+	pm_add_test("/libpinfs-mount/demo/setsig", test_demo_setsig);
 	return g_test_run();
 }

@@ -1,15 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * pinfs test mount helper: see mount.h.
+ * pinfs mounts for the tests, the library tests and pinfs-bench: see
+ * mount.h.  Nothing here needs g_test (testing.c has the g_test side).
  *
  * Four layers make sure a test never leaves a mount behind:
- *  1. pm_init() unshares the mount namespace (we run as root), so the FUSE
+ *  1. pm_setup() unshares the mount namespace (we run as root), so the FUSE
  *     mounts live only as long as this program and its daemon children;
  *  2. every daemon gets PR_SET_PDEATHSIG(SIGTERM), so it unmounts and exits
  *     when the test program dies;
  *  3. atexit() and fatal-signal handlers lazily unmount (MNT_DETACH) and
  *     SIGKILL whatever is still registered in live_mounts[];
- *  4. a reaper process, forked by pm_init(), is told of every mount over a
+ *  4. a reaper process, forked by pm_setup(), is told of every mount over a
  *     pipe; when the pipe reaches EOF (the program is gone however it died:
  *     SIGKILL, or the _exit(1) of a failed assertion in a g_test
  *     subprocess, which runs no handler) it detaches and kills what is left.
@@ -18,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <ftw.h>
 #include <grp.h>
 #include <limits.h>
@@ -45,7 +47,7 @@ struct pm {
 	char *backing;	     /* root/backing */
 	char *mnt;	     /* root/mnt */
 	char *scratch;	     /* root/scratch: plain directory, same fs as backing */
-	char *log;	     /* root/daemon.log: the daemon's stdout + stderr */
+	char *log;	     /* the daemon's stdout + stderr (root/daemon.log) */
 	pid_t pid;	     /* the daemon, 0 once reaped */
 	int status;	     /* its wait status once reaped */
 	GPtrArray *expected; /* GRegex *: log lines that are allowed */
@@ -173,18 +175,19 @@ static void tell_reaper(const char *fmt, ...)
 		g_printerr("pm: cannot reach the reaper: %s\n", g_strerror(errno));
 }
 
-void pm_init(int *argc, char ***argv)
+void pm_setup(void)
 {
-	static const int sigs[] = {SIGABRT, SIGSEGV, SIGBUS, SIGTERM, SIGINT, SIGFPE};
+	static const int sigs[] = {SIGABRT, SIGSEGV, SIGBUS, SIGTERM,
+				   SIGINT,  SIGFPE,  SIGHUP};
 	struct sigaction sa = {.sa_handler = fatal_signal, .sa_flags = SA_RESETHAND};
 
-	g_test_init(argc, argv, NULL);
+	g_return_if_fail(owner_pid == 0);
 	owner_pid = getpid();
 
 	if (!g_getenv("PINFS_TEST_NO_UNSHARE") && geteuid() == 0) {
 		if (unshare(CLONE_NEWNS) < 0 ||
 		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-			g_printerr("pm_init: no private mount namespace: %s\n",
+			g_printerr("pm_setup: no private mount namespace: %s\n",
 				   g_strerror(errno));
 		else
 			private_ns = TRUE;
@@ -209,17 +212,6 @@ void pm_unwatch(const char *mnt)
 gboolean pm_private_ns(void)
 {
 	return private_ns;
-}
-
-const char *pm_bin(void)
-{
-	const char *bin = g_getenv("PINFS_BIN");
-
-	if (!bin || !*bin) {
-		pm_skip("PINFS_BIN is not set");
-		return NULL;
-	}
-	return bin;
 }
 
 gboolean pm_is_fuse_mount(const char *path)
@@ -305,7 +297,8 @@ static G_NORETURN void mount_failed(struct pm *pm, const char *why)
 	g_autofree char *log = pm_daemon_log(pm);
 
 	g_printerr("pinfs daemon stderr:\n%s\n", log);
-	g_test_message("pinfs daemon stderr: %s", log);
+	if (g_test_initialized())
+		g_test_message("pinfs daemon stderr: %s", log);
 	if (pm->pid > 0) {
 		kill(pm->pid, SIGKILL);
 		waitpid(pm->pid, NULL, 0);
@@ -313,20 +306,22 @@ static G_NORETURN void mount_failed(struct pm *pm, const char *why)
 	umount2(pm->mnt, MNT_DETACH);
 	live_mounts[pm->slot].used = 0;
 	tell_reaper("- %s\n", pm->mnt);
-	rm_rf(pm->root); /* its log is printed above */
+	rm_rf(pm->root); /* its log is printed above (or kept elsewhere) */
 	g_error("pm_mount(%s): %s", pm->mnt, why);
 }
 
-struct pm *pm_mount(const char *opts)
+gboolean pm_can_mount(void)
 {
-	return pm_mount_argv(opts, NULL);
+	return geteuid() == 0 && access("/dev/fuse", R_OK | W_OK) == 0;
 }
 
-struct pm *pm_mount_argv(const char *opts, const char *const *extra_args)
+struct pm *pm_mount_spec(const struct pm_spec *spec)
 {
-	const char *bin = g_getenv("PINFS_BIN");
-	g_autoptr(GError) err = NULL;
+	const char *bin = spec->bin ? spec->bin : g_getenv("PINFS_BIN");
+	const char *opts = spec->opts;
+	const char *const *extra_args = spec->extra_args;
 	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+	g_autofree char *tmpl = NULL;
 	g_auto(GStrv) wrap = NULL;
 	struct pm *pm;
 	int log_fd, slot, status;
@@ -335,27 +330,24 @@ struct pm *pm_mount_argv(const char *opts, const char *const *extra_args)
 	if (!bin || !*bin)
 		g_error("PINFS_BIN is not set: run the tests with meson test");
 	if (owner_pid == 0)
-		g_error("pm_mount() before pm_init()");
-	if (geteuid() != 0 || access("/dev/fuse", R_OK | W_OK) < 0) {
-		const char *why = "mounting pinfs needs root and /dev/fuse";
-
-		/* In a pm_add_test() subprocess the whole test can still skip. */
-		if (g_test_subprocess() && g_getenv("PM_SKIP_FILE")) {
-			pm_skip(why);
-			exit(0);
-		}
-		g_error("%s", why);
-	}
+		g_error("pm_mount() before pm_setup() or pm_init()");
+	if (!pm_can_mount())
+		g_error("mounting pinfs needs root and /dev/fuse");
 
 	pm = g_new0(struct pm, 1);
 	pm->expected = g_ptr_array_new_with_free_func((GDestroyNotify)g_regex_unref);
-	pm->root = g_dir_make_tmp("pinfs-test-XXXXXX", &err);
-	g_assert_no_error(err);
+	tmpl = g_build_filename(spec->tmpdir ? spec->tmpdir : g_get_tmp_dir(),
+				"pinfs-test-XXXXXX", NULL);
+	pm->root = g_mkdtemp(g_steal_pointer(&tmpl));
+	if (!pm->root)
+		g_error("mkdtemp in %s: %s",
+			spec->tmpdir ? spec->tmpdir : g_get_tmp_dir(), g_strerror(errno));
 	g_assert_no_errno(chmod(pm->root, 0755));
 	pm->backing = g_build_filename(pm->root, "backing", NULL);
 	pm->mnt = g_build_filename(pm->root, "mnt", NULL);
 	pm->scratch = g_build_filename(pm->root, "scratch", NULL);
-	pm->log = g_build_filename(pm->root, "daemon.log", NULL);
+	pm->log = spec->log ? g_strdup(spec->log)
+			    : g_build_filename(pm->root, "daemon.log", NULL);
 	g_assert_no_errno(mkdir(pm->backing, 0755));
 	g_assert_no_errno(mkdir(pm->mnt, 0755));
 	g_assert_no_errno(mkdir(pm->scratch, 0755));
@@ -363,7 +355,8 @@ struct pm *pm_mount_argv(const char *opts, const char *const *extra_args)
 	g_assert_no_errno(chmod(pm->mnt, 0755));
 	g_assert_no_errno(chmod(pm->scratch, 0755));
 	log_fd = open(pm->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	g_assert_cmpint(log_fd, >=, 0);
+	if (log_fd < 0)
+		g_error("%s: %s", pm->log, g_strerror(errno));
 
 	/* PINFS_TEST_WRAPPER, e.g. "valgrind -q --error-exitcode=99", prefixes the daemon
 	 */
@@ -519,7 +512,7 @@ static char *unexpected_log_lines(struct pm *pm)
 	return g_string_free(out, out->len == 0);
 }
 
-void pm_unmount(struct pm *pm)
+char *pm_stop(struct pm *pm)
 {
 	g_autoptr(GString) problems = g_string_new(NULL);
 	g_autofree char *bad_lines = NULL;
@@ -546,7 +539,7 @@ void pm_unmount(struct pm *pm)
 			    WIFEXITED(pm->status) ? WEXITSTATUS(pm->status)
 						  : WTERMSIG(pm->status));
 	} else if (pm_is_fuse_mount(pm->mnt)) {
-		/* The test killed the daemon; take down what it left. */
+		/* The daemon was killed; take down what it left. */
 		umount2(pm->mnt, MNT_DETACH);
 	}
 	live_mounts[pm->slot].used = 0;
@@ -556,19 +549,15 @@ void pm_unmount(struct pm *pm)
 	if (bad_lines)
 		g_string_append_printf(problems, "unexpected daemon log lines:\n%s",
 				       bad_lines);
-	if (problems->len) {
-		g_autofree char *log = pm_daemon_log(pm);
+	return problems->len ? g_string_free(g_steal_pointer(&problems), FALSE) : NULL;
+}
 
-		g_printerr("pinfs daemon log:\n%s\n", log);
-		g_printerr("pm_unmount: %s\n", problems->str);
-		g_test_fail_printf("pm_unmount: %s", problems->str);
-	}
-
-	if (g_test_failed())
-		g_printerr("pm_unmount: kept %s for inspection\n", pm->root);
+void pm_free(struct pm *pm, gboolean keep)
+{
+	if (keep)
+		g_printerr("pm: kept %s for inspection\n", pm->root);
 	else
 		rm_rf(pm->root);
-
 	g_ptr_array_unref(pm->expected);
 	g_free(pm->root);
 	g_free(pm->backing);
@@ -638,82 +627,4 @@ int pm_run_cmd(const char *const *argv, int timeout_s, char **out, char **err)
 		*err = g_strdup("");
 	rm_rf(dir);
 	return status;
-}
-
-void pm_skip(const char *reason)
-{
-	const char *f = g_getenv("PM_SKIP_FILE");
-
-	if (f && g_test_subprocess())
-		g_file_set_contents(f, reason, -1, NULL); /* the parent skips */
-	else
-		g_test_skip(reason);
-}
-
-#define PM_TODO_PREFIX "TODO:"
-
-void pm_incomplete(const char *reason)
-{
-	const char *f = g_getenv("PM_SKIP_FILE");
-
-	if (f && g_test_subprocess()) {
-		g_autofree char *msg = g_strconcat(PM_TODO_PREFIX, reason, NULL);
-
-		g_file_set_contents(f, msg, -1, NULL); /* the parent reports TODO */
-	} else {
-		g_test_incomplete(reason);
-	}
-}
-
-void pm_message(const char *fmt, ...)
-{
-	g_autofree char *msg = NULL;
-	va_list ap;
-
-	va_start(ap, fmt);
-	msg = g_strdup_vprintf(fmt, ap);
-	va_end(ap);
-	if (g_test_subprocess())
-		fprintf(stderr, "# %s\n", msg);
-	else
-		g_test_message("%s", msg);
-}
-
-/*
- * Body of a pm_add_test() test: in the parent, rerun this test as a
- * subprocess; a pm_skip() there comes back through $PM_SKIP_FILE (a
- * g_test_skip() in a subprocess would only make it exit non-zero).
- */
-static void run_isolated(gconstpointer data)
-{
-	void (*fn)(void) = (void (*)(void))data;
-	g_autoptr(GError) err = NULL;
-	g_autofree char *dir = NULL, *file = NULL, *reason = NULL;
-
-	if (g_test_subprocess() || g_getenv("PINFS_TEST_NO_FORK")) {
-		fn();
-		return;
-	}
-	dir = g_dir_make_tmp("pinfs-skip-XXXXXX", &err);
-	g_assert_no_error(err);
-	file = g_build_filename(dir, "skip", NULL);
-	g_setenv("PM_SKIP_FILE", file, TRUE);
-	g_test_trap_subprocess(NULL, 120 * G_USEC_PER_SEC,
-			       G_TEST_SUBPROCESS_INHERIT_STDERR);
-	g_unsetenv("PM_SKIP_FILE");
-	/* Its assertion messages went to our stderr, the meson test log. */
-	if (!g_test_trap_has_passed())
-		g_test_fail_printf("the test failed in its subprocess (see stderr)");
-	else if (g_file_get_contents(file, &reason, NULL, NULL) &&
-		 g_str_has_prefix(reason, PM_TODO_PREFIX))
-		g_test_incomplete(reason + strlen(PM_TODO_PREFIX));
-	else if (reason)
-		g_test_skip(reason);
-	unlink(file);
-	rmdir(dir);
-}
-
-void pm_add_test(const char *path, void (*fn)(void))
-{
-	g_test_add_data_func(path, (gconstpointer)fn, run_isolated);
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * pinfs test mount helper: mount a real pinfs on a fresh temporary backing
- * directory, and always unmount it again, even when the test fails.
+ * pinfs mount helper of the tests, the library tests and pinfs-bench: mount
+ * a real pinfs on a fresh temporary backing directory, and always unmount it
+ * again, even when the program fails or is killed.
  *
  * Typical use in a g_test program:
  *
@@ -19,6 +20,10 @@
  *		...
  *		pm_unmount(pm);		// fails the test on an unexpected daemon warning
  *	}
+ *
+ * Outside g_test (pinfs-bench), pm_setup() replaces pm_init(), pm_mount_spec()
+ * mounts and pm_stop() + pm_free() unmount: mount.c needs no g_test, and
+ * testing.c holds the g_test side.
  *
  * The daemon is $PINFS_BIN, run in the foreground with its stderr in a log
  * file.  pm_init() moves the test program into a private mount namespace, so
@@ -40,7 +45,10 @@
 
 struct pm;
 
-/* g_test_init() plus the private mount namespace and the cleanup handlers. */
+/* The private mount namespace, the reaper and the cleanup handlers; once. */
+void pm_setup(void);
+
+/* g_test_init() plus pm_setup(). */
 void pm_init(int *argc, char ***argv);
 
 /*
@@ -52,8 +60,6 @@ void pm_add_test(const char *path, void (*fn)(void));
 
 /* g_test_skip() that also works in a pm_add_test() subprocess; then return. */
 void pm_skip(const char *reason);
-/* Report a known bug as TODO (not ok # TODO), from a pm_add_test() test too. */
-void pm_incomplete(const char *reason);
 /* g_test_message() that also shows from a pm_add_test() subprocess (whose
  * stdout GLib swallows): there it goes to stderr, into the test log. */
 void pm_message(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
@@ -69,6 +75,21 @@ struct pm *pm_mount(const char *opts);
 
 /* As pm_mount() with extra daemon arguments (NULL-terminated, may be NULL). */
 struct pm *pm_mount_argv(const char *opts, const char *const *extra_args);
+
+/* What pm_mount_spec() mounts; NULL fields take the defaults. */
+struct pm_spec {
+	const char *opts;	       /* -o @opts; NULL or "" for none */
+	const char *const *extra_args; /* more daemon arguments, NULL-terminated */
+	const char *bin;	       /* the daemon; default $PINFS_BIN */
+	const char *tmpdir;	       /* where the directories go; default $TMPDIR */
+	const char *log;	       /* the daemon's log; default in the directory */
+};
+
+/* pm_mount() without g_test: aborts (g_error) when it cannot mount. */
+struct pm *pm_mount_spec(const struct pm_spec *spec);
+
+/* True if this process may mount pinfs (root and /dev/fuse). */
+gboolean pm_can_mount(void);
 
 const char *pm_mnt(struct pm *pm);     /* the mount point */
 const char *pm_backing(struct pm *pm); /* the backing directory */
@@ -106,6 +127,15 @@ int pm_kill_daemon(struct pm *pm, int sig);
  * Removes the temporary directories when the test passed.  Frees @pm.
  */
 void pm_unmount(struct pm *pm);
+
+/*
+ * pm_unmount() without g_test, in two steps: pm_stop() unmounts (detaching a
+ * busy mount) and waits for the daemon; it returns what went wrong, as
+ * pm_unmount() checks it, or NULL (g_free() it).  pm_free() removes the
+ * temporary directories unless @keep, and frees @pm.
+ */
+char *pm_stop(struct pm *pm);
+void pm_free(struct pm *pm, gboolean keep);
 
 /*
  * For a mount made outside pm_mount() (say, by mount(8)): if this program

@@ -97,10 +97,11 @@ static inline uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Mounts (mount.c).  Every mount is undone at exit, on SIGINT/SIGTERM and
- * on a failed assertion. */
+/* Mounts (mount.c, with tests/common/mount.h).  Every mount is undone at
+ * exit, on SIGINT/SIGTERM and on a failed assertion. */
 struct bmount {
-	char *dir;     /* temporary parent of both */
+	struct pm *pm; /* the pinfs mount, NULL for a plain directory */
+	char *dir;     /* the plain directory, NULL for a mount */
 	char *backing; /* the backing directory */
 	char *mnt;     /* the pinfs mount point, or backing for plain dirs */
 	char *opts;
