@@ -1,0 +1,209 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Run in the tests/vm/run guest WITHOUT the module loaded at boot (no --ko):
+# pinfs is mounted first and pinfs_dma loaded afterwards, unloaded and
+# loaded again, as DKMS or modprobe may do on a real machine.
+#   PINFS_BIN=... PINFSCTL=... DMA_HOLD=... DMAWATCH_KO=.../pinfs_dma.ko \
+#       tests/vm/run [--rxe] tests/vm/dmawatch-tests.sh
+# Optional: PINFS_PIN (tools/pin's pinfs-pin), for an RDMA registration
+# with soft-RoCE (--rxe) as a second unmodified program.
+#
+# Checks (TAP on stdout):
+#  - before the module: pinfsctl status says undeclared pins are not
+#    watched, on both mounts; the daemon said so at mount;
+#  - dma_module=require without the module: a truncate or hole punch of a
+#    file another process has open for writing fails with ENOPKG and
+#    leaves the file alone; one of a file nobody has open goes ahead;
+#  - insmod: both mounts report the module (status and log) without a
+#    restart; an unmodified program pins a mapping with no lease, and a
+#    truncate (": > FILE") waits, parked pins-only, until it unpins;
+#  - rmmod works while pinfs is mounted, the mounts report it gone; insmod
+#    again, and the truncate waits for a pin again;
+#  - the require mount, module loaded: the truncate of an open file works.
+set -u
+: "${PINFS_BIN:?}" "${PINFSCTL:?}" "${DMA_HOLD:?}" "${DMAWATCH_KO:?}"
+
+d=$(mktemp -d /tmp/dmawatch.XXXXXX)
+n=0
+fails=0
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+notok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
+check() { # check DESCRIPTION COMMAND...
+	local what=$1
+	shift
+	if "$@"; then ok "$what"; else notok "$what"; fi
+}
+note() { echo "# $*"; }
+
+mkdir "$d/tmpfs"
+mount -t tmpfs -o size=64M tmpfs "$d/tmpfs"
+pids=()
+# mount_pinfs NAME OPTIONS (timeout=3600: see lease-tests.sh)
+mount_pinfs() {
+	local name=$1 opts=$2 i
+	mkdir "$d/tmpfs/$name" "$d/$name"
+	"$PINFS_BIN" -f -o "$opts" "$d/tmpfs/$name" "$d/$name" 2>"$d/$name.log" &
+	pids+=($!)
+	for i in $(seq 100); do
+		grep -q " $d/$name fuse" /proc/self/mounts && return 0
+		sleep 0.1
+	done
+	echo "# pinfs -o $opts did not mount:"
+	sed 's/^/# /' "$d/$name.log"
+	return 1
+}
+
+# status_is MNT true|false: pinfsctl status --json says watched or not,
+# within 10 s (the daemon hears of /dev through inotify).
+status_is() {
+	local i
+	for i in $(seq 50); do
+		"$PINFSCTL" --json status "$1" >"$d/status.json" 2>&1
+		grep -q "\"watched\":$2" "$d/status.json" && return 0
+		sleep 0.2
+	done
+	sed 's/^/# status: /' "$d/status.json"
+	return 1
+}
+
+mkfile() { head -c 32768 /dev/zero | tr '\0' 'A' >"$1"; }
+size_of() { stat -c %s "$1"; }
+
+# pin_then_truncate LABEL DIR HOLDER...: HOLDER pins DIR/FILE (with no
+# lease) and holds it until SIGTERM; ": > FILE" must wait, be seen parked
+# pins-only by pinfsctl, still wait after that, and return once the holder
+# has unpinned.
+pin_then_truncate() {
+	local label=$1 dir=$2 f=$2/$1 hp tp i seen=0 rc
+	shift 2
+	mkfile "$f"
+	"$@" "$f" >"$d/hold.out" 2>"$d/hold.err" &
+	hp=$!
+	for i in $(seq 300); do
+		grep -q -e '^pinned' -e 'holding' "$d/hold.out" && break
+		kill -0 $hp 2>/dev/null || break
+		sleep 0.1
+	done
+	if ! grep -q -e '^pinned' -e 'holding' "$d/hold.out"; then
+		sed 's/^/# holder: /' "$d/hold.out" "$d/hold.err"
+		kill $hp 2>/dev/null
+		wait $hp
+		return 3 # could not pin
+	fi
+	bash -c ': >"$1"' truncater "$f" &
+	tp=$!
+	for i in $(seq 100); do
+		if "$PINFSCTL" --json waiters "$dir" | grep -q '"pins_only":true'; then
+			seen=1
+			break
+		fi
+		kill -0 $tp 2>/dev/null || break
+		sleep 0.1
+	done
+	sleep 0.5
+	if [ $seen = 1 ] && kill -0 $tp 2>/dev/null; then
+		ok "$label: the truncate waits for the pin, parked pins-only"
+	else
+		notok "$label: the truncate waits for the pin (seen parked: $seen)"
+	fi
+	kill -TERM $hp
+	wait $hp
+	rc=$?
+	[ $rc = 0 ] || sed 's/^/# holder: /' "$d/hold.out" "$d/hold.err"
+	for i in $(seq 300); do
+		kill -0 $tp 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 $tp 2>/dev/null; then
+		notok "$label: the truncate returns after the unpin"
+		kill $tp
+	fi
+	wait $tp
+	rc=$?
+	check "$label: the truncate returned 0 after the unpin, size 0" \
+		test "$rc-$(size_of "$f")" = 0-0
+	grep '^pinned' "$d/hold.out" | sed 's/^/# /'
+	return 0
+}
+
+# truncate_errno FILE: run coreutils truncate -s 0, print its stderr
+truncate_err() { truncate -s 0 "$1" 2>&1 >/dev/null; }
+
+echo "TAP version 13"
+lsmod | grep -q '^pinfs_dma ' && rmmod pinfs_dma
+check "/dev/pinfs_dma absent at start" test ! -e /dev/pinfs_dma
+mount_pinfs auto timeout=3600,break_time=30 || exit 1
+mount_pinfs req timeout=3600,break_time=30,dma_module=require || exit 1
+
+# ---- before the module ----
+check "auto: status says not watched" status_is "$d/auto" false
+check "require: status says not watched" status_is "$d/req" false
+check "status names the option" grep -q '"dma_module":"require"' "$d/status.json"
+"$PINFSCTL" status "$d/auto" | sed 's/^/# /'
+check "the daemon logged it at mount" grep -q "undeclared DMA pins are not watched" "$d/auto.log"
+
+mkfile "$d/req/open"
+sleep 1000 3<>"$d/req/open" &
+holder=$!
+sleep 0.3
+err=$(truncate_err "$d/req/open")
+note "truncate: $err"
+check "require, no module: truncate of a file open for writing fails with ENOPKG" \
+	grep -q "Package not installed" <<<"$err"
+err=$(fallocate -p -o 0 -l 4096 "$d/req/open" 2>&1)
+note "fallocate: $err"
+check "require, no module: a hole punch fails too" grep -q "Package not installed" <<<"$err"
+check "... and the file is as it was" test "$(size_of "$d/req/open")" = 32768
+check "... its bytes too" cmp -s "$d/req/open" <(head -c 32768 /dev/zero | tr '\0' 'A')
+mkfile "$d/req/closed"
+check "require, no module: a file nobody has open is truncated" \
+	truncate -s 0 "$d/req/closed"
+
+# ---- module loaded after the mount ----
+insmod "$DMAWATCH_KO" || echo "Bail out! insmod failed"
+check "auto: status says watched after insmod" status_is "$d/auto" true
+check "require: status says watched after insmod" status_is "$d/req" true
+"$PINFSCTL" status "$d/auto" | sed 's/^/# /'
+check "the daemon logged the module's arrival" grep -q "undeclared DMA pins are watched from now on" "$d/auto.log"
+pin_then_truncate loaded-after "$d/auto" "$DMA_HOLD"
+check "require, module loaded: the open file is truncated" truncate -s 0 "$d/req/open"
+kill $holder
+wait $holder 2>/dev/null
+
+# soft-RoCE: an RDMA registration of the mapping (pinfs-pin, no lease)
+if [ -n "${PINFS_PIN:-}" ] && [ -e /sys/class/infiniband/rxe0 ]; then
+	for i in $(seq 40); do
+		grep -q ACTIVE /sys/class/infiniband/rxe0/ports/1/state 2>/dev/null && break
+		sleep 0.25
+	done
+	pin_then_truncate rdma "$d/auto" "$PINFS_PIN" --backend rdma --lease none
+	if [ $? = 3 ]; then
+		# Linux 6.5 and later refuse the long-term pin ib_umem_get() asks
+		# for on a FUSE file: nothing is pinned, nothing to protect.
+		n=$((n + 1))
+		echo "ok $n - rdma: # SKIP the kernel refused the registration: $(tail -1 "$d/hold.err")"
+	fi
+fi
+
+# ---- unloaded and loaded again ----
+rmmod pinfs_dma
+check "rmmod works while pinfs is mounted" test ! -e /dev/pinfs_dma
+check "auto: status says not watched after rmmod" status_is "$d/auto" false
+check "the daemon logged the module's departure" grep -q "undeclared DMA pins are no longer watched" "$d/auto.log"
+insmod "$DMAWATCH_KO" || echo "Bail out! insmod failed"
+check "auto: status says watched after the second insmod" status_is "$d/auto" true
+pin_then_truncate reloaded "$d/auto" "$DMA_HOLD"
+rmmod pinfs_dma
+check "rmmod again" test ! -e /dev/pinfs_dma
+
+for m in auto req; do
+	umount "$d/$m"
+done
+wait "${pids[@]}"
+for m in auto req; do
+	check "$m: daemon log has no warning" bash -c "! grep -E 'WARNING|CRITICAL|ERROR' '$d/$m.log'"
+	sed "s/^/# pinfs $m: /" "$d/$m.log"
+done
+echo "1..$n"
+[ $fails = 0 ]
