@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "dma.h"
 #include "proc.h"
 #include "window.h"
 
@@ -62,6 +63,30 @@ static void hook_windows(void *ctx, struct _JsonBuilder *b)
 	window_list_json(fs->windows, b);
 }
 
+static void hook_status(void *ctx, struct ctl_status *st)
+{
+	struct pinfs *fs = ctx;
+	struct dma *d = layout_dma(fs->layout);
+	struct dma_status ds;
+
+	st->leases = fs->cfg.leases_on;
+	st->pinned_fail = fs->cfg.pinned_fail;
+	st->break_time = fs->cfg.break_time;
+	if (!d)
+		return;
+	dma_get_status(d, &ds);
+	st->dma_watched = ds.state == DMA_WATCHED;
+	st->dma_require = ds.require;
+	g_strlcpy(st->dma_module,
+		  ds.state == DMA_WATCHED  ? "loaded"
+		  : ds.state == DMA_ABSENT ? "absent"
+					   : "unusable",
+		  sizeof(st->dma_module));
+	g_strlcpy(st->dma_detail, ds.detail, sizeof(st->dma_detail));
+	st->dma_since_ns = ds.since_ns;
+	st->dma_changes = ds.changes;
+}
+
 struct ctl_server *control_start(struct pinfs *fs, GMainContext *ctx,
 				 struct lease_table *t)
 {
@@ -69,6 +94,7 @@ struct ctl_server *control_start(struct pinfs *fs, GMainContext *ctx,
 	    .ino_path = hook_ino_path,
 	    .ino_owner = hook_ino_owner,
 	    .windows = hook_windows,
+	    .status = hook_status,
 	};
 	struct ctl_server *ctl;
 	GError *error = NULL;

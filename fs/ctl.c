@@ -425,6 +425,44 @@ static void cmd_stats(struct ctl_client *c, JsonObject *req)
 	reply_builder(c, b);
 }
 
+/* The mount's protections: declared pins (leases) and undeclared ones
+ * (the pinfs_dma module). */
+static void cmd_status(struct ctl_client *c, JsonObject *req)
+{
+	struct ctl_status st;
+	uint64_t now = now_ns(c->s);
+	JsonBuilder *b;
+
+	(void)req;
+	memset(&st, 0, sizeof(st));
+	st.leases = true; /* a server exists only with a lease table */
+	g_strlcpy(st.dma_module, "unknown", sizeof(st.dma_module));
+	if (c->s->hooks.status)
+		c->s->hooks.status(c->s->hook_ctx, &st);
+
+	b = ok_begin();
+	add_u64(b, "now_ns", now);
+	json_builder_set_member_name(b, "status");
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "leases");
+	json_builder_add_boolean_value(b, st.leases);
+	add_u64(b, "break_time_s", st.break_time);
+	add_text(b, "pinned", st.pinned_fail ? "fail" : "wait");
+	json_builder_set_member_name(b, "undeclared_pins");
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "watched");
+	json_builder_add_boolean_value(b, st.dma_watched);
+	add_text(b, "module", st.dma_module);
+	add_text(b, "detail", st.dma_detail);
+	add_text(b, "dma_module", st.dma_require ? "require" : "auto");
+	add_u64(b, "since_ns", st.dma_since_ns);
+	add_u64(b, "for_ns", now > st.dma_since_ns ? now - st.dma_since_ns : 0);
+	add_u64(b, "changes", st.dma_changes);
+	json_builder_end_object(b);
+	json_builder_end_object(b);
+	reply_builder(c, b);
+}
+
 static void cmd_version(struct ctl_client *c, JsonObject *req)
 {
 	JsonBuilder *b = ok_begin();
@@ -534,7 +572,7 @@ static const struct {
 	void (*fn)(struct ctl_client *c, JsonObject *req);
 } commands[] = {
     {"leases", cmd_leases}, {"waiters", cmd_waiters}, {"stats", cmd_stats},
-    {"revoke", cmd_revoke}, {"version", cmd_version}, {"windows", cmd_windows},
+    {"revoke", cmd_revoke}, {"version", cmd_version}, {"windows", cmd_windows}, {"status", cmd_status},
 };
 
 /*

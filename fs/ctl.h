@@ -11,6 +11,7 @@
 #ifndef PINFS_CTL_H
 #define PINFS_CTL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,22 @@
  * trust it as a live pointer.
  */
 struct _JsonBuilder;
+/*
+ * What "status" reports beside the lease table: the mount's options and
+ * whether pins nobody declared (no lease, no registered pin) are watched,
+ * which needs the pinfs_dma module.
+ */
+struct ctl_status {
+	bool leases;	     /* leases=on: declared pins hold changes back */
+	bool pinned_fail;    /* pinned=fail */
+	uint32_t break_time; /* seconds */
+	bool dma_watched;    /* undeclared pins are watched */
+	bool dma_require;    /* dma_module=require */
+	char dma_module[16]; /* "loaded", "absent" or "unusable" */
+	char dma_detail[192];
+	uint64_t dma_since_ns; /* on the lease clock: the last change, or mount */
+	uint64_t dma_changes;  /* changes since the mount */
+};
 
 struct ctl_hooks {
 	/* path of ino as seen inside the mount (g_free'd by the caller), or
@@ -54,6 +71,9 @@ struct ctl_hooks {
 	/* "windows": append one object per staging window to the open JSON
 	 * array of b (a JsonBuilder).  NULL: an empty list. */
 	void (*windows)(void *ctx, struct _JsonBuilder *b);
+	/* the mount's protections, for "status" (NULL: only what the
+	 * lease table knows) */
+	void (*status)(void *ctx, struct ctl_status *st);
 };
 
 struct ctl_server;

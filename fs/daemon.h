@@ -54,6 +54,12 @@ struct pinfs_inode {
 	/* Staging windows of this file that the daemon still writes back
 	 * (window.c); read without a lock by the I/O paths. */
 	atomic_int windows;
+	/* Open files of this inode opened O_RDWR, and the thread that opened
+	 * the last of them: only those can be mapped shared and writable, so
+	 * only those can hold pages a device writes into (layout.c,
+	 * may_be_mapped).  Counted on open and release, read without a lock. */
+	atomic_uint rw_opens;
+	atomic_int rw_open_tid;
 };
 
 /* An open file: its address is the FUSE file handle (fi->fh). */
@@ -78,6 +84,7 @@ struct pinfs_config {
 	uint32_t break_time; /* seconds; 0 never revokes */
 	char *pinned;	     /* "wait" or "fail" */
 	char *leases;	     /* "on" or "off" */
+	char *dma_module;    /* "auto" or "require" */
 	double timeout;	     /* attribute and entry cache seconds */
 	/* Numeric options as given (NULL: not given), checked by opts_check:
 	 * fuse_opt's %u and %lf would take "-1" and "1x" without a word. */
@@ -89,6 +96,10 @@ struct pinfs_config {
 	bool leases_on;
 	unsigned window_mode; /* enum window_mode (window.h) */
 	bool pinned_fail;
+	/* dma_module=require: without the pinfs_dma module, layout changes of
+	 * files that may be mapped shared fail (ENOPKG) instead of going
+	 * ahead unprotected. */
+	bool dma_require;
 	uint32_t user_leases; /* leases per non-root uid; 0 unlimited */
 	uint32_t user_pins;   /* pins per non-root uid; 0 unlimited */
 };
@@ -207,5 +218,11 @@ void layout_ioctl(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_file *
 void layout_poll(fuse_req_t req, struct pinfs_file *pf, struct fuse_pollhandle *ph);
 void layout_release(struct pinfs *fs, struct pinfs_file *pf);
 bool layout_keep_cache(struct pinfs *fs, struct pinfs_inode *inode);
+/* An open file of inode is made (by thread tid) or released: counts the
+ * O_RDWR ones, which are the ones that may be mapped shared. */
+void layout_note_open(struct pinfs_inode *inode, int flags, pid_t tid);
+void layout_note_release(struct pinfs_inode *inode, int flags);
+/* The mount's view of the pinfs_dma module (dma.c), or NULL (leases=off). */
+struct dma *layout_dma(struct layout *l);
 
 #endif /* PINFS_DAEMON_H */

@@ -318,13 +318,65 @@ static void on_deadline_changed(void *ctx)
 	break_timer_deadline_changed(l->timer);
 }
 
-/* Rule 11 for pins nobody registered: ask the pinfs_dma module. */
+/*
+ * May a device be writing into this file's pages?  Only through a shared
+ * writable mapping, and FUSE does not tell the daemon of mappings; but a
+ * mapping holds its open file, whose release the daemon hears of only once
+ * the last descriptor and mapping of it are gone, and a shared writable
+ * mapping needs a file opened O_RDWR.  So: does the file have an O_RDWR
+ * open file?  Not counting the one a change comes through, nor (for a
+ * change without one, i.e. open(O_RDWR | O_TRUNC)) the latest O_RDWR open
+ * if the changing thread made it: a process's own pins are its own
+ * business, as with leases (rule 7).
+ */
+static bool may_be_mapped(fuse_req_t req, const struct layout_change *c)
+{
+	unsigned n = atomic_load_explicit(&c->inode->rw_opens, memory_order_relaxed);
+
+	if (n == 0)
+		return false;
+	if (c->pf && (c->pf->flags & O_ACCMODE) == O_RDWR)
+		n--;
+	if (c->op == LAYOUT_COPY && c->u.copy.in != c->pf &&
+	    c->u.copy.in->inode == c->inode && (c->u.copy.in->flags & O_ACCMODE) == O_RDWR)
+		n--;
+	if (!c->pf && n &&
+	    atomic_load_explicit(&c->inode->rw_open_tid, memory_order_relaxed) ==
+		fuse_req_ctx(req)->pid)
+		n--;
+	return n > 0;
+}
+
+void layout_note_open(struct pinfs_inode *inode, int flags, pid_t tid)
+{
+	if ((flags & O_ACCMODE) != O_RDWR)
+		return;
+	atomic_fetch_add_explicit(&inode->rw_opens, 1, memory_order_relaxed);
+	atomic_store_explicit(&inode->rw_open_tid, tid, memory_order_relaxed);
+}
+
+void layout_note_release(struct pinfs_inode *inode, int flags)
+{
+	if ((flags & O_ACCMODE) == O_RDWR)
+		atomic_fetch_sub_explicit(&inode->rw_opens, 1, memory_order_relaxed);
+}
+
+struct dma *layout_dma(struct layout *l)
+{
+	return l->dma;
+}
+
+/* Rule 11 for pins nobody registered: ask the pinfs_dma module.  With
+ * dma_module=require, a file that may be mapped waits while it cannot
+ * be asked. */
 static uint64_t on_unregistered_pins(void *ctx, uint64_t ino, uint64_t off, uint64_t len)
 {
 	struct layout *l = ctx;
 	struct pinfs_inode *inode = (struct pinfs_inode *)(uintptr_t)ino;
+	bool must_know = l->fs->cfg.dma_require &&
+			 atomic_load_explicit(&inode->rw_opens, memory_order_relaxed);
 
-	return dma_pinned_bytes(l->dma, inode->ino, off, len);
+	return dma_pinned_bytes(l->dma, inode->ino, off, len, must_know);
 }
 
 /* Grants and releases are INFO (shown with -d or G_MESSAGES_DEBUG);
@@ -393,17 +445,9 @@ static const struct lt_ops layout_lt_ops = {
     .deadline_changed = on_deadline_changed,
     .log = on_log,
     .file_active = on_file_active,
-};
-
-/* The same, with pin queries to the pinfs_dma module. */
-static const struct lt_ops layout_lt_ops_dma = {
-    .notify = on_notify,
-    .resume = on_resume,
-    .deadline_changed = on_deadline_changed,
-    .log = on_log,
-    .file_active = on_file_active,
     .unregistered_pins = on_unregistered_pins,
 };
+
 
 /* ---- requests ---- */
 
@@ -424,6 +468,7 @@ static bool check_leases(fuse_req_t req, struct layout_change *c)
 	struct later later, *prev_later;
 	struct parked *p;
 	uint64_t off = c->off, id = 0;
+	bool watched, mapped;
 	struct stat st;
 	int ret;
 
@@ -436,9 +481,16 @@ static bool check_leases(fuse_req_t req, struct layout_change *c)
 	inode_hold(fs, c->inode);
 	pthread_rwlock_rdlock(&c->inode->layout_lock);
 
-	/* Without the module, a file with no lease, pin or waiter has nothing
-	 * to wait for.  With it, any file may have pages a device pinned. */
-	if (!fs->layout->dma &&
+	/*
+	 * With the module, any file may have pages a device pinned (even
+	 * after the mapping is gone: a registration outlives munmap), so
+	 * every change asks it.  Without it, a file with no lease, pin or
+	 * waiter has nothing to wait for, unless it may be mapped: then the
+	 * change needs the module's answer (see below).
+	 */
+	watched = dma_watched(fs->layout->dma);
+	mapped = !watched && may_be_mapped(req, c);
+	if (!watched && !mapped &&
 	    !atomic_load_explicit(&c->inode->lease_active, memory_order_relaxed))
 		return false;
 
@@ -453,6 +505,26 @@ static bool check_leases(fuse_req_t req, struct layout_change *c)
 		}
 		if ((uint64_t)st.st_size < off)
 			off = (uint64_t)st.st_size; /* growing: from the old end */
+	}
+
+	/*
+	 * A file that may be mapped, and no module seen: look for it again
+	 * (it may have come without /dev telling us), and with
+	 * dma_module=require refuse the change if it is still not there.
+	 */
+	if (mapped && !dma_recheck(fs->layout->dma)) {
+		if (fs->cfg.dma_require) {
+			dma_note_refusal(fs->layout->dma,
+					 c->op == LAYOUT_SETATTR	 ? "a truncate"
+					 : c->op == LAYOUT_FALLOCATE ? "an fallocate"
+								     : "a copy_file_range");
+			pthread_rwlock_unlock(&c->inode->layout_lock);
+			inode_forget(fs, c->inode, 1);
+			fuse_reply_err(req, ENOPKG);
+			return true;
+		}
+		if (!atomic_load_explicit(&c->inode->lease_active, memory_order_relaxed))
+			return false;
 	}
 
 	p = g_new0(struct parked, 1);
@@ -487,8 +559,7 @@ static bool check_leases(fuse_req_t req, struct layout_change *c)
 		g_mutex_unlock(&p->lock);
 		later_notify_all(&later);
 		later_log_all(&later);
-		if (fs->layout->dma)
-			dma_start_poll(fs->layout->dma);
+		dma_start_poll(fs->layout->dma);
 		return true;
 	}
 	g_mutex_unlock(&p->lock);
@@ -671,7 +742,7 @@ bool layout_keep_cache(struct pinfs *fs, struct pinfs_inode *inode)
 {
 	if (!fs->leases)
 		return false;
-	return fs->layout->dma ||
+	return dma_watched(fs->layout->dma) ||
 	       atomic_load_explicit(&inode->lease_active, memory_order_relaxed);
 }
 
@@ -711,17 +782,15 @@ struct layout *layout_new(struct pinfs *fs, GError **error)
 	(void)error;
 	l->fs = fs;
 	if (fs->cfg.leases_on)
-		l->dma = dma_open(fs->cfg.mountpoint);
+		l->dma = dma_new(fs->cfg.mountpoint, fs->cfg.dma_require);
 	l->ev = events_new();
 	g_mutex_init(&l->poll_lock);
 	l->polls = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
 					 (GDestroyNotify)fuse_pollhandle_destroy);
 	if (fs->cfg.leases_on) {
-		l->t =
-		    lt_new(&cfg, &clock, l->dma ? &layout_lt_ops_dma : &layout_lt_ops, l);
+		l->t = lt_new(&cfg, &clock, &layout_lt_ops, l);
 		l->timer = break_timer_new(events_context(l->ev), l->t);
-		if (l->dma)
-			dma_watch(l->dma, l->t, events_context(l->ev));
+		dma_watch(l->dma, l->t, events_context(l->ev));
 	}
 	fs->leases = l->t;
 	fs->layout = l;

@@ -395,9 +395,11 @@ static struct pinfs_file *file_new(struct pinfs *fs, struct pinfs_inode *inode, 
 	return pf;
 }
 
-/* The kernel will never release this handle (its open was interrupted). */
+/* The kernel will never release this handle (its open was interrupted),
+ * or has released it. */
 static void file_drop(struct pinfs *fs, struct pinfs_file *pf)
 {
+	layout_note_release(pf->inode, pf->flags);
 	handle_remove(fs, pf);
 	file_free(pf);
 }
@@ -449,6 +451,7 @@ static void do_open(fuse_req_t req, struct pinfs_inode *inode, struct fuse_file_
 		fuse_reply_err(req, errno);
 		return;
 	}
+	layout_note_open(inode, fi->flags, fuse_req_ctx(req)->pid);
 	fill_open_reply(req, fi, file_new(pinfs_data(req), inode, fd, fi->flags));
 	if (fuse_reply_open(req, fi) == -ENOENT) /* the caller is gone */
 		file_drop(pinfs_data(req), fi_file(fi));
@@ -484,6 +487,8 @@ static void lo_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		close(fd);
 		goto out;
 	}
+	layout_note_open(inode_get(pinfs_data(req), e.ino), fi->flags,
+			 fuse_req_ctx(req)->pid);
 	fill_open_reply(
 	    req, fi,
 	    file_new(pinfs_data(req), inode_get(pinfs_data(req), e.ino), fd, fi->flags));

@@ -24,6 +24,7 @@ static const struct fuse_opt pinfs_opts[] = {
 	PINFS_OPT("user_leases=%s", user_leases_opt),
 	PINFS_OPT("user_pins=%s", user_pins_opt),
 	PINFS_OPT("window=%s", window),
+	PINFS_OPT("dma_module=%s", dma_module),
 	FUSE_OPT_END,
 };
 /* clang-format on */
@@ -35,6 +36,7 @@ void opts_init(struct pinfs_config *cfg)
 	cfg->pinned = strdup("wait");
 	cfg->leases = strdup("on");
 	cfg->window = strdup("auto");
+	cfg->dma_module = strdup("auto");
 	cfg->timeout = 1.0;
 	cfg->user_leases = 4096;
 	cfg->user_pins = 65536;
@@ -47,11 +49,12 @@ void opts_free(struct pinfs_config *cfg)
 	free(cfg->leases);
 	free(cfg->window);
 	cfg->window = NULL;
+	free(cfg->dma_module);
 	free(cfg->break_time_opt);
 	free(cfg->timeout_opt);
 	free(cfg->user_leases_opt);
 	free(cfg->user_pins_opt);
-	cfg->backing = cfg->pinned = cfg->leases = NULL;
+	cfg->backing = cfg->pinned = cfg->leases = cfg->dma_module = NULL;
 	cfg->break_time_opt = cfg->timeout_opt = NULL;
 	cfg->user_leases_opt = cfg->user_pins_opt = NULL;
 }
@@ -149,6 +152,18 @@ int opts_check(struct pinfs_config *cfg)
 	} else {
 		fprintf(stderr, "pinfs: window=%s: expected auto, always or never\n",
 			cfg->window);
+		return -1;
+	}
+	if (!strcmp(cfg->dma_module, "auto") || !strcmp(cfg->dma_module, "require")) {
+		cfg->dma_require = !strcmp(cfg->dma_module, "require");
+	} else {
+		fprintf(stderr, "pinfs: dma_module=%s: expected auto or require\n",
+			cfg->dma_module);
+		return -1;
+	}
+	if (cfg->dma_require && !cfg->leases_on) {
+		fprintf(stderr, "pinfs: dma_module=require needs leases=on (with leases=off "
+				"pinfs never holds a layout change back)\n");
 		return -1;
 	}
 	if (check_count("break_time", cfg->break_time_opt, "never revoke",

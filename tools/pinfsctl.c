@@ -562,6 +562,53 @@ static void print_stats(JsonObject *resp)
 	}
 }
 
+/* The mount's two protections: leases (declared pins) and the pinfs_dma
+ * module (pins nobody declared). */
+static void print_status(JsonObject *resp)
+{
+	JsonNode *n = json_object_get_member(resp, "status");
+	JsonObject *st = n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+	JsonObject *u;
+	char *pinned, *detail, *module, *dma, *age;
+	gboolean watched;
+
+	if (!st)
+		return;
+	pinned = member_text(st, "pinned", "?");
+	if (json_object_get_boolean_member_with_default(st, "leases", FALSE))
+		printf("%-16s watched: leases and registered pins hold layout changes "
+		       "back (break_time %" G_GINT64_FORMAT " s, pinned=%s)\n",
+		       "declared pins", member_int(st, "break_time_s"), pinned);
+	else
+		printf("%-16s not watched: leases=off\n", "declared pins");
+	g_free(pinned);
+	n = json_object_get_member(st, "undeclared_pins");
+	u = n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+	if (!u)
+		return;
+	watched = json_object_get_boolean_member_with_default(u, "watched", FALSE);
+	detail = member_text(u, "detail", "");
+	module = member_text(u, "module", "?");
+	dma = member_text(u, "dma_module", "auto");
+	age = fmt_duration(member_int(u, "for_ns"));
+	printf("%-16s %s: %s (module %s, for %s, %" G_GINT64_FORMAT " changes)\n",
+	       "undeclared pins", watched ? "watched" : "NOT watched", detail, module,
+	       age, member_int(u, "changes"));
+	if (!watched)
+		printf("%-16s %s\n", "",
+		       !strcmp(dma, "require")
+			   ? "dma_module=require: layout changes of files open for writing "
+			     "fail with ENOPKG"
+			   : "dma_module=auto: a truncate does not wait for DMA pins no lease "
+			     "declared");
+	else
+		printf("%-16s dma_module=%s\n", "", dma);
+	g_free(age);
+	g_free(dma);
+	g_free(module);
+	g_free(detail);
+}
+
 /* ---- main ---- */
 
 static int usage_error(GOptionContext *ctx, const char *msg)
@@ -590,6 +637,8 @@ int main(int argc, char **argv)
 	    "  leases MOUNTPOINT        every lease and its pins\n"
 	    "  waiters MOUNTPOINT       layout changes waiting for leases to go\n"
 	    "  stats MOUNTPOINT         lease counters and waiting times\n"
+	    "  status MOUNTPOINT        which pins hold layout changes back: leases,\n"
+	    "                           and undeclared ones (the pinfs_dma module)\n"
 	    "  windows MOUNTPOINT       staging windows: size, holder, unsynced bytes\n"
 	    "  revoke MOUNTPOINT ID     revoke lease ID (root or the file's owner)\n"
 	    "  version MOUNTPOINT       the daemon's version");
@@ -627,7 +676,7 @@ int main(int argc, char **argv)
 				      id);
 	} else if (!strcmp(cmd, "leases") || !strcmp(cmd, "waiters") ||
 		   !strcmp(cmd, "stats") || !strcmp(cmd, "version") ||
-		   !strcmp(cmd, "windows")) {
+		   !strcmp(cmd, "windows") || !strcmp(cmd, "status")) {
 		if (nargs == 1)
 			mnt = argv[2];
 		else if (nargs != 0 || !opt_socket)
@@ -673,6 +722,8 @@ int main(int argc, char **argv)
 			print_stats(resp);
 		else if (!strcmp(cmd, "windows"))
 			print_windows(resp);
+		else if (!strcmp(cmd, "status"))
+			print_status(resp);
 		else if (!strcmp(cmd, "revoke"))
 			printf("revoked lease %" G_GUINT64_FORMAT "\n", id);
 		else if (!strcmp(cmd, "version")) {
