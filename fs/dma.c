@@ -154,8 +154,8 @@ static void probe(struct dma *d, bool first)
 		snprintf(why, sizeof(why), "%s does not answer QUERY: %s%s",
 			 PINFS_DMA_DEVICE, g_strerror(errno),
 			 errno == ENOTTY || errno == EINVAL ? " (another module version?)"
-			 : errno == EPERM ? " (the daemon is not root)"
-					  : "");
+			 : errno == EPERM		    ? " (the daemon is not root)"
+							    : "");
 		set_state(d, DMA_UNUSABLE, why, first);
 	}
 	close(root);
@@ -360,7 +360,8 @@ void dma_watch(struct dma *d, struct lease_table *t, GMainContext *ctx)
 		return;
 	}
 	d->isrc = g_unix_fd_source_new(d->ifd, G_IO_IN);
-	g_source_set_callback(d->isrc, (GSourceFunc)(void (*)(void))on_dev_event, d, NULL);
+	g_source_set_callback(d->isrc, (GSourceFunc)(void (*)(void))on_dev_event, d,
+			      NULL);
 	g_source_attach(d->isrc, ctx);
 	atomic_store(&d->dev_watched, true);
 	/* The module may have come between dma_new() and the watch. */

@@ -338,7 +338,8 @@ static bool may_be_mapped(fuse_req_t req, const struct layout_change *c)
 	if (c->pf && (c->pf->flags & O_ACCMODE) == O_RDWR)
 		n--;
 	if (c->op == LAYOUT_COPY && c->u.copy.in != c->pf &&
-	    c->u.copy.in->inode == c->inode && (c->u.copy.in->flags & O_ACCMODE) == O_RDWR)
+	    c->u.copy.in->inode == c->inode &&
+	    (c->u.copy.in->flags & O_ACCMODE) == O_RDWR)
 		n--;
 	if (!c->pf && n &&
 	    atomic_load_explicit(&c->inode->rw_open_tid, memory_order_relaxed) ==
@@ -448,7 +449,6 @@ static const struct lt_ops layout_lt_ops = {
     .unregistered_pins = on_unregistered_pins,
 };
 
-
 /* ---- requests ---- */
 
 /* Interrupt callback, called by libfuse with the request's lock held. */
@@ -514,10 +514,11 @@ static bool check_leases(fuse_req_t req, struct layout_change *c)
 	 */
 	if (mapped && !dma_recheck(fs->layout->dma)) {
 		if (fs->cfg.dma_require) {
-			dma_note_refusal(fs->layout->dma,
-					 c->op == LAYOUT_SETATTR	 ? "a truncate"
-					 : c->op == LAYOUT_FALLOCATE ? "an fallocate"
-								     : "a copy_file_range");
+			dma_note_refusal(fs->layout->dma, c->op == LAYOUT_SETATTR
+							      ? "a truncate"
+							  : c->op == LAYOUT_FALLOCATE
+							      ? "an fallocate"
+							      : "a copy_file_range");
 			pthread_rwlock_unlock(&c->inode->layout_lock);
 			inode_forget(fs, c->inode, 1);
 			fuse_reply_err(req, ENOPKG);

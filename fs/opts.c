@@ -162,8 +162,9 @@ int opts_check(struct pinfs_config *cfg)
 		return -1;
 	}
 	if (cfg->dma_require && !cfg->leases_on) {
-		fprintf(stderr, "pinfs: dma_module=require needs leases=on (with leases=off "
-				"pinfs never holds a layout change back)\n");
+		fprintf(stderr,
+			"pinfs: dma_module=require needs leases=on (with leases=off "
+			"pinfs never holds a layout change back)\n");
 		return -1;
 	}
 	if (check_count("break_time", cfg->break_time_opt, "never revoke",

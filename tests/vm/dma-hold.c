@@ -74,7 +74,8 @@ int main(int argc, char **argv)
 	pin.flags = PINFS_DMA_PIN_WRITE | PINFS_DMA_PIN_LONGTERM;
 	pin.addr = (unsigned long)map;
 	pin.len = st.st_size;
-	if (ioctl(dev, PINFS_DMA_IOC_PIN, &pin) < 0 && (errno == EFAULT || errno == EOPNOTSUPP)) {
+	if (ioctl(dev, PINFS_DMA_IOC_PIN, &pin) < 0 &&
+	    (errno == EFAULT || errno == EOPNOTSUPP)) {
 		longterm = 0;
 		pin.flags = PINFS_DMA_PIN_WRITE;
 		pin.handle = pin.npages = 0;
