@@ -572,7 +572,8 @@ static const struct {
 	void (*fn)(struct ctl_client *c, JsonObject *req);
 } commands[] = {
     {"leases", cmd_leases}, {"waiters", cmd_waiters}, {"stats", cmd_stats},
-    {"revoke", cmd_revoke}, {"version", cmd_version}, {"windows", cmd_windows}, {"status", cmd_status},
+    {"revoke", cmd_revoke}, {"version", cmd_version}, {"windows", cmd_windows},
+    {"status", cmd_status},
 };
 
 /*

@@ -595,12 +595,14 @@ static void print_status(JsonObject *resp)
 	       "undeclared pins", watched ? "watched" : "NOT watched", detail, module,
 	       age, member_int(u, "changes"));
 	if (!watched)
-		printf("%-16s %s\n", "",
-		       !strcmp(dma, "require")
-			   ? "dma_module=require: layout changes of files open for writing "
-			     "fail with ENOPKG"
-			   : "dma_module=auto: a truncate does not wait for DMA pins no lease "
-			     "declared");
+		printf(
+		    "%-16s %s\n", "",
+		    !strcmp(dma, "require")
+			? "dma_module=require: layout changes of files open for writing "
+			  "fail with ENOPKG"
+			: "dma_module=auto: a truncate does not wait for DMA pins no "
+			  "lease "
+			  "declared");
 	else
 		printf("%-16s dma_module=%s\n", "", dma);
 	g_free(age);
