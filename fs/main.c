@@ -43,7 +43,11 @@ static void usage(const char *prog)
 	    "    -o window=auto|always|never\n"
 	    "                           staging windows for F_LAYOUT holders' shared\n"
 	    "                           mappings: where the kernel refuses to pin\n"
-	    "                           them (auto, the default), always, or never\n\n",
+	    "                           them (auto, the default), always, or never\n"
+	    "    -o dma_module=auto|require\n"
+	    "                           require: while the pinfs_dma module is absent,\n"
+	    "                           layout changes of files others have open\n"
+	    "                           O_RDWR fail with ENOPKG (default auto)\n\n",
 	    prog);
 }
 
