@@ -374,7 +374,12 @@ struct pm *pm_mount_spec(const struct pm_spec *spec)
 	}
 	for (size_t i = 0; extra_args && extra_args[i]; i++)
 		g_ptr_array_add(argv, g_strdup(extra_args[i]));
-	g_ptr_array_add(argv, g_strdup(pm->backing));
+	if (spec->source_opt) {
+		g_ptr_array_add(argv, g_strdup("-o"));
+		g_ptr_array_add(argv, g_strdup_printf("source=%s", pm->backing));
+	} else {
+		g_ptr_array_add(argv, g_strdup(pm->backing));
+	}
 	g_ptr_array_add(argv, g_strdup(pm->mnt));
 	g_ptr_array_add(argv, NULL);
 

@@ -83,6 +83,9 @@ struct pm_spec {
 	const char *bin;	       /* the daemon; default $PINFS_BIN */
 	const char *tmpdir;	       /* where the directories go; default $TMPDIR */
 	const char *log;	       /* the daemon's log; default in the directory */
+	/* Pass the backing directory as "-o source=DIR" instead of an
+	 * argument, for libfuse's passthrough examples (pinfs-bench). */
+	gboolean source_opt;
 };
 
 /* pm_mount() without g_test: aborts (g_error) when it cannot mount. */

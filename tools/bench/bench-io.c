@@ -2,8 +2,14 @@
 /*
  * bench-io.c - "io": what pinfs costs plain I/O and metadata operations.
  *
- * Four variants, mounted side by side on the same filesystem:
+ * Five variants, mounted side by side on the same filesystem:
  *   backing       the plain directory (no FUSE)
+ *   passthrough_ll  libfuse's own low-level passthrough example, with its
+ *                 defaults: the FUSE peer baseline.  It is built at run
+ *                 time from the source Debian's libfuse3-dev ships
+ *                 (/usr/share/doc/libfuse3-dev/examples, plain or .gz;
+ *                 $PINFS_PEER_SRC names another directory); without it, or
+ *                 without a C compiler, the variant is left out with a note
  *   leases-off    pinfs -o leases=off: the passthrough alone
  *   pinfs         pinfs -o leases=on, no lease on the files
  *   pinfs-leased  the same mount, with the bench holding a read lease on
@@ -28,11 +34,14 @@
 #include "bench.h"
 #include "pinfs_abi.h"
 
-enum variant { V_BACKING, V_OFF, V_ON, V_LEASED, V_COUNT };
+enum variant { V_BACKING, V_PEER, V_OFF, V_ON, V_LEASED, V_COUNT };
 
 extern GPtrArray *all_ratios;
 
-static const char *const vname[] = {"backing", "leases-off", "pinfs", "pinfs-leased"};
+static const char *const vname[] = {"backing", "passthrough_ll", "leases-off", "pinfs",
+				    "pinfs-leased"};
+
+#define PEER_SRC_DIR "/usr/share/doc/libfuse3-dev/examples"
 
 struct job {
 	const char *name, *rw, *bs, *engine;
@@ -142,6 +151,98 @@ static int run_fio(const struct job *j, const char *file, enum variant v)
 	return 0;
 }
 
+/* Copy name from src (or name.gz, decompressed) into dir. */
+static bool peer_copy(const char *src, const char *name, const char *dir)
+{
+	g_autofree char *plain = g_build_filename(src, name, NULL);
+	g_autofree char *gz = g_strconcat(plain, ".gz", NULL);
+	g_autofree char *dst = g_build_filename(dir, name, NULL);
+	g_autofree char *text = NULL;
+	gsize len = 0;
+	int status;
+
+	if (g_file_get_contents(plain, &text, &len, NULL))
+		return g_file_set_contents(dst, text, (gssize)len, NULL);
+	{
+		const char *argv[] = {"gzip", "-dc", gz, NULL};
+
+		if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL,
+				  NULL, &text, NULL, &status, NULL) ||
+		    !g_spawn_check_wait_status(status, NULL))
+			return false;
+	}
+	return g_file_set_contents(dst, text, -1, NULL);
+}
+
+/*
+ * Build libfuse's passthrough_ll into a new temporary directory (*dir);
+ * its path, or NULL with a note saying why not.  Measurement only: the
+ * example is compiled here, at run time, and never shipped.
+ */
+static char *peer_build(char **dir)
+{
+	const char *src = g_getenv("PINFS_PEER_SRC");
+	g_autofree char *flags = NULL, *err_text = NULL;
+	g_autofree char *c = NULL, *bin = NULL;
+	g_auto(GStrv) fl = NULL;
+	g_autoptr(GPtrArray) cc = g_ptr_array_new();
+	const char *pc[] = {"pkg-config", "--cflags", "--libs", "fuse3", NULL};
+	int status;
+
+	if (!src || !*src)
+		src = PEER_SRC_DIR;
+	*dir = g_dir_make_tmp("pinfs-bench-peer-XXXXXX", NULL);
+	if (!*dir || !peer_copy(src, "passthrough_ll.c", *dir)) {
+		note_add("io: no passthrough_ll baseline: no %s/passthrough_ll.c(.gz) "
+			 "(Debian: libfuse3-dev)",
+			 src);
+		return NULL;
+	}
+	peer_copy(src, "passthrough_helpers.h", *dir); /* older examples need it */
+	if (!g_spawn_sync(NULL, (char **)pc, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
+			  &flags, NULL, &status, NULL) ||
+	    !g_spawn_check_wait_status(status, NULL) ||
+	    !g_shell_parse_argv(g_strstrip(flags), NULL, &fl, NULL)) {
+		note_add("io: no passthrough_ll baseline: pkg-config fuse3 failed");
+		return NULL;
+	}
+	c = g_build_filename(*dir, "passthrough_ll.c", NULL);
+	bin = g_build_filename(*dir, "passthrough_ll", NULL);
+	g_ptr_array_add(cc, "cc");
+	g_ptr_array_add(cc, "-O2");
+	g_ptr_array_add(cc, "-o");
+	g_ptr_array_add(cc, bin);
+	g_ptr_array_add(cc, c);
+	for (char **f = fl; *f; f++)
+		g_ptr_array_add(cc, *f);
+	g_ptr_array_add(cc, NULL);
+	if (!g_spawn_sync(NULL, (char **)cc->pdata, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
+			  NULL, &err_text, &status, NULL) ||
+	    !g_spawn_check_wait_status(status, NULL)) {
+		note_add("io: no passthrough_ll baseline: cc failed: %s",
+			 err_text ? err_text : "");
+		return NULL;
+	}
+	{
+		g_autofree char *what = g_strdup_printf(
+		    "libfuse passthrough_ll from %s, built with cc -O2, default options",
+		    src);
+
+		meta_set("io_peer", what);
+	}
+	return g_steal_pointer(&bin);
+}
+
+static int rm_tree(const char *dir)
+{
+	const char *argv[] = {"rm", "-rf", dir, NULL};
+
+	return g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
+			    NULL, NULL, NULL, NULL)
+		   ? 0
+		   : -1;
+}
+
 /* Write path full of data, so no job changes its size. */
 static int lay_out(const char *path)
 {
@@ -226,18 +327,24 @@ static int meta_round(const char *dir, enum variant v, int n)
 
 int run_io(void)
 {
-	struct bmount *m[3] = {bm_plain(), bm_mount("leases=off"),
-			       bm_mount("leases=on,break_time=10")};
+	g_autofree char *peer_dir = NULL;
+	g_autofree char *peer_bin = peer_build(&peer_dir);
+	struct bmount *m[4] = {
+	    bm_plain(), bm_mount("leases=off"), bm_mount("leases=on,break_time=10"),
+	    peer_bin ? bm_mount_peer(peer_bin, "default_permissions") : NULL};
 	char *dir[V_COUNT] = {NULL}, *file[V_COUNT] = {NULL};
 	int lease_fd = -1, ret = 0, nmeta = MAX(opt.iters / 2, 100);
 	double worst = 1;
 	g_autofree char *worst_name = NULL;
 
 	dir[V_BACKING] = g_strdup(m[0]->mnt);
+	dir[V_PEER] = m[3] ? g_strdup(m[3]->mnt) : NULL;
 	dir[V_OFF] = g_strdup(m[1]->mnt);
 	dir[V_ON] = bm_path(m[2], "plain");
 	dir[V_LEASED] = bm_path(m[2], "leased");
 	for (int v = 0; v < V_COUNT; v++) {
+		if (!dir[v])
+			continue;
 		if (v >= V_ON)
 			mkdir(dir[v], 0755);
 		file[v] = g_build_filename(dir[v], "fio.dat", NULL);
@@ -263,10 +370,12 @@ int run_io(void)
 			 r + 1, opt.rounds, G_N_ELEMENTS(jobs), V_COUNT, opt.io_runtime);
 		for (size_t j = 0; j < G_N_ELEMENTS(jobs) && !ret; j++) {
 			for (int v = 0; v < V_COUNT && !ret; v++)
-				ret = run_fio(&jobs[j], file[v], v);
+				if (file[v])
+					ret = run_fio(&jobs[j], file[v], v);
 		}
 		for (int v = 0; v < V_LEASED && !ret; v++)
-			ret = meta_round(dir[v], v, nmeta);
+			if (dir[v])
+				ret = meta_round(dir[v], v, nmeta);
 		if (ioc_state(lease_fd) != PINFS_STATE_ACTIVE) {
 			note_add("io: the lease on the leased file did not stay active "
 				 "(state %d)",
@@ -294,6 +403,10 @@ int run_io(void)
 			    g_strdup_printf("%s: pinfs-leased / leases-off", names[j]);
 			g_autofree char *d =
 			    g_strdup_printf("%s: leases-off / backing", names[j]);
+			g_autofree char *e =
+			    g_strdup_printf("%s: pinfs / passthrough_ll", names[j]);
+			g_autofree char *f =
+			    g_strdup_printf("%s: leases-off / passthrough_ll", names[j]);
 			struct ratio *rb;
 
 			for (int v = 0; v < V_COUNT; v++)
@@ -302,6 +415,10 @@ int run_io(void)
 			rb = ratio_add("io", b, 0, s[V_ON], s[V_OFF]);
 			ratio_add("io", c, 0, s[V_LEASED], s[V_OFF]);
 			ratio_add("io", d, 0, s[V_OFF], s[V_BACKING]);
+			if (s[V_PEER]) {
+				ratio_add("io", e, 0, s[V_ON], s[V_PEER]);
+				ratio_add("io", f, 0, s[V_OFF], s[V_PEER]);
+			}
 			/* how much slower than leases=off: >1 is slower */
 			if (rb) {
 				double slow = lat ? rb->median : 1 / rb->median;
@@ -339,7 +456,10 @@ out:
 		g_free(dir[v]);
 		g_free(file[v]);
 	}
-	for (int i = 0; i < 3; i++)
-		bm_unmount(m[i]);
+	for (int i = 0; i < 4; i++)
+		if (m[i])
+			bm_unmount(m[i]);
+	if (peer_dir)
+		rm_tree(peer_dir);
 	return ret;
 }

@@ -111,6 +111,8 @@ void bm_init(void);
 void bm_forked_child(void); /* call first in a forked child */
 struct bmount *bm_mount(const char *opts);
 struct bmount *bm_plain(void); /* a plain directory, no pinfs */
+/* Another FUSE daemon: bin -f -o opts -o source=BACKING MNT. */
+struct bmount *bm_mount_peer(const char *bin, const char *opts);
 void bm_unmount(struct bmount *m);
 char *bm_path(struct bmount *m, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 long proc_status_kb(pid_t pid, const char *field); /* VmRSS, Threads... */

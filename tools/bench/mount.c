@@ -72,24 +72,37 @@ static void note_opts(const char *opts)
 	}
 }
 
-/* Mount pinfs -o opts on fresh temporary directories. */
-struct bmount *bm_mount(const char *opts)
+/* Mount daemon bin (pinfs, or a peer that takes -o source=) -o opts on
+ * fresh temporary directories. */
+static struct bmount *mount_daemon(const char *bin, const char *opts, gboolean peer)
 {
 	struct bmount *m = g_new0(struct bmount, 1);
 	g_autofree char *logdir = g_build_filename(opt.outdir, "logs", NULL);
 	g_autofree char *log = NULL;
-	struct pm_spec spec = {.opts = opts, .bin = opt.pinfs_bin, .tmpdir = opt.tmpdir};
+	struct pm_spec spec = {
+	    .opts = opts, .bin = bin, .tmpdir = opt.tmpdir, .source_opt = peer};
 
 	g_mkdir_with_parents(logdir, 0755);
-	log = g_strdup_printf("%s/pinfs-%d.log", logdir, nmounts++);
+	log = g_strdup_printf("%s/%s-%d.log", logdir, peer ? "peer" : "pinfs", nmounts++);
 	spec.log = log;
 	m->pm = pm_mount_spec(&spec);
 	m->backing = g_strdup(pm_backing(m->pm));
 	m->mnt = g_strdup(pm_mnt(m->pm));
 	m->opts = g_strdup(opts);
 	m->pid = pm_daemon_pid(m->pm);
-	note_opts(opts);
+	if (!peer)
+		note_opts(opts);
 	return m;
+}
+
+struct bmount *bm_mount(const char *opts)
+{
+	return mount_daemon(opt.pinfs_bin, opts, FALSE);
+}
+
+struct bmount *bm_mount_peer(const char *bin, const char *opts)
+{
+	return mount_daemon(bin, opts, TRUE);
 }
 
 /* A plain directory on the same filesystem, for the "backing" baseline. */

@@ -411,8 +411,8 @@ static void plot_scale(void)
 /* io.png: speed relative to the leases=off mount and the backing dir. */
 static void plot_io(void)
 {
-	const char *cols[] = {"pinfs / backing", "pinfs / leases-off",
-			      "pinfs-leased / leases-off"};
+	const char *cols[] = {"pinfs / backing", "pinfs / passthrough_ll",
+			      "pinfs / leases-off", "pinfs-leased / leases-off"};
 	g_autofree char *script = NULL;
 	GPtrArray *jobs = g_ptr_array_new_with_free_func(g_free);
 	FILE *f;
@@ -476,8 +476,8 @@ static void plot_io(void)
 	    "set xtics rotate by -30\nset grid y\nset logscale y\nset yrange [0.01:*]\n"
 	    "set ylabel 'relative speed'\nset key top right\n"
 	    "plot 'io.dat' using 2:xtic(1) title columnhead(2), '' using 3 "
-	    "title columnhead(3), '' using 4 title columnhead(4), 1 with "
-	    "lines lc 'black' dt 2 notitle\n");
+	    "title columnhead(3), '' using 4 title columnhead(4), '' using 5 "
+	    "title columnhead(5), 1 with lines lc 'black' dt 2 notitle\n");
 	run_gnuplot("io", script);
 out:
 	g_ptr_array_free(jobs, TRUE);
