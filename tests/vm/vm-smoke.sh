@@ -3,7 +3,8 @@
 #
 # vm-smoke.sh RUN [--ko PATH]: one guest boot that checks the harness
 # (exit status, stdout, stderr, environment, working directory, writable
-# /tmp) and soft-RoCE (rxe0 PORT_ACTIVE, /dev/infiniband/uverbs0).  TAP.
+# /tmp, a kernel log line with "WARNING:" reported) and soft-RoCE (rxe0
+# PORT_ACTIVE, /dev/infiniband/uverbs0).  TAP.
 set -u
 run=$1
 shift
@@ -27,6 +28,7 @@ export PINFS_SMOKE_MARKER="marker $$ 'quoted' \$x"
 	ibv_devinfo -d rxe0
 	[ -c /dev/infiniband/uverbs0 ] && echo "uverbs0=yes"
 	echo to-stderr >&2
+	echo "pinfs-smoke WARNING: deliberate, the harness must report it" >/dev/kmsg
 	exit 7' >"$out" 2>"$err"
 rc=$?
 
@@ -45,7 +47,7 @@ check() { # check DESCRIPTION COMMAND...
 }
 has() { grep -qxF -- "$1" "$out"; }
 
-echo "1..10"
+echo "1..12"
 check "exit status comes back" [ "$rc" = 7 ]
 check "stdout comes back" has "guest=1"
 check "stderr comes back" grep -qxF to-stderr "$err"
@@ -61,6 +63,10 @@ else
 fi
 check "rxe0 port active" grep -q "state:.*PORT_ACTIVE" "$out"
 check "/dev/infiniband/uverbs0" has "uverbs0=yes"
+check "a WARNING in the kernel log is reported" \
+	grep -q "pinfs-smoke WARNING: deliberate" "$err"
+check "no other kernel problem reported" \
+	sh -c "! grep -v 'pinfs-smoke WARNING' '$err' | grep -Eq '(Oops|BUG:|WARNING:|general protection|Kernel panic|Call Trace)'"
 if [ $fails -gt 0 ]; then
 	sed 's/^/# out: /' "$out"
 	sed 's/^/# err: /' "$err"
