@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atime.h"
 #include "daemon.h"
 #include "handles.h"
 #include "nonblock.h"
@@ -70,6 +71,7 @@ static void lo_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_SPLICE_READ;
 	readahead_init(conn, fs->cfg.mountpoint);
 	perm_init(conn);
+	atime_init(fs->cfg.mountpoint);
 	/* Keep page cache coherent with our own writes; no writeback cache,
 	 * so a size change always reaches the daemon. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
@@ -446,7 +448,7 @@ static void do_open(fuse_req_t req, struct pinfs_inode *inode, struct fuse_file_
 	int fd;
 
 	proc_path(path, inode->fd);
-	fd = open(path, backing_flags(fi->flags) | O_CLOEXEC);
+	fd = atime_openat(AT_FDCWD, path, backing_flags(fi->flags) | O_CLOEXEC, 0, false);
 	if (fd < 0) {
 		fuse_reply_err(req, errno);
 		return;
@@ -474,8 +476,8 @@ static void lo_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct fuse_entry_param e;
 	int fd, err = 0;
 
-	fd = openat(dir->fd, name, backing_flags(fi->flags | O_CREAT) | O_CLOEXEC,
-		    perm_create_mode(req, dir, mode));
+	fd = atime_openat(dir->fd, name, backing_flags(fi->flags | O_CREAT) | O_CLOEXEC,
+			  perm_create_mode(req, dir, mode), false);
 	if (fd < 0) {
 		err = errno;
 		goto out;
@@ -842,7 +844,8 @@ static void lo_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct pinfs_dir *d = g_new0(struct pinfs_dir, 1);
 	int fd, err = 0;
 
-	fd = openat(req_inode(req, ino)->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = atime_openat(req_inode(req, ino)->fd, ".",
+			  O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, true);
 	if (fd < 0) {
 		err = errno;
 		goto out;

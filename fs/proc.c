@@ -43,6 +43,32 @@ bool proc_mount_dev(const char *mountpoint, unsigned *major, unsigned *minor)
 	return found;
 }
 
+/* The per-mount options (field 6 of mountinfo: "rw,nosuid,relatime") of
+ * the first FUSE mount at mountpoint, g_free() it; NULL if there is none. */
+char *proc_mount_opts(const char *mountpoint)
+{
+	char *text = NULL, **lines, *opts = NULL;
+
+	if (!g_file_get_contents("/proc/self/mountinfo", &text, NULL, NULL))
+		return NULL;
+	lines = g_strsplit(text, "\n", -1);
+	for (char **ln = lines; *ln && !opts; ln++) {
+		char mnt[4096], mopts[1024], fstype[256];
+		const char *sep;
+
+		if (sscanf(*ln, "%*d %*d %*u:%*u %*s %4095s %1023s", mnt, mopts) != 2)
+			continue;
+		sep = strstr(*ln, " - ");
+		if (!sep || sscanf(sep, " - %255s", fstype) != 1)
+			continue;
+		if (!strcmp(mnt, mountpoint) && !strncmp(fstype, "fuse", 4))
+			opts = g_strdup(mopts);
+	}
+	g_strfreev(lines);
+	g_free(text);
+	return opts;
+}
+
 /*
  * Is thread tid in thread group tgid?  tgkill() with signal 0 sends
  * nothing and fails with ESRCH unless it is; EPERM means it is, but we may

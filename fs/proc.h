@@ -16,6 +16,10 @@
  */
 bool proc_mount_dev(const char *mountpoint, unsigned *major, unsigned *minor);
 
+/* The per-mount options of that mount ("rw,nosuid,relatime"), g_free()
+ * it; NULL if there is none. */
+char *proc_mount_opts(const char *mountpoint);
+
 /* The thread group of a thread id, as FUSE reports the calling thread. */
 pid_t proc_tid_to_tgid(pid_t tid);
 

@@ -631,9 +631,138 @@ static void test_metadata(void)
 	pm_unmount(pm);
 }
 
+/* ---- atime ---- */
+
+static void set_times_at(const char *p, time_t atime, time_t mtime)
+{
+	struct timespec tv[2] = {{atime, 0}, {mtime, 0}};
+
+	g_assert_no_errno(utimensat(AT_FDCWD, p, tv, 0));
+}
+
+static int read_file(void *path)
+{
+	char buf[64];
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return errno;
+	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED); /* read from the file */
+	if (read(fd, buf, sizeof(buf)) < 0)
+		return errno;
+	close(fd);
+	return 0;
+}
+
+static int read_dir(void *path)
+{
+	DIR *d = opendir(path);
+
+	if (!d)
+		return errno;
+	while (readdir(d))
+		;
+	closedir(d);
+	return 0;
+}
+
+/*
+ * Reads by actor a in dir (seen through view, the same directory as the
+ * backing filesystem stores it): which moved the atime?
+ */
+static char *atime_steps(const char *dir, const char *view, const struct actor *a)
+{
+	g_autofree char *f = at(dir, "f"), *d = at(dir, "d");
+	g_autofree char *vf = at(view, "f"), *vd = at(view, "d");
+	GString *s = g_string_new(NULL);
+	struct stat before, after;
+	int rc;
+
+	make_file(dir, "f", 100, 0644, 0, 0);
+	make_dir(dir, "d", 0755, 0, 0);
+	make_file(dir, "d/x", 1, 0644, 0, 0);
+	/* 1: atime older than mtime */
+	set_times_at(f, 1000000000, 1100000000);
+	set_times_at(d, 1000000000, 1100000000);
+	g_assert_no_errno(stat(vf, &before));
+	rc = pm_run_as(a->uid, a->gid, read_file, f);
+	g_assert_no_errno(stat(vf, &after));
+	g_string_append_printf(s, "old file: %d %s\n", rc,
+			       before.st_atime == after.st_atime ? "kept" : "moved");
+	/* 2: read again at once: atime newer than mtime and ctime */
+	g_usleep(50000);
+	before = after;
+	rc = pm_run_as(a->uid, a->gid, read_file, f);
+	g_assert_no_errno(stat(vf, &after));
+	g_string_append_printf(s, "again: %d %s\n", rc,
+			       before.st_atim.tv_nsec == after.st_atim.tv_nsec ? "kept"
+									       : "moved");
+	/* 3: a directory's listing */
+	g_assert_no_errno(stat(vd, &before));
+	rc = pm_run_as(a->uid, a->gid, read_dir, d);
+	g_assert_no_errno(stat(vd, &after));
+	g_string_append_printf(s, "old dir: %d %s\n", rc,
+			       before.st_atime == after.st_atime ? "kept" : "moved");
+	return g_string_free(s, FALSE);
+}
+
+static void remount(const char *path, const char *opts)
+{
+	g_autofree char *o = g_strdup_printf("remount,bind,%s", opts);
+	const char *argv[] = {"/bin/mount", "-o", o, path, NULL};
+	g_autofree char *out = NULL, *err = NULL;
+	int st = pm_run_cmd(argv, 30, &out, &err);
+
+	if (st != 0)
+		pm_message("mount -o %s %s: %s", o, path, err);
+	g_assert_cmpint(st, ==, 0);
+}
+
+/* The pinfs mount's noatime and nodiratime against an ext4 bind mount with
+ * the same flags; relatime (the default of both) too. */
+static void test_atime(void)
+{
+	const char *flags[] = {"atime,diratime,relatime", "noatime",
+			       "atime,nodiratime,relatime"};
+	struct pm *pm = pm_mount("allow_other");
+	g_autofree char *ref = pm_spath(pm, "ref");
+	int bad = 0;
+
+	g_assert_no_errno(mkdir(ref, 0755));
+	g_assert_no_errno(mount(ref, ref, NULL, MS_BIND, NULL));
+	for (size_t i = 0; i < G_N_ELEMENTS(flags); i++) {
+		remount(ref, flags[i]);
+		remount(pm_mnt(pm), flags[i]);
+		g_usleep(
+		    1100000); /* the daemon looks at its mount's flags once a second */
+		for (size_t j = 0; j < G_N_ELEMENTS(actors); j++) {
+			g_autofree char *name =
+			    g_strdup_printf("%zu-%u", i, actors[j].uid);
+			g_autofree char *rdir = at(ref, name);
+			g_autofree char *mdir = pm_path(pm, name);
+			g_autofree char *bdir = pm_bpath(pm, name);
+			g_autofree char *want = NULL, *got = NULL;
+
+			g_assert_no_errno(mkdir(rdir, 0755));
+			g_assert_no_errno(mkdir(mdir, 0755));
+			want = atime_steps(rdir, rdir, &actors[j]);
+			got = atime_steps(mdir, bdir, &actors[j]);
+			if (strcmp(want, got)) {
+				pm_message("atime, %s, uid %u:\next4:\n%spinfs:\n%s",
+					   flags[i], actors[j].uid, want, got);
+				bad++;
+			}
+		}
+	}
+	umount2(ref, MNT_DETACH);
+	g_assert_cmpint(bad, ==, 0);
+	pm_unmount(pm);
+}
+
 int main(int argc, char **argv)
 {
 	pm_init(&argc, &argv);
 	pm_add_test("/fidelity/metadata", test_metadata);
+	pm_add_test("/fidelity/atime", test_atime);
 	return g_test_run();
 }
