@@ -32,6 +32,15 @@ struct pinfs_inode {
 	 * symlink the directory and name it was last looked up by (the only
 	 * way to reach its own extended attributes). */
 	uint64_t nlookup;
+	/* FUSE's generation of this node id: unique to this allocation, so a
+	 * file handle naming a freed and reused address is refused. */
+	uint32_t generation;
+	/* Once forgotten, a "tombstone" (inode.c): fd is -1 and this is the
+	 * backing file's handle, by which a file handle of ours is resolved
+	 * again; tomb_link is its place in the queue of tombstones.  Both
+	 * protected by pinfs.inode_lock. */
+	struct file_handle *backing_fh;
+	GList *tomb_link;
 	int link_dir_fd;
 	char *link_name;
 	/* Set by the lease table (lt_ops.file_active) while the file has a
@@ -115,7 +124,9 @@ struct pinfs {
 	 * the read or write path. */
 	pthread_mutex_t inode_lock;
 	GHashTable *inodes;
-	GHashTable *live; /* the same inodes by address, for inode_dup_fd */
+	GHashTable *live;    /* the same inodes by address: which node ids exist */
+	GQueue tombs;	     /* forgotten inodes kept for file handles, oldest first */
+	int handle_mount_fd; /* the backing root, for open_by_handle_at */
 
 	/* handle_lock protects handles: every open file and directory handle
 	 * (address -> its free function), so that handles whose release never
@@ -140,6 +151,7 @@ void inode_table_destroy(struct pinfs *fs);
 struct pinfs_inode *inode_get(struct pinfs *fs, fuse_ino_t ino);
 int inode_lookup(struct pinfs *fs, struct pinfs_inode *parent, const char *name,
 		 struct fuse_entry_param *e);
+int inode_lookup_self(struct pinfs *fs, fuse_ino_t nodeid, struct fuse_entry_param *e);
 void inode_forget(struct pinfs *fs, struct pinfs_inode *inode, uint64_t n);
 void inode_hold(struct pinfs *fs, struct pinfs_inode *inode);
 int inode_dup_fd(struct pinfs *fs, uint64_t nodeid);

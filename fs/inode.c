@@ -9,9 +9,19 @@
  *
  * Locking: fs->inode_lock protects the table and every nlookup.  It is
  * taken only on lookup, forget and their kin, never on read or write.
+ *
+ * File handles (name_to_handle_at, NFS export) carry our node id and its
+ * generation; the kernel resolves one it no longer caches with a lookup of
+ * "." in that node id.  So a forgotten inode is not freed at once: it
+ * becomes a tombstone, its descriptor closed and the backing file's own
+ * handle kept, and a lookup of "." reopens it with open_by_handle_at (the
+ * daemon must run as root for that).  The TOMBS_MAX most recently forgotten
+ * are kept; older ones are freed and their handles answer ESTALE, as do all
+ * handles after a restart of the daemon (node ids are addresses).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -36,18 +46,108 @@ static gboolean inode_equal(gconstpointer a, gconstpointer b)
 void inode_table_init(struct pinfs *fs)
 {
 	pthread_mutex_init(&fs->inode_lock, NULL);
+	g_queue_init(&fs->tombs);
+	/* open_by_handle_at wants a real descriptor on the backing fs, not
+	 * an O_PATH one. */
+	fs->handle_mount_fd =
+	    openat(fs->root.fd, ".", O_RDONLY | O_DIRECTORY | O_NOATIME | O_CLOEXEC);
+	if (fs->handle_mount_fd < 0)
+		fs->handle_mount_fd =
+		    openat(fs->root.fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	fs->inodes = g_hash_table_new(inode_hash, inode_equal);
 	fs->live = g_hash_table_new(g_direct_hash, g_direct_equal);
 }
 
+#define TOMBS_MAX 65536
+
+static atomic_uint next_generation = 1;
+
 static void inode_free(struct pinfs_inode *inode)
 {
-	close(inode->fd);
+	if (inode->fd >= 0)
+		close(inode->fd);
+	g_free(inode->backing_fh);
 	if (inode->link_dir_fd >= 0)
 		close(inode->link_dir_fd);
 	g_free(inode->link_name);
 	pthread_rwlock_destroy(&inode->layout_lock);
 	g_free(inode);
+}
+
+/* ---- Tombstones: forgotten inodes that file handles can still name.
+ * All with inode_lock held. ---- */
+
+/* The backing handle of descriptor fd, g_free() it; NULL if it has none. */
+static struct file_handle *backing_handle(int fd)
+{
+	union {
+		struct file_handle fh;
+		char buf[sizeof(struct file_handle) + MAX_HANDLE_SZ];
+	} u;
+	int mount_id;
+
+	u.fh.handle_bytes = MAX_HANDLE_SZ;
+	if (name_to_handle_at(fd, "", &u.fh, &mount_id, AT_EMPTY_PATH) < 0)
+		return NULL;
+	return g_memdup2(&u.fh, sizeof(u.fh) + u.fh.handle_bytes);
+}
+
+static bool same_handle(const struct file_handle *a, const struct file_handle *b)
+{
+	return a && b && a->handle_type == b->handle_type &&
+	       a->handle_bytes == b->handle_bytes &&
+	       !memcmp(a->f_handle, b->f_handle, a->handle_bytes);
+}
+
+/* Free a tombstone now. */
+static void tomb_drop(struct pinfs *fs, struct pinfs_inode *inode)
+{
+	g_queue_delete_link(&fs->tombs, inode->tomb_link);
+	inode->tomb_link = NULL;
+	g_hash_table_remove(fs->inodes, inode);
+	g_hash_table_remove(fs->live, inode);
+	inode_free(inode);
+}
+
+/* inode's lookup count reached 0: keep it as a tombstone if it can be
+ * reopened by handle later.  False: free it. */
+static bool tomb_make(struct pinfs *fs, struct pinfs_inode *inode)
+{
+	if (!fs->running_as_root || fs->handle_mount_fd < 0 || inode->lease_active)
+		return false;
+	inode->backing_fh = backing_handle(inode->fd);
+	if (!inode->backing_fh)
+		return false;
+	close(inode->fd);
+	inode->fd = -1;
+	if (inode->link_dir_fd >= 0)
+		close(inode->link_dir_fd);
+	inode->link_dir_fd = -1;
+	g_free(inode->link_name);
+	inode->link_name = NULL;
+	g_queue_push_tail(&fs->tombs, inode);
+	inode->tomb_link = g_queue_peek_tail_link(&fs->tombs);
+	while (fs->tombs.length > TOMBS_MAX)
+		tomb_drop(fs, g_queue_peek_head(&fs->tombs));
+	return true;
+}
+
+/* Bring tombstone inode back with descriptor fd, if fd is the same file
+ * (inode numbers are reused, handles are not).  False: it is not. */
+static bool tomb_revive(struct pinfs *fs, struct pinfs_inode *inode, int fd)
+{
+	struct file_handle *fh = backing_handle(fd);
+	bool same = same_handle(fh, inode->backing_fh);
+
+	g_free(fh);
+	if (!same)
+		return false;
+	g_queue_delete_link(&fs->tombs, inode->tomb_link);
+	inode->tomb_link = NULL;
+	g_free(inode->backing_fh);
+	inode->backing_fh = NULL;
+	inode->fd = fd;
+	return true;
 }
 
 /* Remember where a symlink was found (called with inode_lock held). */
@@ -79,6 +179,9 @@ void inode_table_destroy(struct pinfs *fs)
 		inode_free(key);
 	g_hash_table_destroy(fs->inodes);
 	g_hash_table_destroy(fs->live);
+	g_queue_clear(&fs->tombs);
+	if (fs->handle_mount_fd >= 0)
+		close(fs->handle_mount_fd);
 	pthread_mutex_destroy(&fs->inode_lock);
 }
 
@@ -121,11 +224,18 @@ int inode_lookup(struct pinfs *fs, struct pinfs_inode *parent, const char *name,
 	} else {
 		inode = g_hash_table_lookup(fs->inodes, &key);
 	}
+	if (inode && inode->fd < 0 && !tomb_revive(fs, inode, fd)) {
+		/* A tombstone of an older file with the same inode number. */
+		tomb_drop(fs, inode);
+		inode = NULL;
+	}
 	if (inode) {
-		close(fd);
+		if (inode->fd != fd)
+			close(fd);
 	} else {
 		inode = g_new0(struct pinfs_inode, 1);
 		inode->fd = fd;
+		inode->generation = atomic_fetch_add(&next_generation, 1);
 		inode->dev = key.dev;
 		inode->ino = key.ino;
 		inode->type = e->attr.st_mode & S_IFMT;
@@ -141,6 +251,67 @@ int inode_lookup(struct pinfs *fs, struct pinfs_inode *parent, const char *name,
 
 	perm_note(inode, e->attr.st_mode);
 	e->ino = inode_nodeid(fs, inode);
+	e->generation = inode->generation;
+	return err;
+}
+
+/*
+ * Lookup of "." in nodeid: the kernel resolving a file handle of ours
+ * whose inode it no longer caches.  The node id may be a tombstone, or not
+ * ours at all (a handle from before a restart): then ESTALE.
+ */
+int inode_lookup_self(struct pinfs *fs, fuse_ino_t nodeid, struct fuse_entry_param *e)
+{
+	struct pinfs_inode *inode = inode_get(fs, nodeid);
+	struct file_handle *fh = NULL;
+	int fd = -1, err = 0;
+	bool kept = false; /* fd is now inode's */
+
+	memset(e, 0, sizeof(*e));
+	e->attr_timeout = fs->cfg.timeout;
+	e->entry_timeout = fs->cfg.timeout;
+	pthread_mutex_lock(&fs->inode_lock);
+	if (inode != &fs->root && !g_hash_table_contains(fs->live, inode)) {
+		err = ESTALE;
+		goto unlock;
+	}
+	if (inode->fd < 0) {
+		/* Open it by the backing handle without the lock (it may
+		 * read the disk), then check that nobody else did. */
+		fh = g_memdup2(inode->backing_fh,
+			       sizeof(*fh) + inode->backing_fh->handle_bytes);
+		pthread_mutex_unlock(&fs->inode_lock);
+		fd = open_by_handle_at(fs->handle_mount_fd, fh, O_PATH | O_CLOEXEC);
+		g_free(fh);
+		if (fd < 0)
+			return ESTALE; /* removed since, or not ours to open */
+		pthread_mutex_lock(&fs->inode_lock);
+		if (!g_hash_table_contains(fs->live, inode)) {
+			err = ESTALE;
+			goto unlock;
+		}
+		if (inode->fd < 0) {
+			if (!tomb_revive(fs, inode, fd)) {
+				err = ESTALE;
+				goto unlock;
+			}
+			kept = true;
+		}
+	}
+	if (fstatat(inode->fd, "", &e->attr, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+		err = errno;
+		goto unlock;
+	}
+	if (inode != &fs->root)
+		inode->nlookup++;
+	e->ino = inode_nodeid(fs, inode);
+	e->generation = inode->generation;
+unlock:
+	if (fd >= 0 && !kept)
+		close(fd);
+	pthread_mutex_unlock(&fs->inode_lock);
+	if (!err)
+		perm_note(inode, e->attr.st_mode);
 	return err;
 }
 
@@ -171,7 +342,7 @@ void inode_forget(struct pinfs *fs, struct pinfs_inode *inode, uint64_t n)
 	pthread_mutex_lock(&fs->inode_lock);
 	g_assert(inode->nlookup >= n);
 	inode->nlookup -= n;
-	if (inode->nlookup == 0) {
+	if (inode->nlookup == 0 && !tomb_make(fs, inode)) {
 		g_hash_table_remove(fs->inodes, inode);
 		g_hash_table_remove(fs->live, inode);
 		gone = true;
@@ -192,7 +363,8 @@ int inode_dup_fd(struct pinfs *fs, uint64_t nodeid)
 	int fd = -1;
 
 	pthread_mutex_lock(&fs->inode_lock);
-	if (inode == &fs->root || g_hash_table_contains(fs->live, inode))
+	if (inode == &fs->root ||
+	    (g_hash_table_contains(fs->live, inode) && inode->fd >= 0))
 		fd = fcntl(inode->fd, F_DUPFD_CLOEXEC, 0);
 	pthread_mutex_unlock(&fs->inode_lock);
 	return fd;

@@ -71,6 +71,9 @@ static void lo_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_SPLICE_READ;
 	readahead_init(conn, fs->cfg.mountpoint);
 	perm_init(conn);
+	/* File handles: the kernel may look up "." and ".." (inode.c). */
+	if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
+		conn->want |= FUSE_CAP_EXPORT_SUPPORT;
 	atime_init(fs->cfg.mountpoint);
 	/* Keep page cache coherent with our own writes; no writeback cache,
 	 * so a size change always reaches the daemon. */
@@ -104,7 +107,10 @@ static void lo_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fuse_entry_param e;
 	int err;
 
-	err = inode_lookup(pinfs_data(req), req_inode(req, parent), name, &e);
+	if (!strcmp(name, "."))
+		err = inode_lookup_self(pinfs_data(req), parent, &e);
+	else
+		err = inode_lookup(pinfs_data(req), req_inode(req, parent), name, &e);
 	if (err)
 		fuse_reply_err(req, err);
 	else

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/aio_abi.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -759,10 +760,125 @@ static void test_atime(void)
 	pm_unmount(pm);
 }
 
+/* ---- File handles ---- */
+
+struct handle {
+	struct file_handle fh;
+	unsigned char bytes[MAX_HANDLE_SZ];
+};
+
+static int get_handle(const char *p, struct handle *h)
+{
+	int mount_id;
+
+	h->fh.handle_bytes = MAX_HANDLE_SZ;
+	return name_to_handle_at(AT_FDCWD, p, &h->fh, &mount_id, 0) < 0 ? errno : 0;
+}
+
+/* Open handle h on the filesystem of top; what it shows: contents of a
+ * file, or the inode number of a directory's "..". */
+static void use_handle(GString *s, const char *what, const char *top, struct handle *h,
+		       bool dir)
+{
+	int mfd = open(top, O_RDONLY | O_DIRECTORY), fd;
+	struct stat st;
+	char buf[16] = "";
+
+	g_assert_cmpint(mfd, >=, 0);
+	fd = open_by_handle_at(mfd, &h->fh, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+	if (fd < 0) {
+		g_string_append_printf(s, "%s: %s\n", what, ename(errno));
+	} else if (dir) {
+		g_assert_no_errno(fstatat(fd, "..", &st, 0));
+		g_string_append_printf(s, "%s: parent %s\n", what,
+				       st.st_nlink == 3 ? "s" : "?");
+		close(fd);
+	} else {
+		g_assert_cmpint(read(fd, buf, sizeof(buf) - 1), >=, 0);
+		g_string_append_printf(s, "%s: \"%s\"\n", what, buf);
+		close(fd);
+	}
+	close(mfd);
+}
+
+static void drop_caches(void)
+{
+	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
+
+	g_assert_cmpint(fd, >=, 0);
+	sync();
+	g_assert_cmpint(write(fd, "2", 1), ==, 1); /* dentries and inodes */
+	close(fd);
+}
+
+static int act_handles_as_user(void *dir)
+{
+	g_autofree char *f = at(dir, "h/f");
+	struct handle h;
+	int mfd, fd, err = get_handle(f, &h);
+
+	if (err)
+		return err;
+	mfd = open(dir, O_RDONLY | O_DIRECTORY);
+	fd = open_by_handle_at(mfd, &h.fh, O_RDONLY);
+	return fd < 0 ? errno : 0;
+}
+
+/* Handles of a file and a directory before and after the kernel dropped
+ * its inodes, after unlink, and as an ordinary user. */
+static char *handle_steps(const char *dir, const char *top, struct pm *pm, bool is_pinfs)
+{
+	g_autofree char *f = at(dir, "h/f"), *t = at(dir, "h/s/t");
+	GString *s = g_string_new(NULL);
+	struct handle hf, ht;
+	int fds_before, rc;
+
+	make_dir(dir, "h", 0755, 0, 0);
+	make_dir(dir, "h/s", 0755, 0, 0);
+	make_dir(dir, "h/s/t", 0755, 0, 0);
+	make_file(dir, "h/f", 5, 0644, 0, 0);
+	g_string_append_printf(s, "name_to_handle_at: %s %s\n", ename(get_handle(f, &hf)),
+			       ename(get_handle(t, &ht)));
+	use_handle(s, "file", top, &hf, false);
+	use_handle(s, "dir", top, &ht, true);
+	fds_before = is_pinfs ? pm_daemon_fd_count(pm) : 0;
+	drop_caches();
+	if (is_pinfs) /* the daemon was told to forget them */
+		g_string_append_printf(s, "forgotten: %s\n",
+				       pm_daemon_fd_count(pm) < fds_before ? "yes"
+									   : "no");
+	else
+		g_string_append(s, "forgotten: yes\n");
+	use_handle(s, "file after drop", top, &hf, false);
+	use_handle(s, "dir after drop", top, &ht, true);
+	rc = pm_run_as(UID_A, UID_A, act_handles_as_user, (void *)dir);
+	g_string_append_printf(s, "as uid %d: %s\n", UID_A, ename(rc));
+	g_assert_no_errno(unlink(f));
+	make_file(dir, "h/f", 5, 0644, 0, 0); /* a new file of the same name */
+	drop_caches();
+	use_handle(s, "file after unlink", top, &hf, false);
+	return g_string_free(s, FALSE);
+}
+
+static void test_handles(void)
+{
+	struct pm *pm = pm_mount("allow_other");
+	g_autofree char *want = NULL, *got = NULL;
+
+	g_assert_no_errno(chmod(pm_scratch(pm), 0755));
+	want = handle_steps(pm_scratch(pm), pm_scratch(pm), pm, false);
+	got = handle_steps(pm_mnt(pm), pm_mnt(pm), pm, true);
+	if (strcmp(want, got))
+		pm_message("handles:\next4:\n%spinfs:\n%s", want, got);
+	g_assert_cmpstr(want, ==, got);
+	pm_unmount(pm);
+}
+
 int main(int argc, char **argv)
 {
 	pm_init(&argc, &argv);
 	pm_add_test("/fidelity/metadata", test_metadata);
 	pm_add_test("/fidelity/atime", test_atime);
+	pm_add_test("/fidelity/handles", test_handles);
 	return g_test_run();
 }
