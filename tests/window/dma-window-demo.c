@@ -6,13 +6,14 @@
  * MAP_SHARED, registers the mapping with a device (rdma: ibv_reg_mr;
  * iouring: fixed buffers) and has the device write into it.
  *
- *   dma-window-demo BACKEND FILE LENGTH BYTE [BREAK_BYTE]
+ *   dma-window-demo BACKEND FILE LENGTH BYTE [BREAK_BYTE | hold]
  *
  * 1. device-writes BYTE over [0, LENGTH), prints "ready", and waits (at most
  *    120 s) for its lease break (SIGIO) or SIGTERM;
  * 2. on a break: device-writes BREAK_BYTE (if given) over [0, LENGTH) while
  *    the layout change waits, then deregisters, releases the lease
- *    (F_UNLCK), unmaps and exits 0.
+ *    (F_UNLCK), unmaps and exits 0.  With "hold" it ignores breaks and
+ *    holds on until SIGTERM (or SIGKILL: a holder that dies).
  *
  * Every step is printed.  Exit status: 0 done, 1 a step failed, 2 usage,
  * 3 backend unavailable, 4 the device could not register the mapping.
@@ -68,6 +69,7 @@ int main(int argc, char **argv)
 	struct pin_region *r;
 	GError *err = NULL;
 	unsigned byte, break_byte = 0;
+	int hold = argc == 6 && !strcmp(argv[5], "hold");
 	size_t len;
 	sigset_t set;
 	siginfo_t si;
@@ -81,7 +83,7 @@ int main(int argc, char **argv)
 	}
 	len = strtoull(argv[3], NULL, 0);
 	byte = (unsigned)strtoul(argv[4], NULL, 0);
-	if (argc == 6)
+	if (argc == 6 && !hold)
 		break_byte = (unsigned)strtoul(argv[5], NULL, 0);
 
 	/* Before any thread: the break signal is read with sigtimedwait. */
@@ -121,11 +123,13 @@ int main(int argc, char **argv)
 		return 1;
 	say("ready");
 
-	sig = sigtimedwait(&set, &si, &limit);
-	say("woken by %s", sig == SIGIO ? "lease break"
-			   : sig < 0	? "timeout"
-					: "SIGTERM");
-	if (sig == SIGIO && argc == 6 && device_write(r, len, break_byte) < 0)
+	do {
+		sig = sigtimedwait(&set, &si, &limit);
+		say("woken by %s", sig == SIGIO ? "lease break"
+				   : sig < 0	? "timeout"
+						: "SIGTERM");
+	} while (sig == SIGIO && hold);
+	if (sig == SIGIO && argc == 6 && !hold && device_write(r, len, break_byte) < 0)
 		return 1;
 	if (!pin_release(r, &err)) {
 		say("deregister: %s", err->message);
