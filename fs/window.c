@@ -81,6 +81,15 @@ struct windows {
 	GMutex lock; /* everything below, and every struct window */
 	GList *list; /* struct window */
 	uint64_t next_id;
+	/* Drops pages of staged ranges that reads put in the kernel's page
+	 * cache (a MAP_PRIVATE fault), after the read's reply: see
+	 * window_read.  One thread; jobs are struct inval. */
+	GThreadPool *inval;
+};
+
+struct inval {
+	uint64_t ino;
+	off_t off, len;
 };
 
 bool window_kernel_refuses_pins(void)
@@ -93,6 +102,16 @@ bool window_kernel_refuses_pins(void)
 	return major > 6 || (major == 6 && minor >= 5);
 }
 
+static void inval_job(gpointer data, gpointer user_data)
+{
+	struct windows *w = user_data;
+	struct inval *iv = data;
+
+	if (w->fs->se)
+		fuse_lowlevel_notify_inval_inode(w->fs->se, iv->ino, iv->off, iv->len);
+	g_free(iv);
+}
+
 struct windows *windows_new(struct pinfs *fs, enum window_mode mode)
 {
 	struct windows *w = g_new0(struct windows, 1);
@@ -102,6 +121,7 @@ struct windows *windows_new(struct pinfs *fs, enum window_mode mode)
 	w->kernel_refuses = window_kernel_refuses_pins();
 	w->next_id = 1;
 	g_mutex_init(&w->lock);
+	w->inval = g_thread_pool_new(inval_job, w, 1, FALSE, NULL);
 	return w;
 }
 
@@ -252,6 +272,7 @@ void windows_free(struct windows *w)
 {
 	if (!w)
 		return;
+	g_thread_pool_free(w->inval, TRUE, TRUE);
 	g_mutex_lock(&w->lock);
 	for (GList *l = w->list; l; l = l->next) {
 		window_finish(w, l->data, "unmount");
@@ -817,10 +838,22 @@ bool window_read(fuse_req_t req, struct pinfs_file *pf, size_t size, off_t off)
 		}
 	}
 	g_mutex_unlock(&w->lock);
-	if (n < 0)
+	if (n < 0) {
 		fuse_reply_err(req, errno);
-	else
+	} else {
+		struct inval *iv = g_new(struct inval, 1);
+
 		fuse_reply_buf(req, (char *)buf, (size_t)n);
+		/* A read(2) of a direct-I/O open leaves nothing cached, but a
+		 * fault of its MAP_PRIVATE mapping leaves the page in the
+		 * file's page cache, where older opens would find it as the
+		 * window changes.  Dropped once the reply is out (the kernel
+		 * holds the page locked until then). */
+		iv->ino = (uint64_t)(uintptr_t)pf->inode;
+		iv->off = off;
+		iv->len = (off_t)size;
+		g_thread_pool_push(w->inval, iv, NULL);
+	}
 	g_free(buf);
 	return true;
 }

@@ -124,10 +124,14 @@ int main(int argc, char **argv)
 	say("ready");
 
 	do {
-		sig = sigtimedwait(&set, &si, &limit);
-		say("woken by %s", sig == SIGIO ? "lease break"
-				   : sig < 0	? "timeout"
-						: "SIGTERM");
+		/* io_uring's task work may interrupt the wait: EINTR. */
+		do
+			sig = sigtimedwait(&set, &si, &limit);
+		while (sig < 0 && errno == EINTR);
+		if (sig < 0)
+			say("woken by no signal: %s", strerror(errno));
+		else
+			say("woken by %s", sig == SIGIO ? "lease break" : "SIGTERM");
 	} while (sig == SIGIO && hold);
 	if (sig == SIGIO && argc == 6 && !hold && device_write(r, len, break_byte) < 0)
 		return 1;

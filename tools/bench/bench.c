@@ -363,6 +363,8 @@ static const char *summary =
     "          release -> truncate returns, against a classic kernel lease\n"
     "  scale   latency and daemon memory against leases, holders, parked ops\n"
     "  io      fio and metadata loops: backing dir, leases=off, pinfs, leased\n"
+    "  window  staging windows: map, first touch, sync of 1, 16, 256 MiB, and\n"
+    "          RDMA WRITE into a window beside anonymous memory (if RDMA)\n"
     "  all     all of them (with a time budget)\n"
     "\n"
     "Needs root (it mounts pinfs on temporary directories).  Writes CSV, JSON,\n"
@@ -400,7 +402,8 @@ int main(int argc, char **argv)
 	     "all: stop growing sizes after this many seconds (default 600)", "S"},
 	    {"no-plots", 0, 0, G_OPTION_ARG_NONE, &no_plots, "Do not run gnuplot", NULL},
 	    {NULL}};
-	g_autoptr(GOptionContext) ctx = g_option_context_new("lease|break|scale|io|all");
+	g_autoptr(GOptionContext) ctx =
+	    g_option_context_new("lease|break|scale|io|window|all");
 	g_autoptr(GError) err = NULL;
 	g_autofree char *cmdline = NULL;
 	const char *cmd;
@@ -422,7 +425,7 @@ int main(int argc, char **argv)
 	cmd = argv[1];
 	all = !strcmp(cmd, "all");
 	if (!all && strcmp(cmd, "lease") && strcmp(cmd, "break") &&
-	    strcmp(cmd, "scale") && strcmp(cmd, "io")) {
+	    strcmp(cmd, "scale") && strcmp(cmd, "io") && strcmp(cmd, "window")) {
 		fprintf(stderr, "pinfs-bench: unknown subcommand '%s'\n", cmd);
 		return 2;
 	}
@@ -484,6 +487,8 @@ int main(int argc, char **argv)
 		ret |= run_scale();
 	if (all || !strcmp(cmd, "io"))
 		ret |= run_io();
+	if (all || !strcmp(cmd, "window"))
+		ret |= run_window();
 	meta_loadavg("loadavg_at_end");
 	ret |= report_write(cmdline);
 	progress("done: results in %s", opt.outdir);

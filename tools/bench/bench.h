@@ -128,6 +128,7 @@ int run_lease(void);
 int run_break(void);
 int run_scale(void);
 int run_io(void);
+int run_window(void);
 
 /* Output (report.c). */
 int report_write(const char *cmdline);
