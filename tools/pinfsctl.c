@@ -613,6 +613,93 @@ static void print_status(JsonObject *resp)
 
 /* ---- main ---- */
 
+/*
+ * "pinfsctl status" without a MOUNTPOINT: every pinfs mount this user can
+ * ask (a FUSE mount with a control socket under /run/pinfs or our runtime
+ * directory), one block each, or with --json one line each: the daemon's
+ * answer with the member "mountpoint" added.  Returns the exit status.
+ */
+static int status_all(void)
+{
+	char *text = NULL, **lines, *rundir = ctl_runtime_dir(getuid());
+	int ret = EXIT_OK, found = 0, shown = 0;
+
+	if (!g_file_get_contents("/proc/self/mountinfo", &text, NULL, NULL)) {
+		g_printerr("pinfsctl: cannot read /proc/self/mountinfo\n");
+		g_free(rundir);
+		return EXIT_FAIL;
+	}
+	lines = g_strsplit(text, "\n", -1);
+	for (int i = 0; lines[i]; i++) {
+		char **f = g_strsplit(lines[i], " ", -1), *cand[2], *path = NULL;
+		int n = g_strv_length(f), sep;
+		unsigned maj, min;
+		struct stat st;
+
+		for (sep = 6; sep < n && strcmp(f[sep], "-") != 0; sep++)
+			;
+		if (n < 5 || sep + 1 >= n || sscanf(f[2], "%u:%u", &maj, &min) != 2 ||
+		    !g_str_has_prefix(f[sep + 1], "fuse")) {
+			g_strfreev(f);
+			continue;
+		}
+		unescape_mountinfo(f[4]);
+		cand[0] = ctl_socket_path_in("/run", makedev(maj, min));
+		cand[1] = ctl_socket_path_in(rundir, makedev(maj, min));
+		for (int c = 0; c < 2 && !path; c++)
+			if (lstat(cand[c], &st) == 0 && S_ISSOCK(st.st_mode))
+				path = cand[c];
+		if (path) {
+			GError *err = NULL;
+			char *line = NULL;
+			JsonNode *root =
+			    request(path, "{\"cmd\":\"status\"}", &line, &err);
+
+			found++;
+			if (!root) {
+				g_printerr("pinfsctl: %s: %s\n", f[4], err->message);
+				g_error_free(err);
+				ret = EXIT_FAIL;
+			} else if (!json_object_get_boolean_member_with_default(
+				       json_node_get_object(root), "ok", FALSE)) {
+				char *msg = member_text(json_node_get_object(root),
+							"error", "unknown error");
+
+				g_printerr(
+				    "pinfsctl: %s: %s%s\n", f[4], msg,
+				    strstr(msg, "unknown command")
+					? " (a pinfs daemon older than this pinfsctl)"
+					: "");
+				g_free(msg);
+				ret = EXIT_FAIL;
+			} else if (opt_json) {
+				JsonObject *o = json_node_get_object(root);
+				char *out;
+
+				json_object_set_string_member(o, "mountpoint", f[4]);
+				out = json_to_string(root, FALSE);
+				printf("%s\n", out);
+				g_free(out);
+			} else {
+				printf("%s%s\n", shown++ ? "\n" : "", f[4]);
+				print_status(json_node_get_object(root));
+			}
+			if (root)
+				json_node_unref(root);
+			g_free(line);
+		}
+		g_free(cand[0]);
+		g_free(cand[1]);
+		g_strfreev(f);
+	}
+	if (!found)
+		g_printerr("pinfsctl: no pinfs mount with a control socket found\n");
+	g_strfreev(lines);
+	g_free(text);
+	g_free(rundir);
+	return ret;
+}
+
 static int usage_error(GOptionContext *ctx, const char *msg)
 {
 	g_printerr("pinfsctl: %s\nTry 'pinfsctl --help' for more information.\n", msg);
@@ -639,8 +726,9 @@ int main(int argc, char **argv)
 	    "  leases MOUNTPOINT        every lease and its pins\n"
 	    "  waiters MOUNTPOINT       layout changes waiting for leases to go\n"
 	    "  stats MOUNTPOINT         lease counters and waiting times\n"
-	    "  status MOUNTPOINT        which pins hold layout changes back: leases,\n"
-	    "                           and undeclared ones (the pinfs_dma module)\n"
+	    "  status [MOUNTPOINT]      which pins hold layout changes back: leases,\n"
+	    "                           and undeclared ones (the pinfs_dma module);\n"
+	    "                           without MOUNTPOINT, every pinfs mount\n"
 	    "  windows MOUNTPOINT       staging windows: size, holder, unsynced bytes\n"
 	    "  revoke MOUNTPOINT ID     revoke lease ID (root or the file's owner)\n"
 	    "  version MOUNTPOINT       the daemon's version");
@@ -662,6 +750,13 @@ int main(int argc, char **argv)
 		return usage_error(ctx, "no command given");
 	cmd = argv[1];
 	nargs = argc - 2;
+	if (!strcmp(cmd, "status") && nargs == 0 && !opt_socket) {
+		g_option_context_free(ctx);
+		ret = status_all();
+		if (fflush(stdout) != 0)
+			ret = EXIT_FAIL;
+		return ret;
+	}
 
 	if (strcmp(cmd, "revoke") == 0) {
 		if (nargs == 2) {

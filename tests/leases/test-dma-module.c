@@ -167,6 +167,22 @@ static void test_status_absent(void)
 	g_assert_nonnull(strstr(text, "dma_module=auto"));
 	log = pm_daemon_log(pm);
 	g_assert_nonnull(strstr(log, "undeclared DMA pins are not watched"));
+
+	/* Without a mount point: every mount, this one among them.  (Its
+	 * exit status also counts other daemons on this machine.) */
+	{
+		const char *argv[] = {g_getenv("PINFSCTL"), "status", NULL};
+		g_autofree char *all = NULL, *err = NULL, *head = NULL;
+		const char *mine;
+
+		pm_run_cmd(argv, 30, &all, &err);
+		head = g_strdup_printf("%s\ndeclared pins    watched", pm_mnt(pm));
+		mine = strstr(all, head);
+		if (!mine)
+			g_error("pinfsctl status lists no %s: %s%s", pm_mnt(pm), all,
+				err);
+		g_assert_nonnull(strstr(mine, "undeclared pins  NOT watched"));
+	}
 	pm_unmount(pm);
 }
 
