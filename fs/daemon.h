@@ -111,6 +111,12 @@ struct pinfs_config {
 	bool dma_require;
 	uint32_t user_leases; /* leases per non-root uid; 0 unlimited */
 	uint32_t user_pins;   /* pins per non-root uid; 0 unlimited */
+	/* Cluster (docs/cluster.md): etcd endpoints, NULL for none. */
+	char *etcd;
+	char *node;
+	char *cluster;
+	char *etcd_ttl_opt;
+	uint32_t etcd_ttl; /* seconds */
 };
 
 struct pinfs {
@@ -138,6 +144,7 @@ struct pinfs {
 	struct lease_table *leases; /* NULL with leases=off */
 	struct layout *layout;	    /* the lease glue (layout.c) */
 	struct windows *windows;    /* staging windows (window.c), or NULL */
+	struct cluster *cluster;    /* NULL without etcd= (cluster.c) */
 };
 
 static inline struct pinfs *pinfs_data(fuse_req_t req)
@@ -191,6 +198,7 @@ struct layout_change {
 	struct pinfs_file *pf; /* the open file making the change, or NULL */
 	uint64_t off, len;     /* the range it touches; len LT_LEN_EOF */
 	bool nonblock;
+	struct cluster_change *cc; /* its intent on other nodes (cluster.c) */
 	union {
 		struct {
 			struct stat attr;
@@ -223,7 +231,7 @@ struct layout_change {
  * makes the change as @c now says.
  */
 bool layout_check(fuse_req_t req, struct layout_change *c);
-void layout_done(struct pinfs *fs, struct pinfs_inode *inode);
+void layout_done(struct pinfs *fs, struct layout_change *c);
 void layout_ioctl(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_file *pf,
 		  unsigned int cmd, const void *in_buf, size_t in_bufsz,
 		  size_t out_bufsz);

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "abi.h"
+#include "cluster.h"
 #include "breaktimer.h"
 #include "clock.h"
 #include "control.h"
@@ -92,6 +93,7 @@ struct parked {
 	struct layout *l;
 	GMutex lock;
 	atomic_uint_least64_t waiter_id;
+	atomic_bool on_cluster; /* parked on other nodes (cluster.c), not the table */
 	int err;
 	struct parked *next; /* on a struct resumed */
 };
@@ -233,6 +235,8 @@ static gboolean run_parked(gpointer data)
 
 	if (p->err) {
 		fuse_reply_err(p->req, p->err);
+		if (fs->cluster)
+			cluster_change_done(fs->cluster, c->cc);
 		goto out;
 	}
 	/* Check again, under the layout lock: a lease granted since the
@@ -254,7 +258,7 @@ static gboolean run_parked(gpointer data)
 				       c->u.copy.off_out, c->u.copy.len, c->u.copy.flags);
 		break;
 	}
-	layout_done(fs, c->inode);
+	layout_done(fs, c);
 out:
 	g_mutex_clear(&p->lock);
 	g_free(p);
@@ -268,6 +272,11 @@ static void on_resume(void *ctx, void *waiter_data, int err)
 	struct layout *l = ctx;
 	struct parked *p = waiter_data;
 
+	/* The table also parks waiters for other nodes' changes. */
+	if (cluster_is_remote(waiter_data)) {
+		cluster_remote_resumed(waiter_data, err);
+		return;
+	}
 	p->err = err;
 	if (resumed_here) {
 		p->next = NULL;
@@ -458,8 +467,67 @@ static void on_interrupt(fuse_req_t req, void *data)
 	uint64_t id = atomic_load(&p->waiter_id);
 
 	(void)req;
-	if (id)
+	if (atomic_load(&p->on_cluster))
+		cluster_change_cancel(p->l->fs->cluster, p->c.cc, EINTR);
+	else if (id)
 		lt_cancel(p->l->t, id, EINTR);
+}
+
+/* cluster.c decided a change parked on other nodes. */
+static void on_cluster_resume(void *arg, int err)
+{
+	struct parked *p = arg;
+
+	on_resume(p->l, p, err);
+}
+
+/*
+ * On a cluster mount, a change is checked against the other nodes first
+ * (cluster_change_begin): 0 to go on with the local check (c->cc is then
+ * set, and withdrawn by layout_done), or 1 when the change was taken over:
+ * parked without a thread until the other nodes answer, or failed.
+ */
+static int layout_cluster(fuse_req_t req, struct layout_change *c)
+{
+	struct pinfs *fs = pinfs_data(req);
+	uint64_t off = c->off;
+	struct parked *p;
+	struct stat st;
+	int ret;
+
+	if (c->op == LAYOUT_SETATTR) {
+		if (fstatat(c->inode->fd, "", &st, AT_EMPTY_PATH) < 0)
+			return 0; /* the operation itself will report it */
+		if ((uint64_t)st.st_size == off)
+			return 0; /* the size stays: nothing to break */
+		if ((uint64_t)st.st_size < off)
+			off = (uint64_t)st.st_size;
+	}
+	p = g_new0(struct parked, 1);
+	p->c = *c;
+	p->req = req;
+	p->l = fs->layout;
+	g_mutex_init(&p->lock);
+	g_mutex_lock(&p->lock);
+	ret = cluster_change_begin(fs->cluster, c->inode, off, c->len, c->nonblock,
+				   on_cluster_resume, p, &p->c.cc);
+	if (ret == 1) {
+		atomic_store(&p->on_cluster, true);
+		fuse_req_interrupt_func(req, on_interrupt, p);
+		g_mutex_unlock(&p->lock);
+		return 1;
+	}
+	c->cc = p->c.cc;
+	g_mutex_unlock(&p->lock);
+	g_mutex_clear(&p->lock);
+	g_free(p);
+	if (ret < 0) {
+		cluster_change_done(fs->cluster, c->cc);
+		c->cc = NULL;
+		fuse_reply_err(req, -ret);
+		return 1;
+	}
+	return 0;
 }
 
 static bool check_leases(fuse_req_t req, struct layout_change *c)
@@ -474,6 +542,8 @@ static bool check_leases(fuse_req_t req, struct layout_change *c)
 
 	if (!fs->leases)
 		return false;
+	if (fs->cluster && !c->cc && S_ISREG(c->inode->type) && layout_cluster(req, c))
+		return true;
 	/* Held until layout_done() when the change goes ahead, so that no
 	 * lease is granted between this check and the change itself.  The
 	 * change replies before layout_done(), and after a reply the kernel
@@ -567,6 +637,8 @@ static bool check_leases(fuse_req_t req, struct layout_change *c)
 	g_mutex_clear(&p->lock);
 	g_free(p);
 	fuse_reply_err(req, -ret); /* a refusal may still start a break (rule 9) */
+	if (fs->cluster)
+		cluster_change_done(fs->cluster, c->cc);
 	later_notify_all(&later);
 	later_log_all(&later);
 	return true;
@@ -584,12 +656,14 @@ bool layout_check(fuse_req_t req, struct layout_change *c)
 }
 
 /* A change that layout_check let go ahead is made. */
-void layout_done(struct pinfs *fs, struct pinfs_inode *inode)
+void layout_done(struct pinfs *fs, struct layout_change *c)
 {
 	if (!fs->leases)
 		return;
-	pthread_rwlock_unlock(&inode->layout_lock);
-	inode_forget(fs, inode, 1);
+	pthread_rwlock_unlock(&c->inode->layout_lock);
+	inode_forget(fs, c->inode, 1);
+	if (fs->cluster)
+		cluster_change_done(fs->cluster, c->cc);
 }
 
 static int owner_ok(fuse_req_t req, struct pinfs_inode *inode)
@@ -648,6 +722,25 @@ static void caller_in_table(void *arg)
 	atomic_store(&c->pf->in_table, true);
 }
 
+/*
+ * On a cluster mount, may this PINFS_IOC_SETLEASE take a lease?  A positive
+ * errno (cluster_grant) or 0; a malformed request is left to abi.c.
+ */
+static int layout_cluster_grant(struct pinfs *fs, struct pinfs_inode *inode,
+				struct pinfs_file *pf, const void *in_buf,
+				size_t in_bufsz)
+{
+	struct pinfs_lease req;
+
+	if (!fs->cluster || !pf || !S_ISREG(inode->type) || in_bufsz < sizeof(req))
+		return 0;
+	memcpy(&req, in_buf, sizeof(req));
+	if (req.type != PINFS_LEASE_READ && req.type != PINFS_LEASE_WRITE)
+		return 0;
+	return -cluster_grant(fs->cluster, inode, req.offset,
+			      req.length == PINFS_LEN_EOF ? LT_LEN_EOF : req.length);
+}
+
 /* One PINFS_IOC_* request: abi.c decodes and performs it; we reply. */
 void layout_ioctl(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_file *pf,
 		  unsigned int cmd, const void *in_buf, size_t in_bufsz, size_t out_bufsz)
@@ -684,7 +777,10 @@ void layout_ioctl(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_file *
 		if (pf && fs->leases)
 			atomic_store(&pf->in_table, true); /* release cleans up */
 		pthread_rwlock_wrlock(&inode->layout_lock);
-		err = abi_ioctl(&f, cmd, in_buf, in_bufsz, out_bufsz, &u, &out_size);
+		err = layout_cluster_grant(fs, inode, pf, in_buf, in_bufsz);
+		if (!err)
+			err = abi_ioctl(&f, cmd, in_buf, in_bufsz, out_bufsz, &u,
+					&out_size);
 		pthread_rwlock_unlock(&inode->layout_lock);
 	} else {
 		err = abi_ioctl(&f, cmd, in_buf, in_bufsz, out_bufsz, &u, &out_size);
@@ -811,6 +907,9 @@ void layout_start_control(struct layout *l)
  */
 void layout_free(struct layout *l)
 {
+	/* Changes parked on other nodes fail with EIO (on the event thread,
+	 * or in events_drain); no remote break starts any more. */
+	cluster_stop(l->fs->cluster);
 	events_stop(l->ev);
 	if (l->ctl)
 		ctl_stop(l->ctl);

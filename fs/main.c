@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "daemon.h"
 #include "handles.h"
 #include "window.h"
@@ -47,7 +48,13 @@ static void usage(const char *prog)
 	    "    -o dma_module=auto|require\n"
 	    "                           require: while the pinfs_dma module is absent,\n"
 	    "                           layout changes of files others have open\n"
-	    "                           O_RDWR fail with ENOPKG (default auto)\n\n",
+	    "                           O_RDWR fail with ENOPKG (default auto)\n"
+	    "    -o etcd=URL[+URL...]   join the cluster of pinfs daemons over the\n"
+	    "                           same shared BACKING, through these etcd\n"
+	    "                           endpoints (see docs/cluster.md)\n"
+	    "    -o node=NAME           this daemon's name in it (default: host name)\n"
+	    "    -o cluster=NAME        the cluster (default: BACKING's filesystem id)\n"
+	    "    -o etcd_ttl=SECONDS    a node silent this long is dead (default 10)\n\n",
 	    prog);
 }
 
@@ -146,6 +153,19 @@ int main(int argc, char *argv[])
 	layout_new(&fs, NULL);
 	if (fs.cfg.leases_on)
 		fs.windows = windows_new(&fs, (enum window_mode)fs.cfg.window_mode);
+	if (fs.cfg.etcd) {
+		GError *error = NULL;
+
+		fs.cluster = cluster_new(&fs, &error);
+		if (!fs.cluster) {
+			fprintf(stderr, "pinfs: %s\n", error->message);
+			g_error_free(error);
+			windows_free(fs.windows);
+			fs.windows = NULL;
+			layout_free(fs.layout);
+			goto out_unmount;
+		}
+	}
 	layout_start_control(fs.layout);
 
 	fs.single_thread = opts.singlethread;
@@ -172,6 +192,7 @@ int main(int argc, char *argv[])
 	windows_free(fs.windows);
 	fs.windows = NULL;
 	layout_free(fs.layout);
+	cluster_free(fs.cluster);
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:

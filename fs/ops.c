@@ -358,7 +358,7 @@ static void lo_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
 		if (layout_check(req, &c))
 			return;
 		ops_do_setattr(req, inode, attr, c.u.setattr.valid, pf);
-		layout_done(fs, inode);
+		layout_done(fs, &c);
 		return;
 	}
 	ops_do_setattr(req, inode, attr, valid, pf);
@@ -738,7 +738,7 @@ static void lo_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 	if (layout_check(req, &c))
 		return;
 	ops_do_fallocate(req, pf, mode, off, len);
-	layout_done(fs, c.inode);
+	layout_done(fs, &c);
 }
 
 /* The work of copy_file_range, once the layout check has passed. */
@@ -790,7 +790,7 @@ static void lo_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	if (layout_check(req, &c))
 		return;
 	ops_do_copy_file_range(req, fi_file(fi_in), off_in, out, off_out, len, flags);
-	layout_done(fs, c.inode);
+	layout_done(fs, &c);
 }
 
 static void lo_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,

@@ -25,6 +25,10 @@ static const struct fuse_opt pinfs_opts[] = {
 	PINFS_OPT("user_pins=%s", user_pins_opt),
 	PINFS_OPT("window=%s", window),
 	PINFS_OPT("dma_module=%s", dma_module),
+	PINFS_OPT("etcd=%s", etcd),
+	PINFS_OPT("node=%s", node),
+	PINFS_OPT("cluster=%s", cluster),
+	PINFS_OPT("etcd_ttl=%s", etcd_ttl_opt),
 	FUSE_OPT_END,
 };
 /* clang-format on */
@@ -40,6 +44,7 @@ void opts_init(struct pinfs_config *cfg)
 	cfg->timeout = 1.0;
 	cfg->user_leases = 4096;
 	cfg->user_pins = 65536;
+	cfg->etcd_ttl = 10;
 }
 
 void opts_free(struct pinfs_config *cfg)
@@ -54,6 +59,11 @@ void opts_free(struct pinfs_config *cfg)
 	free(cfg->timeout_opt);
 	free(cfg->user_leases_opt);
 	free(cfg->user_pins_opt);
+	free(cfg->etcd);
+	free(cfg->node);
+	free(cfg->cluster);
+	free(cfg->etcd_ttl_opt);
+	cfg->etcd = cfg->node = cfg->cluster = cfg->etcd_ttl_opt = NULL;
 	cfg->backing = cfg->pinned = cfg->leases = cfg->dma_module = NULL;
 	cfg->break_time_opt = cfg->timeout_opt = NULL;
 	cfg->user_leases_opt = cfg->user_pins_opt = NULL;
@@ -173,7 +183,21 @@ int opts_check(struct pinfs_config *cfg)
 	    check_count("user_leases", cfg->user_leases_opt, "unlimited",
 			&cfg->user_leases) < 0 ||
 	    check_count("user_pins", cfg->user_pins_opt, "unlimited", &cfg->user_pins) <
-		0)
+		0 ||
+	    check_count("etcd_ttl", cfg->etcd_ttl_opt, NULL, &cfg->etcd_ttl) < 0)
 		return -1;
+	if (cfg->etcd_ttl_opt && cfg->etcd_ttl < 2) {
+		fprintf(stderr, "pinfs: etcd_ttl=%s: expected at least 2 seconds\n",
+			cfg->etcd_ttl_opt);
+		return -1;
+	}
+	if (cfg->etcd && !cfg->leases_on) {
+		fprintf(stderr, "pinfs: etcd= needs leases=on\n");
+		return -1;
+	}
+	if (!cfg->etcd && (cfg->node || cfg->cluster || cfg->etcd_ttl_opt)) {
+		fprintf(stderr, "pinfs: node=, cluster= and etcd_ttl= need etcd=\n");
+		return -1;
+	}
 	return 0;
 }

@@ -320,6 +320,7 @@ struct pm *pm_mount_spec(const struct pm_spec *spec)
 	const char *bin = spec->bin ? spec->bin : g_getenv("PINFS_BIN");
 	const char *opts = spec->opts;
 	const char *const *extra_args = spec->extra_args;
+	const char *backing = spec->backing;
 	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
 	g_autofree char *tmpl = NULL;
 	g_auto(GStrv) wrap = NULL;
@@ -343,15 +344,18 @@ struct pm *pm_mount_spec(const struct pm_spec *spec)
 		g_error("mkdtemp in %s: %s",
 			spec->tmpdir ? spec->tmpdir : g_get_tmp_dir(), g_strerror(errno));
 	g_assert_no_errno(chmod(pm->root, 0755));
-	pm->backing = g_build_filename(pm->root, "backing", NULL);
+	pm->backing =
+	    backing ? g_strdup(backing) : g_build_filename(pm->root, "backing", NULL);
 	pm->mnt = g_build_filename(pm->root, "mnt", NULL);
 	pm->scratch = g_build_filename(pm->root, "scratch", NULL);
 	pm->log = spec->log ? g_strdup(spec->log)
 			    : g_build_filename(pm->root, "daemon.log", NULL);
-	g_assert_no_errno(mkdir(pm->backing, 0755));
+	if (!backing)
+		g_assert_no_errno(mkdir(pm->backing, 0755));
 	g_assert_no_errno(mkdir(pm->mnt, 0755));
 	g_assert_no_errno(mkdir(pm->scratch, 0755));
-	g_assert_no_errno(chmod(pm->backing, 0755)); /* whatever the umask */
+	if (!backing)
+		g_assert_no_errno(chmod(pm->backing, 0755)); /* whatever the umask */
 	g_assert_no_errno(chmod(pm->mnt, 0755));
 	g_assert_no_errno(chmod(pm->scratch, 0755));
 	log_fd = open(pm->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

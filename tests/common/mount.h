@@ -86,6 +86,7 @@ struct pm_spec {
 	/* Pass the backing directory as "-o source=DIR" instead of an
 	 * argument, for libfuse's passthrough examples (pinfs-bench). */
 	gboolean source_opt;
+	const char *backing;	       /* an existing backing directory (kept) */
 };
 
 /* pm_mount() without g_test: aborts (g_error) when it cannot mount. */
@@ -93,6 +94,10 @@ struct pm *pm_mount_spec(const struct pm_spec *spec);
 
 /* True if this process may mount pinfs (root and /dev/fuse). */
 gboolean pm_can_mount(void);
+
+/* As pm_mount() over an existing backing directory, e.g. another mount's
+ * pm_backing() (several daemons over one directory); it is not removed. */
+struct pm *pm_mount_on(const char *backing, const char *opts);
 
 const char *pm_mnt(struct pm *pm);     /* the mount point */
 const char *pm_backing(struct pm *pm); /* the backing directory */

@@ -1,0 +1,1349 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * cluster.c - layout leases across pinfs daemons, through etcd.
+ *
+ * docs/cluster.md describes the protocol for users; in short, under the
+ * prefix /pinfs/CLUSTER/:
+ *
+ *   n/NODE                  the node is alive (under its etcd lease)
+ *   i/FILE/NODE             NODE may hold leases on FILE ("interest")
+ *   x/FILE/NODE/SEQ         NODE wants to change FILE: an intent, whose
+ *                           value is "OFF LEN NONBLOCK"
+ *   a/FILE/NODE/SEQ/PEER    PEER's answer to that intent: an errno, 0 = go
+ *
+ * Every key a node writes lives under that node's etcd lease, so a dead
+ * node's keys vanish after its TTL.  FILE is the backing inode number.
+ *
+ * Invariants (each node keeps a mirror of the prefix, fed by one watch):
+ *   I1  A node grants a lease on FILE only while its interest key for FILE
+ *       exists, and the key was written (in the same transaction that read
+ *       the file's intents) before its first lease on the file.
+ *   I2  A node grants no lease overlapping an intent of another node that
+ *       it has seen, either in that transaction or through its watch.
+ *   I3  A change goes ahead only once every node whose interest existed at
+ *       the revision of its intent has answered 0, or lost that interest.
+ *   I4  A node answers an intent only after breaking (and waiting for) its
+ *       conflicting leases, with its grants for the file blocked by I2.
+ *   I5  A node that cannot renew its etcd lease for (almost) its TTL
+ *       revokes all its leases: after the TTL the others no longer ask it.
+ * A grant on A racing with B's intent: both are single etcd transactions
+ * (A: put interest + read intents; B: put intent + read interests), so
+ * one sees the other (I1, I3); once A's interest exists, A's watch delivers
+ * the intent, A breaks under the file's layout lock (I2, I4), and B waits
+ * for A's answer.
+ *
+ * Threads: the watch thread applies events to the mirror and runs the
+ * remote breaks; the cluster thread (a GLib main loop) renews the node's
+ * etcd lease, writes answers, and drops idle interest.  Neither blocks a
+ * FUSE request: a parked change is a struct cluster_change on a list.
+ *
+ * Locking: cl->lock protects the mirror (files, keys, rev) and pending.
+ * It is the innermost lock (taken under an inode's layout_lock, never
+ * around an etcd request or a lease table call).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include "cluster.h"
+#include "daemon.h"
+#include "etcd.h"
+
+#define REMOTE_TAG 0x434c5553u /* never a layout_op: see cluster_is_remote */
+
+enum cl_state {
+	CL_UP,	    /* the node's etcd lease is alive */
+	CL_FENCING, /* revoking every local lease (fence) */
+	CL_DOWN,    /* fenced: the live thread is joining again */
+};
+
+struct cluster {
+	struct pinfs *fs;
+	struct etcd *etcd;
+	char *node, *name, *prefix;
+	int64_t ttl; /* seconds */
+
+	/* The node's etcd lease, renewed by the live thread through its own
+	 * client (live: short timeouts, no retries). */
+	struct etcd *live;
+	GThread *live_thread;
+	atomic_int_least64_t lease;
+	atomic_int state;		 /* enum cl_state */
+	atomic_int_least64_t last_ok_us; /* monotonic send time of the last renewal */
+	atomic_bool lease_gone;		 /* etcd said it expired */
+	atomic_uint_least64_t seq;	 /* intent numbers */
+
+	GMutex lock;
+	GHashTable *files; /* FILE -> struct mfile */
+	GHashTable *keys;  /* every key in the mirror (relative), for resync */
+	int64_t rev;	   /* the mirror is complete up to this revision */
+	GList *pending;	   /* struct cluster_change parked on other nodes */
+
+	GThread *watch_thread;
+	volatile bool stop;
+
+	GMainContext *ctx;
+	GMainLoop *loop;
+	GThread *thread;
+};
+
+/* What the mirror knows of one file. */
+struct mfile {
+	char *id;
+	GHashTable *interest; /* NODE -> int64_t* create revision */
+	GHashTable *intents;  /* "NODE/SEQ" -> struct mintent */
+	/* This node's interest: local set (and inode held) from the
+	 * transaction that wrote it until it is dropped. */
+	bool local;
+	struct pinfs_inode *inode;
+	gint64 idle_since_us;
+};
+
+struct mintent {
+	char *node;
+	uint64_t off, len;
+	bool nonblock;
+	GHashTable *answers; /* PEER -> GINT_TO_POINTER(errno + 1) */
+	struct rwaiter *rw;  /* our break for it, until answered */
+	bool answered;	     /* by us: delete our answer when it goes */
+};
+
+/* A lease table waiter parked for another node's intent. */
+struct rwaiter {
+	uint32_t tag;
+	struct cluster *cl;
+	char *file, *ikey; /* FILE and "NODE/SEQ" */
+	struct pinfs_inode *inode;
+	uint64_t waiter_id;
+	int err; /* the answer, once the lease table resumed it */
+};
+
+struct cluster_change {
+	struct cluster *cl;
+	char *file, *ikey; /* ikey: "NODE/SEQ" */
+	int64_t rev;
+	GHashTable *required; /* PEER -> int64_t* its interest's create rev */
+	void (*resume)(void *arg, int err);
+	void *arg;
+	bool parked; /* on cl->pending, resume not yet called */
+};
+
+static void i64_free(gpointer p)
+{
+	g_free(p);
+}
+
+static gint64 now_us(void)
+{
+	return g_get_monotonic_time();
+}
+
+static char *file_id(struct pinfs_inode *inode)
+{
+	return g_strdup_printf("%016" PRIx64, (uint64_t)inode->ino);
+}
+
+static char *key(struct cluster *cl, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static char *key(struct cluster *cl, const char *fmt, ...)
+{
+	va_list ap;
+	char *rel, *k;
+
+	va_start(ap, fmt);
+	rel = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	k = g_strconcat(cl->prefix, rel, NULL);
+	g_free(rel);
+	return k;
+}
+
+static bool overlaps(uint64_t o1, uint64_t l1, uint64_t o2, uint64_t l2)
+{
+	uint64_t e1 = l1 == UINT64_MAX || o1 + l1 < o1 ? UINT64_MAX : o1 + l1;
+	uint64_t e2 = l2 == UINT64_MAX || o2 + l2 < o2 ? UINT64_MAX : o2 + l2;
+
+	return o1 < e2 && o2 < e1;
+}
+
+/* ---- the mirror (cl->lock held) ---- */
+
+static void mintent_free(gpointer p)
+{
+	struct mintent *mi = p;
+
+	g_free(mi->node);
+	g_hash_table_destroy(mi->answers);
+	g_free(mi);
+}
+
+static struct mfile *mfile_get(struct cluster *cl, const char *id, bool create)
+{
+	struct mfile *mf = g_hash_table_lookup(cl->files, id);
+
+	if (mf || !create)
+		return mf;
+	mf = g_new0(struct mfile, 1);
+	mf->id = g_strdup(id);
+	mf->interest = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, i64_free);
+	mf->intents =
+	    g_hash_table_new_full(g_str_hash, g_str_equal, g_free, mintent_free);
+	g_hash_table_insert(cl->files, mf->id, mf);
+	return mf;
+}
+
+static void mfile_free(gpointer p)
+{
+	struct mfile *mf = p;
+
+	g_hash_table_destroy(mf->interest);
+	g_hash_table_destroy(mf->intents);
+	g_free(mf->id);
+	g_free(mf);
+}
+
+static void mfile_maybe_drop(struct cluster *cl, struct mfile *mf)
+{
+	if (!mf->local && !g_hash_table_size(mf->interest) &&
+	    !g_hash_table_size(mf->intents))
+		g_hash_table_remove(cl->files, mf->id);
+}
+
+/* Does another node's intent overlap [off, off+len) of mf? */
+static bool foreign_intent(struct cluster *cl, struct mfile *mf, uint64_t off,
+			   uint64_t len)
+{
+	GHashTableIter it;
+	gpointer v;
+
+	g_hash_table_iter_init(&it, mf->intents);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		struct mintent *mi = v;
+
+		if (strcmp(mi->node, cl->node) && overlaps(mi->off, mi->len, off, len))
+			return true;
+	}
+	return false;
+}
+
+/* Work found while applying events, done once cl->lock is dropped. */
+struct actions {
+	GPtrArray *breaks;  /* struct rwaiter to hand to lt_break */
+	GArray *cancels;    /* lease table waiter ids */
+	GPtrArray *gone;    /* struct gone: intents answered and withdrawn */
+	GPtrArray *resumes; /* struct resume */
+};
+
+struct gone {
+	struct cluster *cl;
+	char *file, *ikey;
+	struct pinfs_inode *inode; /* held, or NULL */
+	bool answered;
+};
+
+struct resume {
+	void (*fn)(void *arg, int err);
+	void *arg;
+	int err;
+};
+
+struct rbreak {
+	struct rwaiter *rw;
+	uint64_t off, len;
+	bool nonblock;
+};
+
+static void actions_init(struct actions *a)
+{
+	a->breaks = g_ptr_array_new();
+	a->cancels = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+	a->gone = g_ptr_array_new();
+	a->resumes = g_ptr_array_new();
+}
+
+static bool parse_intent(const char *value, uint64_t *off, uint64_t *len, bool *nb)
+{
+	unsigned long long o, l;
+	int n;
+
+	if (sscanf(value, "%llu %llu %d", &o, &l, &n) != 3)
+		return false;
+	*off = o;
+	*len = l;
+	*nb = n != 0;
+	return true;
+}
+
+/*
+ * Apply one event to the mirror.  rel is the key below the prefix.
+ * Idempotent: a put of a key the mirror has is a no-op (a resync replays).
+ */
+static void apply(struct cluster *cl, bool put, const char *rel, const char *value,
+		  int64_t create_rev, struct actions *a)
+{
+	char **parts = g_strsplit(rel, "/", 6);
+	guint n = g_strv_length(parts);
+	struct mfile *mf;
+
+	if (put)
+		g_hash_table_add(cl->keys, g_strdup(rel));
+	else
+		g_hash_table_remove(cl->keys, rel);
+
+	if (n == 3 && !strcmp(parts[0], "i")) { /* i/FILE/NODE */
+		mf = mfile_get(cl, parts[1], put);
+		if (!mf)
+			goto out;
+		if (put) {
+			int64_t *r = g_new(int64_t, 1);
+
+			*r = create_rev;
+			g_hash_table_replace(mf->interest, g_strdup(parts[2]), r);
+		} else {
+			g_hash_table_remove(mf->interest, parts[2]);
+			mfile_maybe_drop(cl, mf);
+		}
+	} else if (n == 4 && !strcmp(parts[0], "x")) { /* x/FILE/NODE/SEQ */
+		char *ikey = g_strdup_printf("%s/%s", parts[2], parts[3]);
+		struct mintent *mi;
+
+		mf = mfile_get(cl, parts[1], put);
+		if (!mf) {
+			g_free(ikey);
+			goto out;
+		}
+		mi = g_hash_table_lookup(mf->intents, ikey);
+		if (put && !mi) {
+			mi = g_new0(struct mintent, 1);
+			mi->node = g_strdup(parts[2]);
+			mi->answers =
+			    g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+			if (!parse_intent(value, &mi->off, &mi->len, &mi->nonblock)) {
+				mi->off = 0;
+				mi->len = UINT64_MAX;
+			}
+			g_hash_table_insert(mf->intents, g_strdup(ikey), mi);
+			/* Another node's change on a file we may hold leases
+			 * on: break them (I4).  No local interest means no
+			 * local lease (I1), and I2 keeps it so. */
+			if (strcmp(mi->node, cl->node) && mf->local && mf->inode) {
+				struct rbreak *rb = g_new0(struct rbreak, 1);
+
+				rb->rw = g_new0(struct rwaiter, 1);
+				rb->rw->tag = REMOTE_TAG;
+				rb->rw->cl = cl;
+				rb->rw->file = g_strdup(mf->id);
+				rb->rw->ikey = g_strdup(ikey);
+				rb->rw->inode = mf->inode;
+				inode_hold(cl->fs, mf->inode);
+				rb->off = mi->off;
+				rb->len = mi->len;
+				rb->nonblock = mi->nonblock;
+				mi->rw = rb->rw;
+				g_ptr_array_add(a->breaks, rb);
+			}
+		} else if (!put && mi) {
+			struct gone *g = g_new0(struct gone, 1);
+
+			g->cl = cl;
+			if (mi->rw) {
+				g_array_append_val(a->cancels, mi->rw->waiter_id);
+				mi->rw = NULL;
+			}
+			g->file = g_strdup(mf->id);
+			g->ikey = g_strdup(ikey);
+			g->answered = mi->answered;
+			if (mf->local && mf->inode && strcmp(mi->node, cl->node)) {
+				g->inode = mf->inode;
+				inode_hold(cl->fs, mf->inode);
+			}
+			g_ptr_array_add(a->gone, g);
+			g_hash_table_remove(mf->intents, ikey);
+			mfile_maybe_drop(cl, mf);
+		}
+		g_free(ikey);
+	} else if (n == 5 && !strcmp(parts[0], "a")) { /* a/FILE/NODE/SEQ/PEER */
+		char *ikey = g_strdup_printf("%s/%s", parts[2], parts[3]);
+		struct mintent *mi = NULL;
+
+		mf = mfile_get(cl, parts[1], false);
+		if (mf)
+			mi = g_hash_table_lookup(mf->intents, ikey);
+		if (mi && put)
+			g_hash_table_replace(mi->answers, g_strdup(parts[4]),
+					     GINT_TO_POINTER(atoi(value) + 1));
+		else if (mi)
+			g_hash_table_remove(mi->answers, parts[4]);
+		g_free(ikey);
+	}
+out:
+	g_strfreev(parts);
+}
+
+/*
+ * Decide the parked changes the mirror now answers (I3).  A change waits
+ * until the mirror has reached its intent's revision; then for each node
+ * that held interest then: its interest gone (or a new one, created after
+ * the intent: that node saw the intent, I2) lets it go; an answer decides.
+ */
+static void evaluate(struct cluster *cl, struct actions *a)
+{
+	GList *l, *next;
+
+	for (l = cl->pending; l; l = next) {
+		struct cluster_change *ch = l->data;
+		struct mfile *mf = mfile_get(cl, ch->file, false);
+		struct mintent *mi =
+		    mf ? g_hash_table_lookup(mf->intents, ch->ikey) : NULL;
+		GHashTableIter it;
+		gpointer k, v;
+		bool wait = false;
+		int err = 0;
+
+		next = l->next;
+		if (cl->rev < ch->rev)
+			continue;
+		if (!mi) {
+			err = ENOLCK; /* our own intent vanished: our lease expired */
+			goto decided;
+		}
+		g_hash_table_iter_init(&it, ch->required);
+		while (g_hash_table_iter_next(&it, &k, &v)) {
+			int64_t *now = g_hash_table_lookup(mf->interest, k);
+			gpointer ans;
+
+			if (!now || *now != *(int64_t *)v)
+				continue; /* gone: dead, or idle without leases */
+			ans = g_hash_table_lookup(mi->answers, k);
+			if (!ans) {
+				wait = true;
+			} else if (GPOINTER_TO_INT(ans) - 1) {
+				err = GPOINTER_TO_INT(ans) - 1;
+				break;
+			}
+		}
+		if (wait && !err)
+			continue;
+	decided : {
+		struct resume *r = g_new(struct resume, 1);
+
+		r->fn = ch->resume;
+		r->arg = ch->arg;
+		r->err = err;
+		g_ptr_array_add(a->resumes, r);
+		ch->parked = false;
+		cl->pending = g_list_delete_link(cl->pending, l);
+	}
+	}
+}
+
+static gboolean job_gone(gpointer data);
+static gboolean job_answer(gpointer data);
+
+/* Run what apply() and evaluate() found, holding no lock. */
+static void actions_run(struct cluster *cl, struct actions *a)
+{
+	struct pinfs *fs = cl->fs;
+
+	for (guint i = 0; i < a->cancels->len; i++)
+		lt_cancel(fs->leases, g_array_index(a->cancels, uint64_t, i), ECANCELED);
+	for (guint i = 0; i < a->breaks->len; i++) {
+		struct rbreak *rb = a->breaks->pdata[i];
+		struct rwaiter *rw = rb->rw;
+		uint64_t ino = (uint64_t)(uintptr_t)rw->inode;
+		int ret;
+
+		/* Under the layout lock: a grant that missed the intent in
+		 * the mirror has finished, so lt_break sees its lease. */
+		pthread_rwlock_rdlock(&rw->inode->layout_lock);
+		ret = lt_break(fs->leases, ino, 0, 0, rb->off, rb->len, rb->nonblock, rw,
+			       &rw->waiter_id);
+		pthread_rwlock_unlock(&rw->inode->layout_lock);
+		if (ret != 1)
+			cluster_remote_resumed(rw, ret < 0 ? -ret : 0);
+		g_free(rb);
+	}
+	for (guint i = 0; i < a->gone->len; i++)
+		g_main_context_invoke(cl->ctx, job_gone, a->gone->pdata[i]);
+	for (guint i = 0; i < a->resumes->len; i++) {
+		struct resume *r = a->resumes->pdata[i];
+
+		r->fn(r->arg, r->err);
+		g_free(r);
+	}
+	g_ptr_array_free(a->breaks, TRUE);
+	g_array_free(a->cancels, TRUE);
+	g_ptr_array_free(a->gone, TRUE);
+	g_ptr_array_free(a->resumes, TRUE);
+}
+
+/* ---- the watch thread ---- */
+
+struct wbatch {
+	struct cluster *cl;
+	struct actions a;
+	bool started;
+};
+
+static void on_event(void *arg, bool put, const struct etcd_kv *kv)
+{
+	struct wbatch *w = arg;
+	struct cluster *cl = w->cl;
+	size_t plen = strlen(cl->prefix);
+
+	if (strncmp(kv->key, cl->prefix, plen))
+		return;
+	if (!w->started) {
+		actions_init(&w->a);
+		g_mutex_lock(&cl->lock);
+		w->started = true;
+	}
+	apply(cl, put, kv->key + plen, kv->value, kv->create_rev, &w->a);
+}
+
+static void on_batch_done(void *arg, int64_t rev)
+{
+	struct wbatch *w = arg;
+	struct cluster *cl = w->cl;
+
+	if (!w->started) {
+		actions_init(&w->a);
+		g_mutex_lock(&cl->lock);
+	}
+	if (rev > cl->rev)
+		cl->rev = rev;
+	evaluate(cl, &w->a);
+	g_mutex_unlock(&cl->lock);
+	w->started = false;
+	actions_run(cl, &w->a);
+}
+
+/* Read the whole prefix and make the mirror equal to it: keys it lost are
+ * applied as deletes, so nothing a missed event would have done is lost. */
+static int resync(struct cluster *cl, GError **error)
+{
+	GArray *kvs = NULL;
+	GHashTable *now;
+	GPtrArray *stale;
+	struct actions a;
+	size_t plen = strlen(cl->prefix);
+	int64_t rev;
+	GHashTableIter it;
+	gpointer k;
+
+	if (etcd_range(cl->etcd, cl->prefix, true, &rev, &kvs, error) < 0)
+		return -1;
+	now = g_hash_table_new(g_str_hash, g_str_equal);
+	for (guint i = 0; i < kvs->len; i++)
+		g_hash_table_add(now, g_array_index(kvs, struct etcd_kv, i).key + plen);
+	actions_init(&a);
+	g_mutex_lock(&cl->lock);
+	stale = g_ptr_array_new_with_free_func(g_free);
+	g_hash_table_iter_init(&it, cl->keys);
+	while (g_hash_table_iter_next(&it, &k, NULL))
+		if (!g_hash_table_contains(now, k))
+			g_ptr_array_add(stale, g_strdup(k));
+	/* Answers before intents before interest: deletes in that order
+	 * leave no answer to an intent already gone. */
+	for (int pass = 0; pass < 3; pass++)
+		for (guint i = 0; i < stale->len; i++) {
+			const char *rel = stale->pdata[i];
+
+			if (rel[0] == "axi"[pass])
+				apply(cl, false, rel, "", 0, &a);
+		}
+	for (int pass = 0; pass < 3; pass++)
+		for (guint i = 0; i < kvs->len; i++) {
+			struct etcd_kv *kv = &g_array_index(kvs, struct etcd_kv, i);
+
+			if (kv->key[plen] == "ixa"[pass] ||
+			    (pass == 0 && kv->key[plen] == 'n'))
+				apply(cl, true, kv->key + plen, kv->value, kv->create_rev,
+				      &a);
+		}
+	cl->rev = rev;
+	evaluate(cl, &a);
+	g_mutex_unlock(&cl->lock);
+	actions_run(cl, &a);
+	g_ptr_array_free(stale, TRUE);
+	g_hash_table_destroy(now);
+	etcd_kvs_free(kvs);
+	return 0;
+}
+
+static gpointer watch_thread(gpointer data)
+{
+	struct cluster *cl = data;
+	bool need_resync = true;
+
+	while (!cl->stop) {
+		struct wbatch w = {.cl = cl};
+		struct etcd_watch_cb cb = {on_event, on_batch_done, &w};
+		GError *error = NULL;
+		bool compacted = false;
+		int64_t from;
+
+		if (need_resync) {
+			if (resync(cl, &error) < 0) {
+				g_message("cluster: %s", error->message);
+				g_clear_error(&error);
+				g_usleep(200000);
+				continue;
+			}
+			need_resync = false;
+		}
+		g_mutex_lock(&cl->lock);
+		from = cl->rev + 1;
+		g_mutex_unlock(&cl->lock);
+		/* From the revision after the last one applied: a reconnect
+		 * misses nothing, unless etcd compacted it away (resync). */
+		etcd_watch(cl->etcd, cl->prefix, from, &cb, &cl->stop, &compacted,
+			   &error);
+		if (w.started) { /* a message cut short: apply what came */
+			g_mutex_unlock(&cl->lock);
+			actions_run(cl, &w.a);
+		}
+		if (compacted)
+			need_resync = true;
+		if (!cl->stop)
+			g_message(
+			    "cluster: %s; watching again from revision %" G_GINT64_FORMAT,
+			    error->message, from);
+		g_clear_error(&error);
+		if (!cl->stop)
+			g_usleep(100000);
+	}
+	return NULL;
+}
+
+/* ---- answers and withdrawn intents (cluster thread) ---- */
+
+static void inval(struct cluster *cl, struct pinfs_inode *inode)
+{
+	if (cl->fs->se)
+		fuse_lowlevel_notify_inval_inode(cl->fs->se, (fuse_ino_t)(uintptr_t)inode,
+						 0, 0);
+}
+
+/* Our break for another node's intent is over: drop the file's cached
+ * pages (the change comes next) and answer. */
+static gboolean job_answer(gpointer data)
+{
+	struct rwaiter *rw = data;
+	struct cluster *cl = rw->cl;
+	int err = rw->err;
+	struct mfile *mf;
+	struct mintent *mi = NULL;
+	GError *error = NULL;
+	bool ok = false;
+	char *k;
+
+	g_mutex_lock(&cl->lock);
+	mf = mfile_get(cl, rw->file, false);
+	if (mf)
+		mi = g_hash_table_lookup(mf->intents, rw->ikey);
+	if (mi && mi->rw == rw) {
+		mi->rw = NULL;
+		mi->answered = true;
+		ok = true;
+	}
+	g_mutex_unlock(&cl->lock);
+	if (ok && err != ECANCELED) {
+		char val[16];
+
+		inval(cl, rw->inode);
+		g_snprintf(val, sizeof(val), "%d", err);
+		k = key(cl, "a/%s/%s/%s", rw->file, rw->ikey, cl->node);
+		if (etcd_put(cl->etcd, k, val, atomic_load(&cl->lease), &error) < 0) {
+			g_message("cluster: cannot answer %s: %s", rw->ikey,
+				  error->message);
+			g_clear_error(&error);
+		}
+		g_free(k);
+	}
+	inode_forget(cl->fs, rw->inode, 1);
+	g_free(rw->file);
+	g_free(rw->ikey);
+	g_free(rw);
+	return G_SOURCE_REMOVE;
+}
+
+/* Another node's intent is withdrawn: its change is made (or given up).
+ * Drop our cached pages once more, and our answer. */
+static gboolean job_gone(gpointer data)
+{
+	struct gone *g = data;
+	struct cluster *cl = g->cl;
+	GError *error = NULL;
+
+	if (g->inode) {
+		inval(cl, g->inode);
+		inode_forget(cl->fs, g->inode, 1);
+	}
+	if (g->answered) {
+		char *k = key(cl, "a/%s/%s/%s", g->file, g->ikey, cl->node);
+
+		if (etcd_delete(cl->etcd, k, false, &error) < 0)
+			g_clear_error(&error); /* it goes with our lease anyway */
+		g_free(k);
+	}
+	g_free(g->file);
+	g_free(g->ikey);
+	g_free(g);
+	return G_SOURCE_REMOVE;
+}
+
+bool cluster_is_remote(const void *waiter_data)
+{
+	return *(const uint32_t *)waiter_data == REMOTE_TAG;
+}
+
+/* From the lease table's resume callback, maybe under its callers' locks:
+ * only queue. */
+void cluster_remote_resumed(void *waiter_data, int err)
+{
+	struct rwaiter *rw = waiter_data;
+
+	rw->err = err;
+	g_main_context_invoke(rw->cl->ctx, job_answer, rw);
+}
+
+/* ---- grants ---- */
+
+/* rel is "x/FILE/NODE/SEQ": is NODE us? */
+static bool intent_is_ours(struct cluster *cl, const char *rel)
+{
+	char **parts = g_strsplit(rel, "/", 5);
+	bool ours = g_strv_length(parts) == 4 && !strcmp(parts[2], cl->node);
+
+	g_strfreev(parts);
+	return ours;
+}
+
+int cluster_grant(struct cluster *cl, struct pinfs_inode *inode, uint64_t off,
+		  uint64_t len)
+{
+	char *id = file_id(inode), *ik = NULL, *xk = NULL;
+	struct etcd_txn *t;
+	GPtrArray *ranges = NULL;
+	GError *error = NULL;
+	struct actions seed;
+	struct mfile *mf;
+	int64_t rev;
+	int ret = 0;
+
+	g_mutex_lock(&cl->lock);
+	mf = mfile_get(cl, id, false);
+	if (mf && mf->local) {
+		ret = foreign_intent(cl, mf, off, len) ? -EAGAIN : 0;
+		g_mutex_unlock(&cl->lock);
+		goto out;
+	}
+	g_mutex_unlock(&cl->lock);
+	if (atomic_load(&cl->state) != CL_UP) {
+		ret = -ENOLCK;
+		goto out;
+	}
+	/* The file's first lease here: announce interest and read the
+	 * intents in one transaction (I1). */
+	ik = key(cl, "i/%s/%s", id, cl->node);
+	xk = key(cl, "x/%s/", id);
+	t = etcd_txn_new();
+	etcd_txn_put(t, ik, "", atomic_load(&cl->lease));
+	etcd_txn_range(t, xk, true);
+	if (etcd_txn_run(cl->etcd, t, &rev, &ranges, &error) < 0) {
+		g_message("cluster: lease on %s refused: %s", id, error->message);
+		g_clear_error(&error);
+		ret = -ENOLCK;
+		goto out;
+	}
+	actions_init(&seed);
+	g_mutex_lock(&cl->lock);
+	mf = mfile_get(cl, id, true);
+	if (ranges->len) {
+		GArray *kvs = ranges->pdata[0];
+		size_t plen = strlen(cl->prefix);
+
+		for (guint i = 0; i < kvs->len; i++) {
+			struct etcd_kv *kv = &g_array_index(kvs, struct etcd_kv, i);
+			uint64_t o, l;
+			bool nb;
+
+			/* Seed the mirror only while its watch is behind this
+			 * transaction: it will replay the intent's delete.
+			 * (Before mf->local is set: no break for it, as its
+			 * change does not wait for us.) */
+			if (cl->rev < rev)
+				apply(cl, true, kv->key + plen, kv->value, kv->create_rev,
+				      &seed);
+			if (parse_intent(kv->value, &o, &l, &nb) &&
+			    overlaps(o, l, off, len) &&
+			    !intent_is_ours(cl, kv->key + plen))
+				ret = -EAGAIN;
+		}
+	}
+	mf = mfile_get(cl, id, true);
+	if (!mf->local) {
+		mf->local = true;
+		mf->inode = inode;
+		inode_hold(cl->fs, inode);
+	}
+	mf->idle_since_us = 0;
+	g_mutex_unlock(&cl->lock);
+	actions_run(cl, &seed); /* empty: puts of intents we do not break */
+	g_ptr_array_free(ranges, TRUE);
+out:
+	g_free(id);
+	g_free(ik);
+	g_free(xk);
+	return ret;
+}
+
+/* ---- changes ---- */
+
+static void change_free(struct cluster_change *ch)
+{
+	g_free(ch->file);
+	g_free(ch->ikey);
+	if (ch->required)
+		g_hash_table_destroy(ch->required);
+	g_free(ch);
+}
+
+int cluster_change_begin(struct cluster *cl, struct pinfs_inode *inode, uint64_t off,
+			 uint64_t len, bool nonblock, void (*resume)(void *arg, int err),
+			 void *arg, struct cluster_change **chp)
+{
+	struct cluster_change *ch = g_new0(struct cluster_change, 1);
+	char *xk = NULL, *ik = NULL, val[64];
+	struct actions a;
+	GPtrArray *ranges = NULL;
+	GError *error = NULL;
+	struct etcd_txn *t;
+	size_t plen = strlen(cl->prefix);
+	int ret;
+
+	*chp = NULL;
+	ch->cl = cl;
+	ch->file = file_id(inode);
+	ch->ikey =
+	    g_strdup_printf("%s/%" PRIu64, cl->node, atomic_fetch_add(&cl->seq, 1));
+	ch->resume = resume;
+	ch->arg = arg;
+	ch->required = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, i64_free);
+	if (atomic_load(&cl->state) != CL_UP) {
+		ret = -ENOLCK;
+		goto fail;
+	}
+	/* Announce the intent and read who may hold leases, at one revision
+	 * (I1, I3). */
+	xk = key(cl, "x/%s/%s", ch->file, ch->ikey);
+	ik = key(cl, "i/%s/", ch->file);
+	g_snprintf(val, sizeof(val), "%" PRIu64 " %" PRIu64 " %d", off, len, nonblock);
+	t = etcd_txn_new();
+	etcd_txn_put(t, xk, val, atomic_load(&cl->lease));
+	etcd_txn_range(t, ik, true);
+	if (etcd_txn_run(cl->etcd, t, &ch->rev, &ranges, &error) < 0) {
+		g_message("cluster: change of %s refused: %s", ch->file, error->message);
+		g_clear_error(&error);
+		ret = -ENOLCK;
+		goto fail;
+	}
+	for (guint i = 0; ranges->len && i < ((GArray *)ranges->pdata[0])->len; i++) {
+		struct etcd_kv *kv =
+		    &g_array_index((GArray *)ranges->pdata[0], struct etcd_kv, i);
+		const char *peer = strrchr(kv->key + plen, '/') + 1;
+		int64_t *r;
+
+		if (!strcmp(peer, cl->node))
+			continue;
+		r = g_new(int64_t, 1);
+		*r = kv->create_rev;
+		g_hash_table_replace(ch->required, g_strdup(peer), r);
+	}
+	g_ptr_array_free(ranges, TRUE);
+	*chp = ch;
+	if (!g_hash_table_size(ch->required)) {
+		ret = 0;
+		goto out;
+	}
+	if (nonblock) {
+		/* The others start breaking when they see the intent (rule
+		 * 9); we do not wait for them. */
+		ret = -EWOULDBLOCK;
+		goto out;
+	}
+	actions_init(&a);
+	g_mutex_lock(&cl->lock);
+	ch->parked = true;
+	cl->pending = g_list_append(cl->pending, ch);
+	ret = 1;
+	evaluate(cl, &a); /* the mirror may be past ch->rev already */
+	g_mutex_unlock(&cl->lock);
+	actions_run(cl, &a);
+	goto out;
+fail:
+	change_free(ch);
+out:
+	g_free(xk);
+	g_free(ik);
+	return ret;
+}
+
+void cluster_change_cancel(struct cluster *cl, struct cluster_change *ch, int err)
+{
+	bool was = false;
+
+	g_mutex_lock(&cl->lock);
+	if (ch->parked) {
+		ch->parked = false;
+		cl->pending = g_list_remove(cl->pending, ch);
+		was = true;
+	}
+	g_mutex_unlock(&cl->lock);
+	if (was)
+		ch->resume(ch->arg, err);
+}
+
+static gboolean job_withdraw(gpointer data)
+{
+	struct cluster_change *ch = data;
+	struct cluster *cl = ch->cl;
+	GError *error = NULL;
+	char *k = key(cl, "x/%s/%s", ch->file, ch->ikey);
+
+	if (etcd_delete(cl->etcd, k, false, &error) < 0) {
+		g_message("cluster: cannot withdraw %s (it expires with the node): %s",
+			  ch->ikey, error->message);
+		g_clear_error(&error);
+	}
+	g_free(k);
+	change_free(ch);
+	return G_SOURCE_REMOVE;
+}
+
+void cluster_change_done(struct cluster *cl, struct cluster_change *ch)
+{
+	if (!ch)
+		return;
+	g_main_context_invoke(cl->ctx, job_withdraw, ch);
+}
+
+const char *cluster_node(struct cluster *cl)
+{
+	return cl->node;
+}
+
+/* ---- node liveness (cluster thread) ---- */
+
+/*
+ * We may have been declared dead (or soon will be): the others no longer
+ * wait for our answers, so our leases must end now (I5).  Holders are told
+ * as for any break (signal, POLLPRI), then every lease is revoked; parked
+ * changes of ours fail with ENOLCK.
+ */
+struct fence_collect {
+	GArray *ids;
+	GHashTable *inos;
+};
+
+static void collect_lease(const struct lt_lease_info *li, void *arg)
+{
+	struct fence_collect *fc = arg;
+
+	g_array_append_val(fc->ids, li->lease_id);
+	g_hash_table_add(fc->inos, GSIZE_TO_POINTER((gsize)li->ino));
+}
+
+static void fence(struct cluster *cl, const char *why)
+{
+	struct fence_collect fc;
+	GPtrArray *inodes = g_ptr_array_new();
+	struct actions a;
+	GHashTableIter it;
+	gpointer v;
+
+	int up = CL_UP;
+
+	if (!atomic_compare_exchange_strong(&cl->state, &up, CL_FENCING))
+		return;
+	g_warning("cluster: %s: revoking every lease of node %s", why, cl->node);
+	actions_init(&a);
+	g_mutex_lock(&cl->lock);
+	g_hash_table_iter_init(&it, cl->files);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		struct mfile *mf = v;
+
+		if (mf->local && mf->inode)
+			g_ptr_array_add(inodes, mf->inode);
+		mf->local = false;
+		mf->inode = NULL;
+	}
+	while (cl->pending) {
+		struct cluster_change *ch = cl->pending->data;
+		struct resume *r = g_new(struct resume, 1);
+
+		r->fn = ch->resume;
+		r->arg = ch->arg;
+		r->err = ENOLCK;
+		ch->parked = false;
+		g_ptr_array_add(a.resumes, r);
+		cl->pending = g_list_delete_link(cl->pending, cl->pending);
+	}
+	g_mutex_unlock(&cl->lock);
+	actions_run(cl, &a);
+
+	fc.ids = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+	fc.inos = g_hash_table_new(g_direct_hash, g_direct_equal);
+	lt_foreach_lease(cl->fs->leases, collect_lease, &fc);
+	/* Tell the holders (a non-blocking break starts each break and
+	 * refuses), then revoke. */
+	g_hash_table_iter_init(&it, fc.inos);
+	while (g_hash_table_iter_next(&it, &v, NULL))
+		lt_break(cl->fs->leases, (uint64_t)GPOINTER_TO_SIZE(v), 0, 0, 0,
+			 UINT64_MAX, true, NULL, NULL);
+	for (guint i = 0; i < fc.ids->len; i++)
+		lt_revoke(cl->fs->leases, g_array_index(fc.ids, uint64_t, i));
+	g_array_free(fc.ids, TRUE);
+	g_hash_table_destroy(fc.inos);
+	for (guint i = 0; i < inodes->len; i++)
+		inode_forget(cl->fs, inodes->pdata[i], 1);
+	g_ptr_array_free(inodes, TRUE);
+	atomic_store(&cl->state, CL_DOWN);
+}
+
+/* Live thread: a fresh etcd lease and node key; the old lease (and with it
+ * any key a fenced node left) is revoked first, best effort. */
+static int register_node(struct cluster *cl, GError **error)
+{
+	int64_t lease, old = atomic_load(&cl->lease);
+	char *k, *v;
+	int ret;
+
+	if (old)
+		etcd_lease_revoke(cl->live, old, NULL);
+	if (etcd_lease_grant(cl->live, cl->ttl, &lease, error) < 0)
+		return -1;
+	k = key(cl, "n/%s", cl->node);
+	v = g_strdup_printf("%d %s", (int)getpid(), cl->fs->cfg.mountpoint);
+	ret = etcd_put(cl->live, k, v, lease, error);
+	g_free(k);
+	g_free(v);
+	if (ret < 0) {
+		etcd_lease_revoke(cl->live, lease, NULL);
+		return -1;
+	}
+	atomic_store(&cl->lease, lease);
+	atomic_store(&cl->last_ok_us, now_us());
+	atomic_store(&cl->lease_gone, false);
+	return 0;
+}
+
+/*
+ * Renew the node's etcd lease every TTL/3, or join again once fenced.  A
+ * thread of its own, so that a renewal hanging on a member without quorum
+ * never delays the watchdog (on_watchdog) that fences the node.
+ */
+static gpointer live_thread(gpointer data)
+{
+	struct cluster *cl = data;
+	bool complained = false;
+
+	while (!cl->stop) {
+		GError *error = NULL;
+		gint64 sent = now_us(), until;
+		int64_t left = 0;
+
+		if (atomic_load(&cl->state) == CL_DOWN) {
+			if (register_node(cl, &error) == 0) {
+				g_message("cluster: node %s joined again", cl->node);
+				atomic_store(&cl->state, CL_UP);
+				complained = false;
+			}
+		} else if (atomic_load(&cl->state) == CL_UP) {
+			if (etcd_lease_keepalive(cl->live, atomic_load(&cl->lease), &left,
+						 &error) == 0) {
+				if (left > 0)
+					atomic_store(&cl->last_ok_us, sent);
+				else
+					atomic_store(&cl->lease_gone, true);
+				complained = false;
+			} else if (!complained) {
+				g_message(
+				    "cluster: cannot renew the node's etcd lease: %s",
+				    error->message);
+				complained = true;
+			}
+		}
+		g_clear_error(&error);
+		until = sent + cl->ttl * G_USEC_PER_SEC / 3;
+		while (!cl->stop && now_us() < until)
+			g_usleep(50000);
+	}
+	return NULL;
+}
+
+/* Cluster thread, every 100 ms: fence once the etcd lease is gone or may
+ * be.  etcd counts the TTL from when it got our last renewal, after we sent
+ * it: fence a little before the TTL runs out (I5). */
+static gboolean on_watchdog(gpointer data)
+{
+	struct cluster *cl = data;
+
+	if (atomic_load(&cl->state) != CL_UP)
+		return G_SOURCE_CONTINUE;
+	if (atomic_load(&cl->lease_gone))
+		fence(cl, "the node's etcd lease expired");
+	else if (now_us() - atomic_load(&cl->last_ok_us) >=
+		 cl->ttl * G_USEC_PER_SEC - 300000)
+		fence(cl, "etcd unreachable for the node's TTL");
+	return G_SOURCE_CONTINUE;
+}
+
+/* Drop interest in files without leases for a while, so that changes of
+ * them need not ask us; under the layout lock, so no grant is racing. */
+static gboolean on_idle_scan(gpointer data)
+{
+	struct cluster *cl = data;
+	GPtrArray *cand = g_ptr_array_new_with_free_func(g_free);
+	GHashTableIter it;
+	gpointer v;
+	gint64 now = now_us();
+
+	g_mutex_lock(&cl->lock);
+	g_hash_table_iter_init(&it, cl->files);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		struct mfile *mf = v;
+
+		if (!mf->local || atomic_load(&mf->inode->lease_active)) {
+			mf->idle_since_us = 0;
+			continue;
+		}
+		if (!mf->idle_since_us)
+			mf->idle_since_us = now;
+		else if (now - mf->idle_since_us > 2 * G_USEC_PER_SEC)
+			g_ptr_array_add(cand, g_strdup(mf->id));
+	}
+	g_mutex_unlock(&cl->lock);
+	for (guint i = 0; i < cand->len; i++) {
+		struct pinfs_inode *inode = NULL;
+		struct mfile *mf;
+		GError *error = NULL;
+		char *k;
+
+		g_mutex_lock(&cl->lock);
+		mf = mfile_get(cl, cand->pdata[i], false);
+		if (mf && mf->local)
+			inode = mf->inode;
+		if (inode)
+			inode_hold(cl->fs, inode);
+		g_mutex_unlock(&cl->lock);
+		if (!inode)
+			continue;
+		pthread_rwlock_wrlock(&inode->layout_lock);
+		g_mutex_lock(&cl->lock);
+		mf = mfile_get(cl, cand->pdata[i], false);
+		if (!mf || !mf->local || mf->inode != inode ||
+		    atomic_load(&inode->lease_active) ||
+		    g_hash_table_size(mf->intents) /* answering */) {
+			g_mutex_unlock(&cl->lock);
+			pthread_rwlock_unlock(&inode->layout_lock);
+			inode_forget(cl->fs, inode, 1);
+			continue;
+		}
+		g_mutex_unlock(&cl->lock);
+		k = key(cl, "i/%s/%s", (char *)cand->pdata[i], cl->node);
+		if (etcd_delete(cl->etcd, k, false, &error) == 0) {
+			g_mutex_lock(&cl->lock);
+			mf->local = false;
+			mf->inode = NULL;
+			mf->idle_since_us = 0;
+			g_mutex_unlock(&cl->lock);
+			inode_forget(cl->fs, inode, 1); /* interest's hold */
+		} else {
+			g_clear_error(&error);
+		}
+		g_free(k);
+		pthread_rwlock_unlock(&inode->layout_lock);
+		inode_forget(cl->fs, inode, 1);
+	}
+	g_ptr_array_free(cand, TRUE);
+	return G_SOURCE_CONTINUE;
+}
+
+static gpointer cluster_thread(gpointer data)
+{
+	struct cluster *cl = data;
+
+	g_main_context_push_thread_default(cl->ctx);
+	g_main_loop_run(cl->loop);
+	g_main_context_pop_thread_default(cl->ctx);
+	return NULL;
+}
+
+static bool node_name_ok(const char *s)
+{
+	if (!s || !*s)
+		return false;
+	for (; *s; s++)
+		if (!g_ascii_isalnum(*s) && !strchr("._-", *s))
+			return false;
+	return true;
+}
+
+struct cluster *cluster_new(struct pinfs *fs, GError **error)
+{
+	struct cluster *cl = g_new0(struct cluster, 1);
+	GArray *kvs = NULL;
+	GSource *src;
+	char *k;
+
+	cl->fs = fs;
+	cl->node = g_strdup(fs->cfg.node ? fs->cfg.node : g_get_host_name());
+	if (fs->cfg.cluster) {
+		cl->name = g_strdup(fs->cfg.cluster);
+	} else {
+		struct statfs sfs;
+		struct stat st;
+
+		if (statfs(fs->cfg.backing, &sfs) < 0 || stat(fs->cfg.backing, &st) < 0) {
+			g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
+				    "cluster: %s: %s", fs->cfg.backing,
+				    g_strerror(errno));
+			goto fail;
+		}
+		cl->name =
+		    g_strdup_printf("fs-%08x%08x-%" PRIx64, (unsigned)sfs.f_fsid.__val[0],
+				    (unsigned)sfs.f_fsid.__val[1], (uint64_t)st.st_ino);
+	}
+	if (!node_name_ok(cl->node) || !node_name_ok(cl->name)) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+			    "cluster: node and cluster names may hold only letters, "
+			    "digits, '.', '_' and '-' (node \"%s\", cluster \"%s\")",
+			    cl->node, cl->name);
+		goto fail;
+	}
+	cl->ttl = fs->cfg.etcd_ttl;
+	cl->prefix = g_strdup_printf("/pinfs/%s/", cl->name);
+	cl->etcd = etcd_new(fs->cfg.etcd, error);
+	if (!cl->etcd)
+		goto fail;
+	cl->live = etcd_new(fs->cfg.etcd, error);
+	if (!cl->live)
+		goto fail;
+	etcd_set_timeout(cl->live, (unsigned)(cl->ttl * 1000 / 6));
+	/* Requests must fail well inside the TTL, so that a node cut off
+	 * fences itself before the others give up on it. */
+	etcd_set_timeout(cl->etcd, (unsigned)MIN(3000, cl->ttl * 1000 / 3));
+	/* ...and go on trying (a leader election, a member restarting) for
+	 * most of it: past that, the node fences itself anyway. */
+	etcd_set_retry(cl->etcd, (unsigned)(cl->ttl * 1000 - 500));
+	k = key(cl, "n/%s", cl->node);
+	if (etcd_range(cl->etcd, k, false, NULL, &kvs, error) < 0) {
+		g_free(k);
+		goto fail;
+	}
+	g_free(k);
+	if (kvs->len) {
+		etcd_kvs_free(kvs);
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_EXISTS,
+			    "cluster %s: node %s is already up (another daemon, or one "
+			    "that died less than %" G_GINT64_FORMAT " s ago)",
+			    cl->name, cl->node, cl->ttl);
+		goto fail;
+	}
+	etcd_kvs_free(kvs);
+	if (register_node(cl, error) < 0)
+		goto fail;
+	g_mutex_init(&cl->lock);
+	cl->files = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, mfile_free);
+	cl->keys = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	cl->ctx = g_main_context_new();
+	cl->loop = g_main_loop_new(cl->ctx, FALSE);
+	src = g_timeout_source_new(100);
+	g_source_set_callback(src, on_watchdog, cl, NULL);
+	g_source_attach(src, cl->ctx);
+	g_source_unref(src);
+	src = g_timeout_source_new(1000);
+	g_source_set_callback(src, on_idle_scan, cl, NULL);
+	g_source_attach(src, cl->ctx);
+	g_source_unref(src);
+	cl->thread = g_thread_new("pinfs-cluster", cluster_thread, cl);
+	cl->watch_thread = g_thread_new("pinfs-watch", watch_thread, cl);
+	cl->live_thread = g_thread_new("pinfs-live", live_thread, cl);
+	g_message("cluster %s: node %s joined through %s (TTL %" G_GINT64_FORMAT " s)",
+		  cl->name, cl->node, fs->cfg.etcd, cl->ttl);
+	return cl;
+fail:
+	etcd_free(cl->etcd);
+	etcd_free(cl->live);
+	g_free(cl->node);
+	g_free(cl->name);
+	g_free(cl->prefix);
+	g_free(cl);
+	return NULL;
+}
+
+void cluster_stop(struct cluster *cl)
+{
+	struct actions a;
+
+	if (!cl || !cl->watch_thread)
+		return;
+	cl->stop = true;
+	g_thread_join(cl->watch_thread);
+	cl->watch_thread = NULL;
+	actions_init(&a);
+	g_mutex_lock(&cl->lock);
+	while (cl->pending) {
+		struct cluster_change *ch = cl->pending->data;
+		struct resume *r = g_new(struct resume, 1);
+
+		r->fn = ch->resume;
+		r->arg = ch->arg;
+		r->err = EIO;
+		ch->parked = false;
+		g_ptr_array_add(a.resumes, r);
+		cl->pending = g_list_delete_link(cl->pending, cl->pending);
+	}
+	g_mutex_unlock(&cl->lock);
+	actions_run(cl, &a);
+}
+
+static gboolean quit_loop(gpointer data)
+{
+	g_main_loop_quit(data);
+	return G_SOURCE_REMOVE;
+}
+
+void cluster_free(struct cluster *cl)
+{
+	GError *error = NULL;
+
+	if (!cl)
+		return;
+	cluster_stop(cl);
+	g_thread_join(cl->live_thread);
+	g_main_context_invoke(cl->ctx, quit_loop, cl->loop);
+	g_thread_join(cl->thread);
+	while (g_main_context_iteration(cl->ctx, FALSE))
+		;
+	if (atomic_load(&cl->state) == CL_UP &&
+	    etcd_lease_revoke(cl->live, atomic_load(&cl->lease), &error) < 0)
+		g_clear_error(&error);
+	g_hash_table_destroy(cl->files);
+	g_hash_table_destroy(cl->keys);
+	g_mutex_clear(&cl->lock);
+	g_main_loop_unref(cl->loop);
+	g_main_context_unref(cl->ctx);
+	etcd_free(cl->etcd);
+	etcd_free(cl->live);
+	g_free(cl->node);
+	g_free(cl->name);
+	g_free(cl->prefix);
+	g_free(cl);
+}

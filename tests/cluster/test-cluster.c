@@ -1,0 +1,737 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * test-cluster.c - layout leases across pinfs daemons through a real etcd.
+ *
+ * Each test starts a 3-member etcd cluster on loopback ports (temporary
+ * data directories, killed at the end) and two or three pinfs daemons over
+ * one backing directory, then plays holders and changes on different
+ * mounts with real processes:
+ *
+ *   /cluster/etcd/client        the etcd client alone (fs/etcd.c)
+ *   /cluster/break-resume       a truncate through B parks until A's holder,
+ *                               signalled, releases; A reads the new size
+ *   /cluster/two-holders        a change on A against holders on B and C
+ *   /cluster/nonblock           O_NONBLOCK change against another node's holder
+ *   /cluster/grant-refused      a lease on A while B's change is parked: EAGAIN
+ *   /cluster/holder-daemon-killed  kill -9 of A's daemon: B's change runs
+ *                               after A's TTL
+ *   /cluster/etcd-member-killed one member down: everything still works
+ *   /cluster/quorum-lost        two down: ENOLCK, reads and writes go on,
+ *                               A's holder told; back: changes work again
+ */
+#include <errno.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "etcd.h"
+#include "mount.h"
+#include "pinfs.h"
+
+#define TTL 2 /* etcd_ttl= of the daemons, seconds */
+
+/* ---- a 3-member etcd cluster on loopback ---- */
+
+struct ec {
+	char *dir;
+	int cport[3], pport[3];
+	pid_t pid[3];
+	char *urls; /* for etcd=: "http://127.0.0.1:C0+..." */
+};
+
+static struct ec *the_ec; /* killed by atexit if a test dies */
+
+static void ec_kill_all(void)
+{
+	for (int i = 0; the_ec && i < 3; i++)
+		if (the_ec->pid[i] > 0)
+			kill(the_ec->pid[i], SIGKILL);
+}
+
+static void ec_start_member(struct ec *ec, int i, bool existing)
+{
+	g_autofree char *name = g_strdup_printf("m%d", i);
+	g_autofree char *data = g_strdup_printf("%s/%s", ec->dir, name);
+	g_autofree char *log = g_strdup_printf("%s/%s.log", ec->dir, name);
+	g_autofree char *curl = g_strdup_printf("http://127.0.0.1:%d", ec->cport[i]);
+	g_autofree char *purl = g_strdup_printf("http://127.0.0.1:%d", ec->pport[i]);
+	g_autofree char *initial = g_strdup_printf(
+	    "m0=http://127.0.0.1:%d,m1=http://127.0.0.1:%d,m2=http://127.0.0.1:%d",
+	    ec->pport[0], ec->pport[1], ec->pport[2]);
+	pid_t pid;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execlp("etcd", "etcd", "--name", name, "--data-dir", data,
+		       "--listen-client-urls", curl, "--advertise-client-urls", curl,
+		       "--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
+		       "--initial-cluster", initial, "--initial-cluster-state",
+		       existing ? "existing" : "new", "--initial-cluster-token", ec->dir,
+		       "--heartbeat-interval", "50", "--election-timeout", "500",
+		       "--log-level", "warn", (char *)NULL);
+		_exit(127);
+	}
+	ec->pid[i] = pid;
+}
+
+static void ec_stop_member(struct ec *ec, int i)
+{
+	kill(ec->pid[i], SIGKILL);
+	waitpid(ec->pid[i], NULL, 0);
+	ec->pid[i] = 0;
+}
+
+/* Wait until a write through the cluster succeeds. */
+static void ec_wait_ready(struct ec *ec)
+{
+	g_autoptr(GError) err = NULL;
+	struct etcd *e = etcd_new(ec->urls, &err);
+	gint64 end = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+
+	g_assert_no_error(err);
+	etcd_set_timeout(e, 1000);
+	while (etcd_put(e, "/test/ready", "1", 0, &err) < 0) {
+		g_clear_error(&err);
+		g_assert_cmpint(g_get_monotonic_time(), <, end);
+		g_usleep(100000);
+	}
+	etcd_free(e);
+}
+
+/* Can n ports from base be bound on loopback now? */
+static bool ports_free(int base, int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct sockaddr_in sa = {.sin_family = AF_INET,
+					 .sin_port = htons((uint16_t)(base + i)),
+					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+
+		if (fd >= 0)
+			close(fd);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+static struct ec *ec_start(void)
+{
+	struct ec *ec = g_new0(struct ec, 1);
+	GError *err = NULL;
+	int base;
+
+	if (!g_find_program_in_path("etcd")) {
+		pm_skip("etcd is not installed (etcd-server)");
+		exit(0);
+	}
+	ec->dir = g_dir_make_tmp("pinfs-etcd-XXXXXX", &err);
+	g_assert_no_error(err);
+	/* Six free ports below the ephemeral range, from the pid on. */
+	base = 20000 + (getpid() % 1500) * 8;
+	while (!ports_free(base, 8))
+		base = 20000 + (base - 20000 + 8) % 12000;
+	for (int i = 0; i < 3; i++) {
+		ec->cport[i] = base + i;
+		ec->pport[i] = base + 4 + i;
+	}
+	ec->urls =
+	    g_strdup_printf("http://127.0.0.1:%d+http://127.0.0.1:%d+http://127.0.0.1:%d",
+			    ec->cport[0], ec->cport[1], ec->cport[2]);
+	the_ec = ec;
+	atexit(ec_kill_all);
+	for (int i = 0; i < 3; i++)
+		ec_start_member(ec, i, false);
+	ec_wait_ready(ec);
+	return ec;
+}
+
+static void ec_stop(struct ec *ec)
+{
+	g_autofree char *cmd = NULL;
+
+	for (int i = 0; i < 3; i++)
+		if (ec->pid[i] > 0)
+			ec_stop_member(ec, i);
+	the_ec = NULL;
+	cmd = g_strdup_printf("rm -rf '%s'", ec->dir);
+	if (system(cmd) != 0)
+		g_printerr("could not remove %s\n", ec->dir);
+	g_free(ec->dir);
+	g_free(ec->urls);
+	g_free(ec);
+}
+
+/* ---- daemons ---- */
+
+/* ttl: TTL for tests that wait for a node to die or to fence itself; the
+ * others take more, as a killed member may take a while to replace as
+ * leader on a busy machine. */
+static struct pm *node_mount_ttl(struct ec *ec, const char *backing, const char *node,
+				 int ttl)
+{
+	g_autofree char *opts =
+	    g_strdup_printf("etcd=%s,node=%s,cluster=t%d,etcd_ttl=%d,break_time=0",
+			    ec->urls, node, (int)getpid(), ttl);
+	struct pm *pm = backing ? pm_mount_on(backing, opts) : pm_mount(opts);
+
+	pm_expect_log(pm, "cluster");
+	pm_message("node %s: %s", node, pm_mnt(pm));
+	return pm;
+}
+
+static struct pm *node_mount(struct ec *ec, const char *backing, const char *node)
+{
+	return node_mount_ttl(ec, backing, node, 6);
+}
+
+/* ---- a lease holder in a process of its own ---- */
+
+struct holder {
+	pid_t pid;
+	int cmd, ans; /* pipes: commands to it, answers from it */
+};
+
+static int holder_main(const char *path, int type, int cmd, int ans)
+{
+	sigset_t set;
+	int fd;
+	char c;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGIO);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	fd = open(path, O_RDWR);
+	if (fd < 0 || pinfs_setlease(fd, type, 0, 0, PINFS_LEN_EOF) < 0) {
+		c = (char)errno;
+		(void)!write(ans, &c, 1);
+		return 1;
+	}
+	c = 0;
+	(void)!write(ans, &c, 1);
+	while (read(cmd, &c, 1) == 1) {
+		struct pinfs_lease_status st;
+		struct timespec ts = {20, 0};
+		char r;
+
+		switch (c) {
+		case 'W': /* wait for the break notice */
+			r = sigtimedwait(&set, NULL, &ts) == SIGIO ? 'S' : 'T';
+			break;
+		case 'R': /* release */
+			r = pinfs_release(fd) == 0 ? 'r' : (char)errno;
+			break;
+		case 'G': /* the lease's state */
+		case 'E': /* why the last one ended */
+			memset(&st, 0, sizeof(st));
+			st.size = sizeof(st);
+			r = pinfs_getlease(fd, &st) < 0 ? 'e'
+			    : c == 'G'			? (char)('0' + st.state)
+							: (char)('0' + st.end_reason);
+			break;
+		default:
+			close(fd);
+			return 0;
+		}
+		(void)!write(ans, &r, 1);
+	}
+	return 0;
+}
+
+/* Start a holder of a lease of type on path; 0 or the errno of its take. */
+static int holder_start(struct holder *h, const char *path, int type)
+{
+	int cmd[2], ans[2];
+	char c = 0;
+
+	g_assert_no_errno(pipe(cmd));
+	g_assert_no_errno(pipe(ans));
+	fflush(stdout);
+	fflush(stderr);
+	h->pid = fork();
+	g_assert_cmpint(h->pid, >=, 0);
+	if (h->pid == 0) {
+		close(cmd[1]);
+		close(ans[0]);
+		_exit(holder_main(path, type, cmd[0], ans[1]));
+	}
+	close(cmd[0]);
+	close(ans[1]);
+	h->cmd = cmd[1];
+	h->ans = ans[0];
+	g_assert_cmpint(read(h->ans, &c, 1), ==, 1);
+	if (c) {
+		waitpid(h->pid, NULL, 0);
+		h->pid = 0;
+	}
+	return c;
+}
+
+static char holder_ask(struct holder *h, char cmd)
+{
+	struct pollfd p = {.fd = h->ans, .events = POLLIN};
+	char r = 0;
+
+	g_assert_cmpint(write(h->cmd, &cmd, 1), ==, 1);
+	g_assert_cmpint(poll(&p, 1, 30000), ==, 1);
+	g_assert_cmpint(read(h->ans, &r, 1), ==, 1);
+	return r;
+}
+
+static void holder_stop(struct holder *h)
+{
+	if (h->pid > 0) {
+		char q = 'Q';
+
+		(void)!write(h->cmd, &q, 1);
+		waitpid(h->pid, NULL, 0);
+	}
+	close(h->cmd);
+	close(h->ans);
+	h->pid = 0;
+}
+
+/* ---- a layout change in a process of its own ---- */
+
+static pid_t truncate_start(const char *path, off_t size, bool nonblock)
+{
+	pid_t pid;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0) {
+		int fd = open(path, O_RDWR | (nonblock ? O_NONBLOCK : 0));
+
+		if (fd < 0 || ftruncate(fd, size) < 0)
+			_exit(errno & 0xff);
+		_exit(0);
+	}
+	return pid;
+}
+
+/* Wait up to ms for pid: its exit status (an errno), or -1 still running. */
+static int change_wait(pid_t pid, int ms)
+{
+	gint64 end = g_get_monotonic_time() + (gint64)ms * 1000;
+	int status;
+
+	do {
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			g_assert_true(WIFEXITED(status));
+			return WEXITSTATUS(status);
+		}
+		g_usleep(10000);
+	} while (g_get_monotonic_time() < end);
+	return -1;
+}
+
+/* A new file (no rename: other nodes' dentry caches would keep the old). */
+static void make_file(const char *path, size_t size)
+{
+	g_autofree char *buf = g_malloc(size);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+
+	g_assert_cmpint(fd, >=, 0);
+	memset(buf, 'x', size);
+	g_assert_cmpint(write(fd, buf, size), ==, (ssize_t)size);
+	g_assert_no_errno(close(fd));
+}
+
+/* ---- tests ---- */
+
+static void ev_count(void *arg, bool put, const struct etcd_kv *kv)
+{
+	int *n = arg;
+
+	(void)kv;
+	n[put ? 0 : 1]++;
+}
+
+static void ev_done(void *arg, int64_t rev)
+{
+	int *n = arg;
+
+	n[2] = (int)rev;
+}
+
+struct watch_arg {
+	struct etcd *e;
+	int64_t from;
+	int n[3];
+	volatile bool stop;
+};
+
+static gpointer watch_run(gpointer data)
+{
+	struct watch_arg *w = data;
+	struct etcd_watch_cb cb = {ev_count, ev_done, w->n};
+	GError *err = NULL;
+	bool compacted;
+
+	etcd_watch(w->e, "/c/", w->from, &cb, &w->stop, &compacted, &err);
+	g_assert_error(err, ETCD_ERROR, ETCD_ERROR_CANCELLED);
+	g_error_free(err);
+	return NULL;
+}
+
+static void test_etcd_client(void)
+{
+	struct ec *ec = ec_start();
+	g_autoptr(GError) err = NULL;
+	struct etcd *e = etcd_new(ec->urls, &err);
+	struct watch_arg w = {0};
+	GPtrArray *ranges = NULL;
+	struct etcd_txn *t;
+	GArray *kvs = NULL;
+	int64_t lease, ttl, rev0, rev;
+	GThread *th;
+
+	g_assert_no_error(err);
+	g_assert_null(etcd_new("", &err));
+	g_clear_error(&err);
+
+	/* Put, range, a transaction's ranges at its revision. */
+	g_assert_cmpint(etcd_put(e, "/c/a", "1", 0, &err), ==, 0);
+	g_assert_cmpint(etcd_range(e, "/c/", true, &rev0, &kvs, &err), ==, 0);
+	g_assert_cmpuint(kvs->len, ==, 1);
+	g_assert_cmpstr(g_array_index(kvs, struct etcd_kv, 0).value, ==, "1");
+	etcd_kvs_free(kvs);
+	t = etcd_txn_new();
+	etcd_txn_put(t, "/c/b", "2", 0);
+	etcd_txn_range(t, "/c/", true);
+	g_assert_cmpint(etcd_txn_run(e, t, &rev, &ranges, &err), ==, 0);
+	g_assert_cmpint(rev, ==, rev0 + 1);
+	g_assert_cmpuint(((GArray *)ranges->pdata[0])->len, ==, 2);
+	g_ptr_array_free(ranges, TRUE);
+
+	/* A key under a lease goes with it. */
+	g_assert_cmpint(etcd_lease_grant(e, 2, &lease, &err), ==, 0);
+	g_assert_cmpint(etcd_put(e, "/c/l", "x", lease, &err), ==, 0);
+	g_assert_cmpint(etcd_lease_keepalive(e, lease, &ttl, &err), ==, 0);
+	g_assert_cmpint(ttl, ==, 2);
+	g_usleep(3500000);
+	g_assert_cmpint(etcd_lease_keepalive(e, lease, &ttl, &err), ==, 0);
+	g_assert_cmpint(ttl, ==, 0);
+	g_assert_cmpint(etcd_range(e, "/c/l", false, NULL, &kvs, &err), ==, 0);
+	g_assert_cmpuint(kvs->len, ==, 0);
+	etcd_kvs_free(kvs);
+
+	/* A watch from an old revision replays everything since: puts of a
+	 * and b, the put and the expiry of l, and one delete more. */
+	g_assert_cmpint(etcd_delete(e, "/c/a", false, &err), ==, 0);
+	w.e = e;
+	w.from = rev0;
+	th = g_thread_new("watch", watch_run, &w);
+	for (int i = 0; i < 100 && w.n[0] + w.n[1] < 5; i++)
+		g_usleep(50000);
+	w.stop = true;
+	g_thread_join(th);
+	g_assert_cmpint(w.n[0], ==, 3);
+	g_assert_cmpint(w.n[1], ==, 2);
+
+	/* With every member gone: an error, within the timeout. */
+	for (int i = 0; i < 3; i++)
+		ec_stop_member(ec, i);
+	etcd_set_timeout(e, 500);
+	g_assert_cmpint(etcd_put(e, "/c/z", "1", 0, &err), <, 0);
+	g_assert_error(err, ETCD_ERROR, ETCD_ERROR_UNREACHABLE);
+	etcd_free(e);
+	ec_stop(ec);
+}
+
+/* A truncate through B of a file leased through A. */
+static void test_break_resume(void)
+{
+	struct ec *ec = ec_start();
+	struct pm *a = node_mount(ec, NULL, "a");
+	struct pm *b = node_mount(ec, pm_backing(a), "b");
+	g_autofree char *fa = pm_path(a, "f"), *fb = pm_path(b, "f");
+	g_autofree char *ga = pm_path(a, "g"), *gb = pm_path(b, "g");
+	struct holder h;
+	struct stat st;
+	pid_t tr;
+
+	make_file(fa, 8192);
+	g_assert_cmpint(holder_start(&h, fa, PINFS_LEASE_READ), ==, 0);
+	tr = truncate_start(fb, 0, false);
+	/* The holder is told, and the change waits for it. */
+	g_assert_cmpint(holder_ask(&h, 'W'), ==, 'S');
+	g_assert_cmpint(holder_ask(&h, 'G'), ==, '0' + PINFS_STATE_BREAKING);
+	g_assert_cmpint(change_wait(tr, 300), ==, -1);
+	g_assert_cmpint(size_of(fa), ==, 8192);
+	/* Released: the change runs, and A sees its result. */
+	g_assert_cmpint(holder_ask(&h, 'R'), ==, 'r');
+	g_assert_cmpint(change_wait(tr, 10000), ==, 0);
+	g_assert_no_errno(stat(fa, &st));
+	g_assert_cmpint(st.st_size, ==, 0);
+	holder_stop(&h);
+
+	/* Without a holder anywhere the change goes at once; and a file only
+	 * B leases is changed through A as well. */
+	make_file(ga, 100);
+	tr = truncate_start(ga, 10, false);
+	g_assert_cmpint(change_wait(tr, 10000), ==, 0);
+	g_assert_cmpint(holder_start(&h, gb, PINFS_LEASE_WRITE), ==, 0);
+	tr = truncate_start(ga, 5, false);
+	g_assert_cmpint(holder_ask(&h, 'W'), ==, 'S');
+	g_assert_cmpint(change_wait(tr, 200), ==, -1);
+	g_assert_cmpint(holder_ask(&h, 'R'), ==, 'r');
+	g_assert_cmpint(change_wait(tr, 10000), ==, 0);
+	g_assert_cmpint(size_of(gb), ==, 5);
+	holder_stop(&h);
+
+	pm_unmount(b);
+	pm_unmount(a);
+	ec_stop(ec);
+}
+
+/* A change on A against holders on B and C. */
+static void test_two_holders(void)
+{
+	struct ec *ec = ec_start();
+	struct pm *a = node_mount(ec, NULL, "a");
+	struct pm *b = node_mount(ec, pm_backing(a), "b");
+	struct pm *c = node_mount(ec, pm_backing(a), "c");
+	g_autofree char *fa = pm_path(a, "f"), *fb = pm_path(b, "f"),
+			*fc = pm_path(c, "f");
+	struct holder hb, hc;
+	pid_t tr;
+
+	make_file(fa, 4096);
+	g_assert_cmpint(holder_start(&hb, fb, PINFS_LEASE_READ), ==, 0);
+	g_assert_cmpint(holder_start(&hc, fc, PINFS_LEASE_READ), ==, 0);
+	tr = truncate_start(fa, 1, false);
+	g_assert_cmpint(holder_ask(&hb, 'W'), ==, 'S');
+	g_assert_cmpint(holder_ask(&hc, 'W'), ==, 'S');
+	g_assert_cmpint(holder_ask(&hb, 'R'), ==, 'r');
+	g_assert_cmpint(change_wait(tr, 300), ==, -1); /* C still holds */
+	g_assert_cmpint(holder_ask(&hc, 'R'), ==, 'r');
+	g_assert_cmpint(change_wait(tr, 10000), ==, 0);
+	g_assert_cmpint(size_of(fb), ==, 1);
+	g_assert_cmpint(size_of(fc), ==, 1);
+	holder_stop(&hb);
+	holder_stop(&hc);
+	pm_unmount(c);
+	pm_unmount(b);
+	pm_unmount(a);
+	ec_stop(ec);
+}
+
+/* O_NONBLOCK against another node's holder: EWOULDBLOCK at once, and the
+ * holder is told all the same (rule 9). */
+static void test_nonblock(void)
+{
+	struct ec *ec = ec_start();
+	struct pm *a = node_mount(ec, NULL, "a");
+	struct pm *b = node_mount(ec, pm_backing(a), "b");
+	g_autofree char *fa = pm_path(a, "f"), *fb = pm_path(b, "f");
+	struct holder h;
+	pid_t tr;
+
+	make_file(fa, 4096);
+	g_assert_cmpint(holder_start(&h, fa, PINFS_LEASE_READ), ==, 0);
+	tr = truncate_start(fb, 0, true);
+	g_assert_cmpint(change_wait(tr, 10000), ==, EWOULDBLOCK);
+	g_assert_cmpint(holder_ask(&h, 'W'), ==, 'S');
+	g_assert_cmpint(size_of(fa), ==, 4096);
+	holder_stop(&h);
+	pm_unmount(b);
+	pm_unmount(a);
+	ec_stop(ec);
+}
+
+/* While B's change waits for A's holder, no new lease on A: EAGAIN. */
+static void test_grant_refused(void)
+{
+	struct ec *ec = ec_start();
+	struct pm *a = node_mount(ec, NULL, "a");
+	struct pm *b = node_mount(ec, pm_backing(a), "b");
+	g_autofree char *fa = pm_path(a, "f"), *fb = pm_path(b, "f");
+	struct holder h, h2;
+	pid_t tr;
+
+	make_file(fa, 4096);
+	g_assert_cmpint(holder_start(&h, fa, PINFS_LEASE_READ), ==, 0);
+	tr = truncate_start(fb, 0, false);
+	g_assert_cmpint(holder_ask(&h, 'W'), ==, 'S');
+	g_assert_cmpint(holder_start(&h2, fa, PINFS_LEASE_READ), ==, EAGAIN);
+	g_assert_cmpint(holder_ask(&h, 'R'), ==, 'r');
+	g_assert_cmpint(change_wait(tr, 10000), ==, 0);
+	holder_stop(&h);
+	/* Once the change is done and withdrawn, leases come again. */
+	for (int i = 0; i < 100; i++) {
+		int e = holder_start(&h2, fa, PINFS_LEASE_READ);
+
+		if (e == 0)
+			break;
+		g_assert_cmpint(e, ==, EAGAIN);
+		g_usleep(50000);
+	}
+	g_assert_cmpint(h2.pid, >, 0);
+	holder_stop(&h2);
+	pm_unmount(b);
+	pm_unmount(a);
+	ec_stop(ec);
+}
+
+/* kill -9 of the daemon a holder's lease is on: the change through B runs
+ * once A's etcd lease has expired. */
+static void test_holder_daemon_killed(void)
+{
+	struct ec *ec = ec_start();
+	struct pm *a = node_mount_ttl(ec, NULL, "a", TTL);
+	struct pm *b = node_mount_ttl(ec, pm_backing(a), "b", TTL);
+	g_autofree char *fa = pm_path(a, "f"), *fb = pm_path(b, "f");
+	struct holder h;
+	gint64 t0;
+	pid_t tr;
+
+	make_file(fa, 4096);
+	g_assert_cmpint(holder_start(&h, fa, PINFS_LEASE_READ), ==, 0);
+	pm_kill_daemon(a, SIGKILL);
+	t0 = g_get_monotonic_time();
+	tr = truncate_start(fb, 0, false);
+	g_assert_cmpint(change_wait(tr, 300), ==, -1);
+	g_assert_cmpint(change_wait(tr, (TTL + 10) * 1000), ==, 0);
+	pm_message("change ran %.2f s after the kill (TTL %d s)",
+		   (double)(g_get_monotonic_time() - t0) / 1e6, TTL);
+	g_assert_cmpint(size_of(fb), ==, 0);
+	holder_stop(&h);
+	pm_unmount(b);
+	pm_unmount(a);
+	ec_stop(ec);
+}
+
+/* One etcd member down: break and resume as before. */
+static void test_member_killed(void)
+{
+	struct ec *ec = ec_start();
+	struct pm *a = node_mount(ec, NULL, "a");
+	struct pm *b = node_mount(ec, pm_backing(a), "b");
+	g_autofree char *fa = pm_path(a, "f"), *fb = pm_path(b, "f");
+	struct holder h;
+	pid_t tr;
+
+	make_file(fa, 4096);
+	for (int m = 0; m < 3; m++) {
+		ec_stop_member(ec, m);
+		g_assert_cmpint(holder_start(&h, fa, PINFS_LEASE_READ), ==, 0);
+		tr = truncate_start(fb, 100 * m, false);
+		g_assert_cmpint(holder_ask(&h, 'W'), ==, 'S');
+		g_assert_cmpint(change_wait(tr, 200), ==, -1);
+		g_assert_cmpint(holder_ask(&h, 'R'), ==, 'r');
+		g_assert_cmpint(change_wait(tr, 15000), ==, 0);
+		g_assert_cmpint(size_of(fa), ==, 100 * m);
+		holder_stop(&h);
+		ec_start_member(ec, m, true);
+		ec_wait_ready(ec);
+	}
+	pm_unmount(b);
+	pm_unmount(a);
+	ec_stop(ec);
+}
+
+/* Two members down: changes fail with ENOLCK, data stays, reads and writes
+ * go on, A's holder is told its lease is gone; back, changes work again. */
+static void test_quorum_lost(void)
+{
+	struct ec *ec = ec_start();
+	struct pm *a = node_mount_ttl(ec, NULL, "a", TTL);
+	struct pm *b = node_mount_ttl(ec, pm_backing(a), "b", TTL);
+	g_autofree char *fa = pm_path(a, "f"), *fb = pm_path(b, "f");
+	g_autofree char *ga = pm_path(a, "g");
+	g_autofree char *data = NULL;
+	g_autoptr(GError) err = NULL;
+	struct holder h;
+	gsize len = 0;
+	pid_t tr;
+	int e = -1;
+
+	make_file(fa, 4096);
+	g_assert_cmpint(holder_start(&h, fa, PINFS_LEASE_READ), ==, 0);
+	ec_stop_member(ec, 0);
+	ec_stop_member(ec, 1);
+
+	tr = truncate_start(fb, 0, false);
+	g_assert_cmpint(change_wait(tr, 15000), ==, ENOLCK);
+	g_assert_cmpint(size_of(fa), ==, 4096);
+	/* Plain I/O goes on, on both nodes. */
+	make_file(ga, 10);
+	g_assert_true(g_file_get_contents(fb, &data, &len, &err));
+	g_assert_cmpuint(len, ==, 4096);
+	/* A cannot renew its etcd lease: after its TTL it revokes its
+	 * leases, and the holder is told. */
+	g_assert_cmpint(holder_ask(&h, 'W'), ==, 'S');
+	for (int i = 0; i < 100 && holder_ask(&h, 'G') != '0' + PINFS_STATE_NONE; i++)
+		g_usleep(50000);
+	g_assert_cmpint(holder_ask(&h, 'G'), ==, '0' + PINFS_STATE_NONE);
+	g_assert_cmpint(holder_ask(&h, 'E'), ==, '0' + PINFS_END_REVOKED_ADMIN);
+	holder_stop(&h);
+
+	ec_start_member(ec, 0, true);
+	ec_start_member(ec, 1, true);
+	ec_wait_ready(ec);
+	for (int i = 0; i < 300 && e != 0; i++) {
+		tr = truncate_start(fb, 1, false);
+		e = change_wait(tr, 15000);
+		if (e)
+			g_usleep(100000);
+	}
+	g_assert_cmpint(e, ==, 0);
+	/* A holds no lease on f any more: it sees the new size once its
+	 * attribute cache (timeout=1) has expired. */
+	for (int i = 0; i < 40 && size_of(fa) != 1; i++)
+		g_usleep(100000);
+	g_assert_cmpint(size_of(fa), ==, 1);
+	/* And leases with breaks across nodes, as before. */
+	for (int i = 0; i < 100 && (e = holder_start(&h, fa, PINFS_LEASE_READ)); i++)
+		g_usleep(100000);
+	g_assert_cmpint(e, ==, 0);
+	tr = truncate_start(fb, 0, false);
+	g_assert_cmpint(holder_ask(&h, 'W'), ==, 'S');
+	g_assert_cmpint(holder_ask(&h, 'R'), ==, 'r');
+	g_assert_cmpint(change_wait(tr, 15000), ==, 0);
+	holder_stop(&h);
+	pm_unmount(b);
+	pm_unmount(a);
+	ec_stop(ec);
+}
+
+int main(int argc, char **argv)
+{
+	pm_init(&argc, &argv);
+	signal(SIGIO, SIG_IGN);
+	pm_add_test("/cluster/etcd/client", test_etcd_client);
+	pm_add_test("/cluster/break-resume", test_break_resume);
+	pm_add_test("/cluster/two-holders", test_two_holders);
+	pm_add_test("/cluster/nonblock", test_nonblock);
+	pm_add_test("/cluster/grant-refused", test_grant_refused);
+	pm_add_test("/cluster/holder-daemon-killed", test_holder_daemon_killed);
+	pm_add_test("/cluster/etcd-member-killed", test_member_killed);
+	pm_add_test("/cluster/quorum-lost", test_quorum_lost);
+	return g_test_run();
+}
