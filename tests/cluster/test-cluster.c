@@ -13,6 +13,7 @@
  *   /cluster/two-holders        a change on A against holders on B and C
  *   /cluster/nonblock           O_NONBLOCK change against another node's holder
  *   /cluster/grant-refused      a lease on A while B's change is parked: EAGAIN
+ *   /cluster/exclusive          an exclusive lease on A: ETXTBSY through B
  *   /cluster/holder-daemon-killed  kill -9 of A's daemon: B's change runs
  *                               after A's TTL
  *   /cluster/etcd-member-killed one member down: everything still works
@@ -139,11 +140,12 @@ static bool ports_free(int base, int n)
 
 static struct ec *ec_start(void)
 {
+	g_autofree char *etcd = g_find_program_in_path("etcd");
 	struct ec *ec = g_new0(struct ec, 1);
 	GError *err = NULL;
 	int base;
 
-	if (!g_find_program_in_path("etcd")) {
+	if (!etcd) {
 		pm_skip("etcd is not installed (etcd-server)");
 		exit(0);
 	}
@@ -214,7 +216,7 @@ struct holder {
 	int cmd, ans; /* pipes: commands to it, answers from it */
 };
 
-static int holder_main(const char *path, int type, int cmd, int ans)
+static int holder_main(const char *path, int type, unsigned flags, int cmd, int ans)
 {
 	sigset_t set;
 	int fd;
@@ -224,7 +226,7 @@ static int holder_main(const char *path, int type, int cmd, int ans)
 	sigaddset(&set, SIGIO);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	fd = open(path, O_RDWR);
-	if (fd < 0 || pinfs_setlease(fd, type, 0, 0, PINFS_LEN_EOF) < 0) {
+	if (fd < 0 || pinfs_setlease(fd, type, flags, 0, PINFS_LEN_EOF) < 0) {
 		c = (char)errno;
 		(void)!write(ans, &c, 1);
 		return 1;
@@ -260,8 +262,10 @@ static int holder_main(const char *path, int type, int cmd, int ans)
 	return 0;
 }
 
-/* Start a holder of a lease of type on path; 0 or the errno of its take. */
-static int holder_start(struct holder *h, const char *path, int type)
+/* Start a holder of a lease of type (and flags) on path; 0 or the errno of
+ * its take. */
+static int holder_start_flags(struct holder *h, const char *path, int type,
+			      unsigned flags)
 {
 	int cmd[2], ans[2];
 	char c = 0;
@@ -275,7 +279,7 @@ static int holder_start(struct holder *h, const char *path, int type)
 	if (h->pid == 0) {
 		close(cmd[1]);
 		close(ans[0]);
-		_exit(holder_main(path, type, cmd[0], ans[1]));
+		_exit(holder_main(path, type, flags, cmd[0], ans[1]));
 	}
 	close(cmd[0]);
 	close(ans[1]);
@@ -287,6 +291,11 @@ static int holder_start(struct holder *h, const char *path, int type)
 		h->pid = 0;
 	}
 	return c;
+}
+
+static int holder_start(struct holder *h, const char *path, int type)
+{
+	return holder_start_flags(h, path, type, 0);
 }
 
 static char holder_ask(struct holder *h, char cmd)
@@ -564,6 +573,30 @@ static void test_nonblock(void)
 	ec_stop(ec);
 }
 
+/* An exclusive lease on A: a change through B fails with ETXTBSY at once
+ * (rule 12), and the holder is not disturbed. */
+static void test_exclusive(void)
+{
+	struct ec *ec = ec_start();
+	struct pm *a = node_mount(ec, NULL, "a");
+	struct pm *b = node_mount(ec, pm_backing(a), "b");
+	g_autofree char *fa = pm_path(a, "f"), *fb = pm_path(b, "f");
+	struct holder h;
+	pid_t tr;
+
+	make_file(fa, 4096);
+	g_assert_cmpint(
+	    holder_start_flags(&h, fa, PINFS_LEASE_READ, PINFS_LEASE_EXCLUSIVE), ==, 0);
+	tr = truncate_start(fb, 0, false);
+	g_assert_cmpint(change_wait(tr, 10000), ==, ETXTBSY);
+	g_assert_cmpint(holder_ask(&h, 'G'), ==, '0' + PINFS_STATE_ACTIVE);
+	g_assert_cmpint(size_of(fa), ==, 4096);
+	holder_stop(&h);
+	pm_unmount(b);
+	pm_unmount(a);
+	ec_stop(ec);
+}
+
 /* While B's change waits for A's holder, no new lease on A: EAGAIN. */
 static void test_grant_refused(void)
 {
@@ -730,6 +763,7 @@ int main(int argc, char **argv)
 	pm_add_test("/cluster/two-holders", test_two_holders);
 	pm_add_test("/cluster/nonblock", test_nonblock);
 	pm_add_test("/cluster/grant-refused", test_grant_refused);
+	pm_add_test("/cluster/exclusive", test_exclusive);
 	pm_add_test("/cluster/holder-daemon-killed", test_holder_daemon_killed);
 	pm_add_test("/cluster/etcd-member-killed", test_member_killed);
 	pm_add_test("/cluster/quorum-lost", test_quorum_lost);
