@@ -18,6 +18,9 @@
 #  - insmod: both mounts report the module (status and log) without a
 #    restart; an unmodified program pins a mapping with no lease, and a
 #    truncate (": > FILE") waits, parked pins-only, until it unpins;
+#  - a mount made while the module is loaded says so, and protects the
+#    same way (and an RDMA registration with soft-RoCE, where the kernel
+#    allows it);
 #  - rmmod works while pinfs is mounted, the mounts report it gone; insmod
 #    again, and the truncate waits for a pin again;
 #  - the require mount, module loaded: the truncate of an open file works.
@@ -187,6 +190,20 @@ if [ -n "${PINFS_PIN:-}" ] && [ -e /sys/class/infiniband/rxe0 ]; then
 	fi
 fi
 
+# ---- a mount made while the module is loaded ----
+mount_pinfs before timeout=3600,break_time=30 || exit 1
+check "mounted with the module: status says watched" status_is "$d/before" true
+check "... and the daemon said so at mount" grep -q "undeclared DMA pins are watched: " "$d/before.log"
+pin_then_truncate loaded-before "$d/before" "$DMA_HOLD"
+if [ -n "${PINFS_PIN:-}" ] && [ -e /sys/class/infiniband/rxe0 ]; then
+	pin_then_truncate rdma-before "$d/before" "$PINFS_PIN" --backend rdma --lease none
+	if [ $? = 3 ]; then
+		n=$((n + 1))
+		echo "ok $n - rdma-before: # SKIP the kernel refused the registration: $(tail -1 "$d/hold.err")"
+	fi
+fi
+umount "$d/before"
+
 # ---- unloaded and loaded again ----
 rmmod pinfs_dma
 check "rmmod works while pinfs is mounted" test ! -e /dev/pinfs_dma
@@ -202,7 +219,7 @@ for m in auto req; do
 	umount "$d/$m"
 done
 wait "${pids[@]}"
-for m in auto req; do
+for m in auto req before; do
 	check "$m: daemon log has no warning" bash -c "! grep -E 'WARNING|CRITICAL|ERROR' '$d/$m.log'"
 	sed "s/^/# pinfs $m: /" "$d/$m.log"
 done
