@@ -104,9 +104,25 @@ static int hook_owner(void *ctx, uint64_t ino, uid_t *uid)
 	}
 }
 
+/* The daemon's answer for "status": the module came 10 s before "now". */
+static void hook_status(void *ctx, struct ctl_status *st)
+{
+	(void)ctx;
+	st->leases = true;
+	st->pinned_fail = true;
+	st->break_time = 45;
+	st->dma_watched = true;
+	st->dma_require = true;
+	g_strlcpy(st->dma_module, "loaded", sizeof(st->dma_module));
+	g_strlcpy(st->dma_detail, "the pinfs_dma module answers", sizeof(st->dma_detail));
+	st->dma_since_ns = 990 * SEC;
+	st->dma_changes = 3;
+}
+
 static const struct ctl_hooks hooks = {
     .ino_path = hook_path,
     .ino_owner = hook_owner,
+    .status = hook_status,
 };
 
 static gpointer run_loop(gpointer data)
@@ -1128,6 +1144,60 @@ static void test_user_client_limit(struct fx *fx, gconstpointer unused)
 }
 
 /* ctl_start: directory and socket modes, stale and live sockets. */
+/* "status": the hook's answer, as JSON and through pinfsctl, open to
+ * anyone; without the hook, leases only and nothing watched. */
+static void test_status(struct fx *fx, gconstpointer unused)
+{
+	GSocketConnection *conn;
+	GDataInputStream *in;
+	JsonParser *p;
+	JsonObject *o, *st, *u;
+	char *out = NULL, *err = NULL;
+	GString *reply = g_string_new(NULL);
+
+	(void)unused;
+	conn = connect_raw(fx);
+	in = input_of(conn);
+	o = rpc(conn, in, "{\"cmd\":\"status\"}", &p);
+	g_assert_true(json_object_get_boolean_member(o, "ok"));
+	g_assert_cmpint(json_object_get_int_member(o, "now_ns"), ==, 1000 * SEC);
+	st = json_object_get_object_member(o, "status");
+	g_assert_true(json_object_get_boolean_member(st, "leases"));
+	g_assert_cmpint(json_object_get_int_member(st, "break_time_s"), ==, 45);
+	g_assert_cmpstr(json_object_get_string_member(st, "pinned"), ==, "fail");
+	u = json_object_get_object_member(st, "undeclared_pins");
+	g_assert_true(json_object_get_boolean_member(u, "watched"));
+	g_assert_cmpstr(json_object_get_string_member(u, "module"), ==, "loaded");
+	g_assert_cmpstr(json_object_get_string_member(u, "dma_module"), ==, "require");
+	g_assert_cmpstr(json_object_get_string_member(u, "detail"), ==,
+			"the pinfs_dma module answers");
+	g_assert_cmpint(json_object_get_int_member(u, "since_ns"), ==, 990 * SEC);
+	g_assert_cmpint(json_object_get_int_member(u, "for_ns"), ==, 10 * SEC);
+	g_assert_cmpint(json_object_get_int_member(u, "changes"), ==, 3);
+	g_object_unref(p);
+	g_object_unref(in);
+	g_object_unref(conn);
+
+	g_assert_cmpint(
+	    run_pinfsctl(NOBODY, &out, &err, "--socket", fx->sock, "status", NULL), ==,
+	    0);
+	g_assert_nonnull(strstr(out, "declared pins    watched"));
+	g_assert_nonnull(strstr(out, "pinned=fail"));
+	g_assert_nonnull(
+	    strstr(out, "undeclared pins  watched: the pinfs_dma module answers"));
+	g_assert_nonnull(strstr(out, "for 10s, 3 changes"));
+	g_assert_nonnull(strstr(out, "dma_module=require"));
+	g_free(out);
+	g_free(err);
+
+	/* No status hook: nothing is claimed to be watched. */
+	ctl_handle_request(fx->t, &clock_, NULL, NULL, 0, "{\"cmd\":\"status\"}",
+			   strlen("{\"cmd\":\"status\"}"), reply);
+	g_assert_nonnull(strstr(reply->str, "\"watched\":false"));
+	g_assert_nonnull(strstr(reply->str, "\"module\":\"unknown\""));
+	g_string_free(reply, TRUE);
+}
+
 static void test_socket_file(void)
 {
 	struct lt_config cfg = {.break_time_ns = 45 * SEC};
@@ -1322,6 +1392,7 @@ int main(int argc, char **argv)
 		   fx_teardown);
 	g_test_add("/ctl/client-limit", struct fx, NULL, fx_setup, test_client_limit,
 		   fx_teardown);
+	g_test_add("/ctl/status", struct fx, NULL, fx_setup, test_status, fx_teardown);
 	g_test_add_func("/ctl/socket-file", test_socket_file);
 	g_test_add_func("/ctl/socket-path", test_socket_path);
 	g_test_add_func("/ctl/pinfsctl-errors", test_pinfsctl_errors);
