@@ -365,7 +365,10 @@ static const char *summary =
     "  io      fio and metadata loops: backing dir, leases=off, pinfs, leased\n"
     "  window  staging windows: map, first touch, sync of 1, 16, 256 MiB, and\n"
     "          RDMA WRITE into a window beside anonymous memory (if RDMA)\n"
-    "  all     all of them (with a time budget)\n"
+    "  cluster two daemons joined through a 3-member etcd on loopback: lease\n"
+    "          take+release with etcd= vs without, cross-node break notify vs a\n"
+    "          local break vs one etcd round trip (needs etcd-server)\n"
+    "  all     all of them but cluster (with a time budget)\n"
     "\n"
     "Needs root (it mounts pinfs on temporary directories).  Writes CSV, JSON,\n"
     "Markdown and PNG plots into the output directory.";
@@ -403,7 +406,7 @@ int main(int argc, char **argv)
 	    {"no-plots", 0, 0, G_OPTION_ARG_NONE, &no_plots, "Do not run gnuplot", NULL},
 	    {NULL}};
 	g_autoptr(GOptionContext) ctx =
-	    g_option_context_new("lease|break|scale|io|window|all");
+	    g_option_context_new("lease|break|scale|io|window|cluster|all");
 	g_autoptr(GError) err = NULL;
 	g_autofree char *cmdline = NULL;
 	const char *cmd;
@@ -425,7 +428,8 @@ int main(int argc, char **argv)
 	cmd = argv[1];
 	all = !strcmp(cmd, "all");
 	if (!all && strcmp(cmd, "lease") && strcmp(cmd, "break") &&
-	    strcmp(cmd, "scale") && strcmp(cmd, "io") && strcmp(cmd, "window")) {
+	    strcmp(cmd, "scale") && strcmp(cmd, "io") && strcmp(cmd, "window") &&
+	    strcmp(cmd, "cluster")) {
 		fprintf(stderr, "pinfs-bench: unknown subcommand '%s'\n", cmd);
 		return 2;
 	}
@@ -489,6 +493,9 @@ int main(int argc, char **argv)
 		ret |= run_io();
 	if (all || !strcmp(cmd, "window"))
 		ret |= run_window();
+	/* Not in "all": it needs etcd-server. */
+	if (!strcmp(cmd, "cluster"))
+		ret |= run_cluster();
 	meta_loadavg("loadavg_at_end");
 	ret |= report_write(cmdline);
 	progress("done: results in %s", opt.outdir);

@@ -111,6 +111,8 @@ void bm_init(void);
 void bm_forked_child(void); /* call first in a forked child */
 struct bmount *bm_mount(const char *opts);
 struct bmount *bm_plain(void); /* a plain directory, no pinfs */
+/* Another pinfs over an existing backing directory (e.g. m->backing). */
+struct bmount *bm_mount_on(const char *backing, const char *opts);
 /* Another FUSE daemon: bin -f -o opts -o source=BACKING MNT. */
 struct bmount *bm_mount_peer(const char *bin, const char *opts);
 void bm_unmount(struct bmount *m);
@@ -129,6 +131,7 @@ int run_break(void);
 int run_scale(void);
 int run_io(void);
 int run_window(void);
+int run_cluster(void);
 
 /* Output (report.c). */
 int report_write(const char *cmdline);

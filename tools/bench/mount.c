@@ -74,13 +74,17 @@ static void note_opts(const char *opts)
 
 /* Mount daemon bin (pinfs, or a peer that takes -o source=) -o opts on
  * fresh temporary directories. */
-static struct bmount *mount_daemon(const char *bin, const char *opts, gboolean peer)
+static struct bmount *mount_daemon(const char *bin, const char *opts, gboolean peer,
+				   const char *backing)
 {
 	struct bmount *m = g_new0(struct bmount, 1);
 	g_autofree char *logdir = g_build_filename(opt.outdir, "logs", NULL);
 	g_autofree char *log = NULL;
-	struct pm_spec spec = {
-	    .opts = opts, .bin = bin, .tmpdir = opt.tmpdir, .source_opt = peer};
+	struct pm_spec spec = {.opts = opts,
+			       .bin = bin,
+			       .tmpdir = opt.tmpdir,
+			       .source_opt = peer,
+			       .backing = backing};
 
 	g_mkdir_with_parents(logdir, 0755);
 	log = g_strdup_printf("%s/%s-%d.log", logdir, peer ? "peer" : "pinfs", nmounts++);
@@ -97,12 +101,17 @@ static struct bmount *mount_daemon(const char *bin, const char *opts, gboolean p
 
 struct bmount *bm_mount(const char *opts)
 {
-	return mount_daemon(opt.pinfs_bin, opts, FALSE);
+	return mount_daemon(opt.pinfs_bin, opts, FALSE, NULL);
+}
+
+struct bmount *bm_mount_on(const char *backing, const char *opts)
+{
+	return mount_daemon(opt.pinfs_bin, opts, FALSE, backing);
 }
 
 struct bmount *bm_mount_peer(const char *bin, const char *opts)
 {
-	return mount_daemon(bin, opts, TRUE);
+	return mount_daemon(bin, opts, TRUE, NULL);
 }
 
 /* A plain directory on the same filesystem, for the "backing" baseline. */

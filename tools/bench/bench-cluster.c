@@ -1,0 +1,434 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * bench-cluster.c - "cluster": what joining daemons through etcd costs.
+ *
+ * Starts a 3-member etcd on loopback ports (temporary data directories),
+ * two pinfs daemons A and B over one backing directory joined through it,
+ * and a third, L, with no etcd=.  Each round, interleaved:
+ *
+ *   take+release  a read lease taken and released on one open file, on A
+ *                 ("etcd") and on L ("local"): the target is the same cost
+ *   break         a holder on A (SIGIO) and a truncate through B ("cross-
+ *                 node") against a holder on L and a truncate through L
+ *                 ("local"): notify = holder notified - truncate start,
+ *                 total = truncate returned - truncate start
+ *   etcd-rtt      one etcd transaction (a put) from the bench: the floor
+ *                 of any cross-node step
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "etcd.h"
+#include "pinfs_abi.h"
+
+struct etcd3 {
+	char *dir, *urls;
+	pid_t pid[3];
+};
+
+static bool ports_free(int base, int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct sockaddr_in sa = {.sin_family = AF_INET,
+					 .sin_port = htons((uint16_t)(base + i)),
+					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+
+		if (fd >= 0)
+			close(fd);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/* 0, or -1 if etcd is missing or does not come up. */
+static int etcd3_start(struct etcd3 *e)
+{
+	g_autofree char *bin = g_find_program_in_path("etcd");
+	g_autofree char *initial = NULL;
+	g_autoptr(GError) err = NULL;
+	struct etcd *c;
+	int base = 20000 + (getpid() % 1500) * 8;
+	gint64 end;
+
+	if (!bin) {
+		progress("cluster: etcd not found (install etcd-server)");
+		return -1;
+	}
+	while (!ports_free(base, 8))
+		base = 20000 + (base - 20000 + 8) % 12000;
+	e->dir = g_dir_make_tmp("pinfs-bench-etcd-XXXXXX", &err);
+	if (!e->dir)
+		return -1;
+	initial = g_strdup_printf(
+	    "m0=http://127.0.0.1:%d,m1=http://127.0.0.1:%d,m2=http://127.0.0.1:%d",
+	    base + 4, base + 5, base + 6);
+	e->urls =
+	    g_strdup_printf("http://127.0.0.1:%d+http://127.0.0.1:%d+http://127.0.0.1:%d",
+			    base, base + 1, base + 2);
+	for (int i = 0; i < 3; i++) {
+		g_autofree char *name = g_strdup_printf("m%d", i);
+		g_autofree char *data = g_strdup_printf("%s/%s", e->dir, name);
+		g_autofree char *log = g_strdup_printf("%s/%s.log", e->dir, name);
+		g_autofree char *curl = g_strdup_printf("http://127.0.0.1:%d", base + i);
+		g_autofree char *purl =
+		    g_strdup_printf("http://127.0.0.1:%d", base + 4 + i);
+
+		e->pid[i] = fork();
+		if (e->pid[i] < 0)
+			return -1;
+		if (e->pid[i] == 0) {
+			int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (fd >= 0) {
+				dup2(fd, 1);
+				dup2(fd, 2);
+			}
+			execl(bin, "etcd", "--name", name, "--data-dir", data,
+			      "--listen-client-urls", curl, "--advertise-client-urls",
+			      curl, "--listen-peer-urls", purl,
+			      "--initial-advertise-peer-urls", purl, "--initial-cluster",
+			      initial, "--initial-cluster-state", "new",
+			      "--initial-cluster-token", e->dir, "--log-level", "warn",
+			      (char *)NULL);
+			_exit(127);
+		}
+	}
+	c = etcd_new(e->urls, &err);
+	if (!c)
+		return -1;
+	etcd_set_timeout(c, 1000);
+	end = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+	while (etcd_put(c, "/bench/ready", "1", 0, &err) < 0) {
+		g_clear_error(&err);
+		if (g_get_monotonic_time() > end) {
+			etcd_free(c);
+			progress("cluster: etcd did not come up (logs in %s)", e->dir);
+			return -1;
+		}
+		g_usleep(100000);
+	}
+	etcd_free(c);
+	return 0;
+}
+
+static void etcd3_stop(struct etcd3 *e)
+{
+	for (int i = 0; i < 3; i++)
+		if (e->pid[i] > 0) {
+			kill(e->pid[i], SIGKILL);
+			waitpid(e->pid[i], NULL, 0);
+		}
+	if (e->dir) {
+		g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", e->dir);
+
+		if (system(cmd) != 0)
+			progress("cluster: could not remove %s", e->dir);
+	}
+	g_free(e->dir);
+	g_free(e->urls);
+}
+
+/* ---- a holder: takes a read lease, waits for SIGIO, stamps, releases ---- */
+
+struct shm {
+	_Atomic uint64_t t_notify, t_release;
+	_Atomic int blocking;
+};
+
+struct holder {
+	char *path;
+	pid_t pid;
+	int cmd, reply;
+	struct shm *shm;
+};
+
+static struct shm *child_shm;
+
+static void on_sigio(int sig)
+{
+	uint64_t zero = 0;
+
+	(void)sig;
+	atomic_compare_exchange_strong(&child_shm->t_notify, &zero, now_ns());
+}
+
+static void holder_main(struct holder *h, int cmd, int reply)
+{
+	struct sigaction sa = {.sa_handler = on_sigio};
+	sigset_t block, old;
+	char c;
+	int fd;
+
+	bm_forked_child();
+	child_shm = h->shm;
+	fd = open(h->path, O_RDONLY);
+	if (fd < 0)
+		_exit(1);
+	sigemptyset(&block);
+	sigaddset(&block, SIGIO);
+	sigaction(SIGIO, &sa, NULL);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	sigdelset(&old, SIGIO);
+	while (read(cmd, &c, 1) == 1 && c == 'g') {
+		int r;
+
+		/* Until the last change's intent is withdrawn (its node tells
+		 * etcd after the change, and this node hears through its
+		 * watch), a new lease is refused with EAGAIN. */
+		for (int i = 0; (r = ioc_setlease(fd, PINFS_LEASE_READ)) < 0 &&
+				errno == EAGAIN && i < 10000;
+		     i++)
+			g_usleep(100);
+
+		atomic_store(&h->shm->t_notify, 0);
+		c = r < 0 ? 'e' : 'r';
+		if (write(reply, &c, 1) != 1 || r < 0)
+			_exit(2);
+		atomic_store(&h->shm->blocking, 1);
+		while (!atomic_load(&h->shm->t_notify))
+			sigsuspend(&old);
+		atomic_store(&h->shm->blocking, 0);
+		atomic_store(&h->shm->t_release, now_ns());
+		if (ioc_setlease(fd, PINFS_LEASE_UNLOCK) < 0)
+			_exit(3);
+	}
+	_exit(0);
+}
+
+static int holder_start(struct holder *h)
+{
+	int cmd[2], reply[2];
+
+	h->shm = mmap(NULL, sizeof(struct shm), PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (h->shm == MAP_FAILED || pipe(cmd) < 0 || pipe(reply) < 0)
+		return -1;
+	h->pid = fork();
+	if (h->pid < 0)
+		return -1;
+	if (h->pid == 0) {
+		close(cmd[1]);
+		close(reply[0]);
+		holder_main(h, cmd[0], reply[1]);
+	}
+	close(cmd[0]);
+	close(reply[1]);
+	h->cmd = cmd[1];
+	h->reply = reply[0];
+	return 0;
+}
+
+static void holder_stop(struct holder *h)
+{
+	if (h->pid <= 0)
+		return;
+	kill(h->pid, SIGKILL);
+	waitpid(h->pid, NULL, 0);
+	close(h->cmd);
+	close(h->reply);
+	munmap(h->shm, sizeof(struct shm));
+	h->pid = 0;
+}
+
+/* One break of h's lease by a truncate of path (h's file, maybe through
+ * another mount) to size. */
+static int one_break(struct holder *h, const char *path, off_t size,
+		     struct series *notify, struct series *total)
+{
+	uint64_t t0, t1, tn, tr;
+	char c;
+
+	if (write(h->cmd, "g", 1) != 1 || read(h->reply, &c, 1) != 1 || c != 'r') {
+		progress("cluster: the holder could not take its lease");
+		return -1;
+	}
+	while (!atomic_load(&h->shm->blocking))
+		;
+	g_usleep(200);
+	t0 = now_ns();
+	if (truncate(path, size) < 0) {
+		progress("cluster: truncate %s: %s", path, g_strerror(errno));
+		return -1;
+	}
+	t1 = now_ns();
+	tn = atomic_load(&h->shm->t_notify);
+	tr = atomic_load(&h->shm->t_release);
+	if (!tn || tr < t0) {
+		progress("cluster: the truncate returned before the holder released");
+		return -1;
+	}
+	series_add(notify, (double)(int64_t)(tn - t0) / 1e3);
+	series_add(total, (double)(t1 - t0) / 1e3);
+	return 0;
+}
+
+static void write_file(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	char buf[4096] = {1};
+
+	if (fd >= 0) {
+		if (write(fd, buf, sizeof(buf)) < 0)
+			progress("write %s: %s", path, g_strerror(errno));
+		close(fd);
+	}
+}
+
+/* n take+release pairs on fd into s, in us per pair. */
+static int take_release(int fd, int n, struct series *s)
+{
+	for (int i = 0; i < n; i++) {
+		uint64_t t0 = now_ns();
+
+		if (ioc_setlease(fd, PINFS_LEASE_READ) < 0 ||
+		    ioc_setlease(fd, PINFS_LEASE_UNLOCK) < 0) {
+			progress("cluster: lease: %s", g_strerror(errno));
+			return -1;
+		}
+		series_add(s, (double)(now_ns() - t0) / 1e3);
+	}
+	return 0;
+}
+
+int run_cluster(void)
+{
+	struct etcd3 e = {0};
+	struct bmount *a = NULL, *b = NULL, *l = NULL;
+	struct holder ha = {0}, hl = {0};
+	g_autofree char *oa = NULL, *ob = NULL;
+	g_autofree char *fa = NULL, *fb = NULL, *fl = NULL, *ta = NULL, *tl = NULL;
+	g_autoptr(GError) err = NULL;
+	struct etcd *c = NULL;
+	int n = opt.iters, nb = MAX(opt.iters / 20, 20), ret = -1, fda = -1, fdl = -1;
+	off_t size = 4096;
+
+	if (etcd3_start(&e) < 0)
+		goto out;
+	oa = g_strdup_printf("etcd=%s,node=a,cluster=bench%d,break_time=10", e.urls,
+			     (int)getpid());
+	ob = g_strdup_printf("etcd=%s,node=b,cluster=bench%d,break_time=10", e.urls,
+			     (int)getpid());
+	a = bm_mount(oa);
+	b = bm_mount_on(a->backing, ob);
+	l = bm_mount("break_time=10");
+	fa = bm_path(a, "leased");
+	fb = bm_path(b, "leased");
+	fl = bm_path(l, "leased");
+	ta = bm_path(a, "takes");
+	tl = bm_path(l, "takes");
+	write_file(fa);
+	write_file(fl);
+	write_file(ta);
+	write_file(tl);
+	fda = open(ta, O_RDONLY);
+	fdl = open(tl, O_RDONLY);
+	ha.path = fa;
+	hl.path = fl;
+	c = etcd_new(e.urls, &err);
+	if (fda < 0 || fdl < 0 || !c || holder_start(&ha) < 0 || holder_start(&hl) < 0)
+		goto out;
+	/* Warm up: A's first lease on each file announces its interest. */
+	if (take_release(fda, 10, series_get("cluster", "warmup", "etcd", 1, "us")) < 0)
+		goto out;
+
+	for (int r = 0; r < opt.rounds; r++) {
+		struct series *te =
+		    series_get("cluster", "take+release", "etcd", 1, "us");
+		struct series *tlo =
+		    series_get("cluster", "take+release", "local", 1, "us");
+		struct series *nx =
+		    series_get("cluster", "break notify", "cross-node", 1, "us");
+		struct series *nl =
+		    series_get("cluster", "break notify", "local", 1, "us");
+		struct series *tx =
+		    series_get("cluster", "break total", "cross-node", 1, "us");
+		struct series *tlb =
+		    series_get("cluster", "break total", "local", 1, "us");
+		struct series *rt = series_get("cluster", "etcd-rtt", "put", 1, "us");
+		guint s0[7] = {te->samples->len, tlo->samples->len, nx->samples->len,
+			       nl->samples->len, tx->samples->len,  tlb->samples->len,
+			       rt->samples->len};
+
+		progress("cluster: round %d/%d: %d take+release, %d breaks each", r + 1,
+			 opt.rounds, n, nb);
+		if (take_release(fda, n / 2, te) < 0 ||
+		    take_release(fdl, n / 2, tlo) < 0 ||
+		    take_release(fda, n / 2, te) < 0 || take_release(fdl, n / 2, tlo) < 0)
+			goto out;
+		for (int i = 0; i < nb; i++) {
+			uint64_t t0;
+
+			size = size ? 0 : 4096;
+			if (one_break(&ha, fb, size, nx, tx) < 0 ||
+			    one_break(&hl, fl, size, nl, tlb) < 0)
+				goto out;
+			t0 = now_ns();
+			if (etcd_put(c, "/bench/rtt", "x", 0, &err) < 0) {
+				progress("cluster: etcd: %s", err->message);
+				goto out;
+			}
+			series_add(rt, (double)(now_ns() - t0) / 1e3);
+		}
+		series_end_round(te, s0[0]);
+		series_end_round(tlo, s0[1]);
+		series_end_round(nx, s0[2]);
+		series_end_round(nl, s0[3]);
+		series_end_round(tx, s0[4]);
+		series_end_round(tlb, s0[5]);
+		series_end_round(rt, s0[6]);
+	}
+	{
+		struct ratio *take =
+		    ratio_add("cluster", "take+release etcd= / without", 1,
+			      series_find("cluster", "take+release", "etcd", 1),
+			      series_find("cluster", "take+release", "local", 1));
+
+		ratio_add("cluster", "cross-node break notify / local break notify", 1,
+			  series_find("cluster", "break notify", "cross-node", 1),
+			  series_find("cluster", "break notify", "local", 1));
+		ratio_add("cluster", "cross-node break notify / etcd put", 1,
+			  series_find("cluster", "break notify", "cross-node", 1),
+			  series_find("cluster", "etcd-rtt", "put", 1));
+		ratio_add("cluster", "cross-node break total / local break total", 1,
+			  series_find("cluster", "break total", "cross-node", 1),
+			  series_find("cluster", "break total", "local", 1));
+		target_add("lease take+release with etcd= costs the same as without",
+			   take->median <= 1.1 ? "met" : "missed",
+			   "%.2fx (median of per-round ratios, p99 %.2fx)", take->median,
+			   take->p99);
+	}
+	ret = 0;
+out:
+	if (fda >= 0)
+		close(fda);
+	if (fdl >= 0)
+		close(fdl);
+	holder_stop(&ha);
+	holder_stop(&hl);
+	etcd_free(c);
+	if (b)
+		bm_unmount(b);
+	if (a)
+		bm_unmount(a);
+	if (l)
+		bm_unmount(l);
+	etcd3_stop(&e);
+	return ret;
+}
