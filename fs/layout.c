@@ -560,7 +560,11 @@ static bool check_leases(fuse_req_t req, struct layout_change *c)
 	 */
 	watched = dma_watched(fs->layout->dma);
 	mapped = !watched && may_be_mapped(req, c);
-	if (!watched && !mapped &&
+	if (mapped && dma_recheck(fs->layout->dma)) {
+		watched = true; /* it came without /dev telling us */
+		mapped = false;
+	}
+	if (!watched && !(mapped && fs->cfg.dma_require) &&
 	    !atomic_load_explicit(&c->inode->lease_active, memory_order_relaxed))
 		return false;
 
@@ -577,25 +581,19 @@ static bool check_leases(fuse_req_t req, struct layout_change *c)
 			off = (uint64_t)st.st_size; /* growing: from the old end */
 	}
 
-	/*
-	 * A file that may be mapped, and no module seen: look for it again
-	 * (it may have come without /dev telling us), and with
-	 * dma_module=require refuse the change if it is still not there.
-	 */
-	if (mapped && !dma_recheck(fs->layout->dma)) {
-		if (fs->cfg.dma_require) {
-			dma_note_refusal(fs->layout->dma, c->op == LAYOUT_SETATTR
-							      ? "a truncate"
-							  : c->op == LAYOUT_FALLOCATE
-							      ? "an fallocate"
-							      : "a copy_file_range");
-			pthread_rwlock_unlock(&c->inode->layout_lock);
-			inode_forget(fs, c->inode, 1);
-			fuse_reply_err(req, ENOPKG);
-			return true;
-		}
-		if (!atomic_load_explicit(&c->inode->lease_active, memory_order_relaxed))
-			return false;
+	/* With dma_module=require, a file that may be mapped is not changed
+	 * while the module that would see its pins is absent. */
+	if (mapped && fs->cfg.dma_require) {
+		dma_note_refusal(fs->layout->dma, c->op == LAYOUT_SETATTR ? "a truncate"
+						  : c->op == LAYOUT_FALLOCATE
+						      ? "an fallocate"
+						      : "a copy_file_range");
+		pthread_rwlock_unlock(&c->inode->layout_lock);
+		inode_forget(fs, c->inode, 1);
+		fuse_reply_err(req, ENOPKG);
+		if (fs->cluster)
+			cluster_change_done(fs->cluster, c->cc);
+		return true;
 	}
 
 	p = g_new0(struct parked, 1);
