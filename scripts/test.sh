@@ -31,9 +31,10 @@ if [ "${VALGRIND:-1}" != 0 ] && command -v valgrind >/dev/null; then
 fi
 if [ "${SANITIZE:-1}" != 0 ]; then
 	# The preload shim cannot be ASan-instrumented under an uninstrumented
-	# program, so that suite runs in the main build only.
+	# program, so that suite runs in the main build only; so do the guest
+	# tests and the module's DKMS build (kernel code, no sanitizer).
 	run_suite "asan+ubsan" "$top/build-asan" "-Db_sanitize=address,undefined -Db_lundef=false" \
-		"--no-suite preload --no-suite vm --no-suite bench"
+		"--no-suite preload --no-suite vm --no-suite bench --no-suite kmod"
 fi
 
 if [ "${FUZZ:-1}" != 0 ]; then
