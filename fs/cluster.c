@@ -10,6 +10,8 @@
  *   x/FILE/NODE/SEQ         NODE wants to change FILE: an intent, whose
  *                           value is "OFF LEN NONBLOCK"
  *   a/FILE/NODE/SEQ/PEER    PEER's answer to that intent: an errno, 0 = go
+ *   l/FILE/NODE             NODE's leases on FILE, for pinfsctl only (JSON,
+ *                           written a moment after they change)
  *
  * Every key a node writes lives under that node's etcd lease, so a dead
  * node's keys vanish after its TTL.  FILE is the backing inode number.
@@ -82,7 +84,11 @@ struct cluster {
 	GHashTable *files; /* FILE -> struct mfile */
 	GHashTable *keys;  /* every key in the mirror (relative), for resync */
 	int64_t rev;	   /* the mirror is complete up to this revision */
-	GList *pending;	   /* struct cluster_change parked on other nodes */
+	/* dirty_lock protects dirty: FILE -> the lease table's ino of files
+	 * whose leases changed since on_publish last wrote them to l/. */
+	GMutex dirty_lock;
+	GHashTable *dirty;
+	GList *pending; /* struct cluster_change parked on other nodes */
 
 	GThread *watch_thread;
 	volatile bool stop;
@@ -97,6 +103,7 @@ struct mfile {
 	char *id;
 	GHashTable *interest; /* NODE -> int64_t* create revision */
 	GHashTable *intents;  /* "NODE/SEQ" -> struct mintent */
+	GHashTable *leases;   /* NODE -> its l/ value (JSON text), for pinfsctl */
 	/* This node's interest: local set (and inode held) from the
 	 * transaction that wrote it until it is dropped. */
 	bool local;
@@ -192,6 +199,7 @@ static struct mfile *mfile_get(struct cluster *cl, const char *id, bool create)
 	mf->interest = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, i64_free);
 	mf->intents =
 	    g_hash_table_new_full(g_str_hash, g_str_equal, g_free, mintent_free);
+	mf->leases = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	g_hash_table_insert(cl->files, mf->id, mf);
 	return mf;
 }
@@ -202,6 +210,7 @@ static void mfile_free(gpointer p)
 
 	g_hash_table_destroy(mf->interest);
 	g_hash_table_destroy(mf->intents);
+	g_hash_table_destroy(mf->leases);
 	g_free(mf->id);
 	g_free(mf);
 }
@@ -209,7 +218,7 @@ static void mfile_free(gpointer p)
 static void mfile_maybe_drop(struct cluster *cl, struct mfile *mf)
 {
 	if (!mf->local && !g_hash_table_size(mf->interest) &&
-	    !g_hash_table_size(mf->intents))
+	    !g_hash_table_size(mf->intents) && !g_hash_table_size(mf->leases))
 		g_hash_table_remove(cl->files, mf->id);
 }
 
@@ -366,6 +375,15 @@ static void apply(struct cluster *cl, bool put, const char *rel, const char *val
 			mfile_maybe_drop(cl, mf);
 		}
 		g_free(ikey);
+	} else if (n == 3 && !strcmp(parts[0], "l")) { /* l/FILE/NODE */
+		mf = mfile_get(cl, parts[1], put);
+		if (mf && put) {
+			g_hash_table_replace(mf->leases, g_strdup(parts[2]),
+					     g_strdup(value));
+		} else if (mf) {
+			g_hash_table_remove(mf->leases, parts[2]);
+			mfile_maybe_drop(cl, mf);
+		}
 	} else if (n == 5 && !strcmp(parts[0], "a")) { /* a/FILE/NODE/SEQ/PEER */
 		char *ikey = g_strdup_printf("%s/%s", parts[2], parts[3]);
 		struct mintent *mi = NULL;
@@ -1175,6 +1193,215 @@ static gboolean on_idle_scan(gpointer data)
 	return G_SOURCE_CONTINUE;
 }
 
+/* ---- visibility: l/ keys and pinfsctl ---- */
+
+void cluster_note(struct cluster *cl, struct pinfs_inode *inode)
+{
+	char id[17];
+
+	g_snprintf(id, sizeof(id), "%016" PRIx64, (uint64_t)inode->ino);
+	g_mutex_lock(&cl->dirty_lock);
+	if (!g_hash_table_contains(cl->dirty, id))
+		g_hash_table_insert(cl->dirty, g_strdup(id), inode);
+	g_mutex_unlock(&cl->dirty_lock);
+}
+
+struct publish_collect {
+	uint64_t ino;
+	JsonBuilder *b;
+	unsigned n;
+};
+
+static const char *const type_names[] = {"read", "write", "unlock"};
+static const char *const state_names[] = {"none", "active", "breaking", "revoked"};
+
+static void add_str(JsonBuilder *b, const char *name, const char *v)
+{
+	json_builder_set_member_name(b, name);
+	json_builder_add_string_value(b, v);
+}
+
+static void add_int(JsonBuilder *b, const char *name, gint64 v)
+{
+	json_builder_set_member_name(b, name);
+	json_builder_add_int_value(b, v);
+}
+
+/* "length", null for to-EOF as in the control channel's own replies. */
+static void add_len(JsonBuilder *b, uint64_t len)
+{
+	json_builder_set_member_name(b, "length");
+	if (len == LT_LEN_EOF)
+		json_builder_add_null_value(b);
+	else
+		json_builder_add_int_value(b, (gint64)MIN(len, (uint64_t)G_MAXINT64));
+}
+
+static void collect_file_lease(const struct lt_lease_info *li, void *arg)
+{
+	struct publish_collect *pc = arg;
+
+	if (li->ino != pc->ino)
+		return;
+	json_builder_begin_object(pc->b);
+	add_int(pc->b, "id", (gint64)li->lease_id);
+	add_int(pc->b, "pid", li->pid);
+	add_str(pc->b, "type", type_names[li->type % 3]);
+	json_builder_set_member_name(pc->b, "exclusive");
+	json_builder_add_boolean_value(pc->b, li->exclusive);
+	add_str(pc->b, "state", state_names[li->state % 4]);
+	add_int(pc->b, "offset", (gint64)li->off);
+	add_len(pc->b, li->len);
+	json_builder_end_object(pc->b);
+	pc->n++;
+}
+
+/*
+ * Cluster thread, every 250 ms: write the leases of the files whose leases
+ * changed to l/FILE/NODE (or delete it), so that pinfsctl on any node
+ * lists them.  For display only: the protocol never reads l/ keys, and a
+ * lease call costs one hash insertion for it (cluster_note).
+ */
+static gboolean on_publish(gpointer data)
+{
+	struct cluster *cl = data;
+	GHashTable *dirty;
+	GHashTableIter it;
+	gpointer k, v;
+
+	if (atomic_load(&cl->state) != CL_UP)
+		return G_SOURCE_CONTINUE;
+	g_mutex_lock(&cl->dirty_lock);
+	if (!g_hash_table_size(cl->dirty)) {
+		g_mutex_unlock(&cl->dirty_lock);
+		return G_SOURCE_CONTINUE;
+	}
+	dirty = cl->dirty;
+	cl->dirty = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	g_mutex_unlock(&cl->dirty_lock);
+	g_hash_table_iter_init(&it, dirty);
+	while (g_hash_table_iter_next(&it, &k, &v)) {
+		struct publish_collect pc = {.ino = (uint64_t)(uintptr_t)v};
+		char *lk = key(cl, "l/%s/%s", (char *)k, cl->node), *text;
+		GError *error = NULL;
+		JsonGenerator *gen;
+		JsonNode *root;
+		int ret;
+
+		pc.b = json_builder_new();
+		json_builder_begin_array(pc.b);
+		lt_foreach_lease(cl->fs->leases, collect_file_lease, &pc);
+		json_builder_end_array(pc.b);
+		root = json_builder_get_root(pc.b);
+		gen = json_generator_new();
+		json_generator_set_root(gen, root);
+		text = json_generator_to_data(gen, NULL);
+		if (pc.n)
+			ret =
+			    etcd_put(cl->etcd, lk, text, atomic_load(&cl->lease), &error);
+		else
+			ret = etcd_delete(cl->etcd, lk, false, &error);
+		if (ret < 0)
+			g_clear_error(&error); /* shown stale; it goes with our lease */
+		g_free(text);
+		g_object_unref(gen);
+		json_node_unref(root);
+		g_object_unref(pc.b);
+		g_free(lk);
+	}
+	g_hash_table_destroy(dirty);
+	return G_SOURCE_CONTINUE;
+}
+
+/* One node's l/ value: its leases on mf, each as an object with node and
+ * file added. */
+static void describe_leases(JsonBuilder *b, struct mfile *mf, const char *node,
+			    const char *text)
+{
+	JsonParser *p = json_parser_new();
+	JsonArray *a = NULL;
+
+	if (json_parser_load_from_data(p, text, -1, NULL) &&
+	    JSON_NODE_HOLDS_ARRAY(json_parser_get_root(p)))
+		a = json_node_get_array(json_parser_get_root(p));
+	for (guint i = 0; a && i < json_array_get_length(a); i++) {
+		JsonNode *e = json_array_get_element(a, i);
+		JsonObjectIter oi;
+		const char *name;
+		JsonNode *val;
+
+		if (!JSON_NODE_HOLDS_OBJECT(e))
+			continue;
+		json_builder_begin_object(b);
+		add_str(b, "node", node);
+		add_str(b, "file", mf->id);
+		json_object_iter_init(&oi, json_node_get_object(e));
+		while (json_object_iter_next(&oi, &name, &val)) {
+			json_builder_set_member_name(b, name);
+			json_builder_add_value(b, json_node_copy(val));
+		}
+		json_builder_end_object(b);
+	}
+	g_object_unref(p);
+}
+
+/* One intent: a change parked (or being made) on its node. */
+static void describe_change(JsonBuilder *b, struct mfile *mf, const char *ikey,
+			    struct mintent *mi)
+{
+	GHashTableIter it;
+	gpointer k;
+
+	json_builder_begin_object(b);
+	add_str(b, "node", mi->node);
+	add_str(b, "file", mf->id);
+	add_str(b, "intent", ikey);
+	add_int(b, "offset", (gint64)mi->off);
+	add_len(b, mi->len);
+	json_builder_set_member_name(b, "nonblock");
+	json_builder_add_boolean_value(b, mi->nonblock);
+	/* Nodes with interest in the file that have not answered. */
+	json_builder_set_member_name(b, "waiting_for");
+	json_builder_begin_array(b);
+	g_hash_table_iter_init(&it, mf->interest);
+	while (g_hash_table_iter_next(&it, &k, NULL))
+		if (strcmp(k, mi->node) && !g_hash_table_contains(mi->answers, k))
+			json_builder_add_string_value(b, k);
+	json_builder_end_array(b);
+	json_builder_end_object(b);
+}
+
+void cluster_describe(struct cluster *cl, const char *what, JsonBuilder *b)
+{
+	bool leases = !strcmp(what, "leases");
+	GHashTableIter fit, it;
+	gpointer fv, k, v;
+
+	json_builder_set_member_name(b, "cluster");
+	json_builder_begin_object(b);
+	add_str(b, "node", cl->node);
+	add_str(b, "cluster", cl->name);
+	add_str(b, "state", atomic_load(&cl->state) == CL_UP ? "up" : "fenced");
+	json_builder_set_member_name(b, leases ? "leases" : "changes");
+	json_builder_begin_array(b);
+	g_mutex_lock(&cl->lock);
+	g_hash_table_iter_init(&fit, cl->files);
+	while (g_hash_table_iter_next(&fit, NULL, &fv)) {
+		struct mfile *mf = fv;
+
+		g_hash_table_iter_init(&it, leases ? mf->leases : mf->intents);
+		while (g_hash_table_iter_next(&it, &k, &v)) {
+			if (leases)
+				describe_leases(b, mf, k, v);
+			else
+				describe_change(b, mf, k, v);
+		}
+	}
+	g_mutex_unlock(&cl->lock);
+	json_builder_end_array(b);
+	json_builder_end_object(b);
+}
+
 static gpointer cluster_thread(gpointer data)
 {
 	struct cluster *cl = data;
@@ -1260,12 +1487,18 @@ struct cluster *cluster_new(struct pinfs *fs, GError **error)
 	if (register_node(cl, error) < 0)
 		goto fail;
 	g_mutex_init(&cl->lock);
+	g_mutex_init(&cl->dirty_lock);
+	cl->dirty = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	cl->files = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, mfile_free);
 	cl->keys = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	cl->ctx = g_main_context_new();
 	cl->loop = g_main_loop_new(cl->ctx, FALSE);
 	src = g_timeout_source_new(100);
 	g_source_set_callback(src, on_watchdog, cl, NULL);
+	g_source_attach(src, cl->ctx);
+	g_source_unref(src);
+	src = g_timeout_source_new(250);
+	g_source_set_callback(src, on_publish, cl, NULL);
 	g_source_attach(src, cl->ctx);
 	g_source_unref(src);
 	src = g_timeout_source_new(1000);
@@ -1337,6 +1570,8 @@ void cluster_free(struct cluster *cl)
 		g_clear_error(&error);
 	g_hash_table_destroy(cl->files);
 	g_hash_table_destroy(cl->keys);
+	g_hash_table_destroy(cl->dirty);
+	g_mutex_clear(&cl->dirty_lock);
 	g_mutex_clear(&cl->lock);
 	g_main_loop_unref(cl->loop);
 	g_main_context_unref(cl->ctx);

@@ -70,4 +70,15 @@ void cluster_remote_resumed(void *waiter_data, int err);
 /* For pinfsctl: this node's name and the cluster's. */
 const char *cluster_node(struct cluster *cl);
 
+/* The leases of inode changed (a grant, release, break, revocation): its
+ * l/ key is rewritten a moment later, for pinfsctl on every node.  Any
+ * thread, any lock; one hash insertion. */
+void cluster_note(struct cluster *cl, struct pinfs_inode *inode);
+
+/* For the control channel: add member "cluster" to the open JSON object of
+ * a "leases" reply (every node's leases, with their node) or a "waiters"
+ * reply (every node's parked changes and the nodes they wait for). */
+struct _JsonBuilder;
+void cluster_describe(struct cluster *cl, const char *what, struct _JsonBuilder *b);
+
 #endif /* PINFS_CLUSTER_H */

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "control.h"
 #include "dma.h"
 #include "proc.h"
@@ -63,6 +64,14 @@ static void hook_windows(void *ctx, struct _JsonBuilder *b)
 	window_list_json(fs->windows, b);
 }
 
+static void hook_cluster(void *ctx, const char *what, struct _JsonBuilder *b)
+{
+	struct pinfs *fs = ctx;
+
+	if (fs->cluster)
+		cluster_describe(fs->cluster, what, b);
+}
+
 static void hook_status(void *ctx, struct ctl_status *st)
 {
 	struct pinfs *fs = ctx;
@@ -95,6 +104,7 @@ struct ctl_server *control_start(struct pinfs *fs, GMainContext *ctx,
 	    .ino_owner = hook_ino_owner,
 	    .windows = hook_windows,
 	    .status = hook_status,
+	    .cluster = hook_cluster,
 	};
 	struct ctl_server *ctl;
 	GError *error = NULL;

@@ -344,6 +344,8 @@ static void cmd_leases(struct ctl_client *c, JsonObject *req)
 		json_builder_end_object(b);
 	}
 	json_builder_end_array(b);
+	if (s->hooks.cluster)
+		s->hooks.cluster(s->hook_ctx, "leases", b);
 	reply_builder(c, b);
 
 	names_clear(&names);
@@ -389,6 +391,8 @@ static void cmd_waiters(struct ctl_client *c, JsonObject *req)
 		json_builder_end_object(b);
 	}
 	json_builder_end_array(b);
+	if (s->hooks.cluster)
+		s->hooks.cluster(s->hook_ctx, "waiters", b);
 	reply_builder(c, b);
 
 	names_clear(&names);

@@ -74,6 +74,9 @@ struct ctl_hooks {
 	/* the mount's protections, for "status" (NULL: only what the
 	 * lease table knows) */
 	void (*status)(void *ctx, struct ctl_status *st);
+	/* "leases" and "waiters" ("what"): add members about the other nodes
+	 * of a cluster to the open JSON object of the reply.  NULL: none. */
+	void (*cluster)(void *ctx, const char *what, struct _JsonBuilder *b);
 };
 
 struct ctl_server;

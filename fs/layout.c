@@ -426,6 +426,11 @@ static void on_log(void *ctx, const char *event, uint64_t lease_id, uint64_t ino
 		   pid_t pid, const char *detail)
 {
 	struct later *lt = later_here;
+	struct layout *l = ctx;
+
+	/* Every change of a lease logs: pinfsctl on the other nodes shows it. */
+	if (l->fs->cluster && lease_id)
+		cluster_note(l->fs->cluster, (struct pinfs_inode *)(uintptr_t)ino);
 
 	if (!lt || lt->l != ctx) {
 		log_event(event, lease_id, ino, pid, detail);

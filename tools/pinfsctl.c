@@ -487,6 +487,76 @@ static void print_waiters(JsonObject *resp)
 	g_ptr_array_free(items, TRUE);
 }
 
+/*
+ * On a cluster mount (docs/cluster.md), "leases" and "waiters" replies
+ * carry the whole cluster's leases and parked changes, with their node.
+ */
+static void print_cluster(JsonObject *resp, bool leases)
+{
+	static const char *const lheads[] = {"NODE", "FILE",  "ID",   "PID",
+					     "TYPE", "RANGE", "STATE"};
+	static const bool lright[] = {false, false, true, true, false, false, false};
+	static const char *const wheads[] = {"NODE", "FILE", "RANGE", "WAITING-FOR"};
+	static const bool wright[] = {false, false, false, false};
+	JsonObject *cl = json_object_get_object_member(resp, "cluster");
+	JsonArray *a;
+	struct table tb = {leases ? G_N_ELEMENTS(lheads) : G_N_ELEMENTS(wheads),
+			   leases ? lheads : wheads, leases ? lright : wright,
+			   g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev)};
+	char *node, *state;
+
+	if (!cl)
+		goto out;
+	node = member_text(cl, "node", "?");
+	state = member_text(cl, "state", "?");
+	printf("\ncluster %s, this node %s (%s): %s\n",
+	       json_object_get_string_member_with_default(cl, "cluster", "?"), node,
+	       state, leases ? "leases on every node" : "changes parked on every node");
+	g_free(node);
+	g_free(state);
+	a = json_object_get_array_member(cl, leases ? "leases" : "changes");
+	for (guint i = 0; a && i < json_array_get_length(a); i++) {
+		JsonObject *o = json_array_get_object_element(a, i);
+		char **row = g_new0(char *, tb.ncols + 1);
+
+		if (!o) {
+			g_free(row);
+			continue;
+		}
+		row[0] = member_text(o, "node", "?");
+		row[1] = member_text(o, "file", "?");
+		if (leases) {
+			char *type = member_text(o, "type", "?");
+			char *st = member_text(o, "state", "?");
+
+			row[2] =
+			    g_strdup_printf("%" G_GINT64_FORMAT, member_int(o, "id"));
+			row[3] =
+			    g_strdup_printf("%" G_GINT64_FORMAT, member_int(o, "pid"));
+			row[4] = g_ascii_strup(type, -1);
+			row[5] = fmt_range(o);
+			row[6] = g_ascii_strup(st, -1);
+			g_free(type);
+			g_free(st);
+		} else {
+			JsonArray *w = json_object_get_array_member(o, "waiting_for");
+			GString *ws = g_string_new(NULL);
+
+			for (guint j = 0; w && j < json_array_get_length(w); j++)
+				g_string_append_printf(
+				    ws, "%s%s", j ? "," : "",
+				    json_array_get_string_element(w, j));
+			row[2] = fmt_range(o);
+			row[3] = ws->len ? g_string_free(ws, FALSE)
+					 : (g_string_free(ws, TRUE), g_strdup("-"));
+		}
+		g_ptr_array_add(tb.rows, row);
+	}
+	table_print(&tb);
+out:
+	g_ptr_array_free(tb.rows, TRUE);
+}
+
 static void print_windows(JsonObject *resp)
 {
 	static const char *const heads[] = {"ID",	"PATH",	   "PID",
@@ -811,11 +881,13 @@ int main(int argc, char **argv)
 		printf("%s\n", line);
 		ret = EXIT_OK;
 	} else {
-		if (!strcmp(cmd, "leases"))
+		if (!strcmp(cmd, "leases")) {
 			print_leases(resp);
-		else if (!strcmp(cmd, "waiters"))
+			print_cluster(resp, true);
+		} else if (!strcmp(cmd, "waiters")) {
 			print_waiters(resp);
-		else if (!strcmp(cmd, "stats"))
+			print_cluster(resp, false);
+		} else if (!strcmp(cmd, "stats"))
 			print_stats(resp);
 		else if (!strcmp(cmd, "windows"))
 			print_windows(resp);

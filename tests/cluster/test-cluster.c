@@ -14,6 +14,8 @@
  *   /cluster/nonblock           O_NONBLOCK change against another node's holder
  *   /cluster/grant-refused      a lease on A while B's change is parked: EAGAIN
  *   /cluster/exclusive          an exclusive lease on A: ETXTBSY through B
+ *   /cluster/visibility         pinfsctl leases/waiters on one node show the
+ *                               other nodes' leases and parked changes
  *   /cluster/holder-daemon-killed  kill -9 of A's daemon: B's change runs
  *                               after A's TTL
  *   /cluster/etcd-member-killed one member down: everything still works
@@ -597,6 +599,96 @@ static void test_exclusive(void)
 	ec_stop(ec);
 }
 
+/* pinfsctl --json CMD MNT: the reply's "cluster" object. */
+static JsonObject *ctl_cluster(const char *cmd, struct pm *pm, JsonParser *p)
+{
+	const char *ctl = g_getenv("PINFSCTL");
+	const char *argv[] = {ctl, "--json", cmd, pm_mnt(pm), NULL};
+	g_autofree char *out = NULL;
+	JsonObject *resp;
+
+	g_assert_cmpint(pm_run_cmd(argv, 30, &out, NULL), ==, 0);
+	g_assert_true(json_parser_load_from_data(p, out, -1, NULL));
+	resp = json_node_get_object(json_parser_get_root(p));
+	g_assert_true(json_object_get_boolean_member(resp, "ok"));
+	return json_object_get_object_member(resp, "cluster");
+}
+
+/* pinfsctl on B lists A's lease with its node, and B's parked change with
+ * the node it waits for; the text output too. */
+static void test_visibility(void)
+{
+	struct ec *ec = ec_start();
+	struct pm *a = node_mount(ec, NULL, "a");
+	struct pm *b = node_mount(ec, pm_backing(a), "b");
+	g_autofree char *fa = pm_path(a, "f"), *fb = pm_path(b, "f");
+	const char *ctl = g_getenv("PINFSCTL");
+	struct holder h;
+	JsonObject *cl = NULL;
+	JsonArray *arr = NULL;
+	pid_t tr;
+
+	if (!ctl) {
+		pm_skip("PINFSCTL is not set");
+		return;
+	}
+	make_file(fa, 4096);
+	g_assert_cmpint(holder_start(&h, fa, PINFS_LEASE_WRITE), ==, 0);
+	/* Leases are published a moment after they change. */
+	for (int i = 0; i < 50; i++) {
+		g_autoptr(JsonParser) p = json_parser_new();
+
+		cl = ctl_cluster("leases", b, p);
+		g_assert_nonnull(cl);
+		g_assert_cmpstr(json_object_get_string_member(cl, "node"), ==, "b");
+		arr = json_object_get_array_member(cl, "leases");
+		if (json_array_get_length(arr) == 1) {
+			JsonObject *o = json_array_get_object_element(arr, 0);
+
+			g_assert_cmpstr(json_object_get_string_member(o, "node"), ==,
+					"a");
+			g_assert_cmpstr(json_object_get_string_member(o, "type"), ==,
+					"write");
+			g_assert_cmpint(json_object_get_int_member(o, "pid"), ==, h.pid);
+			break;
+		}
+		arr = NULL;
+		g_usleep(100000);
+	}
+	g_assert_nonnull(arr);
+
+	tr = truncate_start(fb, 0, false);
+	g_assert_cmpint(holder_ask(&h, 'W'), ==, 'S');
+	{
+		g_autoptr(JsonParser) p = json_parser_new();
+		JsonObject *o;
+		JsonArray *w;
+
+		cl = ctl_cluster("waiters", a, p);
+		arr = json_object_get_array_member(cl, "changes");
+		g_assert_cmpuint(json_array_get_length(arr), ==, 1);
+		o = json_array_get_object_element(arr, 0);
+		g_assert_cmpstr(json_object_get_string_member(o, "node"), ==, "b");
+		w = json_object_get_array_member(o, "waiting_for");
+		g_assert_cmpuint(json_array_get_length(w), ==, 1);
+		g_assert_cmpstr(json_array_get_string_element(w, 0), ==, "a");
+	}
+	{
+		const char *argv[] = {ctl, "waiters", pm_mnt(b), NULL};
+		g_autofree char *out = NULL;
+
+		g_assert_cmpint(pm_run_cmd(argv, 30, &out, NULL), ==, 0);
+		g_assert_nonnull(strstr(out, "this node b"));
+		g_assert_nonnull(strstr(out, "WAITING-FOR"));
+	}
+	g_assert_cmpint(holder_ask(&h, 'R'), ==, 'r');
+	g_assert_cmpint(change_wait(tr, 10000), ==, 0);
+	holder_stop(&h);
+	pm_unmount(b);
+	pm_unmount(a);
+	ec_stop(ec);
+}
+
 /* While B's change waits for A's holder, no new lease on A: EAGAIN. */
 static void test_grant_refused(void)
 {
@@ -764,6 +856,7 @@ int main(int argc, char **argv)
 	pm_add_test("/cluster/nonblock", test_nonblock);
 	pm_add_test("/cluster/grant-refused", test_grant_refused);
 	pm_add_test("/cluster/exclusive", test_exclusive);
+	pm_add_test("/cluster/visibility", test_visibility);
 	pm_add_test("/cluster/holder-daemon-killed", test_holder_daemon_killed);
 	pm_add_test("/cluster/etcd-member-killed", test_member_killed);
 	pm_add_test("/cluster/quorum-lost", test_quorum_lost);
