@@ -80,6 +80,9 @@ struct windows {
 	bool kernel_refuses;
 	GMutex lock; /* everything below, and every struct window */
 	GList *list; /* struct window */
+	/* Windows on list, read without the lock by window_file_closed so
+	 * that closing a file pays no lock while there is no window. */
+	atomic_int nlisted;
 	uint64_t next_id;
 	/* Drops pages of staged ranges that reads put in the kernel's page
 	 * cache (a MAP_PRIVATE fault), after the read's reply: see
@@ -569,6 +572,7 @@ static int window_map(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_fi
 		inode_hold(fs, inode);
 		atomic_fetch_add(&inode->windows, 1);
 		w->list = g_list_prepend(w->list, win);
+		atomic_fetch_add(&w->nlisted, 1);
 	}
 	g_mutex_unlock(&w->lock);
 	if (err)
@@ -632,6 +636,7 @@ static int window_sync_unmap(struct pinfs *fs, struct pinfs_file *pf, unsigned i
 	if (cmd == PINFS_IOC_WINDOW_UNMAP) {
 		window_detach(w, win);
 		w->list = g_list_remove(w->list, win);
+		atomic_fetch_sub(&w->nlisted, 1);
 		g_free(win);
 	} else if (!win->attached) {
 		err = ENOLCK; /* its lease ended: written back then */
@@ -760,7 +765,7 @@ void window_file_closed(struct pinfs *fs, struct pinfs_file *pf)
 	uint64_t fh = (uint64_t)(uintptr_t)pf;
 	GList *l, *next;
 
-	if (!w)
+	if (!w || !atomic_load_explicit(&w->nlisted, memory_order_relaxed))
 		return;
 	g_mutex_lock(&w->lock);
 	for (l = w->list; l; l = next) {
@@ -771,6 +776,7 @@ void window_file_closed(struct pinfs *fs, struct pinfs_file *pf)
 			continue;
 		window_finish(w, win, "close");
 		w->list = g_list_delete_link(w->list, l);
+		atomic_fetch_sub(&w->nlisted, 1);
 		g_free(win);
 	}
 	g_mutex_unlock(&w->lock);

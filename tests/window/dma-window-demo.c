@@ -95,6 +95,7 @@ int main(int argc, char **argv)
 	be = pin_backend_open(argv[1], &err);
 	if (!be) {
 		say("backend %s unavailable: %s", argv[1], err->message);
+		g_error_free(err);
 		return 3;
 	}
 	fd = open(argv[2], O_RDWR);
@@ -116,6 +117,10 @@ int main(int argc, char **argv)
 	r = pin_region(be, map, len, 0, &err);
 	if (!r) {
 		say("register failed: %s", err->message);
+		g_error_free(err);
+		munmap(map, len);
+		close(fd);
+		pin_backend_close(be);
 		return 4;
 	}
 	say("registered with %s", pin_backend_name(be));
