@@ -843,12 +843,18 @@ static char *handle_steps(const char *dir, const char *top, struct pm *pm, bool 
 	use_handle(s, "dir", top, &ht, true);
 	fds_before = is_pinfs ? pm_daemon_fd_count(pm) : 0;
 	drop_caches();
-	if (is_pinfs) /* the daemon was told to forget them */
-		g_string_append_printf(s, "forgotten: %s\n",
-				       pm_daemon_fd_count(pm) < fds_before ? "yes"
-									   : "no");
-	else
+	if (is_pinfs) { /* the daemon was told to forget them (FORGET is async) */
+		bool fewer = false;
+
+		for (int i = 0; i < 100 && !fewer; i++) {
+			fewer = pm_daemon_fd_count(pm) < fds_before;
+			if (!fewer)
+				g_usleep(50000);
+		}
+		g_string_append_printf(s, "forgotten: %s\n", fewer ? "yes" : "no");
+	} else {
 		g_string_append(s, "forgotten: yes\n");
+	}
 	use_handle(s, "file after drop", top, &hf, false);
 	use_handle(s, "dir after drop", top, &ht, true);
 	rc = pm_run_as(UID_A, UID_A, act_handles_as_user, (void *)dir);
