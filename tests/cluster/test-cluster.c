@@ -14,6 +14,9 @@
  *   /cluster/nonblock           O_NONBLOCK change against another node's holder
  *   /cluster/grant-refused      a lease on A while B's change is parked: EAGAIN
  *   /cluster/exclusive          an exclusive lease on A: ETXTBSY through B
+ *   /cluster/interrupted        a parked cross-node change interrupted: EINTR
+ *   /cluster/break-time         a holder that never releases: revoked after its
+ *                               node's break_time, then the change runs
  *   /cluster/visibility         pinfsctl leases/waiters on one node show the
  *                               other nodes' leases and parked changes
  *   /cluster/holder-daemon-killed  kill -9 of A's daemon: B's change runs
@@ -193,17 +196,23 @@ static void ec_stop(struct ec *ec)
 /* ttl: TTL for tests that wait for a node to die or to fence itself; the
  * others take more, as a killed member may take a while to replace as
  * leader on a busy machine. */
-static struct pm *node_mount_ttl(struct ec *ec, const char *backing, const char *node,
-				 int ttl)
+static struct pm *node_mount_opts(struct ec *ec, const char *backing, const char *node,
+				  int ttl, int break_time)
 {
 	g_autofree char *opts =
-	    g_strdup_printf("etcd=%s,node=%s,cluster=t%d,etcd_ttl=%d,break_time=0",
-			    ec->urls, node, (int)getpid(), ttl);
+	    g_strdup_printf("etcd=%s,node=%s,cluster=t%d,etcd_ttl=%d,break_time=%d",
+			    ec->urls, node, (int)getpid(), ttl, break_time);
 	struct pm *pm = backing ? pm_mount_on(backing, opts) : pm_mount(opts);
 
 	pm_expect_log(pm, "cluster");
 	pm_message("node %s: %s", node, pm_mnt(pm));
 	return pm;
+}
+
+static struct pm *node_mount_ttl(struct ec *ec, const char *backing, const char *node,
+				 int ttl)
+{
+	return node_mount_opts(ec, backing, node, ttl, 0);
 }
 
 static struct pm *node_mount(struct ec *ec, const char *backing, const char *node)
@@ -340,6 +349,29 @@ static pid_t truncate_start(const char *path, off_t size, bool nonblock)
 		if (fd < 0 || ftruncate(fd, size) < 0)
 			_exit(errno & 0xff);
 		_exit(0);
+	}
+	return pid;
+}
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+}
+
+/* A truncate that a SIGUSR1 interrupts (a handler without SA_RESTART). */
+static pid_t truncate_start_intr(const char *path, off_t size)
+{
+	pid_t pid;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0) {
+		struct sigaction sa = {.sa_handler = on_usr1};
+
+		sigaction(SIGUSR1, &sa, NULL);
+		_exit(truncate(path, size) < 0 ? errno & 0xff : 0);
 	}
 	return pid;
 }
@@ -689,6 +721,59 @@ static void test_visibility(void)
 	ec_stop(ec);
 }
 
+/* A change through B parked on A's holder, interrupted: EINTR, nothing
+ * changed; the break goes on, and a change once A's holder released runs. */
+static void test_interrupted(void)
+{
+	struct ec *ec = ec_start();
+	struct pm *a = node_mount(ec, NULL, "a");
+	struct pm *b = node_mount(ec, pm_backing(a), "b");
+	g_autofree char *fa = pm_path(a, "f"), *fb = pm_path(b, "f");
+	struct holder h;
+	pid_t tr;
+
+	make_file(fa, 4096);
+	g_assert_cmpint(holder_start(&h, fa, PINFS_LEASE_READ), ==, 0);
+	tr = truncate_start_intr(fb, 0);
+	g_assert_cmpint(holder_ask(&h, 'W'), ==, 'S');
+	g_assert_cmpint(change_wait(tr, 200), ==, -1);
+	kill(tr, SIGUSR1);
+	g_assert_cmpint(change_wait(tr, 10000), ==, EINTR);
+	g_assert_cmpint(size_of(fa), ==, 4096);
+	g_assert_cmpint(holder_ask(&h, 'G'), ==, '0' + PINFS_STATE_BREAKING);
+	g_assert_cmpint(holder_ask(&h, 'R'), ==, 'r');
+	tr = truncate_start(fb, 0, false);
+	g_assert_cmpint(change_wait(tr, 10000), ==, 0);
+	holder_stop(&h);
+	pm_unmount(b);
+	pm_unmount(a);
+	ec_stop(ec);
+}
+
+/* A holder on A that never releases: A revokes it after A's break_time,
+ * and then B's change runs. */
+static void test_break_time(void)
+{
+	struct ec *ec = ec_start();
+	struct pm *a = node_mount_opts(ec, NULL, "a", 6, 1);
+	struct pm *b = node_mount(ec, pm_backing(a), "b");
+	g_autofree char *fa = pm_path(a, "f"), *fb = pm_path(b, "f");
+	struct holder h;
+	pid_t tr;
+
+	make_file(fa, 4096);
+	g_assert_cmpint(holder_start(&h, fa, PINFS_LEASE_READ), ==, 0);
+	tr = truncate_start(fb, 0, false);
+	g_assert_cmpint(holder_ask(&h, 'W'), ==, 'S');
+	g_assert_cmpint(change_wait(tr, 300), ==, -1);
+	g_assert_cmpint(change_wait(tr, 15000), ==, 0);
+	g_assert_cmpint(holder_ask(&h, 'E'), ==, '0' + PINFS_END_REVOKED_TIMEOUT);
+	holder_stop(&h);
+	pm_unmount(b);
+	pm_unmount(a);
+	ec_stop(ec);
+}
+
 /* While B's change waits for A's holder, no new lease on A: EAGAIN. */
 static void test_grant_refused(void)
 {
@@ -857,6 +942,8 @@ int main(int argc, char **argv)
 	pm_add_test("/cluster/grant-refused", test_grant_refused);
 	pm_add_test("/cluster/exclusive", test_exclusive);
 	pm_add_test("/cluster/visibility", test_visibility);
+	pm_add_test("/cluster/interrupted", test_interrupted);
+	pm_add_test("/cluster/break-time", test_break_time);
 	pm_add_test("/cluster/holder-daemon-killed", test_holder_daemon_killed);
 	pm_add_test("/cluster/etcd-member-killed", test_member_killed);
 	pm_add_test("/cluster/quorum-lost", test_quorum_lost);
