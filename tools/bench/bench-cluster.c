@@ -14,6 +14,9 @@
  *                 total = truncate returned - truncate start
  *   etcd-rtt      one etcd transaction (a put) from the bench: the floor
  *                 of any cross-node step
+ *   2 holder nodes  the cross-node break with read leases on A and on a
+ *                 third daemon C, the truncate through B: notify is when
+ *                 the later of the two holders was told
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -247,20 +250,24 @@ static void holder_stop(struct holder *h)
 	h->pid = 0;
 }
 
-/* One break of h's lease by a truncate of path (h's file, maybe through
- * another mount) to size. */
-static int one_break(struct holder *h, const char *path, off_t size,
-		     struct series *notify, struct series *total)
+/* One break of the leases of holders h[0..nh) by a truncate of path (their
+ * file, maybe through another mount) to size.  notify: when the last
+ * holder was told. */
+static int one_break_n(struct holder **h, int nh, const char *path, off_t size,
+		       struct series *notify, struct series *total)
 {
-	uint64_t t0, t1, tn, tr;
+	uint64_t t0, t1, tn = 0;
 	char c;
 
-	if (write(h->cmd, "g", 1) != 1 || read(h->reply, &c, 1) != 1 || c != 'r') {
-		progress("cluster: the holder could not take its lease");
-		return -1;
+	for (int i = 0; i < nh; i++) {
+		if (write(h[i]->cmd, "g", 1) != 1 || read(h[i]->reply, &c, 1) != 1 ||
+		    c != 'r') {
+			progress("cluster: a holder could not take its lease");
+			return -1;
+		}
+		while (!atomic_load(&h[i]->shm->blocking))
+			;
 	}
-	while (!atomic_load(&h->shm->blocking))
-		;
 	g_usleep(200);
 	t0 = now_ns();
 	if (truncate(path, size) < 0) {
@@ -268,15 +275,25 @@ static int one_break(struct holder *h, const char *path, off_t size,
 		return -1;
 	}
 	t1 = now_ns();
-	tn = atomic_load(&h->shm->t_notify);
-	tr = atomic_load(&h->shm->t_release);
-	if (!tn || tr < t0) {
-		progress("cluster: the truncate returned before the holder released");
-		return -1;
+	for (int i = 0; i < nh; i++) {
+		uint64_t n = atomic_load(&h[i]->shm->t_notify);
+
+		if (!n || atomic_load(&h[i]->shm->t_release) < t0) {
+			progress(
+			    "cluster: the truncate returned before a holder released");
+			return -1;
+		}
+		tn = MAX(tn, n);
 	}
 	series_add(notify, (double)(int64_t)(tn - t0) / 1e3);
 	series_add(total, (double)(t1 - t0) / 1e3);
 	return 0;
+}
+
+static int one_break(struct holder *h, const char *path, off_t size,
+		     struct series *notify, struct series *total)
+{
+	return one_break_n(&h, 1, path, size, notify, total);
 }
 
 static void write_file(const char *path)
@@ -310,9 +327,10 @@ static int take_release(int fd, int n, struct series *s)
 int run_cluster(void)
 {
 	struct etcd3 e = {0};
-	struct bmount *a = NULL, *b = NULL, *l = NULL;
-	struct holder ha = {0}, hl = {0};
-	g_autofree char *oa = NULL, *ob = NULL;
+	struct bmount *a = NULL, *b = NULL, *l = NULL, *c3 = NULL;
+	struct holder ha = {0}, hl = {0}, h2a = {0}, h2c = {0};
+	g_autofree char *oa = NULL, *ob = NULL, *oc = NULL, *f2a = NULL, *f2b = NULL,
+			*f2c = NULL;
 	g_autofree char *fa = NULL, *fb = NULL, *fl = NULL, *ta = NULL, *tl = NULL;
 	g_autoptr(GError) err = NULL;
 	struct etcd *c = NULL;
@@ -325,8 +343,17 @@ int run_cluster(void)
 			     (int)getpid());
 	ob = g_strdup_printf("etcd=%s,node=b,cluster=bench%d,break_time=10", e.urls,
 			     (int)getpid());
+	oc = g_strdup_printf("etcd=%s,node=c,cluster=bench%d,break_time=10", e.urls,
+			     (int)getpid());
 	a = bm_mount(oa);
 	b = bm_mount_on(a->backing, ob);
+	c3 = bm_mount_on(a->backing, oc);
+	f2a = bm_path(a, "leased2");
+	f2b = bm_path(b, "leased2");
+	f2c = bm_path(c3, "leased2");
+	write_file(f2a);
+	h2a.path = f2a;
+	h2c.path = f2c;
 	l = bm_mount("break_time=10");
 	fa = bm_path(a, "leased");
 	fb = bm_path(b, "leased");
@@ -342,7 +369,8 @@ int run_cluster(void)
 	ha.path = fa;
 	hl.path = fl;
 	c = etcd_new(e.urls, &err);
-	if (fda < 0 || fdl < 0 || !c || holder_start(&ha) < 0 || holder_start(&hl) < 0)
+	if (fda < 0 || fdl < 0 || !c || holder_start(&ha) < 0 || holder_start(&hl) < 0 ||
+	    holder_start(&h2a) < 0 || holder_start(&h2c) < 0)
 		goto out;
 	/* Warm up: A's first lease on each file announces its interest. */
 	if (take_release(fda, 10, series_get("cluster", "warmup", "etcd", 1, "us")) < 0)
@@ -362,9 +390,14 @@ int run_cluster(void)
 		struct series *tlb =
 		    series_get("cluster", "break total", "local", 1, "us");
 		struct series *rt = series_get("cluster", "etcd-rtt", "put", 1, "us");
-		guint s0[7] = {te->samples->len, tlo->samples->len, nx->samples->len,
+		struct series *n2 = series_get("cluster", "break notify",
+					       "cross-node, 2 holder nodes", 2, "us");
+		struct series *t2 = series_get("cluster", "break total",
+					       "cross-node, 2 holder nodes", 2, "us");
+		guint s0[9] = {te->samples->len, tlo->samples->len, nx->samples->len,
 			       nl->samples->len, tx->samples->len,  tlb->samples->len,
-			       rt->samples->len};
+			       rt->samples->len, n2->samples->len,  t2->samples->len};
+		struct holder *two[2] = {&h2a, &h2c};
 
 		progress("cluster: round %d/%d: %d take+release, %d breaks each", r + 1,
 			 opt.rounds, n, nb);
@@ -377,7 +410,8 @@ int run_cluster(void)
 
 			size = size ? 0 : 4096;
 			if (one_break(&ha, fb, size, nx, tx) < 0 ||
-			    one_break(&hl, fl, size, nl, tlb) < 0)
+			    one_break(&hl, fl, size, nl, tlb) < 0 ||
+			    one_break_n(two, 2, f2b, size, n2, t2) < 0)
 				goto out;
 			t0 = now_ns();
 			if (etcd_put(c, "/bench/rtt", "x", 0, &err) < 0) {
@@ -393,6 +427,8 @@ int run_cluster(void)
 		series_end_round(tx, s0[4]);
 		series_end_round(tlb, s0[5]);
 		series_end_round(rt, s0[6]);
+		series_end_round(n2, s0[7]);
+		series_end_round(t2, s0[8]);
 	}
 	{
 		struct ratio *take =
@@ -409,6 +445,10 @@ int run_cluster(void)
 		ratio_add("cluster", "cross-node break total / local break total", 1,
 			  series_find("cluster", "break total", "cross-node", 1),
 			  series_find("cluster", "break total", "local", 1));
+		ratio_add("cluster", "break total, 2 holder nodes / 1 holder node", 2,
+			  series_find("cluster", "break total",
+				      "cross-node, 2 holder nodes", 2),
+			  series_find("cluster", "break total", "cross-node", 1));
 		target_add("lease take+release with etcd= costs the same as without",
 			   take->median <= 1.1 ? "met" : "missed",
 			   "%.2fx (median of per-round ratios, p99 %.2fx)", take->median,
@@ -422,7 +462,11 @@ out:
 		close(fdl);
 	holder_stop(&ha);
 	holder_stop(&hl);
+	holder_stop(&h2a);
+	holder_stop(&h2c);
 	etcd_free(c);
+	if (c3)
+		bm_unmount(c3);
 	if (b)
 		bm_unmount(b);
 	if (a)
