@@ -15,6 +15,9 @@
  *    (F_UNLCK), unmaps and exits 0.  With "hold" it ignores breaks and
  *    holds on until SIGTERM (or SIGKILL: a holder that dies).
  *
+ * With DMA_WINDOW_DEMO_MSYNC=1 in the environment it calls msync(MS_SYNC)
+ * on the mapping after the first write, before "ready".
+ *
  * Every step is printed.  Exit status: 0 done, 1 a step failed, 2 usage,
  * 3 backend unavailable, 4 the device could not register the mapping.
  */
@@ -126,6 +129,13 @@ int main(int argc, char **argv)
 	say("registered with %s", pin_backend_name(be));
 	if (device_write(r, len, byte) < 0)
 		return 1;
+	if (g_strcmp0(g_getenv("DMA_WINDOW_DEMO_MSYNC"), "1") == 0) {
+		if (msync(map, len, MS_SYNC) < 0) {
+			say("msync: %s", strerror(errno));
+			return 1;
+		}
+		say("msynced");
+	}
 	say("ready");
 
 	do {

@@ -607,6 +607,7 @@ static void run_demo(const char *opts, bool expect_register)
 	FILE *f;
 
 	envp = g_environ_setenv(envp, "ASAN_OPTIONS", "verify_asan_link_order=0", TRUE);
+	envp = g_environ_setenv(envp, "DMA_WINDOW_DEMO_MSYNC", "1", TRUE);
 	make_file(b, LEN, 'z', 0);
 	g_assert_true(g_spawn_async_with_pipes(NULL, (char **)argv, envp,
 					       G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
@@ -627,6 +628,9 @@ static void run_demo(const char *opts, bool expect_register)
 		g_assert_not_reached();
 	}
 	g_assert_true(strstr(out->str, "layout lease taken"));
+	/* msync() through the shim wrote the device's bytes to the file. */
+	g_assert_true(strstr(out->str, "msynced"));
+	g_assert_cmpint(count_not(b, 0, LEN, 0x61), ==, 0);
 	trunc = truncate_in_child(p, 4096);
 	while (until_line(f, "\n", out))
 		;
