@@ -40,11 +40,11 @@ static int do_setlease(const struct abi_file *f, const struct pinfs_lease *in)
 	if (in->flags & PINFS_LEASE_IF_HELD) {
 		if (in->type != PINFS_LEASE_UNLOCK)
 			return EINVAL;
-		return -lt_release_held(f->t, f->fh);
+		return -lt_release_held(f->t, f->fh, f->fx);
 	}
 	return -lt_setlease(f->t, f->ino, f->fh, f->pid(f->arg), f->uid,
 			    (enum lt_type)in->type, in->flags & PINFS_LEASE_EXCLUSIVE,
-			    in->offset, len, f->owner_ok(f->arg));
+			    in->offset, len, f->owner_ok(f->arg), f->fx);
 }
 
 static void fill_status(const struct abi_file *f, struct pinfs_lease_status *out)
@@ -87,7 +87,7 @@ static int do_pin(const struct abi_file *f, struct pinfs_pin *pin)
 	if (err)
 		return err;
 	f->in_table(f->arg);
-	err = -lt_pin(f->t, f->ino, f->fh, pin->offset, len, &id);
+	err = -lt_pin(f->t, f->ino, f->fh, pin->offset, len, &id, f->fx);
 	pin->pin_id = id;
 	return err;
 }
@@ -96,7 +96,7 @@ static int do_unpin(const struct abi_file *f, const struct pinfs_pin *pin)
 {
 	if (pin->size != sizeof(*pin) || pin->flags)
 		return EINVAL;
-	return -lt_unpin(f->t, f->ino, f->fh, pin->pin_id);
+	return -lt_unpin(f->t, f->ino, f->fh, pin->pin_id, f->fx);
 }
 
 /*

@@ -33,6 +33,8 @@ union abi_buf {
  *   owner_ok  the caller owns the file or is root
  *   in_table  the open file is about to be handed to the table (so that
  *             its release must tell the table)
+ * fx receives what the table did (a release or unpin may resume parked
+ * changes), for the caller to carry out after its reply.
  */
 struct abi_file {
 	struct lease_table *t; /* NULL: leases=off */
@@ -43,6 +45,7 @@ struct abi_file {
 	bool (*owner_ok)(void *arg);
 	void (*in_table)(void *arg);
 	void *arg;
+	struct lt_effects *fx;
 };
 
 /*

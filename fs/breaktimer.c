@@ -12,6 +12,8 @@
 
 struct break_timer {
 	struct lease_table *t;
+	void (*done)(void *arg, struct lt_effects *fx);
+	void *arg;
 	GMainContext *ctx;
 	GSource *timer; /* only touched on the event thread */
 	/* The timer's expiry (0: none); written by rearm_timer on the event
@@ -20,12 +22,16 @@ struct break_timer {
 	bool stopping; /* set at unmount, before the table goes away */
 };
 
-struct break_timer *break_timer_new(GMainContext *ctx, struct lease_table *t)
+struct break_timer *break_timer_new(GMainContext *ctx, struct lease_table *t,
+				    void (*done)(void *arg, struct lt_effects *fx),
+				    void *arg)
 {
 	struct break_timer *bt = g_new0(struct break_timer, 1);
 
 	bt->ctx = ctx;
 	bt->t = t;
+	bt->done = done;
+	bt->arg = arg;
 	return bt;
 }
 
@@ -67,10 +73,13 @@ static gboolean rearm_timer(gpointer data)
 static gboolean on_timer(gpointer data)
 {
 	struct break_timer *bt = data;
+	struct lt_effects fx = LT_EFFECTS_INIT;
 
 	if (bt->stopping)
 		return G_SOURCE_REMOVE;
-	lt_expire(bt->t);
+	lt_expire(bt->t, &fx);
+	bt->done(bt->arg, &fx);
+	lt_effects_clear(&fx);
 	rearm_timer(bt); /* replaces this source */
 	return G_SOURCE_REMOVE;
 }
@@ -80,13 +89,14 @@ static gboolean on_timer(gpointer data)
  * armed timer: a timer that fires early finds nothing to revoke and
  * re-arms, which is cheaper than waking the event thread on every break
  * and release (two CPUs are shared by the breaker, the holder and the
- * daemon).
+ * daemon).  next may be stale by now: a later change came with effects of
+ * its own, and rearm_timer reads the table itself.
  */
-void break_timer_deadline_changed(struct break_timer *bt)
+void break_timer_deadline_changed(struct break_timer *bt, uint64_t next)
 {
 	uint64_t armed = atomic_load(&bt->armed_ns);
 
-	if (armed && lt_next_deadline(bt->t) >= armed)
+	if (armed && next >= armed)
 		return;
 	g_main_context_invoke(bt->ctx, rearm_timer, bt);
 }

@@ -466,9 +466,11 @@ static gboolean job_answer(gpointer data);
 static void actions_run(struct cluster *cl, struct actions *a)
 {
 	struct pinfs *fs = cl->fs;
+	struct lt_effects fx = LT_EFFECTS_INIT;
 
 	for (guint i = 0; i < a->cancels->len; i++)
-		lt_cancel(fs->leases, g_array_index(a->cancels, uint64_t, i), ECANCELED);
+		lt_cancel(fs->leases, g_array_index(a->cancels, uint64_t, i), ECANCELED,
+			  &fx);
 	for (guint i = 0; i < a->breaks->len; i++) {
 		struct rbreak *rb = a->breaks->pdata[i];
 		struct rwaiter *rw = rb->rw;
@@ -479,9 +481,9 @@ static void actions_run(struct cluster *cl, struct actions *a)
 		 * the mirror has finished, so lt_break sees its lease. */
 		pthread_rwlock_rdlock(&rw->inode->layout_lock);
 		ret = lt_break(fs->leases, ino, 0, 0, rb->off, rb->len, rb->nonblock, rw,
-			       &rw->waiter_id);
+			       &rw->waiter_id, &fx);
 		pthread_rwlock_unlock(&rw->inode->layout_lock);
-		if (ret != 1)
+		if (ret != LT_PARKED)
 			cluster_remote_resumed(rw, ret < 0 ? -ret : 0);
 		g_free(rb);
 	}
@@ -493,6 +495,9 @@ static void actions_run(struct cluster *cl, struct actions *a)
 		r->fn(r->arg, r->err);
 		g_free(r);
 	}
+	/* The holders those breaks notify, and what the cancels resumed. */
+	layout_effects_run(fs->layout, &fx);
+	lt_effects_clear(&fx);
 	g_ptr_array_free(a->breaks, TRUE);
 	g_array_free(a->cancels, TRUE);
 	g_ptr_array_free(a->gone, TRUE);
@@ -979,6 +984,7 @@ static void collect_lease(const struct lt_lease_info *li, void *arg)
 
 static void fence(struct cluster *cl, const char *why)
 {
+	struct lt_effects fx = LT_EFFECTS_INIT;
 	struct fence_collect fc;
 	GPtrArray *inodes = g_ptr_array_new();
 	struct actions a;
@@ -1023,9 +1029,11 @@ static void fence(struct cluster *cl, const char *why)
 	g_hash_table_iter_init(&it, fc.inos);
 	while (g_hash_table_iter_next(&it, &v, NULL))
 		lt_break(cl->fs->leases, (uint64_t)GPOINTER_TO_SIZE(v), 0, 0, 0,
-			 UINT64_MAX, true, NULL, NULL);
+			 UINT64_MAX, true, NULL, NULL, &fx);
 	for (guint i = 0; i < fc.ids->len; i++)
-		lt_revoke(cl->fs->leases, g_array_index(fc.ids, uint64_t, i));
+		lt_revoke(cl->fs->leases, g_array_index(fc.ids, uint64_t, i), &fx);
+	layout_effects_run(cl->fs->layout, &fx);
+	lt_effects_clear(&fx);
 	g_array_free(fc.ids, TRUE);
 	g_hash_table_destroy(fc.inos);
 	for (guint i = 0; i < inodes->len; i++)

@@ -16,11 +16,18 @@
 #include "proc.h"
 #include "window.h"
 
+struct control {
+	struct pinfs *fs;
+	void (*done)(void *arg, struct lt_effects *fx);
+	void *arg;
+	struct ctl_server *ctl;
+};
+
 /* The path of an inode inside the mount, from its backing descriptor.
  * ino may name an inode that is gone by now: inode_dup_fd checks. */
 static char *hook_ino_path(void *ctx, uint64_t ino)
 {
-	struct pinfs *fs = ctx;
+	struct pinfs *fs = ((struct control *)ctx)->fs;
 	char proc[64], *target, *res = NULL;
 	size_t blen = strlen(fs->cfg.backing);
 	int fd = inode_dup_fd(fs, ino);
@@ -43,7 +50,7 @@ static char *hook_ino_path(void *ctx, uint64_t ino)
 
 static int hook_ino_owner(void *ctx, uint64_t ino, uid_t *uid)
 {
-	struct pinfs *fs = ctx;
+	struct pinfs *fs = ((struct control *)ctx)->fs;
 	int fd = inode_dup_fd(fs, ino), err = 0;
 	struct stat st;
 
@@ -59,14 +66,14 @@ static int hook_ino_owner(void *ctx, uint64_t ino, uid_t *uid)
 
 static void hook_windows(void *ctx, struct _JsonBuilder *b)
 {
-	struct pinfs *fs = ctx;
+	struct pinfs *fs = ((struct control *)ctx)->fs;
 
 	window_list_json(fs->windows, b);
 }
 
 static void hook_cluster(void *ctx, const char *what, struct _JsonBuilder *b)
 {
-	struct pinfs *fs = ctx;
+	struct pinfs *fs = ((struct control *)ctx)->fs;
 
 	if (fs->cluster)
 		cluster_describe(fs->cluster, what, b);
@@ -74,7 +81,7 @@ static void hook_cluster(void *ctx, const char *what, struct _JsonBuilder *b)
 
 static void hook_status(void *ctx, struct ctl_status *st)
 {
-	struct pinfs *fs = ctx;
+	struct pinfs *fs = ((struct control *)ctx)->fs;
 	struct dma *d = layout_dma(fs->layout);
 	struct dma_status ds;
 
@@ -96,8 +103,16 @@ static void hook_status(void *ctx, struct ctl_status *st)
 	st->dma_changes = ds.changes;
 }
 
-struct ctl_server *control_start(struct pinfs *fs, GMainContext *ctx,
-				 struct lease_table *t)
+/* A revoke's effects, on the event thread, which holds no lock. */
+static void hook_effects(void *ctx, struct lt_effects *fx)
+{
+	struct control *c = ctx;
+
+	c->done(c->arg, fx);
+}
+
+struct control *control_start(struct pinfs *fs, GMainContext *ctx, struct lease_table *t,
+			      void (*done)(void *arg, struct lt_effects *fx), void *arg)
 {
 	static const struct ctl_hooks hooks = {
 	    .ino_path = hook_ino_path,
@@ -105,8 +120,9 @@ struct ctl_server *control_start(struct pinfs *fs, GMainContext *ctx,
 	    .windows = hook_windows,
 	    .status = hook_status,
 	    .cluster = hook_cluster,
+	    .effects = hook_effects,
 	};
-	struct ctl_server *ctl;
+	struct control *c;
 	GError *error = NULL;
 	unsigned maj, min;
 	char *path;
@@ -115,12 +131,24 @@ struct ctl_server *control_start(struct pinfs *fs, GMainContext *ctx,
 		g_message("control channel off: mount not found in /proc/self/mountinfo");
 		return NULL;
 	}
+	c = g_new0(struct control, 1);
+	c->fs = fs;
+	c->done = done;
+	c->arg = arg;
 	path = ctl_socket_path_for_dev(makedev(maj, min), geteuid());
-	ctl = ctl_start(ctx, t, path, NULL, &hooks, fs, &error);
-	if (!ctl) {
+	c->ctl = ctl_start(ctx, t, path, NULL, &hooks, c, &error);
+	g_free(path);
+	if (!c->ctl) {
 		g_message("control channel off: %s", error->message);
 		g_error_free(error);
+		g_free(c);
+		return NULL;
 	}
-	g_free(path);
-	return ctl;
+	return c;
+}
+
+void control_stop(struct control *c)
+{
+	ctl_stop(c->ctl);
+	g_free(c);
 }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * ctl.c - the control channel: a unix stream socket served from the
- * daemon's GLib event thread.  One JSON object per line each way; see
- * docs/control.md for the protocol.
+ * ctl.c - the control channel's transport: a unix stream socket served
+ * from the daemon's GLib event thread, its framing (one line per request)
+ * and its limits.  ctlproto.c answers each line; docs/control.md has the
+ * protocol.
  *
  * Every connection is a small state machine driven by one GSocket source:
  * while responses are waiting to be sent it watches G_IO_OUT, otherwise
@@ -12,8 +13,7 @@
  *
  * Locking: struct ctl_server and its clients are only touched from the
  * thread iterating s->mc (ctl_start runs before any source is attached,
- * ctl_stop tears down there, see ctl_stop).  The lease table has its own
- * lock; lt_foreach_* copy out under it and the hooks are called after.
+ * ctl_stop tears down there, see ctl_stop).
  */
 #ifndef G_LOG_DOMAIN
 #define G_LOG_DOMAIN "pinfs"
@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -29,23 +30,12 @@
 
 #include <gio/gio.h>
 #include <gio/gunixsocketaddress.h>
-#include <json-glib/json-glib.h>
 
-#include "clock.h"
-#include "ctl.h"
-
-#ifndef PINFS_VERSION
-#define PINFS_VERSION "unknown"
-#endif
-
-#define CTL_MAX_DEPTH 16 /* JSON nesting accepted in a request */
+#include "ctlproto.h"
 
 struct ctl_server {
 	GMainContext *mc;
-	struct lease_table *t;
-	struct lt_clock clock;
-	struct ctl_hooks hooks;
-	void *hook_ctx;
+	struct ctl_proto proto; /* what answers each request line */
 
 	char *path;
 	dev_t sock_dev; /* the socket file we bound, so that ctl_stop */
@@ -93,610 +83,6 @@ struct ctl_client {
 
 static gboolean client_io(GSocket *sock, GIOCondition cond, gpointer data);
 
-static uint64_t monotonic_ns(void *arg)
-{
-	(void)arg;
-	return clock_mono_ns();
-}
-
-static uint64_t now_ns(struct ctl_server *s)
-{
-	return s->clock.now_ns(s->clock.arg);
-}
-
-/* ---- Building responses ---- */
-
-/* JSON integers are signed 64-bit; no file offset can exceed INT64_MAX. */
-static void add_u64(JsonBuilder *b, const char *name, uint64_t v)
-{
-	json_builder_set_member_name(b, name);
-	json_builder_add_int_value(b, v > G_MAXINT64 ? G_MAXINT64 : (gint64)v);
-}
-
-/* A length, with null meaning "to end of file" (LT_LEN_EOF). */
-static void add_len(JsonBuilder *b, const char *name, uint64_t len)
-{
-	json_builder_set_member_name(b, name);
-	if (len == LT_LEN_EOF)
-		json_builder_add_null_value(b);
-	else
-		json_builder_add_int_value(b,
-					   len > G_MAXINT64 ? G_MAXINT64 : (gint64)len);
-}
-
-/* A string that may hold any bytes (a path, a comm); NULL becomes null. */
-static void add_text(JsonBuilder *b, const char *name, const char *text)
-{
-	json_builder_set_member_name(b, name);
-	if (!text) {
-		json_builder_add_null_value(b);
-	} else if (g_utf8_validate(text, -1, NULL)) {
-		json_builder_add_string_value(b, text);
-	} else {
-		char *valid = g_utf8_make_valid(text, -1);
-
-		json_builder_add_string_value(b, valid);
-		g_free(valid);
-	}
-}
-
-static JsonBuilder *ok_begin(void)
-{
-	JsonBuilder *b = json_builder_new();
-
-	json_builder_begin_object(b);
-	json_builder_set_member_name(b, "ok");
-	json_builder_add_boolean_value(b, TRUE);
-	return b;
-}
-
-/* Close the object begun by ok_begin and queue it as one line. */
-static void reply_builder(struct ctl_client *c, JsonBuilder *b)
-{
-	JsonGenerator *gen = json_generator_new();
-	JsonNode *root;
-	gchar *text;
-	gsize len;
-
-	json_builder_end_object(b);
-	root = json_builder_get_root(b);
-	json_generator_set_root(gen, root);
-	text = json_generator_to_data(gen, &len);
-	g_string_append_len(c->out, text, len);
-	g_string_append_c(c->out, '\n');
-	g_free(text);
-	json_node_unref(root);
-	g_object_unref(gen);
-	g_object_unref(b);
-}
-
-static void reply_error(struct ctl_client *c, int err, const char *fmt, ...)
-    G_GNUC_PRINTF(3, 4);
-
-/* Queue {"ok":false,"errno":err,"error":text}. */
-static void reply_error(struct ctl_client *c, int err, const char *fmt, ...)
-{
-	JsonBuilder *b = json_builder_new();
-	va_list ap;
-	char *msg;
-
-	va_start(ap, fmt);
-	msg = g_strdup_vprintf(fmt, ap);
-	va_end(ap);
-
-	json_builder_begin_object(b);
-	json_builder_set_member_name(b, "ok");
-	json_builder_add_boolean_value(b, FALSE);
-	json_builder_set_member_name(b, "errno");
-	json_builder_add_int_value(b, err);
-	add_text(b, "error", msg);
-	reply_builder(c, b);
-	g_free(msg);
-}
-
-/* ---- Names for listings: hooks, cached for one response ---- */
-
-struct names {
-	struct ctl_server *s;
-	GHashTable *comm; /* GINT_TO_POINTER(pid) -> char * or NULL */
-	GHashTable *path; /* uint64_t * ino -> char * or NULL */
-};
-
-static void names_init(struct names *n, struct ctl_server *s)
-{
-	n->s = s;
-	n->comm = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
-	n->path = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
-}
-
-static void names_clear(struct names *n)
-{
-	g_hash_table_destroy(n->comm);
-	g_hash_table_destroy(n->path);
-}
-
-static char *proc_comm(pid_t pid)
-{
-	char file[64], *text = NULL;
-
-	if (pid <= 0)
-		return NULL;
-	snprintf(file, sizeof(file), "/proc/%d/comm", (int)pid);
-	if (!g_file_get_contents(file, &text, NULL, NULL))
-		return NULL;
-	return g_strchomp(text);
-}
-
-static const char *names_comm(struct names *n, pid_t pid)
-{
-	gpointer key = GINT_TO_POINTER(pid), value;
-
-	if (g_hash_table_lookup_extended(n->comm, key, NULL, &value))
-		return value;
-	if (n->s->hooks.pid_comm)
-		value = n->s->hooks.pid_comm(n->s->hook_ctx, pid);
-	else
-		value = proc_comm(pid);
-	g_hash_table_insert(n->comm, key, value);
-	return value;
-}
-
-static const char *names_path(struct names *n, uint64_t ino)
-{
-	gpointer value = NULL;
-	gint64 key = (gint64)ino;
-
-	if (g_hash_table_lookup_extended(n->path, &key, NULL, &value))
-		return value;
-	if (n->s->hooks.ino_path)
-		value = n->s->hooks.ino_path(n->s->hook_ctx, ino);
-	g_hash_table_insert(n->path, g_memdup2(&key, sizeof(key)), value);
-	return value;
-}
-
-static const char *type_name(enum lt_type type)
-{
-	switch (type) {
-	case LT_READ:
-		return "read";
-	case LT_WRITE:
-		return "write";
-	default:
-		return "unlock";
-	}
-}
-
-static const char *state_name(enum lt_state state)
-{
-	switch (state) {
-	case LT_ACTIVE:
-		return "active";
-	case LT_BREAKING:
-		return "breaking";
-	case LT_REVOKED:
-		return "revoked";
-	default:
-		return "none";
-	}
-}
-
-static uint64_t since(uint64_t now, uint64_t then)
-{
-	return now > then ? now - then : 0;
-}
-
-/* ---- Commands ---- */
-
-static void copy_lease(const struct lt_lease_info *li, void *arg)
-{
-	g_array_append_vals(arg, li, 1);
-}
-
-static void copy_waiter(const struct lt_waiter_info *wi, void *arg)
-{
-	g_array_append_vals(arg, wi, 1);
-}
-
-static void cmd_leases(struct ctl_client *c, JsonObject *req)
-{
-	struct ctl_server *s = c->s;
-	GArray *a = g_array_new(FALSE, FALSE, sizeof(struct lt_lease_info));
-	struct names names;
-	JsonBuilder *b;
-	uint64_t now;
-	guint i;
-
-	(void)req;
-	lt_foreach_lease(s->t, copy_lease, a);
-	now = now_ns(s);
-	names_init(&names, s);
-
-	b = ok_begin();
-	add_u64(b, "now_ns", now);
-	json_builder_set_member_name(b, "leases");
-	json_builder_begin_array(b);
-	for (i = 0; i < a->len; i++) {
-		const struct lt_lease_info *li =
-		    &g_array_index(a, struct lt_lease_info, i);
-
-		json_builder_begin_object(b);
-		add_u64(b, "id", li->lease_id);
-		add_u64(b, "ino", li->ino);
-		add_u64(b, "fh", li->fh);
-		add_text(b, "path", names_path(&names, li->ino));
-		json_builder_set_member_name(b, "pid");
-		json_builder_add_int_value(b, li->pid);
-		add_text(b, "command", names_comm(&names, li->pid));
-		add_text(b, "type", type_name(li->type));
-		json_builder_set_member_name(b, "exclusive");
-		json_builder_add_boolean_value(b, li->exclusive);
-		add_text(b, "state", state_name(li->state));
-		add_u64(b, "offset", li->off);
-		add_len(b, "length", li->len);
-		add_u64(b, "granted_ns", li->granted_ns);
-		add_u64(b, "age_ns", since(now, li->granted_ns));
-		if (li->break_start_ns) {
-			add_u64(b, "break_start_ns", li->break_start_ns);
-			add_u64(b, "breaking_ns", since(now, li->break_start_ns));
-		}
-		add_u64(b, "pinned_bytes", li->pinned_bytes);
-		add_u64(b, "pins", li->npins);
-		json_builder_end_object(b);
-	}
-	json_builder_end_array(b);
-	if (s->hooks.cluster)
-		s->hooks.cluster(s->hook_ctx, "leases", b);
-	reply_builder(c, b);
-
-	names_clear(&names);
-	g_array_free(a, TRUE);
-}
-
-static void cmd_waiters(struct ctl_client *c, JsonObject *req)
-{
-	struct ctl_server *s = c->s;
-	GArray *a = g_array_new(FALSE, FALSE, sizeof(struct lt_waiter_info));
-	struct names names;
-	JsonBuilder *b;
-	uint64_t now;
-	guint i;
-
-	(void)req;
-	lt_foreach_waiter(s->t, copy_waiter, a);
-	now = now_ns(s);
-	names_init(&names, s);
-
-	b = ok_begin();
-	add_u64(b, "now_ns", now);
-	json_builder_set_member_name(b, "waiters");
-	json_builder_begin_array(b);
-	for (i = 0; i < a->len; i++) {
-		const struct lt_waiter_info *wi =
-		    &g_array_index(a, struct lt_waiter_info, i);
-
-		json_builder_begin_object(b);
-		add_u64(b, "id", wi->waiter_id);
-		add_u64(b, "ino", wi->ino);
-		add_u64(b, "breaker_fh", wi->breaker_fh);
-		add_text(b, "path", names_path(&names, wi->ino));
-		json_builder_set_member_name(b, "pid");
-		json_builder_add_int_value(b, wi->pid);
-		add_text(b, "command", names_comm(&names, wi->pid));
-		add_u64(b, "offset", wi->off);
-		add_len(b, "length", wi->len);
-		add_u64(b, "parked_ns", wi->parked_ns);
-		add_u64(b, "waited_ns", since(now, wi->parked_ns));
-		json_builder_set_member_name(b, "pins_only");
-		json_builder_add_boolean_value(b, wi->pins_only);
-		json_builder_end_object(b);
-	}
-	json_builder_end_array(b);
-	if (s->hooks.cluster)
-		s->hooks.cluster(s->hook_ctx, "waiters", b);
-	reply_builder(c, b);
-
-	names_clear(&names);
-	g_array_free(a, TRUE);
-}
-
-static void cmd_stats(struct ctl_client *c, JsonObject *req)
-{
-	struct lt_stats st;
-	JsonBuilder *b;
-
-	(void)req;
-	memset(&st, 0, sizeof(st));
-	lt_get_stats(c->s->t, &st);
-
-	b = ok_begin();
-	json_builder_set_member_name(b, "stats");
-	json_builder_begin_object(b);
-	add_u64(b, "granted", st.granted);
-	add_u64(b, "released", st.released);
-	add_u64(b, "broken", st.broken);
-	add_u64(b, "revoked", st.revoked);
-	add_u64(b, "refused", st.refused);
-	add_u64(b, "parked", st.parked);
-	add_u64(b, "resumed", st.resumed);
-	add_u64(b, "cancelled", st.cancelled);
-	add_u64(b, "active_leases", st.active_leases);
-	add_u64(b, "parked_now", st.parked_now);
-	add_u64(b, "wait_count", st.wait_count);
-	add_u64(b, "wait_max_ns", st.wait_max_ns);
-	add_u64(b, "wait_total_ns", st.wait_total_ns);
-	add_u64(b, "wait_mean_ns", st.wait_count ? st.wait_total_ns / st.wait_count : 0);
-	json_builder_end_object(b);
-	reply_builder(c, b);
-}
-
-/* The mount's protections: declared pins (leases) and undeclared ones
- * (the pinfs_dma module). */
-static void cmd_status(struct ctl_client *c, JsonObject *req)
-{
-	struct ctl_status st;
-	uint64_t now = now_ns(c->s);
-	JsonBuilder *b;
-
-	(void)req;
-	memset(&st, 0, sizeof(st));
-	st.leases = true; /* a server exists only with a lease table */
-	g_strlcpy(st.dma_module, "unknown", sizeof(st.dma_module));
-	if (c->s->hooks.status)
-		c->s->hooks.status(c->s->hook_ctx, &st);
-
-	b = ok_begin();
-	add_u64(b, "now_ns", now);
-	json_builder_set_member_name(b, "status");
-	json_builder_begin_object(b);
-	json_builder_set_member_name(b, "leases");
-	json_builder_add_boolean_value(b, st.leases);
-	add_u64(b, "break_time_s", st.break_time);
-	add_text(b, "pinned", st.pinned_fail ? "fail" : "wait");
-	json_builder_set_member_name(b, "undeclared_pins");
-	json_builder_begin_object(b);
-	json_builder_set_member_name(b, "watched");
-	json_builder_add_boolean_value(b, st.dma_watched);
-	add_text(b, "module", st.dma_module);
-	add_text(b, "detail", st.dma_detail);
-	add_text(b, "dma_module", st.dma_require ? "require" : "auto");
-	add_u64(b, "since_ns", st.dma_since_ns);
-	add_u64(b, "for_ns", now > st.dma_since_ns ? now - st.dma_since_ns : 0);
-	add_u64(b, "changes", st.dma_changes);
-	json_builder_end_object(b);
-	json_builder_end_object(b);
-	reply_builder(c, b);
-}
-
-static void cmd_version(struct ctl_client *c, JsonObject *req)
-{
-	JsonBuilder *b = ok_begin();
-
-	(void)req;
-	add_text(b, "version", PINFS_VERSION);
-	json_builder_set_member_name(b, "protocol");
-	json_builder_add_int_value(b, CTL_PROTOCOL_VERSION);
-	reply_builder(c, b);
-}
-
-/*
- * May this client revoke lease id?  Root may; anyone else only if the
- * daemon says they own the file.  0, or a negative errno with the error
- * already queued.
- */
-static int revoke_allowed(struct ctl_client *c, uint64_t id)
-{
-	struct ctl_server *s = c->s;
-	uint64_t ino;
-	uid_t owner;
-	int ret;
-
-	if (c->uid == 0)
-		return 0;
-	ret = lt_lease_ino(s->t, id, &ino);
-	if (ret < 0) {
-		reply_error(c, -ret, "no lease %" G_GUINT64_FORMAT, id);
-		return ret;
-	}
-	if (!s->hooks.ino_owner) {
-		reply_error(c, EPERM, "only root may revoke leases on this mount");
-		return -EPERM;
-	}
-	ret = s->hooks.ino_owner(s->hook_ctx, ino, &owner);
-	if (ret < 0) {
-		reply_error(c, -ret,
-			    "lease %" G_GUINT64_FORMAT
-			    ": cannot find its file's owner: %s",
-			    id, g_strerror(-ret));
-		return ret;
-	}
-	if (owner != c->uid) {
-		reply_error(c, EPERM,
-			    "permission denied: only root or the file's owner may revoke "
-			    "lease %" G_GUINT64_FORMAT,
-			    id);
-		return -EPERM;
-	}
-	return 0;
-}
-
-static void cmd_revoke(struct ctl_client *c, JsonObject *req)
-{
-	JsonNode *idn = json_object_get_member(req, "id");
-	char idstr[32];
-	JsonBuilder *b;
-	gint64 id;
-	int ret;
-
-	if (!idn || !JSON_NODE_HOLDS_VALUE(idn) ||
-	    json_node_get_value_type(idn) != G_TYPE_INT64) {
-		reply_error(c, EINVAL, "revoke needs an integer \"id\"");
-		return;
-	}
-	id = json_node_get_int(idn);
-	if (id < 0) {
-		reply_error(c, EINVAL, "lease id must not be negative");
-		return;
-	}
-	if (revoke_allowed(c, (uint64_t)id) < 0)
-		return;
-	ret = lt_revoke(c->s->t, (uint64_t)id);
-	if (ret < 0) {
-		reply_error(c, -ret, "cannot revoke lease %" G_GINT64_FORMAT ": %s", id,
-			    g_strerror(-ret));
-		return;
-	}
-	snprintf(idstr, sizeof(idstr), "%" G_GINT64_FORMAT, id);
-	g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_INFO, "PINFS_EVENT", "ctl-revoke",
-			 "PINFS_LEASE", idstr, "MESSAGE",
-			 "lease %s revoked on request of uid %d pid %d", idstr,
-			 (int)c->uid, (int)c->pid);
-	b = ok_begin();
-	json_builder_set_member_name(b, "id");
-	json_builder_add_int_value(b, id);
-	reply_builder(c, b);
-}
-
-/* Staging windows (the daemon's windows hook fills the array). */
-static void cmd_windows(struct ctl_client *c, JsonObject *req)
-{
-	struct ctl_server *s = c->s;
-	JsonBuilder *b = ok_begin();
-
-	(void)req;
-	json_builder_set_member_name(b, "windows");
-	json_builder_begin_array(b);
-	if (s->hooks.windows)
-		s->hooks.windows(s->hook_ctx, b);
-	json_builder_end_array(b);
-	reply_builder(c, b);
-}
-
-static const struct {
-	const char *name;
-	void (*fn)(struct ctl_client *c, JsonObject *req);
-} commands[] = {
-    {"leases", cmd_leases}, {"waiters", cmd_waiters}, {"stats", cmd_stats},
-    {"revoke", cmd_revoke}, {"version", cmd_version}, {"windows", cmd_windows},
-    {"status", cmd_status},
-};
-
-/*
- * Deepest nesting of arrays and objects in a JSON text, looking past
- * strings.  Checked before parsing so that json-glib's recursive parser
- * never sees a request deep enough to exhaust our stack.
- */
-static unsigned json_depth(const char *p, gsize len)
-{
-	unsigned depth = 0, max = 0;
-	bool in_string = false, escaped = false;
-	gsize i;
-
-	for (i = 0; i < len; i++) {
-		if (in_string) {
-			if (escaped)
-				escaped = false;
-			else if (p[i] == '\\')
-				escaped = true;
-			else if (p[i] == '"')
-				in_string = false;
-		} else if (p[i] == '"') {
-			in_string = true;
-		} else if (p[i] == '[' || p[i] == '{') {
-			if (++depth > max)
-				max = depth;
-		} else if ((p[i] == ']' || p[i] == '}') && depth) {
-			depth--;
-		}
-	}
-	return max;
-}
-
-/* Answer one request line (without its newline). */
-static void handle_line(struct ctl_client *c, const char *line, gsize len)
-{
-	JsonParser *parser = NULL;
-	GError *err = NULL;
-	JsonNode *root, *cmd;
-	const char *name;
-	gsize i;
-
-	if (len && line[len - 1] == '\r')
-		len--;
-	if (len == 0)
-		return; /* blank lines are allowed between requests */
-	if (memchr(line, '\0', len) || !g_utf8_validate(line, len, NULL)) {
-		reply_error(c, EINVAL, "request is not UTF-8 text");
-		return;
-	}
-	if (json_depth(line, len) > CTL_MAX_DEPTH) {
-		reply_error(c, EINVAL, "request nested deeper than %d", CTL_MAX_DEPTH);
-		return;
-	}
-
-	parser = json_parser_new_immutable();
-	if (!json_parser_load_from_data(parser, line, len, &err)) {
-		reply_error(c, EINVAL, "malformed JSON: %s", err->message);
-		goto out;
-	}
-	root = json_parser_get_root(parser);
-	if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
-		reply_error(c, EINVAL, "request must be a JSON object");
-		goto out;
-	}
-	cmd = json_object_get_member(json_node_get_object(root), "cmd");
-	if (!cmd || !JSON_NODE_HOLDS_VALUE(cmd) ||
-	    json_node_get_value_type(cmd) != G_TYPE_STRING) {
-		reply_error(c, EINVAL, "request needs a string \"cmd\"");
-		goto out;
-	}
-	name = json_node_get_string(cmd);
-	for (i = 0; i < G_N_ELEMENTS(commands); i++) {
-		if (strcmp(name, commands[i].name) == 0) {
-			commands[i].fn(c, json_node_get_object(root));
-			goto out;
-		}
-	}
-	reply_error(c, EINVAL, "unknown command \"%s\"", name);
-out:
-	g_clear_error(&err);
-	g_object_unref(parser);
-}
-
-/* What a server answers from: the table, its clock and the hooks. */
-static void server_init(struct ctl_server *s, struct lease_table *t,
-			const struct lt_clock *clock, const struct ctl_hooks *hooks,
-			void *hook_ctx)
-{
-	s->t = t;
-	if (clock && clock->now_ns) {
-		s->clock = *clock;
-	} else {
-		s->clock.now_ns = monotonic_ns;
-		s->clock.arg = NULL;
-	}
-	if (hooks)
-		s->hooks = *hooks;
-	s->hook_ctx = hook_ctx;
-	s->max_request = CTL_MAX_REQUEST;
-	s->out_high = CTL_OUT_HIGH;
-}
-
-/* A server and a client that exist only for this one line. */
-void ctl_handle_request(struct lease_table *t, const struct lt_clock *clock,
-			const struct ctl_hooks *hooks, void *hook_ctx, uid_t peer_uid,
-			const char *line, size_t len, GString *reply)
-{
-	struct ctl_server s = {0};
-	struct ctl_client c = {0};
-
-	server_init(&s, t, clock, hooks, hook_ctx);
-	c.s = &s;
-	c.uid = peer_uid;
-	c.pid = -1;
-	c.out = reply;
-	handle_line(&c, line, len);
-}
-
 /* ---- Connections ---- */
 
 /*
@@ -713,8 +99,22 @@ static gsize out_pending(struct ctl_client *c)
 
 static void reply_too_long(struct ctl_client *c)
 {
-	reply_error(c, EMSGSIZE, "request longer than %" G_GSIZE_FORMAT " bytes",
-		    c->s->max_request);
+	char msg[64];
+
+	snprintf(msg, sizeof(msg), "request longer than %" G_GSIZE_FORMAT " bytes",
+		 c->s->max_request);
+	ctl_proto_error(c->out, EMSGSIZE, msg);
+}
+
+/* The server's own settings; ctl_start and ctl_feed_stream fill in the
+ * rest. */
+static void server_init(struct ctl_server *s, struct lease_table *t,
+			const struct lt_clock *clock, const struct ctl_hooks *hooks,
+			void *hook_ctx)
+{
+	ctl_proto_init(&s->proto, t, clock, hooks, hook_ctx);
+	s->max_request = CTL_MAX_REQUEST;
+	s->out_high = CTL_OUT_HIGH;
 }
 
 /* One line, without its newline: a request, or the end of an overlong
@@ -726,7 +126,7 @@ static void take_line(struct ctl_client *c, const char *line, gsize len)
 	else if (len > c->s->max_request)
 		reply_too_long(c);
 	else
-		handle_line(c, line, len);
+		ctl_proto_answer(&c->s->proto, c->uid, c->pid, line, len, c->out);
 }
 
 /*

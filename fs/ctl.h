@@ -77,6 +77,10 @@ struct ctl_hooks {
 	/* "leases" and "waiters" ("what"): add members about the other nodes
 	 * of a cluster to the open JSON object of the reply.  NULL: none. */
 	void (*cluster)(void *ctx, const char *what, struct _JsonBuilder *b);
+	/* What a revoke did to the lease table (holders to notify, parked
+	 * changes resumed, log lines, the new deadline), for the daemon to
+	 * carry out; the server clears fx afterwards.  NULL: dropped. */
+	void (*effects)(void *ctx, struct lt_effects *fx);
 };
 
 struct ctl_server;

@@ -9,6 +9,7 @@
 #define FUSE_USE_VERSION 312
 
 #include <fuse_lowlevel.h>
+#include <stddef.h>
 #include <glib.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -17,6 +18,8 @@
 #include <sys/stat.h>
 
 #include "lease.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /*
  * A backing inode.  Its address is the FUSE node id.  Identity is
@@ -43,15 +46,15 @@ struct pinfs_inode {
 	GList *tomb_link;
 	int link_dir_fd;
 	char *link_name;
-	/* Set by the lease table (lt_ops.file_active) while the file has a
+	/* Set by the lease table (lt_hooks.file_active) while the file has a
 	 * lease, pin or parked waiter: layout changes test it without a lock. */
 	atomic_bool lease_active;
 	/* The last mode the daemon saw had a set-ID bit (perm.c): writes by
 	 * ordinary users look at the file's mode only then. */
 	atomic_bool setid;
-	/* Read-held by a layout change from its check until it is done, write-
+	/* Read-held by a layout change from its check until it is made, write-
 	 * held by a lease grant: a lease cannot be granted between a change's
-	 * check and the change itself (see layout_check). */
+	 * check and the change itself (see layout_change). */
 	pthread_rwlock_t layout_lock;
 	/* The thread that last opened this file with O_NONBLOCK, and when
 	 * (g_get_monotonic_time, us): links the kernel's truncate after an
@@ -169,69 +172,54 @@ int inode_link_path(struct pinfs *fs, struct pinfs_inode *inode, int *dir_fd,
 /* ops.c */
 extern const struct fuse_lowlevel_ops lo_ops;
 
-/*
- * The operations a parked layout change performs once it may go ahead.
- * Each replies to req itself.
- */
-void ops_do_setattr(fuse_req_t req, struct pinfs_inode *inode, struct stat *attr,
-		    int valid, struct pinfs_file *pf);
-void ops_do_fallocate(fuse_req_t req, struct pinfs_file *pf, int mode, off_t off,
-		      off_t len);
-void ops_do_copy_file_range(fuse_req_t req, struct pinfs_file *in, off_t off_in,
-			    struct pinfs_file *out, off_t off_out, size_t len, int flags);
-
 /* layout.c: the lease glue between FUSE requests and the lease table. */
 struct layout *layout_new(struct pinfs *fs, GError **error);
 void layout_start_control(struct layout *l);
 void layout_free(struct layout *l);
 
-enum layout_op {
-	LAYOUT_SETATTR,
-	LAYOUT_FALLOCATE,
-	LAYOUT_COPY,
-};
-
-/* Everything a layout change needs to run later. */
+/*
+ * A layout change: what it touches, and its continuation.  A handler
+ * embeds it first in a struct of its own that holds the request's
+ * arguments, and apply finds them there (container_of).  apply makes the
+ * change and replies to req; it runs at once or, after a wait, on another
+ * thread, from a copy of the handler's struct.
+ */
 struct layout_change {
-	enum layout_op op;
 	struct pinfs_inode *inode;
 	struct pinfs_file *pf; /* the open file making the change, or NULL */
-	uint64_t off, len;     /* the range it touches; len LT_LEN_EOF */
-	bool nonblock;
-	struct cluster_change *cc; /* its intent on other nodes (cluster.c) */
-	union {
-		struct {
-			struct stat attr;
-			int valid;
-		} setattr;
-		struct {
-			int mode;
-			off_t off, len;
-		} falloc;
-		struct {
-			struct pinfs_file *in;
-			off_t off_in, off_out;
-			size_t len;
-			int flags;
-		} copy;
-	} u;
+	/* Another open file the change comes through (copy_file_range's
+	 * source), or NULL: neither counts as a mapping (layout.c). */
+	struct pinfs_file *pf_src;
+	const char *name; /* "a truncate", for log lines */
+	/* Its intent on other nodes (cluster.c): set once they let it go,
+	 * withdrawn once it is made or fails. */
+	struct cluster_change *cc;
+	uint64_t off, len; /* the range it touches; len LT_LEN_EOF */
+	bool nonblock;	   /* fail with EWOULDBLOCK instead of waiting */
+	/* A size change to off: the range runs from the smaller of the old and
+	 * new size, and a new size equal to the old one breaks nothing. */
+	bool resize;
+	/* Set for apply when a resize leaves the size as it is (O_TRUNC of an
+	 * empty file): nothing may be cut then, since no lease was broken. */
+	bool size_stays;
+	void (*apply)(fuse_req_t req, struct layout_change *c);
 };
 
 /*
- * Ask the lease table about a layout change.  Returns true if the change
- * was taken over (parked, or answered with an error); false means go ahead
- * now, and then the caller must call layout_done() once the change is
- * made.  For a file without leases it costs one atomic load, an
- * uncontended read lock and a lookup reference (inode_hold) dropped again
- * by layout_done().
- *
- * A size change that would leave the size as it is (O_TRUNC of an empty
- * file, a truncate to the current size) breaks nothing, and the check
- * drops it from @c (FUSE_SET_ATTR_SIZE from u.setattr.valid), so the caller
- * makes the change as @c now says.
+ * Make change c (size bytes: the handler's whole struct) now, or park it
+ * until the leases and pins in its way are gone, or refuse it: every way,
+ * req is answered (by c->apply or with an error), and layout_change holds
+ * the layout lock and a lookup reference of c->inode only while it runs.
+ * For a file without leases it costs one atomic load, an uncontended read
+ * lock and a lookup reference.
  */
-bool layout_check(fuse_req_t req, struct layout_change *c);
-void layout_done(struct pinfs *fs, struct layout_change *c);
+void layout_change(fuse_req_t req, struct layout_change *c, size_t size);
+
+/* Carry out what a lease table call returned (the changes it resumed
+ * included), holding no lock: for callers outside layout.c that call the
+ * table themselves (cluster.c). */
+void layout_effects_run(struct layout *l, struct lt_effects *fx);
+
 void layout_ioctl(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_file *pf,
 		  unsigned int cmd, const void *in_buf, size_t in_bufsz,
 		  size_t out_bufsz);

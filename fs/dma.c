@@ -35,6 +35,8 @@ struct dma {
 	char *mountpoint;
 	bool require; /* dma_module=require */
 	struct lease_table *t;
+	void (*done)(void *arg, struct lt_effects *fx);
+	void *arg;
 	GMainContext *ctx;
 	GSource *pin_poll; /* event thread: rechecks pins-only waiters */
 	bool stopping;	   /* set at unmount, before the table goes away */
@@ -267,6 +269,7 @@ uint64_t dma_pinned_bytes(struct dma *d, ino_t ino, uint64_t off, uint64_t len,
 static gboolean on_pin_poll(gpointer data)
 {
 	struct dma *d = data;
+	struct lt_effects fx = LT_EFFECTS_INIT;
 	struct lt_stats st;
 
 	lt_get_stats(d->t, &st);
@@ -275,7 +278,9 @@ static gboolean on_pin_poll(gpointer data)
 		d->pin_poll = NULL;
 		return G_SOURCE_REMOVE;
 	}
-	lt_recheck(d->t);
+	lt_recheck(d->t, &fx);
+	d->done(d->arg, &fx);
+	lt_effects_clear(&fx);
 	return G_SOURCE_CONTINUE;
 }
 
@@ -342,10 +347,13 @@ static gboolean on_dev_event(gint fd, GIOCondition cond, gpointer data)
 	return G_SOURCE_CONTINUE;
 }
 
-void dma_watch(struct dma *d, struct lease_table *t, GMainContext *ctx)
+void dma_watch(struct dma *d, struct lease_table *t, GMainContext *ctx,
+	       void (*done)(void *arg, struct lt_effects *fx), void *arg)
 {
 	d->t = t;
 	d->ctx = ctx;
+	d->done = done;
+	d->arg = arg;
 	d->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (d->ifd < 0 ||
 	    inotify_add_watch(d->ifd, DEV_DIR,

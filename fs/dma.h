@@ -38,8 +38,11 @@ struct dma_status {
  */
 struct dma *dma_new(const char *mountpoint, bool require);
 /* The table whose waiters the poll rechecks, and the event thread's
- * context, where /dev is watched (inotify) from now on. */
-void dma_watch(struct dma *d, struct lease_table *t, GMainContext *ctx);
+ * context, where /dev is watched (inotify) from now on.  Each
+ * lt_recheck()'s effects go to done(arg, fx) there, which carries them
+ * out. */
+void dma_watch(struct dma *d, struct lease_table *t, GMainContext *ctx,
+	       void (*done)(void *arg, struct lt_effects *fx), void *arg);
 /* Is the module there and answering?  One atomic load: for every layout
  * change. */
 bool dma_watched(struct dma *d);

@@ -2,7 +2,7 @@
 /*
  * events.c - the event thread: one GMainContext, one GMainLoop and the
  * thread that runs it.  Its users attach their own sources (breaktimer.c,
- * dma.c, ctl.c) or hand it work with events_invoke().
+ * dma.c, ctl.c) or hand it work with events_defer().
  */
 #include "events.h"
 
@@ -45,9 +45,14 @@ GMainContext *events_context(struct events *ev)
 	return ev->ctx;
 }
 
-void events_invoke(struct events *ev, GSourceFunc fn, gpointer data)
+void events_defer(struct events *ev, GSourceFunc fn, gpointer data)
 {
-	g_main_context_invoke(ev->ctx, fn, data);
+	GSource *src = g_idle_source_new();
+
+	g_source_set_priority(src, G_PRIORITY_DEFAULT);
+	g_source_set_callback(src, fn, data, NULL);
+	g_source_attach(src, ev->ctx);
+	g_source_unref(src);
 }
 
 static gboolean quit_loop(gpointer data)

@@ -16,8 +16,9 @@ struct events *events_new(void);
 /* Start the thread (after fuse_daemonize: it forks). */
 void events_start(struct events *ev);
 GMainContext *events_context(struct events *ev);
-/* Run fn(data) on the event thread (at once if called from there). */
-void events_invoke(struct events *ev, GSourceFunc fn, gpointer data);
+/* Run fn(data) on the event thread later, never at once: for callers that
+ * hold locks, even on the event thread. */
+void events_defer(struct events *ev, GSourceFunc fn, gpointer data);
 /* Stop the loop and wait for the thread; the context stays, to drain. */
 void events_stop(struct events *ev);
 /* After events_stop: run what is still queued, here. */

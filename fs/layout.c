@@ -3,143 +3,95 @@
  * layout.c - the glue between FUSE requests and the lease table.
  *
  * The lease table (lease.c) decides; this file turns requests into its
- * questions and its answers into replies:
+ * questions and carries out its answers:
  *
- *   - layout_check(): a size change, O_TRUNC, fallocate or copy_file_range
- *     asks lt_break().  A change that must wait becomes a struct parked: the
- *     request, what to do once it may go ahead, and nothing else.  No thread
- *     waits for it.
- *   - lt_ops.resume: a change resumed by a release (an unlock or unpin
- *     ioctl, a close) is performed by the worker thread that served the
- *     release, after its reply (struct resumed); one resumed any other way
- *     (break_time timer, control channel, interrupt, unmount) by the event
- *     thread, a GLib main loop that also runs the timer and the control
- *     socket.  Either way it is checked again under the layout lock first.
- *   - lt_ops.notify signals the holder (SIGIO, or its F_SETSIG signal with
- *     si_fd) and wakes its poll() with POLLPRI, from the breaking worker
- *     once it has dropped its locks (struct later).
+ *   - layout_change(): a size change, O_TRUNC, fallocate or
+ *     copy_file_range asks lt_break().  It goes ahead at once (the
+ *     change's own apply function makes it and replies), is refused, or
+ *     waits as a struct parked: a copy of the change and its request, and
+ *     nothing else.  No thread waits for it.
+ *   - every lease table call returns its effects (struct lt_effects); the
+ *     caller carries them out once it holds no lock: it signals the holders
+ *     (notify.c), writes the log lines (leaselog.c), re-arms the break
+ *     timer (breaktimer.c) and, after its own reply, runs the changes the
+ *     call resumed (parked_resume), each checked again from the start.  A
+ *     release (an unlock or unpin ioctl, a close) runs them on the worker
+ *     that served it; a timeout, revoke or pin recheck on the event thread
+ *     (events.c); an interrupt hands them to the event thread, since
+ *     libfuse calls it with the request's lock held.
  *   - layout_ioctl() hands the PINFS_IOC_* ABI of lib/pinfs_abi.h to abi.c
- *     and replies.
+ *     and replies; layout_poll() and layout_release() are the holder's
+ *     poll() and close().
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <poll.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "abi.h"
-#include "cluster.h"
 #include "breaktimer.h"
+#include "cluster.h"
 #include "clock.h"
 #include "control.h"
 #include "daemon.h"
 #include "dma.h"
 #include "events.h"
+#include "leaselog.h"
+#include "notify.h"
 #include "pinfs_abi.h"
 #include "proc.h"
 #include "window.h"
 
 struct layout {
 	struct pinfs *fs;
-	struct lease_table *t;
-
+	struct lease_table *t; /* NULL with leases=off */
 	/* The event thread: the break_time timer, the pin poll, the control
-	 * socket and changes resumed other than by a release run there. */
+	 * socket, and what interrupts hand over, run there. */
 	struct events *ev;
 	struct break_timer *timer; /* NULL with leases=off */
-	struct dma *dma;	   /* NULL: no pinfs_dma module, no pin queries */
-	struct ctl_server *ctl;
-
-	/* poll_lock protects polls: fh -> the fuse_pollhandle of the last
-	 * poll() that wants to hear of a break on that open file. */
-	GMutex poll_lock;
-	GHashTable *polls;
+	struct dma *dma;	   /* the pinfs_dma module's view; NULL with leases=off */
+	struct control *ctl;	   /* NULL: no control channel */
+	struct notify *notify;
 };
 
 /*
- * A layout change waiting for the lease table.  lock is held by the worker
- * thread that parked it from lt_break() until the interrupt callback is
- * registered, so that whoever runs the resumed change (run_parked) cannot
- * reply (and free req) before that.  err and next are written by on_resume,
- * once, after which the lease table never hands p out again.
+ * A layout change waiting for the lease table: a copy of the caller's
+ * change (size bytes of it, the struct layout_change first) and its
+ * request.  lock is held by the worker thread that parked it from
+ * lt_break() until the interrupt callback is registered, so that whoever
+ * runs the resumed change (parked_resume) cannot reply (and free req)
+ * before that.  waiter_id is set once, before lock is dropped.
  *
  * Lock order (a lock is only taken while holding those to its left):
  *
  *   inode->layout_lock -> p->lock -> libfuse's request lock -> table lock
- *                                 -> l->poll_lock
  *
- * layout_check takes layout_lock, then p->lock, then calls lt_break (table
- * lock) and registers on_interrupt (request lock); notifications take
- * poll_lock once all of those are dropped (under layout_lock and p->lock
- * only if struct later overflows).  libfuse calls on_interrupt with the
- * request lock held, and it calls lt_cancel (table lock).  A grant
- * (layout_ioctl) takes layout_lock for writing around lt_setlease.  The
- * table calls on_resume with no table lock, but possibly under any of the
- * others (lt_break under layout_lock and p->lock, lt_cancel under the
- * request lock, a release under layout_lock): so on_resume only queues,
- * and run_parked, which takes p->lock, the request lock and layout_lock,
+ * layout_change takes layout_lock, then p->lock, then calls lt_break
+ * (table lock) and registers on_interrupt (request lock).  libfuse calls
+ * on_interrupt with the request lock held, and it calls lt_cancel (table
+ * lock).  A grant (layout_ioctl) takes layout_lock for writing around
+ * lt_setlease.  The table returns with its lock dropped, and effects are
+ * carried out holding none of these (notify.c's lock is taken alone), so
+ * parked_resume, which takes p->lock, the request lock and layout_lock,
  * always runs holding nothing.
  */
 struct parked {
-	struct layout_change c;
+	uint32_t kind; /* 0: never cluster.c's tag (cluster_is_remote) */
 	fuse_req_t req;
 	struct layout *l;
 	GMutex lock;
 	atomic_uint_least64_t waiter_id;
 	atomic_bool on_cluster; /* parked on other nodes (cluster.c), not the table */
-	int err;
-	struct parked *next; /* on a struct resumed */
+	size_t size;
+	max_align_t change[]; /* struct layout_change and what follows it */
 };
 
-/*
- * Where on_resume puts the changes it resumes.  A worker serving a request
- * that can let parked changes go (a lease release or unpin ioctl, a FUSE
- * release) points resumed_here at its own list for the length of its lease
- * table call; once it has replied and holds no lock it runs them itself
- * (run_resumed), with no hand-off to another thread.  NULL anywhere else:
- * then on_resume hands the change to the event thread (timer, control
- * channel, interrupts, lt_break's own pin checks, unmount).
- */
-struct resumed {
-	struct parked *head, **tail;
-};
-
-static __thread struct resumed *resumed_here;
-
-/*
- * What lt_break asks of us that can wait until layout_check has let go of
- * its locks: notifying the holders, and log lines.  A holder we signal
- * wakes at once and sends its release, which takes the layout lock for
- * writing and then p->lock to run the resumed change: signalled while we
- * still held them, it would only wait for us (and, on two CPUs, take the
- * CPU we need to finish).  A log line (a write to stderr, ~5 us) should not
- * delay the signal either.  layout_check points later_here at its own
- * struct later around lt_break and, once its locks are dropped, sends the
- * notifications and then writes the log lines (later_notify_all,
- * later_log_all), each in the table's order.  Past LATER_MAX of either (a
- * break of many holders) the queue is emptied on the spot, under the locks.
- */
-#define LATER_MAX 8
-
-struct later {
-	struct layout *l;
-	unsigned nnotify, nlog;
-	struct lt_notify notify[LATER_MAX];
-	struct {
-		char *event, *detail;
-		uint64_t lease_id, ino;
-		pid_t pid;
-	} log[LATER_MAX];
-};
-
-static __thread struct later *later_here;
+static struct layout_change *parked_change(struct parked *p)
+{
+	return (struct layout_change *)p->change;
+}
 
 static uint64_t now_ns(void *arg)
 {
@@ -157,342 +109,178 @@ static uint64_t ino_of(struct pinfs_inode *inode)
 	return (uint64_t)(uintptr_t)inode;
 }
 
-/* ---- lease table callbacks ---- */
+/* ---- carrying out what the lease table did ---- */
 
-static void notify_poll(struct layout *l, uint64_t fh)
+/* Tell the world, holding no lock: holders first (each wakes and sends
+ * its release at once), then the log, then the timer. */
+static void effects_announce(struct layout *l, struct lt_effects *fx)
 {
-	struct fuse_pollhandle *ph;
+	notify_holders(l->notify, fx->notify);
+	leaselog_write(fx->log);
+	/* Every change of a lease logs: pinfsctl on the other nodes shows it. */
+	for (guint i = 0; l->fs->cluster && fx->log && i < fx->log->len; i++) {
+		struct lt_log *e = &g_array_index(fx->log, struct lt_log, i);
 
-	g_mutex_lock(&l->poll_lock);
-	ph = g_hash_table_lookup(l->polls, &fh);
-	if (ph)
-		fuse_lowlevel_notify_poll(ph);
-	g_mutex_unlock(&l->poll_lock);
-}
-
-/* Rule 8: tell the holder.  F_SETSIG's signal carries si_fd, as the
- * kernel's lease break does; si_code is SI_QUEUE, since only the kernel may
- * send POLL_MSG to another process. */
-static void notify_holder(struct layout *l, const struct lt_notify *n)
-{
-	if (!proc_may_signal(n->pid, n->uid)) {
-		g_message("lease %" PRIu64
-			  ": holder pid %d is gone or not uid %u: not signalled",
-			  n->lease_id, (int)n->pid, (unsigned)n->uid);
-	} else if (n->signal == 0) {
-		kill(n->pid, SIGIO);
-	} else {
-		siginfo_t si;
-
-		memset(&si, 0, sizeof(si));
-		si.si_signo = n->signal;
-		si.si_code = SI_QUEUE;
-		si.si_band = POLLIN | POLLRDNORM | POLLMSG;
-		si.si_fd = n->fd;
-		if (syscall(SYS_rt_sigqueueinfo, n->pid, n->signal, &si) < 0)
-			g_message("cannot signal lease holder %d: %s", (int)n->pid,
-				  g_strerror(errno));
+		if (e->lease_id)
+			cluster_note(l->fs->cluster,
+				     (struct pinfs_inode *)(uintptr_t)e->ino);
 	}
-	notify_poll(l, n->fh);
+	if (fx->deadline_changed && l->timer)
+		break_timer_deadline_changed(l->timer, fx->next_deadline);
 }
 
-static void later_notify_all(struct later *lt)
+static void parked_resume(struct parked *p, int err);
+static bool may_be_mapped(fuse_req_t req, const struct layout_change *c);
+
+/*
+ * Run the changes fx resumed, in the order the table resumed them.  The
+ * caller has replied to its own request and holds no lock.  One release
+ * may resume many changes (every waiter of a file): each is one system
+ * call or so on the backing file, and while this thread is busy libfuse
+ * starts another for new requests, so nothing waits behind them but each
+ * other.
+ */
+static void effects_resume(struct lt_effects *fx)
 {
-	for (unsigned i = 0; i < lt->nnotify; i++)
-		notify_holder(lt->l, &lt->notify[i]);
-	lt->nnotify = 0;
+	for (guint i = 0; fx->resumed && i < fx->resumed->len; i++) {
+		struct lt_resumed *r = &g_array_index(fx->resumed, struct lt_resumed, i);
+
+		/* The table also parks waiters for other nodes' changes. */
+		if (cluster_is_remote(r->waiter_data))
+			cluster_remote_resumed(r->waiter_data, r->err);
+		else
+			parked_resume(r->waiter_data, r->err);
+	}
 }
 
-/* Called by the table without its lock: see struct later. */
-static void on_notify(void *ctx, const struct lt_notify *n)
+/* Both, for a caller that has replied (or has nothing to reply). */
+void layout_effects_run(struct layout *l, struct lt_effects *fx)
 {
-	struct later *lt = later_here;
+	effects_announce(l, fx);
+	effects_resume(fx);
+}
 
-	if (!lt || lt->l != ctx) {
-		notify_holder(ctx, n);
+/* Effects handed to the event thread. */
+struct handoff {
+	struct layout *l;
+	struct lt_effects fx;
+};
+
+static gboolean run_handoff(gpointer data)
+{
+	struct handoff *h = data;
+
+	layout_effects_run(h->l, &h->fx);
+	lt_effects_clear(&h->fx);
+	g_free(h);
+	return G_SOURCE_REMOVE;
+}
+
+/* Hand fx (emptied here) to the event thread, for a caller that holds
+ * locks it cannot drop first. */
+static void effects_hand_off(struct layout *l, struct lt_effects *fx)
+{
+	struct handoff *h;
+
+	if (!fx->notify && !fx->resumed && !fx->log && !fx->deadline_changed)
+		return;
+	h = g_new(struct handoff, 1);
+	h->l = l;
+	h->fx = *fx;
+	*fx = (struct lt_effects)LT_EFFECTS_INIT;
+	events_defer(l->ev, run_handoff, h);
+}
+
+/* On the event thread: a timeout, a revoke or a pin recheck. */
+static void effects_on_event_thread(void *arg, struct lt_effects *fx)
+{
+	layout_effects_run(arg, fx);
+}
+
+/* ---- layout changes ---- */
+
+/* Interrupt callback, called by libfuse with the request's lock held. */
+static void on_interrupt(fuse_req_t req, void *data)
+{
+	struct parked *p = data;
+	struct lt_effects fx = LT_EFFECTS_INIT;
+	uint64_t id = atomic_load(&p->waiter_id);
+
+	(void)req;
+	if (atomic_load(&p->on_cluster)) {
+		cluster_change_cancel(p->l->fs->cluster, parked_change(p)->cc, EINTR);
 		return;
 	}
-	if (lt->nnotify == LATER_MAX)
-		later_notify_all(lt);
-	lt->notify[lt->nnotify++] = *n;
+	if (!id)
+		return;
+	lt_cancel(p->l->t, id, EINTR, &fx);
+	effects_hand_off(p->l, &fx);
+}
+
+static struct parked *parked_new(fuse_req_t req, struct layout *l,
+				 const struct layout_change *c, size_t size)
+{
+	struct parked *p = g_malloc0(sizeof(*p) + size);
+
+	p->req = req;
+	p->l = l;
+	p->size = size;
+	memcpy(p->change, c, size);
+	g_mutex_init(&p->lock);
+	return p;
+}
+
+static void parked_free(struct parked *p)
+{
+	g_mutex_clear(&p->lock);
+	g_free(p);
 }
 
 /*
- * Perform a resumed change, or fail it.  Runs holding no lock: in the
- * worker whose request resumed it (run_resumed) or on the event thread.
+ * A parked change the table let go (err 0) or failed.  Holding no lock:
+ * on the worker whose request resumed it, or on the event thread.
  */
-static gboolean run_parked(gpointer data)
+static void parked_resume(struct parked *p, int err)
 {
-	struct parked *p = data;
-	struct layout_change *c = &p->c;
-	struct pinfs *fs = p->l->fs;
-
 	/* Wait for the worker that parked it to let go; then no interrupt
 	 * callback can run any more once this returns. */
 	g_mutex_lock(&p->lock);
 	g_mutex_unlock(&p->lock);
 	fuse_req_interrupt_func(p->req, NULL, NULL);
 
-	if (p->err) {
-		fuse_reply_err(p->req, p->err);
-		if (fs->cluster)
-			cluster_change_done(fs->cluster, c->cc);
-		goto out;
-	}
-	/* Check again, under the layout lock: a lease granted since the
-	 * table let this change go would otherwise not stop it.  Usually it
-	 * goes ahead at once; it may also park again. */
-	if (layout_check(p->req, c))
-		goto out;
-	switch (c->op) {
-	case LAYOUT_SETATTR:
-		ops_do_setattr(p->req, c->inode, &c->u.setattr.attr, c->u.setattr.valid,
-			       c->pf);
-		break;
-	case LAYOUT_FALLOCATE:
-		ops_do_fallocate(p->req, c->pf, c->u.falloc.mode, c->u.falloc.off,
-				 c->u.falloc.len);
-		break;
-	case LAYOUT_COPY:
-		ops_do_copy_file_range(p->req, c->u.copy.in, c->u.copy.off_in, c->pf,
-				       c->u.copy.off_out, c->u.copy.len, c->u.copy.flags);
-		break;
-	}
-	layout_done(fs, c);
-out:
-	g_mutex_clear(&p->lock);
-	g_free(p);
-	return G_SOURCE_REMOVE;
+	if (err) {
+		fuse_reply_err(p->req, err);
+		if (parked_change(p)->cc)
+			cluster_change_done(p->l->fs->cluster, parked_change(p)->cc);
+	} else
+		/* From the start, under the layout lock: a lease granted since
+		 * the table let it go would otherwise not stop it.  Usually it
+		 * goes ahead at once; it may also park again. */
+		layout_change(p->req, parked_change(p), p->size);
+	parked_free(p);
 }
 
-/* Called by the table without its lock, but maybe under others: queue only
- * (see struct parked). */
-static void on_resume(void *ctx, void *waiter_data, int err)
-{
-	struct layout *l = ctx;
-	struct parked *p = waiter_data;
-
-	/* The table also parks waiters for other nodes' changes. */
-	if (cluster_is_remote(waiter_data)) {
-		cluster_remote_resumed(waiter_data, err);
-		return;
-	}
-	p->err = err;
-	if (resumed_here) {
-		p->next = NULL;
-		*resumed_here->tail = p;
-		resumed_here->tail = &p->next;
-		return;
-	}
-	events_invoke(l->ev, run_parked, p);
-}
-
-/* Collect what the lease table resumes from now until resumed_end(). */
-static void resumed_begin(struct resumed *r)
-{
-	r->head = NULL;
-	r->tail = &r->head;
-	resumed_here = r;
-}
-
-static void resumed_end(void)
-{
-	resumed_here = NULL;
-}
-
-/*
- * Run the changes collected between resumed_begin() and resumed_end(), in
- * the order the table resumed them.  The caller has replied to its own
- * request and holds no lock.  One release may resume many changes (every
- * waiter of a file): each is one system call or so on the backing file,
- * and while this worker is busy libfuse starts another for new requests,
- * so nothing waits behind them but each other, as on the event thread.
- */
-static void run_resumed(struct resumed *r)
-{
-	struct parked *p = r->head, *next;
-
-	for (; p; p = next) {
-		next = p->next; /* run_parked frees p */
-		run_parked(p);
-	}
-	r->head = NULL;
-	r->tail = &r->head;
-}
-
-static void on_deadline_changed(void *ctx)
-{
-	struct layout *l = ctx;
-
-	break_timer_deadline_changed(l->timer);
-}
-
-/*
- * May a device be writing into this file's pages?  Only through a shared
- * writable mapping, and FUSE does not tell the daemon of mappings; but a
- * mapping holds its open file, whose release the daemon hears of only once
- * the last descriptor and mapping of it are gone, and a shared writable
- * mapping needs a file opened O_RDWR.  So: does the file have an O_RDWR
- * open file?  Not counting the one a change comes through, nor (for a
- * change without one, i.e. open(O_RDWR | O_TRUNC)) the latest O_RDWR open
- * if the changing thread made it: a process's own pins are its own
- * business, as with leases (rule 7).
- */
-static bool may_be_mapped(fuse_req_t req, const struct layout_change *c)
-{
-	unsigned n = atomic_load_explicit(&c->inode->rw_opens, memory_order_relaxed);
-
-	if (n == 0)
-		return false;
-	if (c->pf && (c->pf->flags & O_ACCMODE) == O_RDWR)
-		n--;
-	if (c->op == LAYOUT_COPY && c->u.copy.in != c->pf &&
-	    c->u.copy.in->inode == c->inode &&
-	    (c->u.copy.in->flags & O_ACCMODE) == O_RDWR)
-		n--;
-	if (!c->pf && n &&
-	    atomic_load_explicit(&c->inode->rw_open_tid, memory_order_relaxed) ==
-		fuse_req_ctx(req)->pid)
-		n--;
-	return n > 0;
-}
-
-void layout_note_open(struct pinfs_inode *inode, int flags, pid_t tid)
-{
-	if ((flags & O_ACCMODE) != O_RDWR)
-		return;
-	atomic_fetch_add_explicit(&inode->rw_opens, 1, memory_order_relaxed);
-	atomic_store_explicit(&inode->rw_open_tid, tid, memory_order_relaxed);
-}
-
-void layout_note_release(struct pinfs_inode *inode, int flags)
-{
-	if ((flags & O_ACCMODE) == O_RDWR)
-		atomic_fetch_sub_explicit(&inode->rw_opens, 1, memory_order_relaxed);
-}
-
-struct dma *layout_dma(struct layout *l)
-{
-	return l->dma;
-}
-
-/* Rule 11 for pins nobody registered: ask the pinfs_dma module.  With
- * dma_module=require, a file that may be mapped waits while it cannot
- * be asked. */
-static uint64_t on_unregistered_pins(void *ctx, uint64_t ino, uint64_t off, uint64_t len)
-{
-	struct layout *l = ctx;
-	struct pinfs_inode *inode = (struct pinfs_inode *)(uintptr_t)ino;
-	bool must_know = l->fs->cfg.dma_require &&
-			 atomic_load_explicit(&inode->rw_opens, memory_order_relaxed);
-
-	return dma_pinned_bytes(l->dma, inode->ino, off, len, must_know);
-}
-
-/* Grants and releases are INFO (shown with -d or G_MESSAGES_DEBUG);
- * breaks, revocations and refusals are MESSAGE. */
-static void log_event(const char *event, uint64_t lease_id, uint64_t ino, pid_t pid,
-		      const char *detail)
-{
-	GLogLevelFlags level = G_LOG_LEVEL_MESSAGE;
-	char id[32], pidbuf[16];
-
-	if (!strcmp(event, "grant") || !strcmp(event, "release"))
-		level = G_LOG_LEVEL_INFO;
-	/* Every lease take and release logs: do not format what is dropped. */
-	if (g_log_writer_default_would_drop(level, "pinfs"))
-		return;
-	snprintf(id, sizeof(id), "%" PRIu64, lease_id);
-	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)pid);
-	g_log_structured(
-	    "pinfs", level, "PINFS_EVENT", event, "PINFS_LEASE", id, "PINFS_PID", pidbuf,
-	    "MESSAGE", "lease %s: id %" PRIu64 " inode %#" PRIx64 " pid %d%s%s", event,
-	    lease_id, ino, (int)pid, detail ? ": " : "", detail ? detail : "");
-}
-
-static void later_log_all(struct later *lt)
-{
-	for (unsigned i = 0; i < lt->nlog; i++) {
-		log_event(lt->log[i].event, lt->log[i].lease_id, lt->log[i].ino,
-			  lt->log[i].pid, lt->log[i].detail);
-		g_free(lt->log[i].event);
-		g_free(lt->log[i].detail);
-	}
-	lt->nlog = 0;
-}
-
-/* See struct later. */
-static void on_log(void *ctx, const char *event, uint64_t lease_id, uint64_t ino,
-		   pid_t pid, const char *detail)
-{
-	struct later *lt = later_here;
-	struct layout *l = ctx;
-
-	/* Every change of a lease logs: pinfsctl on the other nodes shows it. */
-	if (l->fs->cluster && lease_id)
-		cluster_note(l->fs->cluster, (struct pinfs_inode *)(uintptr_t)ino);
-
-	if (!lt || lt->l != ctx) {
-		log_event(event, lease_id, ino, pid, detail);
-		return;
-	}
-	if (lt->nlog == LATER_MAX)
-		later_log_all(lt);
-	lt->log[lt->nlog].event = g_strdup(event);
-	lt->log[lt->nlog].detail = g_strdup(detail);
-	lt->log[lt->nlog].lease_id = lease_id;
-	lt->log[lt->nlog].ino = ino;
-	lt->log[lt->nlog].pid = pid;
-	lt->nlog++;
-}
-
-static void on_file_active(void *ctx, uint64_t ino, bool active)
-{
-	struct pinfs_inode *inode = (struct pinfs_inode *)(uintptr_t)ino;
-
-	(void)ctx;
-	atomic_store_explicit(&inode->lease_active, active, memory_order_relaxed);
-}
-
-static const struct lt_ops layout_lt_ops = {
-    .notify = on_notify,
-    .resume = on_resume,
-    .deadline_changed = on_deadline_changed,
-    .log = on_log,
-    .file_active = on_file_active,
-    .unregistered_pins = on_unregistered_pins,
-};
-
-/* ---- requests ---- */
-
-/* Interrupt callback, called by libfuse with the request's lock held. */
-static void on_interrupt(fuse_req_t req, void *data)
-{
-	struct parked *p = data;
-	uint64_t id = atomic_load(&p->waiter_id);
-
-	(void)req;
-	if (atomic_load(&p->on_cluster))
-		cluster_change_cancel(p->l->fs->cluster, p->c.cc, EINTR);
-	else if (id)
-		lt_cancel(p->l->t, id, EINTR);
-}
-
-/* cluster.c decided a change parked on other nodes. */
+/* cluster.c decided a change parked on other nodes: on the event thread,
+ * since it may call this from anywhere. */
 static void on_cluster_resume(void *arg, int err)
 {
 	struct parked *p = arg;
+	struct lt_effects fx = LT_EFFECTS_INIT;
+	struct lt_resumed r = {p, err};
 
-	on_resume(p->l, p, err);
+	fx.resumed = g_array_new(FALSE, FALSE, sizeof(struct lt_resumed));
+	g_array_append_val(fx.resumed, r);
+	effects_hand_off(p->l, &fx);
 }
 
 /*
  * On a cluster mount, a change is checked against the other nodes first
- * (cluster_change_begin): 0 to go on with the local check (c->cc is then
- * set, and withdrawn by layout_done), or 1 when the change was taken over:
- * parked without a thread until the other nodes answer, or failed.
+ * (cluster_change_begin): false to go on with the local check (c->cc is
+ * then set, and withdrawn once the change is made or fails), or true when
+ * the change was taken over: parked without a thread until the other
+ * nodes answer, or failed.
  */
-static int layout_cluster(fuse_req_t req, struct layout_change *c)
+static bool cluster_check(fuse_req_t req, struct layout_change *c, size_t size)
 {
 	struct pinfs *fs = pinfs_data(req);
 	uint64_t off = c->off;
@@ -500,61 +288,57 @@ static int layout_cluster(fuse_req_t req, struct layout_change *c)
 	struct stat st;
 	int ret;
 
-	if (c->op == LAYOUT_SETATTR) {
+	if (c->resize) {
 		if (fstatat(c->inode->fd, "", &st, AT_EMPTY_PATH) < 0)
-			return 0; /* the operation itself will report it */
+			return false; /* the change itself will report it */
 		if ((uint64_t)st.st_size == off)
-			return 0; /* the size stays: nothing to break */
+			return false; /* the size stays: nothing to break */
 		if ((uint64_t)st.st_size < off)
 			off = (uint64_t)st.st_size;
 	}
-	p = g_new0(struct parked, 1);
-	p->c = *c;
-	p->req = req;
-	p->l = fs->layout;
-	g_mutex_init(&p->lock);
+	p = parked_new(req, fs->layout, c, size);
 	g_mutex_lock(&p->lock);
 	ret = cluster_change_begin(fs->cluster, c->inode, off, c->len, c->nonblock,
-				   on_cluster_resume, p, &p->c.cc);
+				   on_cluster_resume, p, &parked_change(p)->cc);
 	if (ret == 1) {
 		atomic_store(&p->on_cluster, true);
 		fuse_req_interrupt_func(req, on_interrupt, p);
 		g_mutex_unlock(&p->lock);
-		return 1;
+		return true;
 	}
-	c->cc = p->c.cc;
+	c->cc = parked_change(p)->cc;
 	g_mutex_unlock(&p->lock);
-	g_mutex_clear(&p->lock);
-	g_free(p);
+	parked_free(p);
 	if (ret < 0) {
 		cluster_change_done(fs->cluster, c->cc);
 		c->cc = NULL;
 		fuse_reply_err(req, -ret);
-		return 1;
+		return true;
 	}
-	return 0;
+	return false;
 }
 
-static bool check_leases(fuse_req_t req, struct layout_change *c)
+void layout_change(fuse_req_t req, struct layout_change *c, size_t size)
 {
 	struct pinfs *fs = pinfs_data(req);
-	struct later later, *prev_later;
-	struct parked *p;
+	struct layout *l = fs->layout;
+	struct pinfs_inode *inode = c->inode;
+	struct lt_effects fx = LT_EFFECTS_INIT;
 	uint64_t off = c->off, id = 0;
 	bool watched, mapped;
+	struct parked *p;
 	struct stat st;
 	int ret;
 
 	if (!fs->leases)
-		return false;
-	if (fs->cluster && !c->cc && S_ISREG(c->inode->type) && layout_cluster(req, c))
-		return true;
-	/* Held until layout_done() when the change goes ahead, so that no
-	 * lease is granted between this check and the change itself.  The
-	 * change replies before layout_done(), and after a reply the kernel
-	 * may forget the inode: hold it until then. */
-	inode_hold(fs, c->inode);
-	pthread_rwlock_rdlock(&c->inode->layout_lock);
+		goto apply_unlocked;
+	if (fs->cluster && !c->cc && S_ISREG(inode->type) && cluster_check(req, c, size))
+		return;
+	/* Held until the change is made, so that no lease is granted between
+	 * this check and the change itself.  The change replies first, and
+	 * after a reply the kernel may forget the inode: hold it until then. */
+	inode_hold(fs, inode);
+	pthread_rwlock_rdlock(&inode->layout_lock);
 
 	/*
 	 * With the module, any file may have pages a device pinned (even
@@ -563,24 +347,23 @@ static bool check_leases(fuse_req_t req, struct layout_change *c)
 	 * waiter has nothing to wait for, unless it may be mapped: then the
 	 * change needs the module's answer (see below).
 	 */
-	watched = dma_watched(fs->layout->dma);
+	watched = dma_watched(l->dma);
 	mapped = !watched && may_be_mapped(req, c);
-	if (mapped && dma_recheck(fs->layout->dma)) {
+	if (mapped && dma_recheck(l->dma)) {
 		watched = true; /* it came without /dev telling us */
 		mapped = false;
 	}
 	if (!watched && !(mapped && fs->cfg.dma_require) &&
-	    !atomic_load_explicit(&c->inode->lease_active, memory_order_relaxed))
-		return false;
-
-	if (c->op == LAYOUT_SETATTR) {
-		if (fstatat(c->inode->fd, "", &st, AT_EMPTY_PATH) < 0)
-			return false; /* the operation itself will report it */
+	    !atomic_load_explicit(&inode->lease_active, memory_order_relaxed))
+		goto apply;
+	if (c->resize) {
+		if (fstatat(inode->fd, "", &st, AT_EMPTY_PATH) < 0)
+			goto apply; /* the change itself will report it */
 		if ((uint64_t)st.st_size == off) {
 			/* The size stays (e.g. O_TRUNC of an empty file): no
-			 * break, and nothing to truncate. */
-			c->u.setattr.valid &= ~FUSE_SET_ATTR_SIZE;
-			return false;
+			 * break, and nothing to cut. */
+			c->size_stays = true;
+			goto apply;
 		}
 		if ((uint64_t)st.st_size < off)
 			off = (uint64_t)st.st_size; /* growing: from the old end */
@@ -589,85 +372,59 @@ static bool check_leases(fuse_req_t req, struct layout_change *c)
 	/* With dma_module=require, a file that may be mapped is not changed
 	 * while the module that would see its pins is absent. */
 	if (mapped && fs->cfg.dma_require) {
-		dma_note_refusal(fs->layout->dma, c->op == LAYOUT_SETATTR ? "a truncate"
-						  : c->op == LAYOUT_FALLOCATE
-						      ? "an fallocate"
-						      : "a copy_file_range");
-		pthread_rwlock_unlock(&c->inode->layout_lock);
-		inode_forget(fs, c->inode, 1);
+		dma_note_refusal(l->dma, c->name);
+		pthread_rwlock_unlock(&inode->layout_lock);
+		inode_forget(fs, inode, 1);
 		fuse_reply_err(req, ENOPKG);
-		if (fs->cluster)
-			cluster_change_done(fs->cluster, c->cc);
-		return true;
+		goto done;
 	}
 
-	p = g_new0(struct parked, 1);
-	p->c = *c;
-	p->req = req;
-	p->l = fs->layout;
-	g_mutex_init(&p->lock);
-
+	p = parked_new(req, l, c, size);
 	g_mutex_lock(&p->lock);
-	later.l = fs->layout;
-	later.nnotify = later.nlog = 0;
-	prev_later = later_here; /* run_parked on the event thread nests */
-	later_here = &later;
-	ret = lt_break(fs->leases, ino_of(c->inode), c->pf ? fh_of(c->pf) : 0,
+	ret = lt_break(fs->leases, ino_of(inode), c->pf ? fh_of(c->pf) : 0,
 		       proc_tid_to_tgid(fuse_req_ctx(req)->pid), off, c->len, c->nonblock,
-		       p, &id);
-	later_here = prev_later;
+		       p, &id, &fx);
 	if (ret == 0) {
-		/* Nothing conflicts, so nobody was told: this only logs. */
 		g_mutex_unlock(&p->lock);
-		g_mutex_clear(&p->lock);
-		g_free(p);
-		later_notify_all(&later);
-		later_log_all(&later);
-		return false;
+		parked_free(p);
+		goto apply;
 	}
-	pthread_rwlock_unlock(&c->inode->layout_lock);
-	inode_forget(fs, c->inode, 1); /* the request still holds it */
-	if (ret == 1) {
+	pthread_rwlock_unlock(&inode->layout_lock);
+	inode_forget(fs, inode, 1); /* the request still holds it */
+	if (ret == LT_PARKED) {
 		atomic_store(&p->waiter_id, id);
 		fuse_req_interrupt_func(req, on_interrupt, p);
 		g_mutex_unlock(&p->lock);
-		later_notify_all(&later);
-		later_log_all(&later);
-		dma_start_poll(fs->layout->dma);
-		return true;
+		dma_start_poll(l->dma);
+		goto out; /* the parked copy carries c->cc */
 	}
 	g_mutex_unlock(&p->lock);
-	g_mutex_clear(&p->lock);
-	g_free(p);
+	parked_free(p);
 	fuse_reply_err(req, -ret); /* a refusal may still start a break (rule 9) */
-	if (fs->cluster)
+	goto done;
+
+apply:
+	/* Staging windows of the range reach the file first, even those of a
+	 * lease revoked after break_time. */
+	if (!c->size_stays)
+		window_before_change(fs, inode, c->off, c->len);
+	c->apply(req, c); /* replies: req is gone now */
+	pthread_rwlock_unlock(&inode->layout_lock);
+	inode_forget(fs, inode, 1);
+done:
+	if (c->cc)
 		cluster_change_done(fs->cluster, c->cc);
-	later_notify_all(&later);
-	later_log_all(&later);
-	return true;
+out:
+	layout_effects_run(l, &fx);
+	lt_effects_clear(&fx);
+	return;
+
+apply_unlocked:
+	window_before_change(fs, inode, c->off, c->len);
+	c->apply(req, c);
 }
 
-bool layout_check(fuse_req_t req, struct layout_change *c)
-{
-	if (check_leases(req, c))
-		return true;
-	/* Going ahead: staging windows of the range reach the file first,
-	 * even those of a lease revoked after break_time. */
-	if (c->op != LAYOUT_SETATTR || (c->u.setattr.valid & FUSE_SET_ATTR_SIZE))
-		window_before_change(pinfs_data(req), c->inode, c->off, c->len);
-	return false;
-}
-
-/* A change that layout_check let go ahead is made. */
-void layout_done(struct pinfs *fs, struct layout_change *c)
-{
-	if (!fs->leases)
-		return;
-	pthread_rwlock_unlock(&c->inode->layout_lock);
-	inode_forget(fs, c->inode, 1);
-	if (fs->cluster)
-		cluster_change_done(fs->cluster, c->cc);
-}
+/* ---- the holder's side: lease ioctls, poll, close ---- */
 
 static int owner_ok(fuse_req_t req, struct pinfs_inode *inode)
 {
@@ -729,9 +486,8 @@ static void caller_in_table(void *arg)
  * On a cluster mount, may this PINFS_IOC_SETLEASE take a lease?  A positive
  * errno (cluster_grant) or 0; a malformed request is left to abi.c.
  */
-static int layout_cluster_grant(struct pinfs *fs, struct pinfs_inode *inode,
-				struct pinfs_file *pf, const void *in_buf,
-				size_t in_bufsz)
+static int cluster_grant_check(struct pinfs *fs, struct pinfs_inode *inode,
+			       struct pinfs_file *pf, const void *in_buf, size_t in_bufsz)
 {
 	struct pinfs_lease req;
 
@@ -749,6 +505,7 @@ void layout_ioctl(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_file *
 		  unsigned int cmd, const void *in_buf, size_t in_bufsz, size_t out_bufsz)
 {
 	struct pinfs *fs = pinfs_data(req);
+	struct lt_effects fx = LT_EFFECTS_INIT;
 	struct ioctl_caller caller = {.req = req, .inode = inode, .pf = pf};
 	struct abi_file f = {
 	    .t = fs->leases,
@@ -760,8 +517,8 @@ void layout_ioctl(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_file *
 	    .owner_ok = caller_owner_ok,
 	    .in_table = caller_in_table,
 	    .arg = &caller,
+	    .fx = &fx,
 	};
-	struct resumed resumed;
 	union abi_buf u;
 	size_t out_size;
 	int err;
@@ -771,16 +528,13 @@ void layout_ioctl(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_file *
 			     in_bufsz, out_bufsz);
 		return;
 	}
-	/* A release or unpin may resume parked changes: this worker makes
-	 * them itself, after its reply (struct resumed). */
-	resumed_begin(&resumed);
 	/* A grant waits for layout changes that passed their check and are
-	 * still being made (layout_check); see struct pinfs_inode. */
+	 * still being made (layout_change); see struct pinfs_inode. */
 	if (cmd == PINFS_IOC_SETLEASE) {
 		if (pf && fs->leases)
 			atomic_store(&pf->in_table, true); /* release cleans up */
 		pthread_rwlock_wrlock(&inode->layout_lock);
-		err = layout_cluster_grant(fs, inode, pf, in_buf, in_bufsz);
+		err = cluster_grant_check(fs, inode, pf, in_buf, in_bufsz);
 		if (!err)
 			err = abi_ioctl(&f, cmd, in_buf, in_bufsz, out_bufsz, &u,
 					&out_size);
@@ -788,9 +542,9 @@ void layout_ioctl(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_file *
 	} else {
 		err = abi_ioctl(&f, cmd, in_buf, in_bufsz, out_bufsz, &u, &out_size);
 	}
-	resumed_end();
+	effects_announce(fs->layout, &fx);
 	/* A released lease's windows are written back before the changes
-	 * it lets go run (run_resumed). */
+	 * it lets go run (effects_resume). */
 	if (!err && cmd == PINFS_IOC_SETLEASE && pf && u.l.type == PINFS_LEASE_UNLOCK)
 		window_lease_ended(fs, inode, fh_of(pf));
 	if (!err && cmd == PINFS_IOC_VERSION && window_enabled(fs->windows))
@@ -799,7 +553,10 @@ void layout_ioctl(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_file *
 		fuse_reply_err(req, err);
 	else
 		fuse_reply_ioctl(req, 0, out_size ? &u : NULL, out_size);
-	run_resumed(&resumed);
+	/* A release or unpin may have let parked changes go: this worker
+	 * makes them itself, after its reply. */
+	effects_resume(&fx);
+	lt_effects_clear(&fx);
 }
 
 /* poll(): a regular file is always readable and writable; POLLPRI says
@@ -807,7 +564,6 @@ void layout_ioctl(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_file *
 void layout_poll(fuse_req_t req, struct pinfs_file *pf, struct fuse_pollhandle *ph)
 {
 	struct pinfs *fs = pinfs_data(req);
-	struct layout *l = fs->layout;
 	unsigned revents = POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM;
 
 	if (!fs->leases) {
@@ -816,13 +572,8 @@ void layout_poll(fuse_req_t req, struct pinfs_file *pf, struct fuse_pollhandle *
 		goto out;
 	}
 	if (ph) {
-		uint64_t *key = g_new(uint64_t, 1);
-
-		*key = fh_of(pf);
 		atomic_store(&pf->in_table, true);
-		g_mutex_lock(&l->poll_lock);
-		g_hash_table_replace(l->polls, key, ph);
-		g_mutex_unlock(&l->poll_lock);
+		notify_poll_add(fs->layout->notify, fh_of(pf), ph);
 	}
 	if (atomic_load(&pf->in_table)) {
 		struct lt_status st;
@@ -848,25 +599,96 @@ bool layout_keep_cache(struct pinfs *fs, struct pinfs_inode *inode)
 
 void layout_release(struct pinfs *fs, struct pinfs_file *pf)
 {
-	struct layout *l = fs->layout;
-	uint64_t fh = fh_of(pf);
-	struct resumed resumed;
+	struct lt_effects fx = LT_EFFECTS_INIT;
 
 	/* What the holder's windows hold reaches the file, holder dead or
 	 * not, before the changes its close lets go. */
 	window_file_closed(fs, pf);
 	if (!fs->leases || !atomic_load(&pf->in_table))
 		return;
-	g_mutex_lock(&l->poll_lock);
-	g_hash_table_remove(l->polls, &fh);
-	g_mutex_unlock(&l->poll_lock);
+	notify_poll_remove(fs->layout->notify, fh_of(pf));
+	lt_close(fs->leases, ino_of(pf->inode), fh_of(pf), &fx);
 	/* Changes the close lets go run here, before the release's reply,
 	 * which nobody waits for (the kernel sends release in the background). */
-	resumed_begin(&resumed);
-	lt_close(fs->leases, ino_of(pf->inode), fh);
-	resumed_end();
-	run_resumed(&resumed);
+	layout_effects_run(fs->layout, &fx);
+	lt_effects_clear(&fx);
 }
+
+/* ---- open files that may be mapped shared ---- */
+
+/*
+ * May a device be writing into this file's pages?  Only through a shared
+ * writable mapping, and FUSE does not tell the daemon of mappings; but a
+ * mapping holds its open file, whose release the daemon hears of only once
+ * the last descriptor and mapping of it are gone, and a shared writable
+ * mapping needs a file opened O_RDWR.  So: does the file have an O_RDWR
+ * open file?  Not counting those a change comes through, nor (for a
+ * change without one, i.e. open(O_RDWR | O_TRUNC)) the latest O_RDWR open
+ * if the changing thread made it: a process's own pins are its own
+ * business, as with leases (rule 7).
+ */
+static bool may_be_mapped(fuse_req_t req, const struct layout_change *c)
+{
+	unsigned n = atomic_load_explicit(&c->inode->rw_opens, memory_order_relaxed);
+
+	if (n == 0)
+		return false;
+	if (c->pf && (c->pf->flags & O_ACCMODE) == O_RDWR)
+		n--;
+	if (c->pf_src && c->pf_src != c->pf && c->pf_src->inode == c->inode &&
+	    (c->pf_src->flags & O_ACCMODE) == O_RDWR)
+		n--;
+	if (!c->pf && n &&
+	    atomic_load_explicit(&c->inode->rw_open_tid, memory_order_relaxed) ==
+		fuse_req_ctx(req)->pid)
+		n--;
+	return n > 0;
+}
+
+void layout_note_open(struct pinfs_inode *inode, int flags, pid_t tid)
+{
+	if ((flags & O_ACCMODE) != O_RDWR)
+		return;
+	atomic_fetch_add_explicit(&inode->rw_opens, 1, memory_order_relaxed);
+	atomic_store_explicit(&inode->rw_open_tid, tid, memory_order_relaxed);
+}
+
+void layout_note_release(struct pinfs_inode *inode, int flags)
+{
+	if ((flags & O_ACCMODE) == O_RDWR)
+		atomic_fetch_sub_explicit(&inode->rw_opens, 1, memory_order_relaxed);
+}
+
+struct dma *layout_dma(struct layout *l)
+{
+	return l->dma;
+}
+
+/* ---- the table's hooks ---- */
+
+/* Called with the table lock held: only store the flag. */
+static void on_file_active(void *arg, uint64_t ino, bool active)
+{
+	struct pinfs_inode *inode = (struct pinfs_inode *)(uintptr_t)ino;
+
+	(void)arg;
+	atomic_store_explicit(&inode->lease_active, active, memory_order_relaxed);
+}
+
+/* Rule 11 for pins nobody registered: ask the pinfs_dma module.  With
+ * dma_module=require, a file that may be mapped waits while it cannot
+ * be asked. */
+static uint64_t on_unregistered_pins(void *arg, uint64_t ino, uint64_t off, uint64_t len)
+{
+	struct layout *l = arg;
+	struct pinfs_inode *inode = (struct pinfs_inode *)(uintptr_t)ino;
+	bool must_know = l->fs->cfg.dma_require &&
+			 atomic_load_explicit(&inode->rw_opens, memory_order_relaxed);
+
+	return dma_pinned_bytes(l->dma, inode->ino, off, len, must_know);
+}
+
+/* ---- start and stop ---- */
 
 struct layout *layout_new(struct pinfs *fs, GError **error)
 {
@@ -878,19 +700,24 @@ struct layout *layout_new(struct pinfs *fs, GError **error)
 	    .max_pins_per_user = fs->cfg.user_pins,
 	};
 	struct lt_clock clock = {.now_ns = now_ns};
+	struct lt_hooks hooks = {
+	    .file_active = on_file_active,
+	    .unregistered_pins = on_unregistered_pins,
+	    .arg = l,
+	};
 
 	(void)error;
 	l->fs = fs;
 	if (fs->cfg.leases_on)
 		l->dma = dma_new(fs->cfg.mountpoint, fs->cfg.dma_require);
 	l->ev = events_new();
-	g_mutex_init(&l->poll_lock);
-	l->polls = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
-					 (GDestroyNotify)fuse_pollhandle_destroy);
+	l->notify = notify_new();
 	if (fs->cfg.leases_on) {
-		l->t = lt_new(&cfg, &clock, &layout_lt_ops, l);
-		l->timer = break_timer_new(events_context(l->ev), l->t);
-		dma_watch(l->dma, l->t, events_context(l->ev));
+		l->t = lt_new(&cfg, &clock, &hooks);
+		l->timer = break_timer_new(events_context(l->ev), l->t,
+					   effects_on_event_thread, l);
+		dma_watch(l->dma, l->t, events_context(l->ev), effects_on_event_thread,
+			  l);
 	}
 	fs->leases = l->t;
 	fs->layout = l;
@@ -901,7 +728,8 @@ struct layout *layout_new(struct pinfs *fs, GError **error)
 void layout_start_control(struct layout *l)
 {
 	if (l->t)
-		l->ctl = control_start(l->fs, events_context(l->ev), l->t);
+		l->ctl = control_start(l->fs, events_context(l->ev), l->t,
+				       effects_on_event_thread, l);
 }
 
 /*
@@ -910,25 +738,28 @@ void layout_start_control(struct layout *l)
  */
 void layout_free(struct layout *l)
 {
+	struct lt_effects fx = LT_EFFECTS_INIT;
+
 	/* Changes parked on other nodes fail with EIO (on the event thread,
 	 * or in events_drain); no remote break starts any more. */
 	cluster_stop(l->fs->cluster);
 	events_stop(l->ev);
 	if (l->ctl)
-		ctl_stop(l->ctl);
+		control_stop(l->ctl);
 	if (l->timer)
 		break_timer_stop(l->timer);
 	if (l->dma)
 		dma_stop(l->dma);
 	if (l->t)
-		lt_destroy(l->t);
+		lt_destroy(l->t, &fx);
+	layout_effects_run(l, &fx);
+	lt_effects_clear(&fx);
 	if (l->dma)
 		dma_close(l->dma);
 	events_drain(l->ev);
 	if (l->timer)
 		break_timer_free(l->timer);
-	g_hash_table_destroy(l->polls);
-	g_mutex_clear(&l->poll_lock);
+	notify_free(l->notify);
 	events_free(l->ev);
 	g_free(l);
 }

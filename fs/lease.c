@@ -37,7 +37,7 @@
  *   lt_break (the FUSE layer, before truncate/fallocate/...) either answers
  *   at once or parks a waiter.  A waiter is blocked while (a) a lease of
  *   another fh that is ACTIVE or BREAKING overlaps its range, or (b) a pin
- *   of another fh overlaps it, or (c) ops->unregistered_pins reports pinned
+ *   of another fh overlaps it, or (c) hooks->unregistered_pins reports pinned
  *   bytes in it.  When (a) is gone but (b)/(c) remain the waiter is
  *   "pins_only": with cfg.pinned_fail it is resumed with ETXTBSY, otherwise
  *   it waits for the pins (lt_unpin, lt_close; lt_recheck for (c)).
@@ -62,11 +62,14 @@
  *   lt_unpin or the open's lt_close, even if the lease ends first.  An
  *   entry exists exactly while its counts are not both zero.
  *
- * Callbacks
- *   All work is done under t->lock; the callbacks it produces (log, notify,
- *   resume, deadline_changed, unregistered_pins) are queued in a struct
- *   lt_batch and run after the lock is dropped, so they may call back into
- *   the table.  Only ops->file_active runs under the lock.
+ * Effects
+ *   All work is done under t->lock.  What the world must hear of (log
+ *   lines, notifications, resumed waiters, the new earliest deadline) goes
+ *   into the caller's struct lt_effects, for the caller to carry out once
+ *   it holds no lock.  The unregistered pin checks a call needs are queued
+ *   in its struct lt_batch and asked of hooks->unregistered_pins after the
+ *   lock is dropped; their answers are applied under the lock once more
+ *   before the call returns.  Only hooks->file_active runs under the lock.
  *
  * Cost
  *   Leases, waiters and files are found through hash tables (by fh, lease
@@ -182,8 +185,8 @@ struct lt_waiter {
 struct lease_table {
 	/*
 	 * lock protects every field below it and every lt_open, lt_file,
-	 * lt_waiter and lt_pin reachable from them.  Never held while calling
-	 * an ops callback other than file_active.
+	 * lt_waiter and lt_pin reachable from them.  Never held on return, nor
+	 * while calling a hook other than file_active.
 	 */
 	pthread_mutex_t lock;
 	GHashTable *by_fh;	    /* fh -> lt_open (every open the table knows) */
@@ -209,34 +212,31 @@ struct lease_table {
 	/* Set by lt_new, read-only afterwards: no lock needed. */
 	struct lt_config cfg;
 	struct lt_clock clock;
-	struct lt_ops ops;
-	void *ctx;
+	struct lt_hooks hooks;
 };
 
 /*
- * Callbacks produced under the lock and run after it is dropped
- * (batch_run).  Local to one call, so no locking.
+ * One call's work in progress: the caller's effects record (or a private
+ * one, dropped, for a caller that passed NULL) and the unregistered pin
+ * checks to make once the lock is dropped (batch_run_checks).  Local to
+ * one call, so no locking.
  */
-struct lt_log_event {
-	const char *event;
-	uint64_t lease_id, ino;
-	pid_t pid;
-	char detail[64];
-};
-
-struct lt_resume {
-	void *data;
-	int err;
-};
-
 struct lt_check {
 	uint64_t waiter_id, ino, off, len, unreg;
 };
 
 struct lt_batch {
-	GArray *logs, *notifies, *resumes, *checks;
-	bool deadline;
+	struct lt_effects *fx;
+	struct lt_effects dropped;
+	GArray *checks;
 };
+
+static void batch_begin(struct lt_batch *b, struct lt_effects *fx)
+{
+	b->dropped = (struct lt_effects)LT_EFFECTS_INIT;
+	b->fx = fx ? fx : &b->dropped;
+	b->checks = NULL;
+}
 
 /* ---- helpers ---- */
 
@@ -302,19 +302,18 @@ static void batch_log(struct lease_table *t, struct lt_batch *b, const char *eve
 		      uint64_t lease_id, uint64_t ino, pid_t pid, const char *fmt, ...)
     G_GNUC_PRINTF(7, 8);
 
-/* Queue one ops->log line (if there is a log callback). */
+/* Add one log line to the effects. */
 static void batch_log(struct lease_table *t, struct lt_batch *b, const char *event,
 		      uint64_t lease_id, uint64_t ino, pid_t pid, const char *fmt, ...)
 {
-	struct lt_log_event e = {event, lease_id, ino, pid, ""};
+	struct lt_log e = {event, lease_id, ino, pid, ""};
 	va_list ap;
 
-	if (!t->ops.log)
-		return;
+	(void)t;
 	va_start(ap, fmt);
 	vsnprintf(e.detail, sizeof(e.detail), fmt, ap);
 	va_end(ap);
-	batch_push(&b->logs, sizeof(e), &e);
+	batch_push(&b->fx->log, sizeof(e), &e);
 }
 
 /* A refusal: counted and logged. */
@@ -326,17 +325,15 @@ static int refuse(struct lease_table *t, struct lt_batch *b, int err, uint64_t l
 	return err;
 }
 
-static void run_logs(struct lease_table *t, struct lt_batch *b)
+void lt_effects_clear(struct lt_effects *fx)
 {
-	if (!b->logs)
-		return;
-	for (guint i = 0; i < b->logs->len; i++) {
-		struct lt_log_event *e = &g_array_index(b->logs, struct lt_log_event, i);
-
-		t->ops.log(t->ctx, e->event, e->lease_id, e->ino, e->pid, e->detail);
-	}
-	g_array_free(b->logs, TRUE);
-	b->logs = NULL;
+	if (fx->notify)
+		g_array_free(fx->notify, TRUE);
+	if (fx->resumed)
+		g_array_free(fx->resumed, TRUE);
+	if (fx->log)
+		g_array_free(fx->log, TRUE);
+	*fx = (struct lt_effects)LT_EFFECTS_INIT;
 }
 
 /* ---- files and opens (called with t->lock held) ---- */
@@ -370,8 +367,8 @@ static void file_update(struct lease_table *t, struct lt_file *f)
 
 	if (active != f->active) {
 		f->active = active;
-		if (t->ops.file_active)
-			t->ops.file_active(t->ctx, f->ino, active);
+		if (t->hooks.file_active)
+			t->hooks.file_active(t->hooks.arg, f->ino, active);
 	}
 	if (!active) {
 		g_hash_table_remove(t->by_ino, &f->ino);
@@ -548,8 +545,7 @@ static void lease_start_break(struct lease_table *t, struct lt_open *o, uint64_t
 	if (t->cfg.break_time_ns)
 		breaking_add(t, o);
 	t->stats.broken++;
-	if (t->ops.notify)
-		batch_push(&b->notifies, sizeof(n), &n);
+	batch_push(&b->fx->notify, sizeof(n), &n);
 	batch_log(t, b, "break", o->lease_id, o->ino, o->pid, "by pid %d",
 		  (int)breaker_pid);
 }
@@ -606,8 +602,7 @@ static enum wblock waiter_blocked(const struct lt_waiter *w)
 	enum wblock s = W_FREE;
 	struct lt_link *l, *tmp;
 
-	link_for_each_safe(l, tmp, &w->file->opens)
-	{
+	link_for_each_safe(l, tmp, &w->file->opens) {
 		struct lt_open *o = container_of(l, struct lt_open, file_link);
 
 		if (is_breaker(w->breaker_fh, o->fh))
@@ -628,11 +623,12 @@ static void waiter_set_pins_only(struct lease_table *t, struct lt_waiter *w)
 	link_add_tail(&w->pin_link, &t->pin_waiters);
 }
 
-/* Unpark w and queue resume(err).  The caller runs file_update(w's file). */
+/* Unpark w and hand it back, resumed with err, in the effects.  The caller
+ * runs file_update(w's file). */
 static void waiter_resolve(struct lease_table *t, struct lt_waiter *w, int err,
 			   struct lt_batch *b)
 {
-	struct lt_resume r = {w->data, err};
+	struct lt_resumed r = {w->data, err};
 	uint64_t now = now_ns(t);
 	uint64_t waited = now > w->parked_ns ? now - w->parked_ns : 0;
 
@@ -645,14 +641,14 @@ static void waiter_resolve(struct lease_table *t, struct lt_waiter *w, int err,
 		t->stats.wait_max_ns = waited;
 	if (err == 0)
 		t->stats.resumed++;
-	batch_push(&b->resumes, sizeof(r), &r);
+	batch_push(&b->fx->resumed, sizeof(r), &r);
 	g_hash_table_remove(t->waiters, &w->id);
 	g_free(w);
 }
 
 /*
  * Decide a waiter that no lease blocks any more: unreg is what
- * ops->unregistered_pins reported for its range.
+ * hooks->unregistered_pins reported for its range.
  */
 static void waiter_decide(struct lease_table *t, struct lt_waiter *w, enum wblock s,
 			  uint64_t unreg, struct lt_batch *b)
@@ -670,20 +666,19 @@ static void waiter_decide(struct lease_table *t, struct lt_waiter *w, enum wbloc
 /*
  * Re-evaluate the waiters of f after something that may unblock them.
  * Those that only unregistered pins could still block are queued in
- * b->checks: batch_run asks ops->unregistered_pins without the lock.
+ * b->checks: batch_run_checks asks hooks->unregistered_pins without the lock.
  */
 static void file_wake(struct lease_table *t, struct lt_file *f, struct lt_batch *b)
 {
 	struct lt_link *l, *tmp;
 
-	link_for_each_safe(l, tmp, &f->waiters)
-	{
+	link_for_each_safe(l, tmp, &f->waiters) {
 		struct lt_waiter *w = container_of(l, struct lt_waiter, file_link);
 		enum wblock s = waiter_blocked(w);
 
 		if (s == W_LEASE)
 			continue;
-		if (s == W_FREE && t->ops.unregistered_pins) {
+		if (s == W_FREE && t->hooks.unregistered_pins) {
 			struct lt_check c = {w->id, f->ino, w->off, w->len, 0};
 
 			batch_push(&b->checks, sizeof(c), &c);
@@ -693,79 +688,74 @@ static void file_wake(struct lease_table *t, struct lt_file *f, struct lt_batch 
 	}
 }
 
-/*
- * Run what the locked part queued: logs, notifications, the unregistered
- * pin checks (which take the lock once more to decide their waiters),
- * resumes and deadline_changed.  Called without the lock.
- */
-static void batch_run(struct lease_table *t, struct lt_batch *b)
+/* The earliest deadline into the effects, if it changed.  Called with
+ * t->lock held. */
+static void batch_deadline(struct lease_table *t, struct lt_batch *b)
 {
-	run_logs(t, b);
-	if (b->notifies) {
-		for (guint i = 0; i < b->notifies->len; i++)
-			t->ops.notify(t->ctx,
-				      &g_array_index(b->notifies, struct lt_notify, i));
-		g_array_free(b->notifies, TRUE);
-	}
-	if (b->checks) {
-		GArray *checks = b->checks;
-
-		b->checks = NULL;
-		for (guint i = 0; i < checks->len; i++) {
-			struct lt_check *c = &g_array_index(checks, struct lt_check, i);
-
-			c->unreg =
-			    t->ops.unregistered_pins(t->ctx, c->ino, c->off, c->len);
-		}
-		pthread_mutex_lock(&t->lock);
-		for (guint i = 0; i < checks->len; i++) {
-			struct lt_check *c = &g_array_index(checks, struct lt_check, i);
-			struct lt_waiter *w =
-			    g_hash_table_lookup(t->waiters, &c->waiter_id);
-			struct lt_file *f;
-			enum wblock s;
-
-			if (!w)
-				continue; /* resolved meanwhile */
-			s = waiter_blocked(w);
-			if (s == W_LEASE)
-				continue;
-			f = w->file;
-			waiter_decide(t, w, s, c->unreg, b);
-			file_update(t, f);
-		}
-		b->deadline |= t->deadline_dirty;
-		t->deadline_dirty = false;
-		pthread_mutex_unlock(&t->lock);
-		g_array_free(checks, TRUE);
-		run_logs(t, b);
-	}
-	if (b->resumes) {
-		for (guint i = 0; i < b->resumes->len; i++) {
-			struct lt_resume *r =
-			    &g_array_index(b->resumes, struct lt_resume, i);
-
-			if (t->ops.resume)
-				t->ops.resume(t->ctx, r->data, r->err);
-		}
-		g_array_free(b->resumes, TRUE);
-	}
-	if (b->deadline && t->ops.deadline_changed)
-		t->ops.deadline_changed(t->ctx);
+	if (!t->deadline_dirty)
+		return;
+	t->deadline_dirty = false;
+	b->fx->deadline_changed = true;
+	b->fx->next_deadline =
+	    link_empty(&t->breaking)
+		? UINT64_MAX
+		: deadline_of(t,
+			      container_of(t->breaking.next, struct lt_open, break_link));
 }
 
+/*
+ * Make the unregistered pin checks the locked part queued: ask
+ * hooks->unregistered_pins without the lock, then take it once more to
+ * decide their waiters.  Called without the lock.
+ */
+static void batch_run_checks(struct lease_table *t, struct lt_batch *b)
+{
+	GArray *checks = b->checks;
+
+	if (!checks)
+		return;
+	b->checks = NULL;
+	for (guint i = 0; i < checks->len; i++) {
+		struct lt_check *c = &g_array_index(checks, struct lt_check, i);
+
+		c->unreg =
+		    t->hooks.unregistered_pins(t->hooks.arg, c->ino, c->off, c->len);
+	}
+	pthread_mutex_lock(&t->lock);
+	for (guint i = 0; i < checks->len; i++) {
+		struct lt_check *c = &g_array_index(checks, struct lt_check, i);
+		struct lt_waiter *w = g_hash_table_lookup(t->waiters, &c->waiter_id);
+		struct lt_file *f;
+		enum wblock s;
+
+		if (!w)
+			continue; /* resolved meanwhile */
+		s = waiter_blocked(w);
+		if (s == W_LEASE)
+			continue;
+		f = w->file;
+		waiter_decide(t, w, s, c->unreg, b);
+		file_update(t, f);
+	}
+	batch_deadline(t, b);
+	pthread_mutex_unlock(&t->lock);
+	g_array_free(checks, TRUE);
+}
+
+/* End a call: drop the lock, make the checks, and drop what a caller that
+ * passed no effects record would have been given. */
 static void unlock_and_run(struct lease_table *t, struct lt_batch *b)
 {
-	b->deadline |= t->deadline_dirty;
-	t->deadline_dirty = false;
+	batch_deadline(t, b);
 	pthread_mutex_unlock(&t->lock);
-	batch_run(t, b);
+	batch_run_checks(t, b);
+	lt_effects_clear(&b->dropped);
 }
 
 /* ---- public API ---- */
 
 struct lease_table *lt_new(const struct lt_config *cfg, const struct lt_clock *clock,
-			   const struct lt_ops *ops, void *ctx)
+			   const struct lt_hooks *hooks)
 {
 	struct lease_table *t = g_new0(struct lease_table, 1);
 
@@ -783,9 +773,8 @@ struct lease_table *lt_new(const struct lt_config *cfg, const struct lt_clock *c
 		t->clock = *clock;
 	else
 		t->clock.now_ns = default_now_ns;
-	if (ops)
-		t->ops = *ops;
-	t->ctx = ctx;
+	if (hooks)
+		t->hooks = *hooks;
 	return t;
 }
 
@@ -802,21 +791,22 @@ static void open_free(struct lease_table *t, struct lt_open *o)
 	g_free(o);
 }
 
-void lt_destroy(struct lease_table *t)
+void lt_destroy(struct lease_table *t, struct lt_effects *fx)
 {
-	struct lt_batch b = {0};
+	struct lt_batch b;
 	GHashTableIter it;
 	gpointer key;
 
 	if (!t)
 		return;
+	batch_begin(&b, fx);
 	pthread_mutex_lock(&t->lock);
 	g_hash_table_iter_init(&it, t->waiters);
 	while (g_hash_table_iter_next(&it, &key, NULL)) {
 		struct lt_waiter *w = key;
-		struct lt_resume r = {w->data, EIO};
+		struct lt_resumed r = {w->data, EIO};
 
-		batch_push(&b.resumes, sizeof(r), &r);
+		batch_push(&b.fx->resumed, sizeof(r), &r);
 		g_free(w);
 	}
 	g_hash_table_iter_init(&it, t->by_fh);
@@ -831,18 +821,7 @@ void lt_destroy(struct lease_table *t)
 	g_hash_table_destroy(t->by_ino);
 	g_hash_table_destroy(t->users);
 	pthread_mutex_unlock(&t->lock);
-
-	/* The table is gone: only the resumes are delivered. */
-	if (b.resumes) {
-		for (guint i = 0; i < b.resumes->len; i++) {
-			struct lt_resume *r =
-			    &g_array_index(b.resumes, struct lt_resume, i);
-
-			if (t->ops.resume)
-				t->ops.resume(t->ctx, r->data, r->err);
-		}
-		g_array_free(b.resumes, TRUE);
-	}
+	lt_effects_clear(&b.dropped);
 	pthread_mutex_destroy(&t->lock);
 	g_free(t);
 }
@@ -857,8 +836,7 @@ static bool grant_conflicts(struct lt_file *f, uint64_t fh, enum lt_type type,
 {
 	struct lt_link *l, *tmp;
 
-	link_for_each_safe(l, tmp, &f->opens)
-	{
+	link_for_each_safe(l, tmp, &f->opens) {
 		struct lt_open *o = container_of(l, struct lt_open, file_link);
 
 		if (o->fh == fh || !lease_live(o) || !overlaps(o->off, o->len, off, len))
@@ -866,8 +844,7 @@ static bool grant_conflicts(struct lt_file *f, uint64_t fh, enum lt_type type,
 		if (o->state == LT_BREAKING || type == LT_WRITE || o->type == LT_WRITE)
 			return true;
 	}
-	link_for_each_safe(l, tmp, &f->waiters)
-	{
+	link_for_each_safe(l, tmp, &f->waiters) {
 		struct lt_waiter *w = container_of(l, struct lt_waiter, file_link);
 
 		if (!is_breaker(w->breaker_fh, fh) && overlaps(w->off, w->len, off, len))
@@ -880,13 +857,15 @@ static bool grant_conflicts(struct lt_file *f, uint64_t fh, enum lt_type type,
  * F_UNLCK: end fh's live lease (pins stay) and wake what that frees.
  * if_held: -EAGAIN when fh has no lease at all (neither live nor revoked).
  */
-static int lease_unlock(struct lease_table *t, uint64_t fh, bool if_held)
+static int lease_unlock(struct lease_table *t, uint64_t fh, bool if_held,
+			struct lt_effects *fx)
 {
-	struct lt_batch b = {0};
+	struct lt_batch b;
 	struct lt_open *o;
 	struct lt_file *f;
 	int ret = 0;
 
+	batch_begin(&b, fx);
 	pthread_mutex_lock(&t->lock);
 	o = open_find(t, fh);
 	if (if_held && (!o || o->state == LT_NONE))
@@ -903,16 +882,16 @@ out:
 	return ret;
 }
 
-int lt_release_held(struct lease_table *t, uint64_t fh)
+int lt_release_held(struct lease_table *t, uint64_t fh, struct lt_effects *fx)
 {
-	return lease_unlock(t, fh, true);
+	return lease_unlock(t, fh, true, fx);
 }
 
 int lt_setlease(struct lease_table *t, uint64_t ino, uint64_t fh, pid_t pid, uid_t uid,
 		enum lt_type type, bool exclusive, uint64_t off, uint64_t len,
-		bool owner_ok)
+		bool owner_ok, struct lt_effects *fx)
 {
-	struct lt_batch b = {0};
+	struct lt_batch b;
 	struct lt_open *o;
 	struct lt_file *f;
 	int ret = 0;
@@ -920,10 +899,10 @@ int lt_setlease(struct lease_table *t, uint64_t ino, uint64_t fh, pid_t pid, uid
 	if (type != LT_READ && type != LT_WRITE && type != LT_UNLOCK)
 		return -EINVAL;
 	if (type == LT_UNLOCK)
-		return lease_unlock(t, fh, false);
+		return lease_unlock(t, fh, false, fx);
 	if (!range_valid(off, len))
 		return -EINVAL;
-
+	batch_begin(&b, fx);
 	pthread_mutex_lock(&t->lock);
 	o = open_find(t, fh);
 	if (o && o->ino != ino) {
@@ -1031,15 +1010,16 @@ out:
 }
 
 int lt_pin(struct lease_table *t, uint64_t ino, uint64_t fh, uint64_t off, uint64_t len,
-	   uint64_t *pin_id)
+	   uint64_t *pin_id, struct lt_effects *fx)
 {
-	struct lt_batch b = {0};
+	struct lt_batch b;
 	struct lt_open *o;
 	struct lt_pin *p;
 	int ret = 0;
 
 	if (!range_valid(off, len))
 		return -EINVAL;
+	batch_begin(&b, fx);
 	pthread_mutex_lock(&t->lock);
 	o = open_find(t, fh);
 	if (!o || o->ino != ino || o->state != LT_ACTIVE ||
@@ -1068,14 +1048,16 @@ out:
 	return ret;
 }
 
-int lt_unpin(struct lease_table *t, uint64_t ino, uint64_t fh, uint64_t pin_id)
+int lt_unpin(struct lease_table *t, uint64_t ino, uint64_t fh, uint64_t pin_id,
+	     struct lt_effects *fx)
 {
-	struct lt_batch b = {0};
+	struct lt_batch b;
 	struct lt_pin **pp, *p = NULL;
 	struct lt_open *o;
 	struct lt_file *f;
 	int ret = -ENOENT;
 
+	batch_begin(&b, fx);
 	pthread_mutex_lock(&t->lock);
 	o = open_find(t, fh);
 	if (!o || o->ino != ino)
@@ -1112,8 +1094,7 @@ static int exclusive_conflict(struct lt_file *f, uint64_t breaker_fh, pid_t brea
 	struct lt_link *l, *tmp;
 	int ret = 0;
 
-	link_for_each_safe(l, tmp, &f->opens)
-	{
+	link_for_each_safe(l, tmp, &f->opens) {
 		struct lt_open *o = container_of(l, struct lt_open, file_link);
 
 		if (!o->exclusive || o->state != LT_ACTIVE ||
@@ -1129,10 +1110,10 @@ static int exclusive_conflict(struct lt_file *f, uint64_t breaker_fh, pid_t brea
 
 int lt_break(struct lease_table *t, uint64_t ino, uint64_t breaker_fh, pid_t breaker_pid,
 	     uint64_t off, uint64_t len, bool nonblock, void *waiter_data,
-	     uint64_t *waiter_id)
+	     uint64_t *waiter_id, struct lt_effects *fx)
 {
 	bool self = false, leases = false, pins = false;
-	struct lt_batch b = {0};
+	struct lt_batch b;
 	struct lt_open *holder = NULL;
 	struct lt_waiter *w;
 	struct lt_link *l, *tmp;
@@ -1142,9 +1123,10 @@ int lt_break(struct lease_table *t, uint64_t ino, uint64_t breaker_fh, pid_t bre
 
 	if (len == 0)
 		return 0; /* touches nothing */
-	if (t->ops.unregistered_pins)
-		unreg = t->ops.unregistered_pins(t->ctx, ino, off, len);
+	if (t->hooks.unregistered_pins)
+		unreg = t->hooks.unregistered_pins(t->hooks.arg, ino, off, len);
 
+	batch_begin(&b, fx);
 	pthread_mutex_lock(&t->lock);
 	now = now_ns(t);
 	f = file_find(t, ino);
@@ -1155,8 +1137,7 @@ int lt_break(struct lease_table *t, uint64_t ino, uint64_t breaker_fh, pid_t bre
 			       "break of an exclusive lease");
 			goto out;
 		}
-		link_for_each_safe(l, tmp, &f->opens)
-		{
+		link_for_each_safe(l, tmp, &f->opens) {
 			struct lt_open *o = container_of(l, struct lt_open, file_link);
 
 			if (is_breaker(breaker_fh, o->fh))
@@ -1211,15 +1192,15 @@ int lt_break(struct lease_table *t, uint64_t ino, uint64_t breaker_fh, pid_t bre
 	if (waiter_id)
 		*waiter_id = w->id;
 	file_update(t, f);
-	ret = 1;
+	ret = LT_PARKED;
 out:
 	unlock_and_run(t, &b);
 	return ret;
 }
 
-void lt_cancel(struct lease_table *t, uint64_t waiter_id, int err)
+void lt_cancel(struct lease_table *t, uint64_t waiter_id, int err, struct lt_effects *fx)
 {
-	struct lt_batch b = {0};
+	struct lt_batch b;
 	struct lt_waiter *w;
 	struct lt_file *f;
 
@@ -1227,6 +1208,7 @@ void lt_cancel(struct lease_table *t, uint64_t waiter_id, int err)
 		err = -err;
 	if (err == 0)
 		err = EINTR; /* a cancelled change must never go ahead */
+	batch_begin(&b, fx);
 	pthread_mutex_lock(&t->lock);
 	w = g_hash_table_lookup(t->waiters, &waiter_id);
 	if (w) {
@@ -1238,13 +1220,14 @@ void lt_cancel(struct lease_table *t, uint64_t waiter_id, int err)
 	unlock_and_run(t, &b);
 }
 
-void lt_close(struct lease_table *t, uint64_t ino, uint64_t fh)
+void lt_close(struct lease_table *t, uint64_t ino, uint64_t fh, struct lt_effects *fx)
 {
-	struct lt_batch b = {0};
+	struct lt_batch b;
 	struct lt_file *f = NULL;
 	struct lt_open *o;
 
 	(void)ino; /* fh alone names the open file */
+	batch_begin(&b, fx);
 	pthread_mutex_lock(&t->lock);
 	o = open_find(t, fh);
 	if (!o)
@@ -1279,13 +1262,14 @@ static void lease_revoke(struct lease_table *t, struct lt_open *o, enum lt_end w
 	file_update(t, f);
 }
 
-int lt_revoke(struct lease_table *t, uint64_t lease_id)
+int lt_revoke(struct lease_table *t, uint64_t lease_id, struct lt_effects *fx)
 {
-	struct lt_batch b = {0};
+	struct lt_batch b;
 	struct lt_open *o = NULL;
 	uint64_t *key;
 	int ret = 0;
 
+	batch_begin(&b, fx);
 	pthread_mutex_lock(&t->lock);
 	key = g_hash_table_lookup(t->by_id, &lease_id);
 	if (key)
@@ -1325,11 +1309,12 @@ uint64_t lt_next_deadline(struct lease_table *t)
 	return d;
 }
 
-void lt_expire(struct lease_table *t)
+void lt_expire(struct lease_table *t, struct lt_effects *fx)
 {
-	struct lt_batch b = {0};
+	struct lt_batch b;
 	uint64_t now;
 
+	batch_begin(&b, fx);
 	pthread_mutex_lock(&t->lock);
 	now = now_ns(t);
 	while (!link_empty(&t->breaking)) {
@@ -1347,7 +1332,7 @@ bool lt_has_pin_waiters(struct lease_table *t)
 {
 	bool ret;
 
-	if (!t->ops.unregistered_pins)
+	if (!t->hooks.unregistered_pins)
 		return false;
 	pthread_mutex_lock(&t->lock);
 	ret = !link_empty(&t->pin_waiters);
@@ -1355,21 +1340,21 @@ bool lt_has_pin_waiters(struct lease_table *t)
 	return ret;
 }
 
-void lt_recheck(struct lease_table *t)
+void lt_recheck(struct lease_table *t, struct lt_effects *fx)
 {
-	struct lt_batch b = {0};
+	struct lt_batch b;
 	struct lt_link *l, *tmp;
 
+	batch_begin(&b, fx);
 	pthread_mutex_lock(&t->lock);
-	link_for_each_safe(l, tmp, &t->pin_waiters)
-	{
+	link_for_each_safe(l, tmp, &t->pin_waiters) {
 		struct lt_waiter *w = container_of(l, struct lt_waiter, pin_link);
 		struct lt_file *f = w->file;
 		enum wblock s = waiter_blocked(w);
 
 		if (s != W_FREE)
 			continue;
-		if (t->ops.unregistered_pins) {
+		if (t->hooks.unregistered_pins) {
 			struct lt_check c = {w->id, f->ino, w->off, w->len, 0};
 
 			batch_push(&b.checks, sizeof(c), &c);
@@ -1394,8 +1379,7 @@ void lt_foreach_lease(struct lease_table *t,
 		struct lt_link *l, *tmp;
 
 		/* Also lists opens that only have pins left (state LT_NONE). */
-		link_for_each_safe(l, tmp, &f->opens)
-		{
+		link_for_each_safe(l, tmp, &f->opens) {
 			struct lt_open *o = container_of(l, struct lt_open, file_link);
 			struct lt_lease_info li = {
 			    .lease_id = o->lease_id,

@@ -3,9 +3,13 @@
  * lease.h - the layout lease table: the state machine behind every rule of
  * docs/leases.md, in plain C with no FUSE in it.
  *
- * The FUSE layer (fs/ops.c) translates requests into calls here and the
- * callbacks in struct lt_ops back into replies.  Time comes from struct
- * lt_clock so that tests drive it by hand.
+ * The daemon's lease glue (fs/layout.c) turns FUSE requests into calls
+ * here.  Every call that changes the table returns what it did that the
+ * world must hear of in a caller-owned struct lt_effects: holders to
+ * notify, parked waiters finished, log lines, the new earliest deadline.
+ * The caller carries them out once it holds no lock of its own (and runs
+ * finished waiters after its own reply), like fs/locks.c's dispose lists.
+ * Time comes from struct lt_clock so that tests drive it by hand.
  *
  * Identities:
  *   ino  - the file (the daemon's inode key; any unique 64-bit value)
@@ -15,20 +19,22 @@
  *   pid  - a process id (tgid), used only to notify, to report, and to spot
  *          a holder breaking its own lease (rule 7).
  *
- * Locking: one mutex inside the table protects everything in it.  No
- * callback except file_active is ever called with that mutex held, so
- * callbacks may call back into the table.
+ * Locking: one mutex inside the table protects everything in it.  It is
+ * never held on return, and the only hook called with it held is
+ * file_active (struct lt_hooks).
  *
- * Fast path: the table tells the FUSE layer, through ops->file_active,
- * when a file gains its first or loses its last lease, pin or waiter.  The
- * FUSE layer keeps that as an atomic flag in its own inode and calls
- * lt_break only when the flag is set, so a file without leases costs one
- * relaxed atomic load and no lock.  (A lease granted while a layout change
- * is already past that check does not stop it: the change began first.)
+ * Fast path: the table tells the daemon, through hooks->file_active, when
+ * a file gains its first or loses its last lease, pin or waiter.  The
+ * daemon keeps that as an atomic flag in its own inode and calls lt_break
+ * only when the flag is set, so a file without leases costs one relaxed
+ * atomic load and no lock.  The daemon makes a grant wait for changes past
+ * that check (struct pinfs_inode's layout_lock), so a lease granted after
+ * the check is granted after the change too.
  */
 #ifndef PINFS_LEASE_H
 #define PINFS_LEASE_H
 
+#include <glib.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -53,11 +59,10 @@ struct lt_clock {
 };
 
 /*
- * Per-user quotas (issue 5: no user may grow the daemon's memory without
- * bound).  A lease is charged to the uid that took it, for as long as it
- * is ACTIVE or BREAKING; a pin to the uid charged for the lease it was
- * registered under, until lt_unpin or lt_close.  0 means unlimited; uid 0
- * (root) is counted but never limited.
+ * Per-user quotas (no user may grow the daemon's memory without bound).  A lease is
+ * charged to the uid that took it, for as long as it is ACTIVE or BREAKING; a pin to the
+ * uid charged for the lease it was registered under, until lt_unpin or lt_close.  0 means
+ * unlimited; uid 0 (root) is counted but never limited.
  */
 struct lt_config {
 	uint64_t break_time_ns;	      /* 0: never revoke (rule 10) */
@@ -77,38 +82,81 @@ struct lt_notify {
 	int fd;	    /* the holder's descriptor number for si_fd, -1 unknown */
 };
 
-struct lt_ops {
-	/* A lease began to break: signal the holder and wake its poll(). */
-	void (*notify)(void *ctx, const struct lt_notify *n);
-	/*
-	 * A parked waiter is finished: err 0 means "do the operation now",
-	 * otherwise it is a positive errno for the reply (EINTR, ETXTBSY...).
-	 * Called exactly once per parked waiter, from whichever thread
-	 * resolved it (a release, lt_expire, lt_cancel, lt_destroy).
-	 */
-	void (*resume)(void *ctx, void *waiter_data, int err);
-	/* The earliest deadline may have changed: re-read lt_next_deadline. */
-	void (*deadline_changed)(void *ctx);
-	/* Optional: bytes in [off, off+len) of ino that are DMA-pinned by
-	 * anyone (the pinfs_dma module), for rule 11 on unregistered pins. */
-	uint64_t (*unregistered_pins)(void *ctx, uint64_t ino, uint64_t off,
-				      uint64_t len);
-	/* Optional: one structured log line per grant, break, revocation,
-	 * refusal ("event" is e.g. "grant", "break", "revoke", "refuse"). */
-	void (*log)(void *ctx, const char *event, uint64_t lease_id, uint64_t ino,
-		    pid_t pid, const char *detail);
+/* A parked waiter is finished: err 0 means "make the change now",
+ * otherwise it is a positive errno for the reply (EINTR, ETXTBSY, EIO). */
+struct lt_resumed {
+	void *waiter_data; /* as given to lt_break */
+	int err;
+};
+
+/* One structured log line: a grant, break, revocation, release or refusal
+ * ("event" is "grant", "break", "revoke", "release" or "refuse"). */
+struct lt_log {
+	const char *event; /* a string constant */
+	uint64_t lease_id, ino;
+	pid_t pid;
+	char detail[64];
+};
+
+/*
+ * What a call did that the world must hear of, filled by every call that
+ * takes one, for the caller to carry out once it has dropped its own
+ * locks.  The caller owns it: start with LT_EFFECTS_INIT, let any number
+ * of calls add to it, carry it out, and lt_effects_clear() it.
+ *
+ *   notify    holders whose lease began to break (rule 8), in order
+ *   resumed   parked waiters finished, each exactly once over the table's
+ *             life (by a release, close, unpin, revoke, lt_expire,
+ *             lt_cancel, lt_recheck or lt_destroy)
+ *   log       log lines, in order
+ *   deadline_changed, next_deadline: the earliest break deadline changed;
+ *             next_deadline is the new one (UINT64_MAX: none) as it was
+ *             when the call returned
+ *
+ * Passing NULL for it drops everything but is only fit for callers that
+ * never park a waiter.
+ */
+struct lt_effects {
+	GArray *notify;	 /* struct lt_notify, or NULL if none */
+	GArray *resumed; /* struct lt_resumed, or NULL */
+	GArray *log;	 /* struct lt_log, or NULL */
+	bool deadline_changed;
+	uint64_t next_deadline;
+};
+
+#define LT_EFFECTS_INIT                                                                  \
+	{                                                                                \
+		NULL, NULL, NULL, false, UINT64_MAX                                      \
+	}
+
+/* Free what fx holds and make it LT_EFFECTS_INIT again. */
+void lt_effects_clear(struct lt_effects *fx);
+
+/*
+ * The two questions the table asks its user, both optional.  Neither may
+ * call into the table.
+ */
+struct lt_hooks {
 	/* Called WITH the table lock held, when ino gains its first (active
-	 * true) or loses its last (false) lease, pin or waiter.  It may only
-	 * store a flag: no call back into the table. */
-	void (*file_active)(void *ctx, uint64_t ino, bool active);
+	 * true) or loses its last (false) lease, pin or waiter: the daemon's
+	 * lock-free fast path.  It may only store a flag. */
+	void (*file_active)(void *arg, uint64_t ino, bool active);
+	/* Bytes in [off, off+len) of ino that are DMA-pinned by anyone (the
+	 * pinfs_dma module), for rule 11 on unregistered pins.  Called without
+	 * the table lock. */
+	uint64_t (*unregistered_pins)(void *arg, uint64_t ino, uint64_t off,
+				      uint64_t len);
+	void *arg;
 };
 
 struct lease_table;
 
+/* hooks may be NULL; cfg, clock and hooks are copied. */
 struct lease_table *lt_new(const struct lt_config *cfg, const struct lt_clock *clock,
-			   const struct lt_ops *ops, void *ctx);
-/* Fails every parked waiter with EIO (unmount) and frees everything. */
-void lt_destroy(struct lease_table *t);
+			   const struct lt_hooks *hooks);
+/* Fails every parked waiter with EIO (unmount, into fx) and frees
+ * everything. */
+void lt_destroy(struct lease_table *t, struct lt_effects *fx);
 
 /*
  * Take, change or release the lease of open file fh on ino (rules 1, 3, 4).
@@ -127,7 +175,7 @@ void lt_destroy(struct lease_table *t);
  */
 int lt_setlease(struct lease_table *t, uint64_t ino, uint64_t fh, pid_t pid, uid_t uid,
 		enum lt_type type, bool exclusive, uint64_t off, uint64_t len,
-		bool owner_ok);
+		bool owner_ok, struct lt_effects *fx);
 
 /*
  * F_UNLCK for a caller that must know whether there was anything to
@@ -135,7 +183,7 @@ int lt_setlease(struct lease_table *t, uint64_t ino, uint64_t fh, pid_t pid, uid
  * 0 if fh had a lease (live: released now; revoked: nothing to do),
  * -EAGAIN if it had none.
  */
-int lt_release_held(struct lease_table *t, uint64_t fh);
+int lt_release_held(struct lease_table *t, uint64_t fh, struct lt_effects *fx);
 
 struct lt_status {
 	enum lt_state state;
@@ -160,17 +208,22 @@ int lt_setsig(struct lease_table *t, uint64_t ino, uint64_t fh, int signal, int 
  * ibv_reg_mr).  On success *pin_id is set.
  */
 int lt_pin(struct lease_table *t, uint64_t ino, uint64_t fh, uint64_t off, uint64_t len,
-	   uint64_t *pin_id);
+	   uint64_t *pin_id, struct lt_effects *fx);
 /* -ENOENT if fh has no such pin.  May resume waiters (rule 11). */
-int lt_unpin(struct lease_table *t, uint64_t ino, uint64_t fh, uint64_t pin_id);
+int lt_unpin(struct lease_table *t, uint64_t ino, uint64_t fh, uint64_t pin_id,
+	     struct lt_effects *fx);
+
+/* lt_break's answer for a change that must wait (like fs/locks.c's
+ * FILE_LOCK_DEFERRED). */
+#define LT_PARKED 1
 
 /*
  * A layout change of [off, off+len) of ino is about to happen through
  * open file breaker_fh (0 if none, e.g. truncate(2) by path) by process
  * breaker_pid.  Rules 6-12.  Returns:
  *   0              go ahead now
- *   1              parked: waiter_data is kept and handed to resume()
- *                  later; *waiter_id is set for lt_cancel
+ *   LT_PARKED      parked: waiter_data comes back once, in the resumed
+ *                  effects of a later call; *waiter_id is set for lt_cancel
  *   -EWOULDBLOCK   nonblock and a breakable lease conflicts (the break
  *                  still starts, rule 9), or the breaker's own process
  *                  holds the lease through another open file (rule 7)
@@ -181,31 +234,38 @@ int lt_unpin(struct lease_table *t, uint64_t ino, uint64_t fh, uint64_t pin_id);
  */
 int lt_break(struct lease_table *t, uint64_t ino, uint64_t breaker_fh, pid_t breaker_pid,
 	     uint64_t off, uint64_t len, bool nonblock, void *waiter_data,
-	     uint64_t *waiter_id);
+	     uint64_t *waiter_id, struct lt_effects *fx);
 
-/* Give up a parked wait (FUSE interrupt, the caller died): resume(err).
- * The break goes on.  No-op if the waiter was already resumed. */
-void lt_cancel(struct lease_table *t, uint64_t waiter_id, int err);
+/* Give up a parked wait (FUSE interrupt, the caller died): the waiter is
+ * resumed with err.  The break goes on.  No-op if the waiter was already
+ * resumed. */
+void lt_cancel(struct lease_table *t, uint64_t waiter_id, int err, struct lt_effects *fx);
 
 /* The open file is gone (FUSE release): drop its lease and pins, resume
  * whatever that unblocks. */
-void lt_close(struct lease_table *t, uint64_t ino, uint64_t fh);
+void lt_close(struct lease_table *t, uint64_t ino, uint64_t fh, struct lt_effects *fx);
 
 /* Revoke by lease id (pinfsctl revoke; the caller checked permission).
  * -ENOENT if there is no such lease. */
-int lt_revoke(struct lease_table *t, uint64_t lease_id);
+int lt_revoke(struct lease_table *t, uint64_t lease_id, struct lt_effects *fx);
 /* The owner and ino of a lease, for permission checks; -ENOENT. */
 int lt_lease_ino(struct lease_table *t, uint64_t lease_id, uint64_t *ino);
 
 /* Earliest break deadline in ns (UINT64_MAX: none), and the timer tick
  * that revokes every lease whose break_time has passed (rule 10). */
 uint64_t lt_next_deadline(struct lease_table *t);
-void lt_expire(struct lease_table *t);
+void lt_expire(struct lease_table *t, struct lt_effects *fx);
 
-/* Re-check waiters blocked only by unregistered pins (call periodically
- * while lt_has_pin_waiters() is true, when ops->unregistered_pins is set). */
+/*
+ * Unregistered pins come and go without a word to the table, so with
+ * hooks->unregistered_pins set someone must ask again: lt_recheck re-asks
+ * for every waiter that only pins block.  lt_has_pin_waiters says whether
+ * there is one now; but a waiter parked behind a lease becomes one when
+ * that lease ends, so the daemon simply calls lt_recheck every 50 ms
+ * while any waiter is parked (fs/dma.c).
+ */
 bool lt_has_pin_waiters(struct lease_table *t);
-void lt_recheck(struct lease_table *t);
+void lt_recheck(struct lease_table *t, struct lt_effects *fx);
 
 /* ---- Listing, for pinfsctl and tests (rule 14) ---- */
 

@@ -4,8 +4,10 @@
  *
  * Each handler translates one request into calls on the backing inode's
  * descriptor and one reply.  Errors are the backing filesystem's own errno.
- * Layout changes (size changes, O_TRUNC, fallocate, copy_file_range) ask
- * layout_check() first; for a file without leases that is one atomic load.
+ * Layout changes (size changes, O_TRUNC, fallocate, copy_file_range) are
+ * handed to layout_change() with the function that makes them (the
+ * *_apply functions); for a file without leases that is one atomic load
+ * and the change is made at once.
  *
  * Permission checks are the kernel's (pinfs always mounts with
  * default_permissions), made against the backing file's own mode and
@@ -117,7 +119,8 @@ static void lo_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_entry(req, &e);
 }
 
-/* Make a node with fn, give it to the caller, look it up and reply. */
+/* After a mknodat or symlinkat that returned res (-1 with errno): give the
+ * new node to the caller, look it up and reply. */
 static void reply_new_node(fuse_req_t req, struct pinfs_inode *parent, const char *name,
 			   int res)
 {
@@ -287,8 +290,8 @@ static int set_times(struct pinfs_inode *inode, struct pinfs_file *pf,
 }
 
 /* The work of setattr, once any layout check has passed. */
-void ops_do_setattr(fuse_req_t req, struct pinfs_inode *inode, struct stat *attr,
-		    int valid, struct pinfs_file *pf)
+static void do_setattr(fuse_req_t req, struct pinfs_inode *inode, struct stat *attr,
+		       int valid, struct pinfs_file *pf)
 {
 	char path[PROC_FD_PATH_MAX];
 	struct stat st;
@@ -335,33 +338,51 @@ out:
 		fuse_reply_attr(req, &st, pinfs_data(req)->cfg.timeout);
 }
 
+/* A size change, with the rest of its setattr. */
+struct setattr_change {
+	struct layout_change c;
+	struct stat attr;
+	int valid;
+};
+
+static void setattr_apply(fuse_req_t req, struct layout_change *c)
+{
+	struct setattr_change *sc = container_of(c, struct setattr_change, c);
+	int valid = sc->valid;
+
+	if (c->size_stays)
+		valid &= ~FUSE_SET_ATTR_SIZE;
+	do_setattr(req, c->inode, &sc->attr, valid, c->pf);
+}
+
 static void lo_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
 		       struct fuse_file_info *fi)
 {
 	struct pinfs_inode *inode = req_inode(req, ino);
 	struct pinfs_file *pf = fi_file(fi);
+	struct setattr_change sc;
 
-	if (valid & FUSE_SET_ATTR_SIZE) {
-		struct layout_change c = {
-		    .op = LAYOUT_SETATTR,
+	if (!(valid & FUSE_SET_ATTR_SIZE)) {
+		do_setattr(req, inode, attr, valid, pf);
+		return;
+	}
+	sc = (struct setattr_change){
+	    .c =
+		{
 		    .inode = inode,
 		    .pf = pf,
 		    .off = (uint64_t)attr->st_size,
 		    .len = LT_LEN_EOF,
 		    .nonblock = pf ? pf->flags & O_NONBLOCK
 				   : nonblock_open_trunc(req, inode, attr),
-		    .u.setattr = {.attr = *attr, .valid = valid},
-		};
-
-		struct pinfs *fs = pinfs_data(req); /* req is gone after the reply */
-
-		if (layout_check(req, &c))
-			return;
-		ops_do_setattr(req, inode, attr, c.u.setattr.valid, pf);
-		layout_done(fs, &c);
-		return;
-	}
-	ops_do_setattr(req, inode, attr, valid, pf);
+		    .resize = true,
+		    .name = "a truncate",
+		    .apply = setattr_apply,
+		},
+	    .attr = *attr,
+	    .valid = valid,
+	};
+	layout_change(req, &sc.c, sizeof(sc));
 }
 
 static void lo_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -702,13 +723,18 @@ reply:
 		fuse_reply_write(req, (size_t)n);
 }
 
-/* The work of fallocate, once the layout check has passed. */
-void ops_do_fallocate(fuse_req_t req, struct pinfs_file *pf, int mode, off_t off,
-		      off_t len)
-{
-	int err = perm_kill_priv(req, pf->inode);
+struct fallocate_change {
+	struct layout_change c;
+	int mode;
+	off_t off, len;
+};
 
-	if (!err && fallocate(pf->fd, mode, off, len) < 0)
+static void fallocate_apply(fuse_req_t req, struct layout_change *c)
+{
+	struct fallocate_change *fc = container_of(c, struct fallocate_change, c);
+	int err = perm_kill_priv(req, c->pf->inode);
+
+	if (!err && fallocate(c->pf->fd, fc->mode, fc->off, fc->len) < 0)
 		err = errno;
 	fuse_reply_err(req, err);
 }
@@ -719,38 +745,47 @@ static void lo_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 	struct pinfs_file *pf = fi_file(fi);
 	/* Collapse and insert move every byte after off: they touch to EOF. */
 	bool shifts = mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE);
-	struct layout_change c = {
-	    .op = LAYOUT_FALLOCATE,
-	    .inode = req_inode(req, ino),
-	    .pf = pf,
-	    .off = (uint64_t)off,
-	    .len = shifts ? LT_LEN_EOF : (uint64_t)len,
-	    .nonblock = pf->flags & O_NONBLOCK,
-	    .u.falloc = {.mode = mode, .off = off, .len = len},
+	struct fallocate_change fc = {
+	    .c =
+		{
+		    .inode = req_inode(req, ino),
+		    .pf = pf,
+		    .off = (uint64_t)off,
+		    .len = shifts ? LT_LEN_EOF : (uint64_t)len,
+		    .nonblock = pf->flags & O_NONBLOCK,
+		    .name = "an fallocate",
+		    .apply = fallocate_apply,
+		},
+	    .mode = mode,
+	    .off = off,
+	    .len = len,
 	};
 
 	if (off < 0 || len <= 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	struct pinfs *fs = pinfs_data(req); /* req is gone after the reply */
-
-	if (layout_check(req, &c))
-		return;
-	ops_do_fallocate(req, pf, mode, off, len);
-	layout_done(fs, &c);
+	layout_change(req, &fc.c, sizeof(fc));
 }
 
-/* The work of copy_file_range, once the layout check has passed. */
-void ops_do_copy_file_range(fuse_req_t req, struct pinfs_file *in, off_t off_in,
-			    struct pinfs_file *out, off_t off_out, size_t len, int flags)
+struct copy_change {
+	struct layout_change c; /* c.pf: the file copied to */
+	struct pinfs_file *in;
+	off_t off_in, off_out;
+	size_t len;
+	int flags;
+};
+
+static void copy_apply(fuse_req_t req, struct layout_change *c)
 {
-	int err = perm_kill_priv(req, out->inode);
+	struct copy_change *cc = container_of(c, struct copy_change, c);
+	off_t off_in = cc->off_in, off_out = cc->off_out;
+	int err = perm_kill_priv(req, c->pf->inode);
 	ssize_t n = -1;
 
 	if (!err) {
-		n = copy_file_range(in->fd, &off_in, out->fd, &off_out, len,
-				    (unsigned)flags);
+		n = copy_file_range(cc->in->fd, &off_in, c->pf->fd, &off_out, cc->len,
+				    (unsigned)cc->flags);
 		if (n < 0)
 			err = errno;
 	}
@@ -766,18 +801,23 @@ static void lo_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 			       int flags)
 {
 	struct pinfs_file *out = fi_file(fi_out);
-	struct layout_change c = {
-	    .op = LAYOUT_COPY,
-	    .inode = req_inode(req, ino_out),
-	    .pf = out,
-	    .off = (uint64_t)off_out,
-	    .len = len ? (uint64_t)len : 1,
-	    .nonblock = out->flags & O_NONBLOCK,
-	    .u.copy = {.in = fi_file(fi_in),
-		       .off_in = off_in,
-		       .off_out = off_out,
-		       .len = len,
-		       .flags = flags},
+	struct copy_change cc = {
+	    .c =
+		{
+		    .inode = req_inode(req, ino_out),
+		    .pf = out,
+		    .off = (uint64_t)off_out,
+		    .len = len ? (uint64_t)len : 1,
+		    .nonblock = out->flags & O_NONBLOCK,
+		    .pf_src = fi_file(fi_in),
+		    .name = "a copy_file_range",
+		    .apply = copy_apply,
+		},
+	    .in = fi_file(fi_in),
+	    .off_in = off_in,
+	    .off_out = off_out,
+	    .len = len,
+	    .flags = flags,
 	};
 
 	(void)ino_in;
@@ -785,12 +825,7 @@ static void lo_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	struct pinfs *fs = pinfs_data(req); /* req is gone after the reply */
-
-	if (layout_check(req, &c))
-		return;
-	ops_do_copy_file_range(req, fi_file(fi_in), off_in, out, off_out, len, flags);
-	layout_done(fs, &c);
+	layout_change(req, &cc.c, sizeof(cc));
 }
 
 static void lo_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,

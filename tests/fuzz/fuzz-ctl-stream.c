@@ -78,16 +78,16 @@ static const struct ctl_hooks hooks = {
 /* The same leases every time, so that revokes answer alike in each run. */
 static struct lease_table *populate(void)
 {
-	static const struct lt_ops ops = {0};
 	struct lt_config cfg = {.break_time_ns = 30000000000u};
-	struct lease_table *t = lt_new(&cfg, &clock_, &ops, NULL);
+	struct lease_table *t = lt_new(&cfg, &clock_, NULL);
 	uint64_t id;
 
-	FUZZ_CHECK(lt_setlease(t, 1, 11, 100, 0, LT_READ, false, 0, LT_LEN_EOF, true) ==
+	FUZZ_CHECK(
+	    lt_setlease(t, 1, 11, 100, 0, LT_READ, false, 0, LT_LEN_EOF, true, NULL) == 0,
+	    "setup");
+	FUZZ_CHECK(lt_pin(t, 1, 11, 0, 4096, &id, NULL) == 0, "setup");
+	FUZZ_CHECK(lt_setlease(t, 2, 21, 100, 0, LT_WRITE, false, 0, 8192, true, NULL) ==
 		       0,
-		   "setup");
-	FUZZ_CHECK(lt_pin(t, 1, 11, 0, 4096, &id) == 0, "setup");
-	FUZZ_CHECK(lt_setlease(t, 2, 21, 100, 0, LT_WRITE, false, 0, 8192, true) == 0,
 		   "setup");
 	return t;
 }
@@ -100,7 +100,7 @@ static GString *feed(uid_t uid, const char *stream, size_t len, struct ctl_strea
 	GString *replies = g_string_new(NULL);
 
 	ctl_feed_stream(t, &clock_, &hooks, NULL, uid, stream, len, how, replies);
-	lt_destroy(t);
+	lt_destroy(t, NULL);
 	return replies;
 }
 
@@ -202,7 +202,7 @@ static void check_per_line(uid_t uid, const char *stream, size_t len, size_t max
 	FUZZ_CHECK(r == rend, "answers beyond the %u lines: %.*s", lineno,
 		   (int)(rend - r), r);
 	g_string_free(want, TRUE);
-	lt_destroy(t);
+	lt_destroy(t, NULL);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

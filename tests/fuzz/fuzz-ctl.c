@@ -185,22 +185,23 @@ out:
  * waiter, one with a pin. */
 static struct lease_table *populate(const struct lt_clock *clock)
 {
-	static const struct lt_ops ops = {0};
 	struct lt_config cfg = {.break_time_ns = 30000000000u};
-	struct lease_table *t = lt_new(&cfg, clock, &ops, NULL);
+	struct lease_table *t = lt_new(&cfg, clock, NULL);
 	static int waiter;
 	uint64_t id;
 
-	FUZZ_CHECK(lt_setlease(t, 1, 11, 100, 0, LT_READ, false, 0, LT_LEN_EOF, true) ==
-		       0,
+	FUZZ_CHECK(
+	    lt_setlease(t, 1, 11, 100, 0, LT_READ, false, 0, LT_LEN_EOF, true, NULL) == 0,
+	    "setup");
+	FUZZ_CHECK(
+	    lt_setlease(t, 1, 12, 101, 0, LT_READ, false, 4096, 8192, true, NULL) == 0,
+	    "setup");
+	FUZZ_CHECK(lt_pin(t, 1, 11, 0, 4096, &id, NULL) == 0, "setup");
+	FUZZ_CHECK(lt_setlease(t, 2, 21, 100, 0, LT_WRITE, false, 0, LT_LEN_EOF, true,
+			       NULL) == 0,
 		   "setup");
-	FUZZ_CHECK(lt_setlease(t, 1, 12, 101, 0, LT_READ, false, 4096, 8192, true) == 0,
-		   "setup");
-	FUZZ_CHECK(lt_pin(t, 1, 11, 0, 4096, &id) == 0, "setup");
-	FUZZ_CHECK(lt_setlease(t, 2, 21, 100, 0, LT_WRITE, false, 0, LT_LEN_EOF, true) ==
-		       0,
-		   "setup");
-	FUZZ_CHECK(lt_break(t, 2, 0, 999, 0, LT_LEN_EOF, false, &waiter, &id) == 1,
+	FUZZ_CHECK(lt_break(t, 2, 0, 999, 0, LT_LEN_EOF, false, &waiter, &id, NULL) ==
+		       LT_PARKED,
 		   "setup");
 	return t;
 }
@@ -225,6 +226,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_line(t, &clock, peers[data[0] % 4], p, nl - p);
 		p = nl + 1;
 	}
-	lt_destroy(t);
+	lt_destroy(t, NULL);
 	return 0;
 }

@@ -51,6 +51,7 @@ struct world {
 	struct fake_file files[NFILES + 1];
 	uint64_t last_waiter;
 	unsigned resumed;
+	struct lt_effects fx; /* what the current call did */
 	/* for the callbacks of the current ioctl */
 	struct fake_file *cur;
 	bool owner;
@@ -63,13 +64,12 @@ static uint64_t fake_now(void *arg)
 	return w->now;
 }
 
-static void on_resume(void *ctx, void *data, int err)
+/* Count the waiters the last call resumed, and drop its other effects. */
+static void absorb(struct world *w)
 {
-	struct world *w = ctx;
-
-	(void)data;
-	(void)err;
-	w->resumed++;
+	if (w->fx.resumed)
+		w->resumed += w->fx.resumed->len;
+	lt_effects_clear(&w->fx);
 }
 
 static pid_t cb_pid(void *arg)
@@ -282,12 +282,14 @@ static void step_ioctl(struct world *w, uint8_t op, struct fuzz_in *in)
 	    .owner_ok = cb_owner_ok,
 	    .in_table = cb_in_table,
 	    .arg = w,
+	    .fx = &w->fx,
 	};
 	w->cur = ff;
 	w->owner = op & 0x20;
 
 	snap(w, &before);
 	err = abi_ioctl(&f, cmd, buf, in_sz, out_sz, &u, &out_size);
+	absorb(w);
 	snap(w, &after);
 
 	FUZZ_CHECK(err >= 0, "cmd %#x: negative errno %d", cmd, err);
@@ -358,10 +360,11 @@ static void step_break(struct world *w, uint8_t op, struct fuzz_in *in)
 	int ret;
 
 	len = len == 0 ? LT_LEN_EOF : len * 4096;
-	ret = lt_break(w->t, ff->ino, 0, 999, off, len, op & 0x10, NULL, &id);
-	FUZZ_CHECK(ret == 0 || ret == 1 || ret == -EWOULDBLOCK || ret == -ETXTBSY,
+	ret = lt_break(w->t, ff->ino, 0, 999, off, len, op & 0x10, NULL, &id, &w->fx);
+	absorb(w);
+	FUZZ_CHECK(ret == 0 || ret == LT_PARKED || ret == -EWOULDBLOCK || ret == -ETXTBSY,
 		   "lt_break: %d", ret);
-	if (ret == 1)
+	if (ret == LT_PARKED)
 		w->last_waiter = id;
 }
 
@@ -376,19 +379,23 @@ static void run(struct world *w, struct fuzz_in *in)
 			break;
 		case 4:
 			w->now += (uint64_t)fuzz_u8(in) * 100000000u;
-			lt_expire(w->t);
+			lt_expire(w->t, &w->fx);
+			absorb(w);
 			break;
 		case 5:
 			if (((op >> 3) & 3) < NFILES) {
 				struct fake_file *ff = &w->files[(op >> 3) & 3];
 
-				lt_close(w->t, ff->ino, ff->fh);
+				lt_close(w->t, ff->ino, ff->fh, &w->fx);
+				absorb(w);
 				ff->in_table = false;
 			}
 			break;
 		case 6:
-			if (w->last_waiter)
-				lt_cancel(w->t, w->last_waiter, EINTR);
+			if (w->last_waiter) {
+				lt_cancel(w->t, w->last_waiter, EINTR, &w->fx);
+				absorb(w);
+			}
 			break;
 		default:
 			step_ioctl(w, op, in);
@@ -405,7 +412,6 @@ static void count_user(const struct lt_user_usage *u, void *arg)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const struct lt_ops ops = {.resume = on_resume};
 	struct lt_config cfg = {
 	    .break_time_ns = 5000000000u,
 	    .max_leases_per_user = 1,
@@ -426,17 +432,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct lt_stats st;
 	unsigned users = 0;
 
-	w.t = lt_new(&cfg, &clock, &ops, &w);
+	w.t = lt_new(&cfg, &clock, NULL);
 	run(&w, &in);
 
 	/* Every open file closes: no lease may outlive them. */
 	for (int i = 0; i < NFILES; i++)
-		lt_close(w.t, w.files[i].ino, w.files[i].fh);
+		lt_close(w.t, w.files[i].ino, w.files[i].fh, NULL);
 	lt_get_stats(w.t, &st);
 	FUZZ_CHECK(st.active_leases == 0,
 		   "%" G_GUINT64_FORMAT " leases after every close", st.active_leases);
 	lt_foreach_user(w.t, count_user, &users);
 	FUZZ_CHECK(users == 0, "%u uids charged after every close", users);
-	lt_destroy(w.t);
+	lt_destroy(w.t, NULL);
 	return 0;
 }

@@ -1132,7 +1132,7 @@ static int otrunc_fn(void *arg)
  * cache when the opener got around to it, after the daemon had answered
  * and a lease had been granted; reads ended early (1 in ~30,000 here, and
  * in the soak even after fstat while a truncate was parked).  Atomic
- * O_TRUNC is off now (fs/ops.c, pinfs_init).  A short read is counted
+ * O_TRUNC is off now (fs/ops.c, lo_init).  A short read is counted
  * apart from lost bytes (read again after fstat) to tell which came back.
  */
 static void test_faults_otrunc_race(void)

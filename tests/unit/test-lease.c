@@ -2,7 +2,8 @@
 /*
  * test-lease.c - unit tests of the lease table (fs/lease.c), one or more
  * per rule of docs/leases.md that the table decides.  Time is a fake clock
- * that the tests advance by hand; every callback is recorded in struct fx.
+ * that the tests advance by hand; the effects every call returns, and every
+ * hook call, are recorded in struct fx.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -24,7 +25,7 @@ struct resume_rec {
 	int err;
 };
 
-/* The test fixture: a table plus a record of every callback. */
+/* The test fixture: a table plus a record of every effect and hook call. */
 struct fx {
 	struct lease_table *t;
 	uint64_t now;
@@ -33,48 +34,15 @@ struct fx {
 	GPtrArray *logs;    /* "event lease_id detail" */
 	GHashTable *active; /* inos for which file_active(true) is in force */
 	unsigned active_calls, deadline_calls;
-	uint64_t unreg;	    /* what unregistered_pins reports */
-	bool reenter;	    /* resume() calls back into the table */
-	pthread_mutex_t mu; /* callbacks may come from several threads */
+	uint64_t last_deadline; /* next_deadline of the last deadline change */
+	uint64_t unreg;		/* what unregistered_pins reports */
+	bool reenter;		/* check that no table lock is held on return */
+	pthread_mutex_t mu;	/* calls may come from several threads */
 };
 
 static uint64_t fx_now(void *arg)
 {
 	return ((struct fx *)arg)->now;
-}
-
-static void fx_notify(void *ctx, const struct lt_notify *n)
-{
-	struct fx *fx = ctx;
-
-	pthread_mutex_lock(&fx->mu);
-	g_array_append_val(fx->notifies, *n);
-	pthread_mutex_unlock(&fx->mu);
-}
-
-static void fx_resume(void *ctx, void *data, int err)
-{
-	struct fx *fx = ctx;
-	struct resume_rec r = {data, err};
-
-	if (fx->reenter) {
-		/* No table lock may be held while resume runs. */
-		struct lt_stats s;
-
-		lt_get_stats(fx->t, &s);
-	}
-	pthread_mutex_lock(&fx->mu);
-	g_array_append_val(fx->resumes, r);
-	pthread_mutex_unlock(&fx->mu);
-}
-
-static void fx_deadline_changed(void *ctx)
-{
-	struct fx *fx = ctx;
-
-	pthread_mutex_lock(&fx->mu);
-	fx->deadline_calls++;
-	pthread_mutex_unlock(&fx->mu);
 }
 
 static uint64_t fx_unreg(void *ctx, uint64_t ino, uint64_t off, uint64_t len)
@@ -83,19 +51,6 @@ static uint64_t fx_unreg(void *ctx, uint64_t ino, uint64_t off, uint64_t len)
 	(void)off;
 	(void)len;
 	return ((struct fx *)ctx)->unreg;
-}
-
-static void fx_log(void *ctx, const char *event, uint64_t lease_id, uint64_t ino,
-		   pid_t pid, const char *detail)
-{
-	struct fx *fx = ctx;
-
-	(void)ino;
-	(void)pid;
-	pthread_mutex_lock(&fx->mu);
-	g_ptr_array_add(fx->logs, g_strdup_printf("%s %" G_GUINT64_FORMAT " %s", event,
-						  lease_id, detail));
-	pthread_mutex_unlock(&fx->mu);
 }
 
 static void fx_file_active(void *ctx, uint64_t ino, bool active)
@@ -117,13 +72,10 @@ static void fx_file_active(void *ctx, uint64_t ino, bool active)
 static void fx_init_cfg(struct fx *fx, const struct lt_config *cfg, bool with_unreg)
 {
 	struct lt_clock clock = {.now_ns = fx_now, .arg = fx};
-	struct lt_ops ops = {
-	    .notify = fx_notify,
-	    .resume = fx_resume,
-	    .deadline_changed = fx_deadline_changed,
-	    .unregistered_pins = with_unreg ? fx_unreg : NULL,
-	    .log = fx_log,
+	struct lt_hooks hooks = {
 	    .file_active = fx_file_active,
+	    .unregistered_pins = with_unreg ? fx_unreg : NULL,
+	    .arg = fx,
 	};
 
 	memset(fx, 0, sizeof(*fx));
@@ -133,7 +85,7 @@ static void fx_init_cfg(struct fx *fx, const struct lt_config *cfg, bool with_un
 	fx->resumes = g_array_new(FALSE, FALSE, sizeof(struct resume_rec));
 	fx->logs = g_ptr_array_new_with_free_func(g_free);
 	fx->active = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
-	fx->t = lt_new(cfg, &clock, &ops, fx);
+	fx->t = lt_new(cfg, &clock, &hooks);
 }
 
 static void fx_init_full(struct fx *fx, uint64_t break_time, bool pinned_fail,
@@ -161,9 +113,141 @@ static void fx_init(struct fx *fx, uint64_t break_time)
 	fx_init_full(fx, break_time, false, false);
 }
 
+/*
+ * Record what one call returned, as the daemon would carry it out: the
+ * holders it notifies, the waiters it resumes, its log lines and the
+ * deadline it re-arms for.
+ */
+static void fx_absorb(struct fx *fx, struct lt_effects *e)
+{
+	if (fx->reenter && fx->t) {
+		/* No table lock may be held once a call has returned. */
+		struct lt_stats s;
+
+		lt_get_stats(fx->t, &s);
+	}
+	pthread_mutex_lock(&fx->mu);
+	if (e->notify)
+		g_array_append_vals(fx->notifies, e->notify->data, e->notify->len);
+	for (guint i = 0; e->resumed && i < e->resumed->len; i++) {
+		struct lt_resumed *r = &g_array_index(e->resumed, struct lt_resumed, i);
+		struct resume_rec rec = {r->waiter_data, r->err};
+
+		g_array_append_val(fx->resumes, rec);
+	}
+	for (guint i = 0; e->log && i < e->log->len; i++) {
+		struct lt_log *l = &g_array_index(e->log, struct lt_log, i);
+
+		g_ptr_array_add(fx->logs,
+				g_strdup_printf("%s %" G_GUINT64_FORMAT " %s", l->event,
+						l->lease_id, l->detail));
+	}
+	if (e->deadline_changed) {
+		fx->deadline_calls++;
+		fx->last_deadline = e->next_deadline;
+	}
+	pthread_mutex_unlock(&fx->mu);
+	lt_effects_clear(e);
+}
+
+/* The table's calls, each with its effects recorded. */
+static int fx_setlease(struct fx *fx, uint64_t ino, uint64_t fh, pid_t pid, uid_t uid,
+		       enum lt_type type, bool exclusive, uint64_t off, uint64_t len,
+		       bool owner_ok)
+{
+	struct lt_effects e = LT_EFFECTS_INIT;
+	int r = lt_setlease(fx->t, ino, fh, pid, uid, type, exclusive, off, len, owner_ok,
+			    &e);
+
+	fx_absorb(fx, &e);
+	return r;
+}
+
+static int fx_pin(struct fx *fx, uint64_t ino, uint64_t fh, uint64_t off, uint64_t len,
+		  uint64_t *pin_id)
+{
+	struct lt_effects e = LT_EFFECTS_INIT;
+	int r = lt_pin(fx->t, ino, fh, off, len, pin_id, &e);
+
+	fx_absorb(fx, &e);
+	return r;
+}
+
+static int fx_unpin(struct fx *fx, uint64_t ino, uint64_t fh, uint64_t pin_id)
+{
+	struct lt_effects e = LT_EFFECTS_INIT;
+	int r = lt_unpin(fx->t, ino, fh, pin_id, &e);
+
+	fx_absorb(fx, &e);
+	return r;
+}
+
+static int fx_break(struct fx *fx, uint64_t ino, uint64_t breaker_fh, pid_t breaker_pid,
+		    uint64_t off, uint64_t len, bool nonblock, void *waiter_data,
+		    uint64_t *waiter_id)
+{
+	struct lt_effects e = LT_EFFECTS_INIT;
+	int r = lt_break(fx->t, ino, breaker_fh, breaker_pid, off, len, nonblock,
+			 waiter_data, waiter_id, &e);
+
+	fx_absorb(fx, &e);
+	return r;
+}
+
+static void fx_cancel(struct fx *fx, uint64_t waiter_id, int err)
+{
+	struct lt_effects e = LT_EFFECTS_INIT;
+
+	lt_cancel(fx->t, waiter_id, err, &e);
+	fx_absorb(fx, &e);
+}
+
+static void fx_close(struct fx *fx, uint64_t ino, uint64_t fh)
+{
+	struct lt_effects e = LT_EFFECTS_INIT;
+
+	lt_close(fx->t, ino, fh, &e);
+	fx_absorb(fx, &e);
+}
+
+static int fx_revoke(struct fx *fx, uint64_t lease_id)
+{
+	struct lt_effects e = LT_EFFECTS_INIT;
+	int r = lt_revoke(fx->t, lease_id, &e);
+
+	fx_absorb(fx, &e);
+	return r;
+}
+
+static void fx_expire(struct fx *fx)
+{
+	struct lt_effects e = LT_EFFECTS_INIT;
+
+	lt_expire(fx->t, &e);
+	fx_absorb(fx, &e);
+}
+
+static void fx_recheck(struct fx *fx)
+{
+	struct lt_effects e = LT_EFFECTS_INIT;
+
+	lt_recheck(fx->t, &e);
+	fx_absorb(fx, &e);
+}
+
+/* lt_destroy, whose effects outlive the table. */
+static void fx_destroy(struct fx *fx)
+{
+	struct lt_effects e = LT_EFFECTS_INIT;
+
+	lt_destroy(fx->t, &e);
+	fx->t = NULL;
+	fx_absorb(fx, &e);
+}
+
 static void fx_fini(struct fx *fx)
 {
-	lt_destroy(fx->t);
+	fx_destroy(fx);
 	g_array_free(fx->notifies, TRUE);
 	g_array_free(fx->resumes, TRUE);
 	g_ptr_array_free(fx->logs, TRUE);
@@ -205,25 +289,24 @@ static bool is_active(struct fx *fx, uint64_t ino)
 /* Shorthands: whole-file leases by the file's owner. */
 static int take(struct fx *fx, uint64_t fh, pid_t pid, enum lt_type type)
 {
-	return lt_setlease(fx->t, INO, fh, pid, UID_A, type, false, 0, LT_LEN_EOF, true);
+	return fx_setlease(fx, INO, fh, pid, UID_A, type, false, 0, LT_LEN_EOF, true);
 }
 
 static int take_range(struct fx *fx, uint64_t fh, pid_t pid, enum lt_type type,
 		      uint64_t off, uint64_t len)
 {
-	return lt_setlease(fx->t, INO, fh, pid, UID_A, type, false, off, len, true);
+	return fx_setlease(fx, INO, fh, pid, UID_A, type, false, off, len, true);
 }
 
 static int unlock(struct fx *fx, uint64_t fh)
 {
-	return lt_setlease(fx->t, INO, fh, 0, UID_A, LT_UNLOCK, false, 0, 0, true);
+	return fx_setlease(fx, INO, fh, 0, UID_A, LT_UNLOCK, false, 0, 0, true);
 }
 
 /* A truncate to size 0 by path (no breaker fh), waiter data tag. */
 static int trunc0(struct fx *fx, pid_t pid, int tag, uint64_t *wid)
 {
-	return lt_break(fx->t, INO, 0, pid, 0, LT_LEN_EOF, false, GINT_TO_POINTER(tag),
-			wid);
+	return fx_break(fx, INO, 0, pid, 0, LT_LEN_EOF, false, GINT_TO_POINTER(tag), wid);
 }
 
 static struct lt_status status(struct fx *fx, uint64_t fh)
@@ -275,7 +358,7 @@ static void test_write_conflicts(void)
 	/* The same process through another open file conflicts too. */
 	g_assert_cmpint(take(&fx, 3, PID_A, LT_READ), ==, -EAGAIN);
 	/* Another file is independent. */
-	g_assert_cmpint(lt_setlease(fx.t, INO + 1, 2, PID_B, UID_A, LT_WRITE, false, 0,
+	g_assert_cmpint(fx_setlease(&fx, INO + 1, 2, PID_B, UID_A, LT_WRITE, false, 0,
 				    LT_LEN_EOF, true),
 			==, 0);
 	g_assert_cmpint(unlock(&fx, 1), ==, 0);
@@ -316,7 +399,7 @@ static void test_invalid(void)
 
 	fx_init(&fx, 45 * SEC);
 	g_assert_cmpint(
-	    lt_setlease(fx.t, INO, 1, PID_A, UID_A, (enum lt_type)7, false, 0, 1, true),
+	    fx_setlease(&fx, INO, 1, PID_A, UID_A, (enum lt_type)7, false, 0, 1, true),
 	    ==, -EINVAL);
 	g_assert_cmpint(take_range(&fx, 1, PID_A, LT_READ, 0, 0), ==, -EINVAL);
 	g_assert_cmpint(take_range(&fx, 1, PID_A, LT_READ, UINT64_MAX - 1, 5), ==,
@@ -328,7 +411,7 @@ static void test_invalid(void)
 	g_assert_cmpint(unlock(&fx, 99), ==, 0);
 	/* rule 3: only the owner or root. */
 	g_assert_cmpint(
-	    lt_setlease(fx.t, INO, 1, PID_A, UID_A, LT_READ, false, 0, LT_LEN_EOF, false),
+	    fx_setlease(&fx, INO, 1, PID_A, UID_A, LT_READ, false, 0, LT_LEN_EOF, false),
 	    ==, -EACCES);
 	g_assert_cmpint(status(&fx, 1).state, ==, LT_NONE);
 	g_assert_cmpuint(stats(&fx).active_leases, ==, 0);
@@ -350,12 +433,12 @@ static void test_ranges(void)
 	g_assert_cmpint(take_range(&fx, 4, PID_A, LT_READ, 4095, 2), ==, -EAGAIN);
 
 	/* A hole punch that touches no lease goes ahead. */
-	g_assert_cmpint(lt_break(fx.t, INO, 0, PID_B, 16384, 4096, false, NULL, &wid), ==,
+	g_assert_cmpint(fx_break(&fx, INO, 0, PID_B, 16384, 4096, false, NULL, &wid), ==,
 			0);
 	g_assert_cmpuint(fx.notifies->len, ==, 0);
 
 	/* A truncate to 10000 touches [10000, inf): only fh 2. */
-	g_assert_cmpint(lt_break(fx.t, INO, 0, PID_B, 10000, LT_LEN_EOF, false,
+	g_assert_cmpint(fx_break(&fx, INO, 0, PID_B, 10000, LT_LEN_EOF, false,
 				 GINT_TO_POINTER(7), &wid),
 			==, 1);
 	g_assert_cmpuint(fx.notifies->len, ==, 1);
@@ -393,7 +476,7 @@ static void test_notify_uid(void)
 	fx_init(&fx, 45 * SEC);
 	g_assert_cmpint(take(&fx, 1, PID_A, LT_READ), ==, 0);
 	g_assert_cmpint(
-	    lt_setlease(fx.t, INO, 1, PID_B, UID_B, LT_WRITE, false, 0, LT_LEN_EOF, true),
+	    fx_setlease(&fx, INO, 1, PID_B, UID_B, LT_WRITE, false, 0, LT_LEN_EOF, true),
 	    ==, 0);
 	g_assert_cmpint(trunc0(&fx, PID_A + 1000, 2, &w), ==, 1);
 	g_assert_cmpuint(fx.notifies->len, ==, 1);
@@ -472,10 +555,10 @@ static void test_own_fh_does_not_break(void)
 
 	fx_init(&fx, 45 * SEC);
 	g_assert_cmpint(take(&fx, 1, PID_A, LT_WRITE), ==, 0);
-	g_assert_cmpint(lt_break(fx.t, INO, 1, PID_A, 0, LT_LEN_EOF, false, NULL, &wid),
+	g_assert_cmpint(fx_break(&fx, INO, 1, PID_A, 0, LT_LEN_EOF, false, NULL, &wid),
 			==, 0);
 	/* Even another process sharing the description (fork) goes ahead. */
-	g_assert_cmpint(lt_break(fx.t, INO, 1, PID_B, 0, LT_LEN_EOF, false, NULL, &wid),
+	g_assert_cmpint(fx_break(&fx, INO, 1, PID_B, 0, LT_LEN_EOF, false, NULL, &wid),
 			==, 0);
 	g_assert_cmpuint(fx.notifies->len, ==, 0);
 	g_assert_cmpint(status(&fx, 1).state, ==, LT_ACTIVE);
@@ -486,10 +569,10 @@ static void test_own_fh_does_not_break(void)
 	 * fh 2's lease, and waits only for it (not for its own lease/pins).
 	 */
 	g_assert_cmpint(take(&fx, 1, PID_A, LT_READ), ==, 0);
-	g_assert_cmpint(lt_pin(fx.t, INO, 1, 0, 4096, NULL), ==, 0);
+	g_assert_cmpint(fx_pin(&fx, INO, 1, 0, 4096, NULL), ==, 0);
 	g_assert_cmpint(take(&fx, 2, PID_B, LT_READ), ==, 0);
 	g_assert_cmpint(
-	    lt_break(fx.t, INO, 1, PID_A, 0, LT_LEN_EOF, false, GINT_TO_POINTER(3), &wid),
+	    fx_break(&fx, INO, 1, PID_A, 0, LT_LEN_EOF, false, GINT_TO_POINTER(3), &wid),
 	    ==, 1);
 	g_assert_cmpuint(fx.notifies->len, ==, 1);
 	g_assert_cmpuint(notify_at(&fx, 0)->fh, ==, 2);
@@ -507,7 +590,7 @@ static void test_self_break(void)
 
 	fx_init(&fx, 45 * SEC);
 	g_assert_cmpint(take(&fx, 1, PID_A, LT_READ), ==, 0);
-	g_assert_cmpint(lt_break(fx.t, INO, 2, PID_A, 0, LT_LEN_EOF, false, NULL, &wid),
+	g_assert_cmpint(fx_break(&fx, INO, 2, PID_A, 0, LT_LEN_EOF, false, NULL, &wid),
 			==, -EWOULDBLOCK);
 	/* The break still started (fs/locks.c does the same). */
 	g_assert_cmpint(status(&fx, 1).state, ==, LT_BREAKING);
@@ -526,8 +609,8 @@ static void test_nonblock(void)
 
 	fx_init(&fx, 45 * SEC);
 	g_assert_cmpint(take(&fx, 1, PID_A, LT_READ), ==, 0);
-	g_assert_cmpint(lt_break(fx.t, INO, 0, PID_B, 0, LT_LEN_EOF, true, NULL, &wid),
-			==, -EWOULDBLOCK);
+	g_assert_cmpint(fx_break(&fx, INO, 0, PID_B, 0, LT_LEN_EOF, true, NULL, &wid), ==,
+			-EWOULDBLOCK);
 	g_assert_cmpint(status(&fx, 1).state, ==, LT_BREAKING);
 	g_assert_cmpint(status(&fx, 1).type, ==, LT_UNLOCK);
 	g_assert_cmpuint(fx.notifies->len, ==, 1);
@@ -537,13 +620,13 @@ static void test_nonblock(void)
 	g_assert_cmpint(take(&fx, 1, PID_A, LT_READ), ==, -EAGAIN);
 	g_assert_cmpuint(lt_next_deadline(fx.t), ==, 1000 + 45 * SEC);
 	fx.now += 45 * SEC;
-	lt_expire(fx.t);
+	fx_expire(&fx);
 	g_assert_cmpint(status(&fx, 1).state, ==, LT_NONE);
 	g_assert_cmpint(status(&fx, 1).end_reason, ==, LT_END_REVOKED_TIMEOUT);
 	g_assert_cmpuint(fx.resumes->len, ==, 0);
 	/* A nonblocking break of nothing goes ahead. */
-	g_assert_cmpint(lt_break(fx.t, INO, 0, PID_B, 0, LT_LEN_EOF, true, NULL, &wid),
-			==, 0);
+	g_assert_cmpint(fx_break(&fx, INO, 0, PID_B, 0, LT_LEN_EOF, true, NULL, &wid), ==,
+			0);
 	fx_fini(&fx);
 }
 
@@ -594,15 +677,16 @@ static void test_timeout_exact(void)
 	deadline = 5000 + 45 * SEC;
 	g_assert_cmpuint(lt_next_deadline(fx.t), ==, deadline);
 	g_assert_cmpuint(fx.deadline_calls, >=, 1);
+	g_assert_cmpuint(fx.last_deadline, ==, deadline);
 
 	fx.now = deadline - 1;
-	lt_expire(fx.t);
+	fx_expire(&fx);
 	g_assert_cmpint(status(&fx, 1).state, ==, LT_BREAKING);
 	g_assert_cmpuint(fx.resumes->len, ==, 0);
 	g_assert_cmpuint(stats(&fx).revoked, ==, 0);
 
 	fx.now = deadline;
-	lt_expire(fx.t);
+	fx_expire(&fx);
 	g_assert_cmpint(status(&fx, 1).state, ==, LT_NONE);
 	g_assert_cmpint(status(&fx, 1).type, ==, LT_UNLOCK);
 	g_assert_cmpint(status(&fx, 1).end_reason, ==, LT_END_REVOKED_TIMEOUT);
@@ -612,6 +696,7 @@ static void test_timeout_exact(void)
 	g_assert_cmpuint(count_logs(&fx, "revoke"), ==, 1);
 	g_assert_cmpuint(lt_next_deadline(fx.t), ==, UINT64_MAX);
 	g_assert_cmpuint(stats(&fx).wait_max_ns, ==, 45 * SEC);
+	g_assert_cmpuint(fx.last_deadline, ==, UINT64_MAX);
 	fx_fini(&fx);
 }
 
@@ -622,24 +707,24 @@ static void test_timeout_order(void)
 
 	fx_init(&fx, 10 * SEC);
 	g_assert_cmpint(
-	    lt_setlease(fx.t, 1, 1, PID_A, UID_A, LT_READ, false, 0, LT_LEN_EOF, true),
-	    ==, 0);
+	    fx_setlease(&fx, 1, 1, PID_A, UID_A, LT_READ, false, 0, LT_LEN_EOF, true), ==,
+	    0);
 	g_assert_cmpint(
-	    lt_setlease(fx.t, 2, 2, PID_A, UID_A, LT_READ, false, 0, LT_LEN_EOF, true),
-	    ==, 0);
-	g_assert_cmpint(
-	    lt_break(fx.t, 1, 0, PID_B, 0, 1, false, GINT_TO_POINTER(1), &wid), ==, 1);
+	    fx_setlease(&fx, 2, 2, PID_A, UID_A, LT_READ, false, 0, LT_LEN_EOF, true), ==,
+	    0);
+	g_assert_cmpint(fx_break(&fx, 1, 0, PID_B, 0, 1, false, GINT_TO_POINTER(1), &wid),
+			==, 1);
 	fx.now += 4 * SEC;
-	g_assert_cmpint(
-	    lt_break(fx.t, 2, 0, PID_B, 0, 1, false, GINT_TO_POINTER(2), &wid), ==, 1);
+	g_assert_cmpint(fx_break(&fx, 2, 0, PID_B, 0, 1, false, GINT_TO_POINTER(2), &wid),
+			==, 1);
 	g_assert_cmpuint(lt_next_deadline(fx.t), ==, 1000 + 10 * SEC);
 	fx.now = 1000 + 10 * SEC;
-	lt_expire(fx.t);
+	fx_expire(&fx);
 	g_assert_cmpuint(fx.resumes->len, ==, 1);
 	g_assert_true(resume_at(&fx, 0)->data == GINT_TO_POINTER(1));
 	g_assert_cmpuint(lt_next_deadline(fx.t), ==, 1000 + 14 * SEC);
 	fx.now = 1000 + 14 * SEC;
-	lt_expire(fx.t);
+	fx_expire(&fx);
 	g_assert_cmpuint(fx.resumes->len, ==, 2);
 	g_assert_cmpuint(lt_next_deadline(fx.t), ==, UINT64_MAX);
 	fx_fini(&fx);
@@ -655,7 +740,7 @@ static void test_break_time_zero(void)
 	g_assert_cmpint(trunc0(&fx, PID_B, 1, &wid), ==, 1);
 	g_assert_cmpuint(lt_next_deadline(fx.t), ==, UINT64_MAX);
 	fx.now += 1000000 * SEC;
-	lt_expire(fx.t);
+	fx_expire(&fx);
 	g_assert_cmpint(status(&fx, 1).state, ==, LT_BREAKING);
 	g_assert_cmpuint(fx.resumes->len, ==, 0);
 	g_assert_cmpuint(stats(&fx).revoked, ==, 0);
@@ -702,7 +787,7 @@ static void test_getlease(void)
 	g_assert_cmpint(take(&fx, 1, PID_A, LT_READ), ==, 0);
 	g_assert_cmpuint(status(&fx, 1).lease_id, ==, 2);
 	g_assert_cmpint(status(&fx, 1).end_reason, ==, LT_END_RELEASED);
-	g_assert_cmpint(lt_revoke(fx.t, 2), ==, 0);
+	g_assert_cmpint(fx_revoke(&fx, 2), ==, 0);
 	st = status(&fx, 1);
 	g_assert_cmpint(st.state, ==, LT_NONE);
 	g_assert_cmpint(st.type, ==, LT_UNLOCK);
@@ -719,18 +804,18 @@ static void test_exclusive(void)
 
 	fx_init(&fx, 45 * SEC);
 	g_assert_cmpint(
-	    lt_setlease(fx.t, INO, 1, PID_A, UID_A, LT_WRITE, true, 0, LT_LEN_EOF, false),
+	    fx_setlease(&fx, INO, 1, PID_A, UID_A, LT_WRITE, true, 0, LT_LEN_EOF, false),
 	    ==, -EACCES);
 	g_assert_cmpint(
-	    lt_setlease(fx.t, INO, 1, PID_A, UID_A, LT_WRITE, true, 0, LT_LEN_EOF, true),
+	    fx_setlease(&fx, INO, 1, PID_A, UID_A, LT_WRITE, true, 0, LT_LEN_EOF, true),
 	    ==, 0);
 	g_assert_true(status(&fx, 1).exclusive);
 	g_assert_cmpint(trunc0(&fx, PID_B, 1, &wid), ==, -ETXTBSY);
-	g_assert_cmpint(lt_break(fx.t, INO, 0, PID_B, 0, 1, true, NULL, &wid), ==,
+	g_assert_cmpint(fx_break(&fx, INO, 0, PID_B, 0, 1, true, NULL, &wid), ==,
 			-ETXTBSY);
-	g_assert_cmpint(lt_break(fx.t, INO, 2, PID_A, 0, LT_LEN_EOF, false, NULL, &wid),
+	g_assert_cmpint(fx_break(&fx, INO, 2, PID_A, 0, LT_LEN_EOF, false, NULL, &wid),
 			==, -EDEADLK);
-	g_assert_cmpint(lt_break(fx.t, INO, 1, PID_A, 0, LT_LEN_EOF, false, NULL, &wid),
+	g_assert_cmpint(fx_break(&fx, INO, 1, PID_A, 0, LT_LEN_EOF, false, NULL, &wid),
 			==, 0);
 	g_assert_cmpint(status(&fx, 1).state, ==, LT_ACTIVE);
 	g_assert_cmpuint(fx.notifies->len, ==, 0);
@@ -741,7 +826,7 @@ static void test_exclusive(void)
 	g_assert_cmpint(unlock(&fx, 1), ==, 0);
 	g_assert_cmpint(take_range(&fx, 3, PID_B, LT_READ, 0, 10), ==, 0);
 	g_assert_cmpint(
-	    lt_setlease(fx.t, INO, 1, PID_A, UID_A, LT_READ, true, 10, 10, true), ==, 0);
+	    fx_setlease(&fx, INO, 1, PID_A, UID_A, LT_READ, true, 10, 10, true), ==, 0);
 	g_assert_cmpint(trunc0(&fx, PID_B, 1, &wid), ==, -ETXTBSY);
 	g_assert_cmpint(status(&fx, 3).state, ==, LT_ACTIVE);
 	fx_fini(&fx);
@@ -755,30 +840,30 @@ static void test_pins_need_lease(void)
 	uint64_t pid1 = 0, pid2 = 0, wid = 0;
 
 	fx_init(&fx, 45 * SEC);
-	g_assert_cmpint(lt_pin(fx.t, INO, 1, 0, 100, &pid1), ==, -EPERM);
+	g_assert_cmpint(fx_pin(&fx, INO, 1, 0, 100, &pid1), ==, -EPERM);
 	g_assert_cmpint(take_range(&fx, 1, PID_A, LT_READ, 0, 4096), ==, 0);
-	g_assert_cmpint(lt_pin(fx.t, INO, 1, 0, 0, &pid1), ==, -EINVAL);
-	g_assert_cmpint(lt_pin(fx.t, INO, 1, 4000, 200, &pid1), ==, -EPERM);
-	g_assert_cmpint(lt_pin(fx.t, INO, 1, 0, 100, &pid1), ==, 0);
-	g_assert_cmpint(lt_pin(fx.t, INO, 1, 100, 100, &pid2), ==, 0);
+	g_assert_cmpint(fx_pin(&fx, INO, 1, 0, 0, &pid1), ==, -EINVAL);
+	g_assert_cmpint(fx_pin(&fx, INO, 1, 4000, 200, &pid1), ==, -EPERM);
+	g_assert_cmpint(fx_pin(&fx, INO, 1, 0, 100, &pid1), ==, 0);
+	g_assert_cmpint(fx_pin(&fx, INO, 1, 100, 100, &pid2), ==, 0);
 	g_assert_cmpuint(pid1, ==, 1);
 	g_assert_cmpuint(pid2, ==, 2);
 	g_assert_cmpuint(status(&fx, 1).pinned_bytes, ==, 200);
-	g_assert_cmpint(lt_pin(fx.t, INO, 2, 0, 100, &pid1), ==, -EPERM); /* other fh */
-	g_assert_cmpint(lt_unpin(fx.t, INO, 1, 77), ==, -ENOENT);
-	g_assert_cmpint(lt_unpin(fx.t, INO, 1, pid2), ==, 0);
-	g_assert_cmpint(lt_unpin(fx.t, INO, 1, pid2), ==, -ENOENT);
+	g_assert_cmpint(fx_pin(&fx, INO, 2, 0, 100, &pid1), ==, -EPERM); /* other fh */
+	g_assert_cmpint(fx_unpin(&fx, INO, 1, 77), ==, -ENOENT);
+	g_assert_cmpint(fx_unpin(&fx, INO, 1, pid2), ==, 0);
+	g_assert_cmpint(fx_unpin(&fx, INO, 1, pid2), ==, -ENOENT);
 	g_assert_cmpuint(status(&fx, 1).pinned_bytes, ==, 100);
 	/* No new pins while breaking or after release. */
 	g_assert_cmpint(trunc0(&fx, PID_B, 1, &wid), ==, 1);
-	g_assert_cmpint(lt_pin(fx.t, INO, 1, 200, 100, &pid2), ==, -EPERM);
-	lt_cancel(fx.t, wid, EINTR);
+	g_assert_cmpint(fx_pin(&fx, INO, 1, 200, 100, &pid2), ==, -EPERM);
+	fx_cancel(&fx, wid, EINTR);
 	g_assert_cmpint(unlock(&fx, 1), ==, 0);
-	g_assert_cmpint(lt_pin(fx.t, INO, 1, 200, 100, &pid2), ==, -EPERM);
+	g_assert_cmpint(fx_pin(&fx, INO, 1, 200, 100, &pid2), ==, -EPERM);
 	g_assert_cmpuint(status(&fx, 1).pinned_bytes, ==, 100); /* the old pin stays */
 	/* A new lease allows pins again. */
 	g_assert_cmpint(take_range(&fx, 1, PID_A, LT_READ, 0, 4096), ==, 0);
-	g_assert_cmpint(lt_pin(fx.t, INO, 1, 200, 100, &pid2), ==, 0);
+	g_assert_cmpint(fx_pin(&fx, INO, 1, 200, 100, &pid2), ==, 0);
 	g_assert_cmpuint(pid2, ==, 3);
 	fx_fini(&fx);
 }
@@ -812,10 +897,10 @@ static void test_pins_after_revoke(void)
 
 	fx_init(&fx, 10 * SEC);
 	g_assert_cmpint(take(&fx, 1, PID_A, LT_READ), ==, 0);
-	g_assert_cmpint(lt_pin(fx.t, INO, 1, 0, 4096, &pin), ==, 0);
+	g_assert_cmpint(fx_pin(&fx, INO, 1, 0, 4096, &pin), ==, 0);
 	g_assert_cmpint(trunc0(&fx, PID_B, 1, &wid), ==, 1);
 	fx.now += 10 * SEC;
-	lt_expire(fx.t);
+	fx_expire(&fx);
 	st = status(&fx, 1);
 	g_assert_cmpint(st.state, ==, LT_REVOKED);
 	g_assert_cmpint(st.type, ==, LT_UNLOCK);
@@ -824,16 +909,16 @@ static void test_pins_after_revoke(void)
 	/* Revoking did not make the truncate safe: it still waits. */
 	g_assert_cmpuint(fx.resumes->len, ==, 0);
 	g_assert_cmpuint(stats(&fx).parked_now, ==, 1);
-	g_assert_cmpint(lt_pin(fx.t, INO, 1, 0, 1, NULL), ==, -EPERM);
+	g_assert_cmpint(fx_pin(&fx, INO, 1, 0, 1, NULL), ==, -EPERM);
 	/* No time limit any more. */
 	g_assert_cmpuint(lt_next_deadline(fx.t), ==, UINT64_MAX);
 	fx.now += 1000 * SEC;
-	lt_expire(fx.t);
+	fx_expire(&fx);
 	g_assert_cmpuint(fx.resumes->len, ==, 0);
 	/* F_UNLCK of a revoked lease changes nothing. */
 	g_assert_cmpint(unlock(&fx, 1), ==, 0);
 	g_assert_cmpuint(fx.resumes->len, ==, 0);
-	g_assert_cmpint(lt_unpin(fx.t, INO, 1, pin), ==, 0);
+	g_assert_cmpint(fx_unpin(&fx, INO, 1, pin), ==, 0);
 	g_assert_cmpuint(fx.resumes->len, ==, 1);
 	g_assert_cmpint(resume_at(&fx, 0)->err, ==, 0);
 	st = status(&fx, 1);
@@ -852,10 +937,10 @@ static void test_pins_after_release(void)
 
 	fx_init(&fx, 10 * SEC);
 	g_assert_cmpint(take(&fx, 1, PID_A, LT_READ), ==, 0);
-	g_assert_cmpint(lt_pin(fx.t, INO, 1, 8192, 4096, &pin), ==, 0);
+	g_assert_cmpint(fx_pin(&fx, INO, 1, 8192, 4096, &pin), ==, 0);
 	/* A punch beside the pin is only held by the lease. */
 	g_assert_cmpint(
-	    lt_break(fx.t, INO, 0, PID_B, 0, 4096, false, GINT_TO_POINTER(1), &wid), ==,
+	    fx_break(&fx, INO, 0, PID_B, 0, 4096, false, GINT_TO_POINTER(1), &wid), ==,
 	    1);
 	g_assert_cmpint(trunc0(&fx, PID_B, 2, &wid), ==, 1);
 	g_assert_cmpint(unlock(&fx, 1), ==, 0);
@@ -871,7 +956,7 @@ static void test_pins_after_release(void)
 	g_assert_cmpuint(ll.n, ==, 1);
 	g_assert_cmpuint(ll.none, ==, 1);
 	g_assert_cmpuint(ll.pinned, ==, 4096);
-	lt_close(fx.t, INO, 1);
+	fx_close(&fx, INO, 1);
 	g_assert_cmpuint(fx.resumes->len, ==, 2);
 	g_assert_true(resume_at(&fx, 1)->data == GINT_TO_POINTER(2));
 	g_assert_false(is_active(&fx, INO));
@@ -885,8 +970,8 @@ static void test_pins_own_fh(void)
 
 	fx_init(&fx, 10 * SEC);
 	g_assert_cmpint(take(&fx, 1, PID_A, LT_WRITE), ==, 0);
-	g_assert_cmpint(lt_pin(fx.t, INO, 1, 0, 4096, &pin), ==, 0);
-	g_assert_cmpint(lt_break(fx.t, INO, 1, PID_A, 0, LT_LEN_EOF, false, NULL, &wid),
+	g_assert_cmpint(fx_pin(&fx, INO, 1, 0, 4096, &pin), ==, 0);
+	g_assert_cmpint(fx_break(&fx, INO, 1, PID_A, 0, LT_LEN_EOF, false, NULL, &wid),
 			==, 0);
 	fx_fini(&fx);
 }
@@ -898,19 +983,19 @@ static void test_pinned_fail(void)
 
 	fx_init_full(&fx, 10 * SEC, true, false);
 	g_assert_cmpint(take(&fx, 1, PID_A, LT_READ), ==, 0);
-	g_assert_cmpint(lt_pin(fx.t, INO, 1, 0, 4096, &pin), ==, 0);
+	g_assert_cmpint(fx_pin(&fx, INO, 1, 0, 4096, &pin), ==, 0);
 	g_assert_cmpint(trunc0(&fx, PID_B, 1, &wid), ==, 1);
 	fx.now += 10 * SEC;
-	lt_expire(fx.t);
+	fx_expire(&fx);
 	g_assert_cmpint(status(&fx, 1).state, ==, LT_REVOKED);
 	g_assert_cmpuint(fx.resumes->len, ==, 1);
 	g_assert_cmpint(resume_at(&fx, 0)->err, ==, ETXTBSY);
 	g_assert_cmpuint(stats(&fx).resumed, ==, 0);
 	/* A new truncate fails at once, one beside the pin goes ahead. */
 	g_assert_cmpint(trunc0(&fx, PID_B, 2, &wid), ==, -ETXTBSY);
-	g_assert_cmpint(
-	    lt_break(fx.t, INO, 0, PID_B, 4096, LT_LEN_EOF, false, NULL, &wid), ==, 0);
-	g_assert_cmpint(lt_unpin(fx.t, INO, 1, pin), ==, 0);
+	g_assert_cmpint(fx_break(&fx, INO, 0, PID_B, 4096, LT_LEN_EOF, false, NULL, &wid),
+			==, 0);
+	g_assert_cmpint(fx_unpin(&fx, INO, 1, pin), ==, 0);
 	g_assert_cmpint(trunc0(&fx, PID_B, 3, &wid), ==, 0);
 	g_assert_cmpuint(fx.resumes->len, ==, 1);
 	fx_fini(&fx);
@@ -926,11 +1011,11 @@ static void test_cancel(void)
 	fx_init(&fx, 10 * SEC);
 	g_assert_cmpint(take(&fx, 1, PID_A, LT_READ), ==, 0);
 	g_assert_cmpint(trunc0(&fx, PID_B, 9, &wid), ==, 1);
-	lt_cancel(fx.t, wid, EINTR);
+	fx_cancel(&fx, wid, EINTR);
 	g_assert_cmpuint(fx.resumes->len, ==, 1);
 	g_assert_cmpint(resume_at(&fx, 0)->err, ==, EINTR);
-	lt_cancel(fx.t, wid, EINTR);
-	lt_cancel(fx.t, 12345, EINTR);
+	fx_cancel(&fx, wid, EINTR);
+	fx_cancel(&fx, 12345, EINTR);
 	g_assert_cmpuint(fx.resumes->len, ==, 1);
 	/* The break goes on. */
 	g_assert_cmpint(status(&fx, 1).state, ==, LT_BREAKING);
@@ -942,10 +1027,10 @@ static void test_cancel(void)
 	/* A negative or zero error still cancels (never "go ahead"). */
 	g_assert_cmpint(take(&fx, 1, PID_A, LT_READ), ==, 0);
 	g_assert_cmpint(trunc0(&fx, PID_B, 10, &wid), ==, 1);
-	lt_cancel(fx.t, wid, 0);
+	fx_cancel(&fx, wid, 0);
 	g_assert_cmpint(resume_at(&fx, 1)->err, ==, EINTR);
 	g_assert_cmpint(trunc0(&fx, PID_B, 11, &wid), ==, 1);
-	lt_cancel(fx.t, wid, -EIO);
+	fx_cancel(&fx, wid, -EIO);
 	g_assert_cmpint(resume_at(&fx, 2)->err, ==, EIO);
 	fx_fini(&fx);
 }
@@ -961,10 +1046,10 @@ static void test_close(void)
 	fx_init(&fx, 10 * SEC);
 	g_assert_cmpint(take(&fx, 1, PID_A, LT_READ), ==, 0);
 	g_assert_cmpint(lt_setsig(fx.t, INO, 1, 40, 3), ==, 0);
-	g_assert_cmpint(lt_pin(fx.t, INO, 1, 0, 4096, &pin), ==, 0);
+	g_assert_cmpint(fx_pin(&fx, INO, 1, 0, 4096, &pin), ==, 0);
 	g_assert_cmpint(trunc0(&fx, PID_B, 1, &wid), ==, 1);
 	g_assert_true(is_active(&fx, INO));
-	lt_close(fx.t, INO, 1);
+	fx_close(&fx, INO, 1);
 	g_assert_cmpuint(fx.resumes->len, ==, 1);
 	g_assert_cmpint(resume_at(&fx, 0)->err, ==, 0);
 	g_assert_cmpint(status(&fx, 1).state, ==, LT_NONE);
@@ -979,8 +1064,8 @@ static void test_close(void)
 		    strstr(g_ptr_array_index(fx.logs, i), "close"))
 			n++;
 	g_assert_cmpuint(n, ==, 1);
-	lt_close(fx.t, INO, 1); /* twice, or unknown: harmless */
-	lt_close(fx.t, INO, 77);
+	fx_close(&fx, INO, 1); /* twice, or unknown: harmless */
+	fx_close(&fx, INO, 77);
 	fx_fini(&fx);
 }
 
@@ -997,15 +1082,15 @@ static void test_revoke_admin(void)
 	g_assert_cmpint(lt_lease_ino(fx.t, id1, &ino), ==, 0);
 	g_assert_cmpuint(ino, ==, INO);
 	g_assert_cmpint(lt_lease_ino(fx.t, 999, &ino), ==, -ENOENT);
-	g_assert_cmpint(lt_revoke(fx.t, 999), ==, -ENOENT);
+	g_assert_cmpint(fx_revoke(&fx, 999), ==, -ENOENT);
 	/* An active lease. */
-	g_assert_cmpint(lt_revoke(fx.t, id1), ==, 0);
+	g_assert_cmpint(fx_revoke(&fx, id1), ==, 0);
 	g_assert_cmpint(status(&fx, 1).end_reason, ==, LT_END_REVOKED_ADMIN);
-	g_assert_cmpint(lt_revoke(fx.t, id1), ==, -ENOENT);
+	g_assert_cmpint(fx_revoke(&fx, id1), ==, -ENOENT);
 	/* A breaking one with break_time 0 (never times out). */
 	g_assert_cmpint(trunc0(&fx, PID_B, 4, &wid), ==, 1);
 	g_assert_cmpuint(fx.notifies->len, ==, 1);
-	g_assert_cmpint(lt_revoke(fx.t, id2), ==, 0);
+	g_assert_cmpint(fx_revoke(&fx, id2), ==, 0);
 	g_assert_cmpuint(fx.resumes->len, ==, 1);
 	g_assert_cmpint(resume_at(&fx, 0)->err, ==, 0);
 	g_assert_cmpuint(stats(&fx).revoked, ==, 2);
@@ -1032,10 +1117,10 @@ static void test_unregistered_pins(void)
 	g_assert_cmpuint(fx.resumes->len, ==, 0);
 	g_assert_true(lt_has_pin_waiters(fx.t));
 	g_assert_true(is_active(&fx, INO)); /* the waiter keeps it active */
-	lt_recheck(fx.t);
+	fx_recheck(&fx);
 	g_assert_cmpuint(fx.resumes->len, ==, 0);
 	fx.unreg = 0;
-	lt_recheck(fx.t);
+	fx_recheck(&fx);
 	g_assert_cmpuint(fx.resumes->len, ==, 1);
 	g_assert_cmpint(resume_at(&fx, 0)->err, ==, 0);
 	g_assert_false(lt_has_pin_waiters(fx.t));
@@ -1045,11 +1130,11 @@ static void test_unregistered_pins(void)
 	fx.unreg = 1;
 	g_assert_cmpint(trunc0(&fx, PID_B, 2, &wid), ==, 1);
 	g_assert_true(lt_has_pin_waiters(fx.t));
-	g_assert_cmpint(lt_break(fx.t, INO, 0, PID_B, 0, 1, true, NULL, &wid), ==,
+	g_assert_cmpint(fx_break(&fx, INO, 0, PID_B, 0, 1, true, NULL, &wid), ==,
 			-EWOULDBLOCK);
 	fx.unreg = 0;
-	g_assert_cmpint(lt_break(fx.t, INO, 0, PID_B, 0, 1, true, NULL, &wid), ==, 0);
-	lt_recheck(fx.t);
+	g_assert_cmpint(fx_break(&fx, INO, 0, PID_B, 0, 1, true, NULL, &wid), ==, 0);
+	fx_recheck(&fx);
 	g_assert_cmpuint(fx.resumes->len, ==, 2);
 	s = stats(&fx);
 	g_assert_cmpuint(s.resumed, ==, 2);
@@ -1089,29 +1174,29 @@ static void test_file_active(void)
 	g_assert_cmpuint(fx.active_calls, ==, 1);
 	g_assert_cmpint(unlock(&fx, 1), ==, 0);
 	g_assert_true(is_active(&fx, INO));
-	g_assert_cmpint(lt_pin(fx.t, INO, 2, 0, 10, &pin), ==, 0);
+	g_assert_cmpint(fx_pin(&fx, INO, 2, 0, 10, &pin), ==, 0);
 	g_assert_cmpint(unlock(&fx, 2), ==, 0);
 	g_assert_true(is_active(&fx, INO)); /* the pin */
 	g_assert_cmpuint(fx.active_calls, ==, 1);
 	g_assert_cmpint(trunc0(&fx, PID_B, 1, &wid), ==, 1);
-	g_assert_cmpint(lt_unpin(fx.t, INO, 2, pin), ==, 0);
+	g_assert_cmpint(fx_unpin(&fx, INO, 2, pin), ==, 0);
 	g_assert_false(is_active(&fx, INO));
 	g_assert_cmpuint(fx.active_calls, ==, 2);
 	/* Refused or invalid requests do not flip it. */
 	g_assert_cmpint(
-	    lt_setlease(fx.t, INO, 1, PID_A, UID_A, LT_READ, false, 0, 1, false), ==,
+	    fx_setlease(&fx, INO, 1, PID_A, UID_A, LT_READ, false, 0, 1, false), ==,
 	    -EACCES);
 	g_assert_cmpint(lt_setsig(fx.t, INO, 3, 0, 1), ==, 0);
 	g_assert_cmpuint(fx.active_calls, ==, 2);
 	/* Each file separately. */
-	g_assert_cmpint(
-	    lt_setlease(fx.t, 7, 10, PID_A, UID_A, LT_READ, false, 0, 1, true), ==, 0);
-	g_assert_cmpint(
-	    lt_setlease(fx.t, 8, 11, PID_A, UID_A, LT_READ, false, 0, 1, true), ==, 0);
+	g_assert_cmpint(fx_setlease(&fx, 7, 10, PID_A, UID_A, LT_READ, false, 0, 1, true),
+			==, 0);
+	g_assert_cmpint(fx_setlease(&fx, 8, 11, PID_A, UID_A, LT_READ, false, 0, 1, true),
+			==, 0);
 	g_assert_true(is_active(&fx, 7));
 	g_assert_true(is_active(&fx, 8));
 	g_assert_false(is_active(&fx, INO));
-	lt_close(fx.t, 7, 10);
+	fx_close(&fx, 7, 10);
 	g_assert_false(is_active(&fx, 7));
 	g_assert_true(is_active(&fx, 8));
 	fx_fini(&fx);
@@ -1142,10 +1227,10 @@ static void test_listing_stats(void)
 	g_assert_cmpint(take_range(&fx, 2, PID_A, LT_READ, 0, 4096), ==, 0);
 	g_assert_cmpint(take_range(&fx, 3, PID_A, LT_WRITE, 4096, 4096), ==, 0);
 	g_assert_cmpint(take_range(&fx, 4, PID_A, LT_WRITE, 0, 4096), ==, -EAGAIN);
-	g_assert_cmpint(lt_pin(fx.t, INO, 1, 0, 512, &pin), ==, 0);
-	g_assert_cmpint(lt_break(fx.t, INO, 0, PID_B, 0, 100, false, NULL, &wid), ==, 1);
+	g_assert_cmpint(fx_pin(&fx, INO, 1, 0, 512, &pin), ==, 0);
+	g_assert_cmpint(fx_break(&fx, INO, 0, PID_B, 0, 100, false, NULL, &wid), ==, 1);
 	fx.now += 10 * SEC;
-	lt_expire(fx.t); /* fh 1 revoked (pinned), fh 2 gone; waiter stays */
+	fx_expire(&fx); /* fh 1 revoked (pinned), fh 2 gone; waiter stays */
 	lt_foreach_lease(fx.t, count_lease, &ll);
 	g_assert_cmpuint(ll.n, ==, 2);
 	g_assert_cmpuint(ll.revoked, ==, 1);
@@ -1162,7 +1247,7 @@ static void test_listing_stats(void)
 	g_assert_cmpuint(s.parked_now, ==, 1);
 	g_assert_cmpuint(s.active_leases, ==, 1);
 	g_assert_cmpuint(s.resumed, ==, 0);
-	lt_close(fx.t, INO, 1);
+	fx_close(&fx, INO, 1);
 	s = stats(&fx);
 	g_assert_cmpuint(s.resumed, ==, 1);
 	g_assert_cmpuint(s.parked_now, ==, 0);
@@ -1183,12 +1268,11 @@ static void test_destroy_eio(void)
 
 	fx_init(&fx, 10 * SEC);
 	g_assert_cmpint(take(&fx, 1, PID_A, LT_READ), ==, 0);
-	g_assert_cmpint(lt_pin(fx.t, INO, 1, 0, 1, NULL), ==, 0);
+	g_assert_cmpint(fx_pin(&fx, INO, 1, 0, 1, NULL), ==, 0);
 	for (int i = 0; i < 3; i++)
 		g_assert_cmpint(trunc0(&fx, PID_B, i, &wid), ==, 1);
 	g_assert_cmpuint(fx.resumes->len, ==, 0);
-	lt_destroy(fx.t);
-	fx.t = NULL;
+	fx_destroy(&fx);
 	g_assert_cmpuint(fx.resumes->len, ==, 3);
 	for (guint i = 0; i < 3; i++)
 		if (resume_at(&fx, i)->err == EIO)
@@ -1202,7 +1286,7 @@ static void test_destroy_eio(void)
 /* Whole-file read lease of fh on its own file (ino 100 + fh), as uid. */
 static int take_as(struct fx *fx, uint64_t fh, uid_t uid)
 {
-	return lt_setlease(fx->t, 100 + fh, fh, PID_A, uid, LT_READ, false, 0, LT_LEN_EOF,
+	return fx_setlease(fx, 100 + fh, fh, PID_A, uid, LT_READ, false, 0, LT_LEN_EOF,
 			   true);
 }
 
@@ -1216,7 +1300,7 @@ static struct lt_status status_of(struct fx *fx, uint64_t fh)
 
 static int pin_as(struct fx *fx, uint64_t fh, uint64_t off, uint64_t *pin)
 {
-	return lt_pin(fx->t, 100 + fh, fh, off, 1, pin);
+	return fx_pin(fx, 100 + fh, fh, off, 1, pin);
 }
 
 static struct lt_user_usage usage(struct fx *fx, uid_t uid)
@@ -1279,27 +1363,27 @@ static void test_quota_leases(void)
 
 	/* F_UNLCK gives one back. */
 	g_assert_cmpint(
-	    lt_setlease(fx.t, 101, 1, PID_A, UID_A, LT_UNLOCK, false, 0, 0, true), ==, 0);
+	    fx_setlease(&fx, 101, 1, PID_A, UID_A, LT_UNLOCK, false, 0, 0, true), ==, 0);
 	g_assert_cmpuint(usage(&fx, UID_A).leases, ==, 2);
 	g_assert_cmpint(take_as(&fx, 4, UID_A), ==, 0);
 	g_assert_cmpint(take_as(&fx, 5, UID_A), ==, -ENOLCK);
 
 	/* So does close. */
-	lt_close(fx.t, 102, 2);
+	fx_close(&fx, 102, 2);
 	g_assert_cmpuint(usage(&fx, UID_A).leases, ==, 2);
 	g_assert_cmpint(take_as(&fx, 5, UID_A), ==, 0);
 
 	/* An admin revocation, and a break that times out (lease 3, file 103). */
-	g_assert_cmpint(lt_revoke(fx.t, status_of(&fx, 5).lease_id), ==, 0);
+	g_assert_cmpint(fx_revoke(&fx, status_of(&fx, 5).lease_id), ==, 0);
 	g_assert_cmpuint(usage(&fx, UID_A).leases, ==, 2);
-	g_assert_cmpint(lt_break(fx.t, 103, 0, PID_B, 0, LT_LEN_EOF, false, NULL, &wid),
+	g_assert_cmpint(fx_break(&fx, 103, 0, PID_B, 0, LT_LEN_EOF, false, NULL, &wid),
 			==, 1);
 	g_assert_cmpint(status_of(&fx, 3).state, ==, LT_BREAKING);
 	g_assert_cmpuint(usage(&fx, UID_A).leases, ==, 2); /* breaking still counts */
 	g_assert_cmpint(take_as(&fx, 6, UID_A), ==, 0);
 	g_assert_cmpint(take_as(&fx, 7, UID_A), ==, -ENOLCK);
 	fx.now += 10 * SEC;
-	lt_expire(fx.t);
+	fx_expire(&fx);
 	g_assert_cmpint(status_of(&fx, 3).end_reason, ==, LT_END_REVOKED_TIMEOUT);
 	g_assert_cmpuint(usage(&fx, UID_A).leases, ==, 2);
 	g_assert_cmpuint(fx.resumes->len, ==, 1);
@@ -1307,7 +1391,7 @@ static void test_quota_leases(void)
 
 	/* Everything closed: no uid is charged for anything. */
 	for (uint64_t fh = 1; fh <= 14; fh++)
-		lt_close(fx.t, 100 + fh, fh);
+		fx_close(&fx, 100 + fh, fh);
 	g_assert_cmpuint(usage(&fx, UID_A).leases, ==, 0);
 	g_assert_cmpuint(usage(&fx, UID_B).leases, ==, 0);
 	g_assert_cmpuint(nusers(&fx), ==, 0);
@@ -1331,8 +1415,8 @@ static void test_quota_same_fh(void)
 	g_assert_cmpint(take(&fx, 2, PID_A, LT_READ), ==, -ENOLCK);
 
 	/* A lease revoked under pins is gone: the next one on the fh is new. */
-	g_assert_cmpint(lt_pin(fx.t, INO, 1, 0, 10, &pin), ==, 0);
-	g_assert_cmpint(lt_revoke(fx.t, status(&fx, 1).lease_id), ==, 0);
+	g_assert_cmpint(fx_pin(&fx, INO, 1, 0, 10, &pin), ==, 0);
+	g_assert_cmpint(fx_revoke(&fx, status(&fx, 1).lease_id), ==, 0);
 	g_assert_cmpint(status(&fx, 1).state, ==, LT_REVOKED);
 	g_assert_cmpuint(usage(&fx, UID_A).leases, ==, 0);
 	g_assert_cmpuint(usage(&fx, UID_A).pins, ==, 1);
@@ -1341,8 +1425,8 @@ static void test_quota_same_fh(void)
 	g_assert_cmpint(unlock(&fx, 2), ==, 0);
 	g_assert_cmpint(take(&fx, 1, PID_A, LT_READ), ==, 0);
 	g_assert_cmpuint(usage(&fx, UID_A).leases, ==, 1);
-	lt_close(fx.t, INO, 1);
-	lt_close(fx.t, INO, 2);
+	fx_close(&fx, INO, 1);
+	fx_close(&fx, INO, 2);
 	g_assert_cmpuint(nusers(&fx), ==, 0);
 	fx_fini(&fx);
 }
@@ -1366,7 +1450,7 @@ static void test_quota_root(void)
 	g_assert_cmpint(pin_as(&fx, 6, 0, &pin), ==, 0);
 	g_assert_cmpint(take_as(&fx, 7, UID_A), ==, -ENOLCK);
 	for (uint64_t fh = 1; fh <= 6; fh++)
-		lt_close(fx.t, 100 + fh, fh);
+		fx_close(&fx, 100 + fh, fh);
 	g_assert_cmpuint(nusers(&fx), ==, 0);
 	fx_fini(&fx);
 }
@@ -1397,22 +1481,22 @@ static void test_quota_pins(void)
 	g_assert_cmpint(pin_as(&fx, 3, 2, &p3), ==, -ENOMEM);
 
 	/* Unpin gives one back; a failed unpin gives nothing. */
-	g_assert_cmpint(lt_unpin(fx.t, 101, 1, p1), ==, 0);
-	g_assert_cmpint(lt_unpin(fx.t, 101, 1, p1), ==, -ENOENT);
+	g_assert_cmpint(fx_unpin(&fx, 101, 1, p1), ==, 0);
+	g_assert_cmpint(fx_unpin(&fx, 101, 1, p1), ==, -ENOENT);
 	g_assert_cmpuint(usage(&fx, UID_A).pins, ==, 1);
 	g_assert_cmpint(pin_as(&fx, 1, 5, &p1), ==, 0);
 	g_assert_cmpint(pin_as(&fx, 1, 6, &p3), ==, -ENOMEM);
 
 	/* Pins outlive F_UNLCK and stay charged until close. */
 	g_assert_cmpint(
-	    lt_setlease(fx.t, 101, 1, PID_A, UID_A, LT_UNLOCK, false, 0, 0, true), ==, 0);
+	    fx_setlease(&fx, 101, 1, PID_A, UID_A, LT_UNLOCK, false, 0, 0, true), ==, 0);
 	g_assert_cmpuint(usage(&fx, UID_A).leases, ==, 1);
 	g_assert_cmpuint(usage(&fx, UID_A).pins, ==, 2);
-	lt_close(fx.t, 101, 1);
+	fx_close(&fx, 101, 1);
 	g_assert_cmpuint(usage(&fx, UID_A).pins, ==, 1);
 	g_assert_cmpuint(usage(&fx, UID_A).leases, ==, 1);
-	lt_close(fx.t, 102, 2);
-	lt_close(fx.t, 103, 3);
+	fx_close(&fx, 102, 2);
+	fx_close(&fx, 103, 3);
 	g_assert_cmpuint(usage(&fx, UID_A).pins, ==, 0);
 	g_assert_cmpuint(nusers(&fx), ==, 0);
 	fx_fini(&fx);
@@ -1428,7 +1512,7 @@ static void test_quota_pins_follow_lease(void)
 	g_assert_cmpint(take_as(&fx, 1, UID_A), ==, 0);
 	g_assert_cmpint(pin_as(&fx, 1, 0, &pin), ==, 0);
 	g_assert_cmpint(
-	    lt_setlease(fx.t, 101, 1, PID_A, UID_A, LT_UNLOCK, false, 0, 0, true), ==, 0);
+	    fx_setlease(&fx, 101, 1, PID_A, UID_A, LT_UNLOCK, false, 0, 0, true), ==, 0);
 	/* The fh (passed to another user) takes a new lease as UID_B. */
 	g_assert_cmpint(take_as(&fx, 1, UID_B), ==, 0);
 	g_assert_cmpuint(usage(&fx, UID_B).leases, ==, 1);
@@ -1436,7 +1520,7 @@ static void test_quota_pins_follow_lease(void)
 	g_assert_cmpuint(usage(&fx, UID_A).pins, ==, 1);
 	g_assert_cmpint(pin_as(&fx, 1, 1, &pin), ==, 0); /* B's first pin */
 	g_assert_cmpuint(usage(&fx, UID_B).pins, ==, 1);
-	lt_close(fx.t, 101, 1);
+	fx_close(&fx, 101, 1);
 	g_assert_cmpuint(nusers(&fx), ==, 0);
 	fx_fini(&fx);
 }
@@ -1497,7 +1581,7 @@ static void test_quota_random(void)
 
 		switch (g_test_rand_int_range(0, 16)) {
 		case 0 ... 3:
-			r = lt_setlease(fx.t, ino, fh, PID_A, uid,
+			r = fx_setlease(&fx, ino, fh, PID_A, uid,
 					g_test_rand_bit() ? LT_READ : LT_WRITE, false, 0,
 					LT_LEN_EOF, true);
 			g_assert_true(r == 0 || r == -EAGAIN || r == -ENOLCK ||
@@ -1508,13 +1592,13 @@ static void test_quota_random(void)
 			}
 			break;
 		case 4:
-			lt_setlease(fx.t, ino, fh, PID_A, uid, LT_UNLOCK, false, 0, 0,
+			fx_setlease(&fx, ino, fh, PID_A, uid, LT_UNLOCK, false, 0, 0,
 				    true);
 			break;
 		case 5 ... 8:
 			if (pins[fh][slot])
 				break;
-			r = lt_pin(fx.t, ino, fh, (uint64_t)slot, 1, &id);
+			r = fx_pin(&fx, ino, fh, (uint64_t)slot, 1, &id);
 			g_assert_true(r == 0 || r == -EPERM || r == -ENOMEM);
 			if (r == 0)
 				pins[fh][slot] = id;
@@ -1524,27 +1608,26 @@ static void test_quota_random(void)
 			}
 			break;
 		case 9 ... 10:
-			if (pins[fh][slot] &&
-			    lt_unpin(fx.t, ino, fh, pins[fh][slot]) == 0)
+			if (pins[fh][slot] && fx_unpin(&fx, ino, fh, pins[fh][slot]) == 0)
 				pins[fh][slot] = 0;
 			break;
 		case 11:
-			r = lt_break(fx.t, ino, 0, PID_B, 0, LT_LEN_EOF, false, NULL,
+			r = fx_break(&fx, ino, 0, PID_B, 0, LT_LEN_EOF, false, NULL,
 				     &wid);
 			if (r == 1)
-				lt_cancel(fx.t, wid, EINTR);
+				fx_cancel(&fx, wid, EINTR);
 			break;
 		case 12:
 			fx.now += 3 * SEC;
-			lt_expire(fx.t);
+			fx_expire(&fx);
 			break;
 		case 13:
 			lt_getlease(fx.t, ino, fh, &st);
 			if (st.lease_id)
-				g_assert_cmpint(lt_revoke(fx.t, st.lease_id), ==, 0);
+				g_assert_cmpint(fx_revoke(&fx, st.lease_id), ==, 0);
 			break;
 		default:
-			lt_close(fx.t, ino, fh);
+			fx_close(&fx, ino, fh);
 			memset(pins[fh], 0, sizeof(pins[fh]));
 			break;
 		}
@@ -1564,7 +1647,7 @@ static void test_quota_random(void)
 	g_assert_cmpuint(nolck, >, 0);
 	g_assert_cmpuint(nomem, >, 0);
 	for (uint64_t fh = 1; fh <= NFH; fh++)
-		lt_close(fx.t, 100 + fh % 4, fh);
+		fx_close(&fx, 100 + fh % 4, fh);
 	g_assert_cmpuint(nusers(&fx), ==, 0);
 	g_assert_cmpuint(stats(&fx).active_leases, ==, 0);
 	fx_fini(&fx);
@@ -1583,7 +1666,7 @@ static void test_scale(void)
 	fx_init(&fx, 10 * SEC);
 	for (uint64_t f = 0; f < NFILES; f++)
 		for (uint64_t i = 0; i < PER_FILE; i++)
-			g_assert_cmpint(lt_setlease(fx.t, 1000 + f, 1 + f * PER_FILE + i,
+			g_assert_cmpint(fx_setlease(&fx, 1000 + f, 1 + f * PER_FILE + i,
 						    (pid_t)(10 + i), UID_A, LT_READ,
 						    false, i * 4096, 4096, true),
 					==, 0);
@@ -1594,7 +1677,7 @@ static void test_scale(void)
 	g_assert_cmpuint(ll.n, ==, NFILES * PER_FILE);
 
 	/* A truncate of one file to 5 pages breaks exactly its 5 leases above. */
-	g_assert_cmpint(lt_break(fx.t, 1000 + 77, 0, PID_B, 5 * 4096, LT_LEN_EOF, false,
+	g_assert_cmpint(fx_break(&fx, 1000 + 77, 0, PID_B, 5 * 4096, LT_LEN_EOF, false,
 				 GINT_TO_POINTER(1), &wid),
 			==, 1);
 	g_assert_cmpuint(fx.notifies->len, ==, 5);
@@ -1602,7 +1685,7 @@ static void test_scale(void)
 		g_assert_cmpuint(notify_at(&fx, i)->ino, ==, 1000 + 77);
 
 	for (uint64_t fh = 1; fh <= NFILES * PER_FILE; fh++)
-		lt_close(fx.t, 1000 + (fh - 1) / PER_FILE, fh);
+		fx_close(&fx, 1000 + (fh - 1) / PER_FILE, fh);
 	s = stats(&fx);
 	g_assert_cmpuint(s.active_leases, ==, 0);
 	g_assert_cmpuint(s.released, ==, NFILES * PER_FILE);
@@ -1638,16 +1721,16 @@ static void *worker_run(void *arg)
 		uint64_t wid = 0;
 		int r;
 
-		r = lt_setlease(w->fx->t, own, fh, pid, UID_A, LT_READ, false, 0,
-				LT_LEN_EOF, true);
+		r = fx_setlease(w->fx, own, fh, pid, UID_A, LT_READ, false, 0, LT_LEN_EOF,
+				true);
 		g_assert_true(r == 0 || r == -EAGAIN); /* EAGAIN: the other one waits */
 		if (r == 0)
 			w->grants++;
-		r = lt_break(w->fx->t, other, fh, pid, 0, LT_LEN_EOF, false, NULL, &wid);
+		r = fx_break(w->fx, other, fh, pid, 0, LT_LEN_EOF, false, NULL, &wid);
 		g_assert_true(r == 0 || r == 1);
 		if (r == 1)
-			lt_cancel(w->fx->t, wid, EINTR);
-		lt_close(w->fx->t, own, fh);
+			fx_cancel(w->fx, wid, EINTR);
+		fx_close(w->fx, own, fh);
 	}
 	return NULL;
 }

@@ -61,25 +61,18 @@ static void advance(uint64_t ns)
 
 static const struct lt_clock clock_ = {fake_clock, NULL};
 
-static void op_notify(void *ctx, const struct lt_notify *n)
-{
-	(void)ctx;
-	(void)n;
-}
-
-static void op_resume(void *ctx, void *data, int err)
+/* What a revoke resumed: counted, with the last one's err. */
+static void hook_effects(void *ctx, struct lt_effects *e)
 {
 	struct fx *fx = ctx;
 
-	(void)data;
-	__atomic_store_n(&fx->resume_err, err, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&fx->resumed, 1, __ATOMIC_RELAXED);
-}
+	for (guint i = 0; e->resumed && i < e->resumed->len; i++) {
+		struct lt_resumed *r = &g_array_index(e->resumed, struct lt_resumed, i);
 
-static const struct lt_ops ops = {
-    .notify = op_notify,
-    .resume = op_resume,
-};
+		__atomic_store_n(&fx->resume_err, r->err, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&fx->resumed, 1, __ATOMIC_RELAXED);
+	}
+}
 
 static char *hook_path(void *ctx, uint64_t ino)
 {
@@ -123,6 +116,7 @@ static const struct ctl_hooks hooks = {
     .ino_path = hook_path,
     .ino_owner = hook_owner,
     .status = hook_status,
+    .effects = hook_effects,
 };
 
 static gpointer run_loop(gpointer data)
@@ -147,7 +141,7 @@ static void fx_setup(struct fx *fx, gconstpointer unused)
 	g_assert_no_error(err);
 	g_assert_cmpint(chmod(fx->dir, 0755), ==, 0); /* reachable by nobody */
 	fx->sock = g_build_filename(fx->dir, "pinfs", "0:99.sock", NULL);
-	fx->t = lt_new(&cfg, &clock_, &ops, fx);
+	fx->t = lt_new(&cfg, &clock_, NULL);
 	g_assert_nonnull(fx->t);
 	fx->mc = g_main_context_new();
 	fx->srv = ctl_start(fx->mc, fx->t, fx->sock, &clock_, &hooks, fx, &err);
@@ -173,7 +167,7 @@ static void fx_teardown(struct fx *fx, gconstpointer unused)
 	g_thread_join(fx->thread);
 	g_main_loop_unref(fx->loop);
 	g_main_context_unref(fx->mc);
-	lt_destroy(fx->t);
+	lt_destroy(fx->t, NULL);
 	{
 		char *sub = g_path_get_dirname(fx->sock);
 
@@ -393,13 +387,13 @@ static void test_leases(struct fx *fx, gconstpointer unused)
 
 	(void)unused;
 	g_assert_cmpint(lt_setlease(fx->t, INO_ROOTS, 1, getpid(), 0, LT_READ, false, 0,
-				    LT_LEN_EOF, true),
+				    LT_LEN_EOF, true, NULL),
 			==, 0);
 	advance(3 * SEC);
 	g_assert_cmpint(lt_setlease(fx->t, INO_NOPATH, 2, getpid(), 0, LT_WRITE, true,
-				    4096, 8192, true),
+				    4096, 8192, true, NULL),
 			==, 0);
-	g_assert_cmpint(lt_pin(fx->t, INO_NOPATH, 2, 4096, 4096, &pin), ==, 0);
+	g_assert_cmpint(lt_pin(fx->t, INO_NOPATH, 2, 4096, 4096, &pin, NULL), ==, 0);
 	advance(2 * SEC);
 	l1 = lease_id_of(fx, INO_ROOTS, 1);
 	l2 = lease_id_of(fx, INO_NOPATH, 2);
@@ -473,9 +467,9 @@ static void test_leases(struct fx *fx, gconstpointer unused)
 	g_object_unref(p);
 
 	/* a released lease is gone from the listing */
-	g_assert_cmpint(
-	    lt_setlease(fx->t, INO_ROOTS, 1, getpid(), 0, LT_UNLOCK, false, 0, 0, true),
-	    ==, 0);
+	g_assert_cmpint(lt_setlease(fx->t, INO_ROOTS, 1, getpid(), 0, LT_UNLOCK, false, 0,
+				    0, true, NULL),
+			==, 0);
 	o = rpc(conn, in, "{\"cmd\":\"leases\"}", &p);
 	g_assert_cmpuint(json_array_get_length(json_object_get_array_member(o, "leases")),
 			 ==, 1);
@@ -510,13 +504,13 @@ static void test_waiters_revoke_stats(struct fx *fx, gconstpointer unused)
 	(void)unused;
 	/* the holder is another process (our parent), the breaker is us */
 	g_assert_cmpint(lt_setlease(fx->t, INO_ROOTS, 1, getppid(), 0, LT_READ, false, 0,
-				    LT_LEN_EOF, true),
+				    LT_LEN_EOF, true, NULL),
 			==, 0);
 	lid = lease_id_of(fx, INO_ROOTS, 1);
 	advance(SEC);
-	g_assert_cmpint(
-	    lt_break(fx->t, INO_ROOTS, 0, getpid(), 1000, LT_LEN_EOF, false, fx, &wid),
-	    ==, 1);
+	g_assert_cmpint(lt_break(fx->t, INO_ROOTS, 0, getpid(), 1000, LT_LEN_EOF, false,
+				 fx, &wid, NULL),
+			==, LT_PARKED);
 	advance(2 * SEC);
 	wid_s = g_strdup_printf("%" G_GUINT64_FORMAT, wid);
 	lid_s = g_strdup_printf("%" G_GUINT64_FORMAT, lid);
@@ -647,13 +641,13 @@ static void test_revoke_permission(struct fx *fx, gconstpointer unused)
 		return;
 	}
 	g_assert_cmpint(lt_setlease(fx->t, INO_ROOTS, 1, getpid(), 0, LT_READ, false, 0,
-				    LT_LEN_EOF, true),
+				    LT_LEN_EOF, true, NULL),
 			==, 0);
 	g_assert_cmpint(lt_setlease(fx->t, INO_NOBODY, 2, getpid(), 0, LT_READ, false, 0,
-				    LT_LEN_EOF, true),
+				    LT_LEN_EOF, true, NULL),
 			==, 0);
 	g_assert_cmpint(lt_setlease(fx->t, INO_NOOWNER, 3, getpid(), 0, LT_READ, false, 0,
-				    LT_LEN_EOF, true),
+				    LT_LEN_EOF, true, NULL),
 			==, 0);
 	roots = g_strdup_printf("%" G_GUINT64_FORMAT, lease_id_of(fx, INO_ROOTS, 1));
 	nobodys = g_strdup_printf("%" G_GUINT64_FORMAT, lease_id_of(fx, INO_NOBODY, 2));
@@ -977,7 +971,7 @@ static void test_stuck_clients(struct fx *fx, gconstpointer unused)
 
 	(void)unused;
 	g_assert_cmpint(lt_setlease(fx->t, INO_ROOTS, 1, getpid(), 0, LT_READ, false, 0,
-				    LT_LEN_EOF, true),
+				    LT_LEN_EOF, true, NULL),
 			==, 0);
 	send_raw(half, "{\"cmd\":", 7);
 
@@ -1214,7 +1208,7 @@ static void test_socket_file(void)
 	g_assert_no_error(err);
 	sub = g_build_filename(dir, "pinfs", NULL);
 	path = g_build_filename(sub, "1:2.sock", NULL);
-	t = lt_new(&cfg, &clock_, &ops, NULL);
+	t = lt_new(&cfg, &clock_, NULL);
 	mc = g_main_context_new();
 
 	/* creates the directory, 0755 as root (0700 otherwise), socket 0666 */
@@ -1275,7 +1269,7 @@ static void test_socket_file(void)
 
 	g_free(file);
 	g_main_context_unref(mc);
-	lt_destroy(t);
+	lt_destroy(t, NULL);
 	g_rmdir(sub);
 	g_rmdir(dir);
 	g_free(path);
