@@ -24,6 +24,9 @@
 #include "pinfs.h"
 #include "window-internal.h"
 
+/* The pinfs_dma module's device (kernel/pinfs_dma_abi.h). */
+#define PINFS_DMA_DEVICE_PATH "/dev/pinfs_dma"
+
 /*
  * Is fd on a FUSE mount?  fstatfs() answers, but on FUSE it is a STATFS
  * round trip to the daemon, as long as the ioctl that follows.  So the
@@ -132,6 +135,7 @@ static int range_ok(uint64_t off, uint64_t len)
 int pinfs_probe(int fd, struct pinfs_version *v)
 {
 	struct pinfs_version ver = {.size = sizeof(ver)};
+	int saved;
 
 	if (on_fuse(fd) < 0)
 		return -1;
@@ -156,6 +160,11 @@ int pinfs_probe(int fd, struct pinfs_version *v)
 		errno = EPROTO;
 		return -1;
 	}
+	/* The daemon asks the module about pins whenever it is loaded. */
+	saved = errno;
+	if (access(PINFS_DMA_DEVICE_PATH, F_OK) == 0)
+		ver.features |= PINFS_FEAT_KMOD;
+	errno = saved;
 	if (v)
 		*v = ver;
 	return 0;

@@ -3,8 +3,9 @@
  * pinfs.h - libpinfs, the client library of pinfs layout leases.
  *
  * Every call works on a descriptor of a file on a pinfs mount and sends one
- * PINFS_IOC_* ioctl (lib/pinfs_abi.h) to the daemon.  Like libibverbs, each
- * call returns 0 on success, or -1 with errno set.  Arguments are checked
+ * PINFS_IOC_* ioctl (lib/pinfs_abi.h) to the daemon.  Every int-returning
+ * call returns 0 on success, or -1 with errno set, as system calls do (not
+ * the error number itself, as libibverbs calls do).  Arguments are checked
  * here first (EINVAL, EOVERFLOW) and again by the daemon.
  *
  * Errors common to every call taking a descriptor:
@@ -39,7 +40,8 @@ extern "C" {
 
 /*
  * Is fd a file on a pinfs mount?  On success fills *v (if v is not NULL)
- * with the daemon's ABI version and features.
+ * with the daemon's ABI version and features, and PINFS_FEAT_KMOD when the
+ * pinfs_dma module is loaded (/dev/pinfs_dma exists).
  * ENOTTY: not pinfs.  EPROTO: the daemon answered with an ABI version of 0.
  */
 int pinfs_probe(int fd, struct pinfs_version *v);
@@ -125,7 +127,10 @@ int pinfs_window_sync(struct pinfs_window *win);
 /* Write back, end the window and unmap it; win is freed, even on error. */
 int pinfs_window_unmap(struct pinfs_window *win);
 
-/* A round trip to the daemon that does nothing (latency measurements). */
+/*
+ * Not part of the stable ABI (symbol version PINFS_PRIVATE): a round trip
+ * to the daemon that does nothing, for pinfs's own latency measurements.
+ */
 int pinfs_noop(int fd);
 
 /* "none", "active", "breaking", "revoked"; "unknown" for other values. */

@@ -78,7 +78,7 @@ struct pinfs_version {
 	__u32 reserved;
 };
 #define PINFS_FEAT_LEASES (1u << 0) /* leases=on at mount */
-#define PINFS_FEAT_KMOD (1u << 1)   /* the pinfs_dma module answers pin queries */
+#define PINFS_FEAT_KMOD (1u << 1)   /* pinfs_dma is loaded (set by libpinfs) */
 #define PINFS_FEAT_WINDOW (1u << 2) /* staging windows (window= not never) */
 
 /* PINFS_IOC_SETLEASE: take, change (type or range) or release (UNLOCK). */

@@ -83,6 +83,9 @@ static void test_probe(void)
 	g_assert_cmpuint(v.size, ==, sizeof(v));
 	g_assert_cmpuint(v.abi_version, ==, PINFS_ABI_VERSION);
 	g_assert_cmpuint(v.features & PINFS_FEAT_LEASES, ==, PINFS_FEAT_LEASES);
+	/* The library adds KMOD exactly when the module's device is there. */
+	g_assert_cmpint(!!(v.features & PINFS_FEAT_KMOD), ==,
+			access("/dev/pinfs_dma", F_OK) == 0);
 	g_assert_no_errno(pinfs_probe(fd, NULL));
 	g_assert_no_errno(pinfs_noop(fd));
 

@@ -213,14 +213,21 @@ static void test_abi_constants(void)
 	g_assert_cmpint(F_EXCLUSIVE & (F_LAYOUT | F_RDLCK | F_WRLCK | F_UNLCK), ==, 0);
 }
 
-/* libpinfs.so exports the calls at PINFS_1.0 and nothing else. */
+/*
+ * libpinfs.so exports the calls at PINFS_1.0 (PINFS_1.1: the staging
+ * windows) and nothing else; pinfs_noop is PINFS_PRIVATE, not stable.
+ */
 static void test_symbols(void)
 {
 	static const char *const calls[] = {
-	    "pinfs_probe",	    "pinfs_setlease", "pinfs_release",
-	    "pinfs_getlease",	    "pinfs_setsig",   "pinfs_pin",
-	    "pinfs_unpin",	    "pinfs_noop",     "pinfs_state_str",
-	    "pinfs_end_reason_str",
+	    "pinfs_probe",    "pinfs_setlease",	 "pinfs_release",
+	    "pinfs_getlease", "pinfs_setsig",	 "pinfs_pin",
+	    "pinfs_unpin",    "pinfs_state_str", "pinfs_end_reason_str",
+	};
+	static const char *const calls_1_1[] = {
+	    "pinfs_window_map",
+	    "pinfs_window_sync",
+	    "pinfs_window_unmap",
 	};
 	const char *so = g_getenv("LIBPINFS_SO");
 	void *h;
@@ -237,6 +244,15 @@ static void test_symbols(void)
 		g_assert_nonnull(s);
 		g_assert_true(s == dlsym(h, calls[i]));
 	}
+	for (size_t i = 0; i < G_N_ELEMENTS(calls_1_1); i++) {
+		void *s = dlvsym(h, calls_1_1[i], "PINFS_1.1");
+
+		g_assert_nonnull(s);
+		g_assert_true(s == dlsym(h, calls_1_1[i]));
+		g_assert_null(dlvsym(h, calls_1_1[i], "PINFS_1.0"));
+	}
+	g_assert_nonnull(dlvsym(h, "pinfs_noop", "PINFS_PRIVATE"));
+	g_assert_null(dlvsym(h, "pinfs_noop", "PINFS_1.0"));
 	/* Internal helpers stay internal. */
 	g_assert_null(dlsym(h, "on_fuse"));
 	g_assert_null(dlsym(h, "pinfs_ioctl"));
