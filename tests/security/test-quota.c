@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * test-quota - per-user quotas on layout leases and pins (issue 5: a hostile
- * user must not grow the daemon's memory without bound), on a real pinfs
- * mount with two ordinary uids and root.
+ * test-quota - per-user quotas on layout leases and pins (a hostile user
+ * must not grow the daemon's memory without bound), on a real pinfs mount
+ * with two ordinary uids and root.
  *
  *   /quota/leases        user_leases=3: the fourth lease of a uid fails with
  *                        ENOLCK while another uid and root still get theirs;

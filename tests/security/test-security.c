@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * test-security - hostile users, killed processes and a soak on a real pinfs
- * mount (issue 5; the model is in docs/security.md).
+ * mount (the model is in docs/security.md).
  *
  *   /security/users/...   two ordinary uids on an allow_other mount: who may
  *                         lease, release, pin, revoke, list, and for how long

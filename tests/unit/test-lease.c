@@ -1281,7 +1281,7 @@ static void test_destroy_eio(void)
 	fx_fini(&fx); /* lt_destroy(NULL) is a no-op */
 }
 
-/* ---- per-user quotas (issue 5) ---- */
+/* ---- per-user quotas ---- */
 
 /* Whole-file read lease of fh on its own file (ino 100 + fh), as uid. */
 static int take_as(struct fx *fx, uint64_t fh, uid_t uid)

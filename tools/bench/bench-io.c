@@ -441,7 +441,7 @@ int run_io(void)
 
 		if (!strcmp(r->name, "seqread-1M: pinfs / backing"))
 			target_add(
-			    "issue 2: sequential reads within 10% of the backing "
+			    "sequential reads within 10% of the backing "
 			    "directory",
 			    r->median >= 0.9 ? "met" : "missed",
 			    "pinfs %.2fx the backing directory's seqread-1M bandwidth",

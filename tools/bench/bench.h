@@ -59,7 +59,7 @@ struct ratio {
 	int n;
 };
 
-/* A target of issue 6, with what was measured and whether it was met. */
+/* A performance target, with what was measured and whether it was met. */
 struct target {
 	char *what, *measured, *verdict;
 };
