@@ -29,6 +29,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 
+#include "kid.h"
 #include "mount.h"
 #include "pinfs.h"
 
@@ -239,27 +240,25 @@ static void test_setsig(void)
 	pm_unmount(m);
 }
 
-/* A child that truncates @path to 0 and exits with 0 or the errno. */
-static pid_t start_truncate(const char *path)
+/* In a kid (kid.h): truncate the path to 0; 0 or the errno. */
+static int truncate_fn(void *path)
 {
-	pid_t pid;
-
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	g_assert_cmpint(pid, >=, 0);
-	if (pid == 0)
-		_exit(truncate(path, 0) < 0 ? errno : 0);
-	return pid;
+	return truncate(path, 0) < 0 ? errno : 0;
 }
 
-static int child_result(pid_t pid)
+/* A kid that truncates @path to 0 and answers 0 or the errno. */
+static struct kid *start_truncate(const char *path)
 {
-	int status;
+	return kid_start(truncate_fn, (void *)path);
+}
 
-	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
-	g_assert_true(WIFEXITED(status));
-	return WEXITSTATUS(status);
+/* The kid's answer; the kid is gone afterwards. */
+static int child_result(struct kid *k)
+{
+	int r = kid_answer(k, "truncate");
+
+	kid_end(k);
+	return r;
 }
 
 /* Wait for @sig (blocked by the caller), which must come. */
@@ -296,7 +295,7 @@ static void test_break(void)
 	struct pinfs_lease_status st;
 	g_autofree char *path = NULL;
 	sigset_t set, old;
-	pid_t kid;
+	struct kid *kid;
 	int fd, sig = SIGRTMIN + 3;
 
 	m = mnt_start(NULL);
@@ -314,7 +313,7 @@ static void test_break(void)
 	g_assert_cmpstr(pinfs_state_str(st.state), ==, "breaking");
 	g_assert_cmpuint(st.type, ==, PINFS_LEASE_UNLOCK);
 	/* The truncate cannot have finished: the lease is still held. */
-	g_assert_cmpint(waitpid(kid, NULL, WNOHANG), ==, 0);
+	kid_assert_busy(kid, 0, "truncate");
 	/* No new lease while breaking. */
 	assert_fails(pinfs_setlease(fd, PINFS_LEASE_READ, 0, 0, 0), EAGAIN);
 
@@ -337,7 +336,7 @@ static void test_shim(void)
 	void *h = NULL;
 	fcntl_fn shim = shim_fcntl(&h);
 	sigset_t set, old;
-	pid_t kid;
+	struct kid *kid;
 	int fd, other;
 
 	if (!shim)
@@ -415,7 +414,7 @@ static void test_shim(void)
 	kid = start_truncate(path);
 	wait_signal(SIGRTMIN + 4, fd);
 	g_assert_cmpint(shim(fd, F_GETLEASE), ==, F_UNLCK | F_LAYOUT);
-	g_assert_cmpint(waitpid(kid, NULL, WNOHANG), ==, 0);
+	kid_assert_busy(kid, 0, "truncate");
 	g_assert_cmpint(shim(fd, F_SETLEASE, F_UNLCK), ==, 0);
 	g_assert_cmpint(child_result(kid), ==, 0);
 	g_assert_cmpint(shim(fd, F_GETLEASE), ==, fcntl(fd, F_GETLEASE));
@@ -563,7 +562,7 @@ static void test_demo(const char *mode /* layout-demo options */)
 		g_free(line);
 	}
 	g_assert_true(g_str_has_suffix(all->str, "waiting\n"));
-	pid_t kid = start_truncate(path);
+	struct kid *kid = start_truncate(path);
 
 	while (g_io_channel_read_line(ch, &line, &len, NULL, NULL) ==
 	       G_IO_STATUS_NORMAL) {

@@ -43,6 +43,7 @@
  * PINFSCTL and PINFS_PRELOAD.
  */
 #include "check.h"
+#include "kid.h"
 #include "mount.h"
 #include "pinfs.h"
 
@@ -199,150 +200,13 @@ static int open_ok(const char *path, int flags)
 	return fd;
 }
 
-/* ---- kids: forked helper processes ---- */
+/* ---- kids: forked helper processes (kid.h) ---- */
 
-struct kid {
-	pid_t pid;
-	int sock; /* our end of the socketpair */
-	gboolean reaped;
-	int status;
-};
-
-static int kid_sock = -1; /* in the kid: its end */
-
-/* In a kid: send one int to the test. */
-static void kid_send(int v)
-{
-	if (write(kid_sock, &v, sizeof(v)) != sizeof(v))
-		_exit(120);
-}
-
-/* In a kid: receive one int from the test; exits when the test is gone. */
-static int kid_recv(void)
-{
-	int v;
-
-	if (read(kid_sock, &v, sizeof(v)) != sizeof(v))
-		_exit(121);
-	return v;
-}
-
-/* Close every descriptor >= 3 but @keep (-1: none) and @sock. */
-static void close_all_but(int keep, int sock)
-{
-	int lo = MIN(keep, sock), hi = MAX(keep, sock);
-
-	if (keep < 0) {
-		lo = sock;
-		hi = sock;
-	}
-	if (lo > 3)
-		close_range(3, lo - 1, 0);
-	if (hi > lo + 1)
-		close_range(lo + 1, hi - 1, 0);
-	close_range(hi + 1, ~0U, 0);
-}
-
-/*
- * Fork a kid that runs fn(arg) and then sends its return value.  It keeps
- * descriptor @keep (-1: none) and its socket, nothing else.
- */
 static struct kid *kid_start_keep(int (*fn)(void *), void *arg, int keep)
 {
-	struct kid *k = g_new0(struct kid, 1);
-	int sv[2];
+	struct kid_opts o = {.keep_fd = keep};
 
-	g_assert_no_errno(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
-	fflush(stdout);
-	fflush(stderr);
-	k->pid = fork();
-	g_assert_cmpint(k->pid, >=, 0);
-	if (k->pid == 0) {
-		close(sv[0]);
-		kid_sock = sv[1];
-		close_all_but(keep, kid_sock);
-		kid_send(fn(arg));
-		_exit(0);
-	}
-	close(sv[1]);
-	k->sock = sv[0];
-	return k;
-}
-
-static struct kid *kid_start(int (*fn)(void *), void *arg)
-{
-	return kid_start_keep(fn, arg, -1);
-}
-
-/* Next int from the kid within @ms: TRUE and *v, or FALSE. */
-static gboolean kid_get(struct kid *k, int ms, int *v)
-{
-	struct pollfd p = {.fd = k->sock, .events = POLLIN};
-	int r;
-
-	do
-		r = poll(&p, 1, ms);
-	while (r < 0 && errno == EINTR);
-	g_assert_cmpint(r, >=, 0);
-	if (r == 0)
-		return FALSE;
-	r = read(k->sock, v, sizeof(*v));
-	return r == (int)sizeof(*v);
-}
-
-/* The kid's next answer, which must come within DONE_MS. */
-static int kid_answer(struct kid *k, const char *what)
-{
-	int v = 0;
-
-	if (!kid_get(k, DONE_MS, &v))
-		g_error("%s: no answer from kid %d within %d ms", what, k->pid, DONE_MS);
-	return v;
-}
-
-/* The kid must still be busy (no answer) @ms from now. */
-static void kid_assert_busy(struct kid *k, int ms, const char *what)
-{
-	int v;
-
-	if (kid_get(k, ms, &v))
-		g_error("%s: completed (%s) while the lease was held", what, ename(v));
-}
-
-static void kid_put(struct kid *k, int v)
-{
-	g_assert_cmpint(write(k->sock, &v, sizeof(v)), ==, sizeof(v));
-}
-
-/* Wait up to @ms for the kid to exit. */
-static gboolean kid_wait_exit(struct kid *k, int ms)
-{
-	gint64 end = g_get_monotonic_time() + (gint64)ms * 1000;
-
-	while (!k->reaped) {
-		pid_t r = waitpid(k->pid, &k->status, WNOHANG);
-
-		if (r == k->pid) {
-			k->reaped = TRUE;
-			break;
-		}
-		if (g_get_monotonic_time() > end)
-			return FALSE;
-		g_usleep(2000);
-	}
-	return TRUE;
-}
-
-/* Kill (if still running) and reap the kid, free it. */
-static void kid_end(struct kid *k)
-{
-	if (!k->reaped) {
-		kill(k->pid, SIGKILL);
-		if (!kid_wait_exit(k, 10000))
-			g_error("kid %d does not die (stuck in the kernel?)", k->pid);
-	}
-	close(k->sock);
-	g_free(k);
+	return kid_start_opts(&o, fn, arg);
 }
 
 /* ---- layout changes and plain operations, run in kids ---- */

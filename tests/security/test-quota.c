@@ -26,12 +26,14 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <glib.h>
 
+#include "kid.h"
 #include "mount.h"
 #include "pinfs.h"
 
@@ -60,10 +62,10 @@ struct agent_rep {
 	uint64_t val; /* OP_PIN: the pin id */
 };
 
+/* An agent is a kid (kid.h) that does requests on files it holds open. */
 struct agent {
-	pid_t pid;
+	struct kid *kid;
 	uid_t uid;
-	int req_fd, rep_fd; /* the parent's ends */
 };
 
 /* In the agent: do one request on fds[]. */
@@ -99,56 +101,31 @@ static struct agent_rep agent_do(const struct agent_req *r, int *fds)
 	return rep;
 }
 
-static G_NORETURN void agent_main(uid_t uid, int req_fd, int rep_fd)
+/* The agent's loop: until the test closes its end, when every file closes
+ * with the agent. */
+static int agent_main(void *arg)
 {
 	int fds[MAX_FDS];
 	struct agent_req r;
 
+	(void)arg;
 	for (int i = 0; i < MAX_FDS; i++)
 		fds[i] = -1;
-	if (uid && (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 ||
-		    setresuid(uid, uid, uid) < 0))
-		_exit(255);
-	/* Until the parent closes its end: then every file closes with us. */
-	while (read(req_fd, &r, sizeof(r)) == sizeof(r)) {
+	while (kid_recv_buf(&r, sizeof(r))) {
 		struct agent_rep rep = agent_do(&r, fds);
 
-		if (write(rep_fd, &rep, sizeof(rep)) != sizeof(rep))
-			_exit(254);
+		kid_send_buf(&rep, sizeof(rep));
 	}
-	_exit(0);
+	return 0;
 }
 
 static struct agent *agent_start(uid_t uid)
 {
 	struct agent *a = g_new0(struct agent, 1);
-	int req[2], rep[2];
+	struct kid_opts o = {.uid = uid, .gid = uid, .keep_fd = -1};
 
-	g_assert_no_errno(pipe2(req, O_CLOEXEC));
-	g_assert_no_errno(pipe2(rep, O_CLOEXEC));
-	fflush(stdout);
-	fflush(stderr);
-	a->pid = fork();
-	g_assert_cmpint(a->pid, >=, 0);
-	if (a->pid == 0) {
-		/* Keep only our two ends: an inherited end of another agent's
-		 * pipe would keep that agent from ever seeing EOF. */
-		int in = fcntl(req[0], F_DUPFD_CLOEXEC, 1000);
-		int out = fcntl(rep[1], F_DUPFD_CLOEXEC, in + 1);
-
-		if (in < 0 || out < 0)
-			_exit(253);
-		close_range(3, in - 1, 0);
-		if (out > in + 1)
-			close_range(in + 1, out - 1, 0);
-		close_range(out + 1, ~0U, 0);
-		agent_main(uid, in, out);
-	}
-	close(req[0]);
-	close(rep[1]);
+	a->kid = kid_start_opts(&o, agent_main, NULL);
 	a->uid = uid;
-	a->req_fd = req[1];
-	a->rep_fd = rep[0];
 	return a;
 }
 
@@ -157,8 +134,8 @@ static struct agent_rep agent_call(struct agent *a, struct agent_req r)
 {
 	struct agent_rep rep;
 
-	g_assert_cmpint(write(a->req_fd, &r, sizeof(r)), ==, sizeof(r));
-	g_assert_cmpint(read(a->rep_fd, &rep, sizeof(rep)), ==, sizeof(rep));
+	kid_put_buf(a->kid, &r, sizeof(r));
+	kid_get_buf(a->kid, &rep, sizeof(rep));
 	return rep;
 }
 
@@ -167,11 +144,12 @@ static int agent_stop(struct agent *a)
 {
 	int status;
 
-	close(a->req_fd);
-	close(a->rep_fd);
-	g_assert_cmpint(waitpid(a->pid, &status, 0), ==, a->pid);
+	shutdown(a->kid->sock, SHUT_WR);
+	status = kid_wait(a->kid, KID_DONE_MS);
+	g_assert_cmpint(status, !=, -1);
+	kid_end(a->kid);
 	g_free(a);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	return status;
 }
 
 static void a_open(struct agent *a, int slot, struct pm *pm, const char *name)

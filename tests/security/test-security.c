@@ -38,6 +38,7 @@
 #include <json-glib/json-glib.h>
 
 #include "check.h"
+#include "kid.h"
 #include "mount.h"
 #include "pinfs.h"
 
@@ -64,109 +65,38 @@ static void *shared_alloc(size_t size)
 /* ---------------- children ---------------- */
 
 /*
- * A forked child running fn(arg) as uid/gid (or as root for uid 0), which
- * can tell the parent it is ready (kid_say) and wait to be told to go on
- * (kid_hear).  Its exit status is fn's return value.
+ * A kid (kid.h) running fn(arg) as uid/gid (or as root for uid 0), which
+ * ignores the break signal as the holders here do.  It tells the test it
+ * is ready with kid_send() and waits to be told to go on with kid_recv();
+ * its exit status is fn's return value.
  */
-struct kid {
-	pid_t pid;
-	int up[2];   /* child -> parent */
-	int down[2]; /* parent -> child */
+struct user_kid {
+	int (*fn)(void *);
+	void *arg;
 };
 
-static struct kid *cur_kid; /* in the child: itself */
-
-static struct kid *kid_start(uid_t uid, int (*fn)(void *), void *arg)
+static int user_kid_main(void *p)
 {
-	struct kid *k = g_new0(struct kid, 1);
+	const struct user_kid *c = p;
 
-	g_assert_no_errno(pipe2(k->up, O_CLOEXEC));
-	g_assert_no_errno(pipe2(k->down, O_CLOEXEC));
-	fflush(stdout);
-	fflush(stderr);
-	k->pid = fork();
-	g_assert_cmpint(k->pid, >=, 0);
-	if (k->pid == 0) {
-		cur_kid = k;
-		signal(SIGIO, SIG_IGN); /* holders ignore the break signal */
-		if (uid && (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 ||
-			    setresuid(uid, uid, uid) < 0))
-			_exit(255);
-		_exit(fn(arg) & 0xff);
-	}
-	close(k->up[1]);
-	close(k->down[0]);
-	return k;
+	signal(SIGIO, SIG_IGN); /* holders ignore the break signal */
+	return c->fn(c->arg);
 }
 
-/* In the child: send one byte to the parent. */
-static void kid_say(char c)
+static struct kid *user_kid(uid_t uid, int (*fn)(void *), void *arg)
 {
-	if (write(cur_kid->up[1], &c, 1) != 1)
-		_exit(254);
+	struct user_kid c = {.fn = fn, .arg = arg}; /* copied by fork() */
+	struct kid_opts o = {.uid = uid, .gid = uid, .keep_fd = -1};
+
+	return kid_start_opts(&o, user_kid_main, &c);
 }
 
-/* In the child: wait for one byte from the parent (or its end). */
-static char kid_hear(void)
-{
-	char c = 0;
-
-	if (read(cur_kid->down[0], &c, 1) != 1)
-		return 0;
-	return c;
-}
-
-static void kid_tell(struct kid *k, char c)
-{
-	g_assert_cmpint(write(k->down[1], &c, 1), ==, 1);
-}
-
-/* In the parent: the child's next byte, or -1 after timeout_ms. */
+/* The kid's next message, or -1 after @timeout_ms. */
 static int kid_listen(struct kid *k, int timeout_ms)
 {
-	struct pollfd p = {.fd = k->up[0], .events = POLLIN};
-	char c;
+	int v;
 
-	if (poll(&p, 1, timeout_ms) != 1 || read(k->up[0], &c, 1) != 1)
-		return -1;
-	return (unsigned char)c;
-}
-
-/* Wait for the child to exit: its status (as pm_run_as), or -1 on timeout. */
-static int kid_wait(struct kid *k, int timeout_ms)
-{
-	int64_t end = now_ns() + (int64_t)timeout_ms * 1000000;
-	int status;
-
-	for (;;) {
-		pid_t r = waitpid(k->pid, &status, WNOHANG);
-
-		g_assert_cmpint(r, >=, 0);
-		if (r == k->pid)
-			break;
-		if (now_ns() > end)
-			return -1;
-		g_usleep(5000);
-	}
-	k->pid = 0;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-static void kid_free(struct kid *k)
-{
-	if (k->pid > 0) {
-		kill(k->pid, SIGKILL);
-		waitpid(k->pid, NULL, 0);
-	}
-	close(k->up[0]);
-	close(k->down[1]);
-	g_free(k);
-}
-
-static int kid_kill(struct kid *k)
-{
-	kill(k->pid, SIGKILL);
-	return kid_wait(k, 10000);
+	return kid_get(k, timeout_ms, &v) ? v : -1;
 }
 
 /* ---------------- helpers ---------------- */
@@ -394,8 +324,8 @@ static int holder_fn(void *arg)
 	if (pinfs_pin(fd, 0, 4096, &s->pin_id) < 0 || pinfs_getlease(fd, &st) < 0)
 		return 2;
 	s->lease_id = st.lease_id;
-	kid_say('L');
-	kid_hear();
+	kid_send('L');
+	kid_recv();
 	if (pinfs_getlease(fd, &st) < 0)
 		return 3;
 	s->state_after = st.state;
@@ -439,7 +369,7 @@ static void test_users_release(void)
 
 	put_file(fa, 8192, 'a', UID_A, 0666);
 	s->path = fa;
-	a = kid_start(UID_A, holder_fn, s);
+	a = user_kid(UID_A, holder_fn, s);
 	g_assert_cmpint(kid_listen(a, 10000), ==, 'L');
 	g_assert_cmpuint(s->lease_id, >, 0);
 
@@ -478,23 +408,23 @@ static void test_users_release(void)
 	}
 
 	/* A's lease is untouched by all of it. */
-	kid_tell(a, 'g');
+	kid_put(a, 'g');
 	g_assert_cmpint(kid_wait(a, 10000), ==, 0);
 	g_assert_cmpuint(s->state_after, ==, PINFS_STATE_ACTIVE);
-	kid_free(a);
+	kid_end(a);
 
 	/* The owner may revoke through the control channel. */
 	if (g_getenv("PINFSCTL")) {
 		memset(s, 0, sizeof(*s));
 		s->path = fa;
-		a = kid_start(UID_A, holder_fn, s);
+		a = user_kid(UID_A, holder_fn, s);
 		g_assert_cmpint(kid_listen(a, 10000), ==, 'L');
 		g_snprintf(idbuf, sizeof(idbuf), "%" G_GUINT64_FORMAT, s->lease_id);
 		g_assert_cmpint(ctl_as(UID_A, pm, "revoke", idbuf, &s->ctl), ==, 0);
-		kid_tell(a, 'g');
+		kid_put(a, 'g');
 		g_assert_cmpint(kid_wait(a, 10000), ==, 0);
 		g_assert_cmpuint(s->end_reason, ==, PINFS_END_REVOKED_ADMIN);
-		kid_free(a);
+		kid_end(a);
 		pm_expect_log(pm, "revoke");
 	}
 	munmap(s, sizeof(*s));
@@ -512,8 +442,8 @@ static int stubborn_fn(void *arg)
 		return 250;
 	if ((s->err = lease_set(fd, PINFS_LEASE_WRITE, 0, 0, PINFS_LEN_EOF)))
 		return 1;
-	kid_say('L');
-	kid_hear();
+	kid_send('L');
+	kid_recv();
 	if (pinfs_getlease(fd, &st) < 0)
 		return 3;
 	s->state_after = st.state;
@@ -544,8 +474,8 @@ static int blocker_fn(void *arg)
 		return 250;
 	s->b_write_lease = lease_set(fd, PINFS_LEASE_READ, 0, 0, PINFS_LEN_EOF);
 	s->b_pin = pinfs_pin(fd, 0, 4096, &id) < 0 ? errno : 0;
-	kid_say('B');
-	kid_hear();
+	kid_send('B');
+	kid_recv();
 	close(fd);
 	return 0;
 }
@@ -566,10 +496,10 @@ static void test_users_break_time(void)
 	pm_expect_log(pm, "revoke");
 	put_file(fa, 8192, 'a', UID_A, 0666);
 	s->path = fa;
-	a = kid_start(UID_A, stubborn_fn, s);
+	a = user_kid(UID_A, stubborn_fn, s);
 	g_assert_cmpint(kid_listen(a, 10000), ==, 'L');
 
-	b = kid_start(UID_B, truncater_fn, s);
+	b = user_kid(UID_B, truncater_fn, s);
 	/* Completes after the lease is revoked: generous bound, no tight timing. */
 	g_assert_cmpint(kid_wait(b, 20000), ==, 0);
 	g_assert_cmpint(s->b_trunc, ==, 0);
@@ -578,11 +508,11 @@ static void test_users_break_time(void)
 	/* It did wait for the break (at least half of break_time). */
 	g_assert_cmpint(s->b_trunc_ns, >=, (int64_t)BREAK_TIME * 500000000);
 	g_assert_cmpint(size_of(fa), ==, 0);
-	kid_tell(a, 'g');
+	kid_put(a, 'g');
 	g_assert_cmpint(kid_wait(a, 10000), ==, 0);
 	g_assert_cmpuint(s->end_reason, ==, PINFS_END_REVOKED_TIMEOUT);
-	kid_free(a);
-	kid_free(b);
+	kid_end(a);
+	kid_end(b);
 
 	/*
 	 * B opens A's file and tries all it can to hold it: no lease, no pin.
@@ -591,7 +521,7 @@ static void test_users_break_time(void)
 	put_file(fa, 8192, 'a', UID_A, 0666);
 	memset(s, 0, sizeof(*s));
 	s->path = fa;
-	b = kid_start(UID_B, blocker_fn, s);
+	b = user_kid(UID_B, blocker_fn, s);
 	g_assert_cmpint(kid_listen(b, 10000), ==, 'B');
 	g_assert_cmpint(s->b_write_lease, ==, EACCES);
 	g_assert_cmpint(s->b_pin, ==, EPERM);
@@ -602,9 +532,9 @@ static void test_users_break_time(void)
 	g_assert_cmpint(size_of(fa), ==, 0);
 	g_assert_cmpint(ctl_stat(pm, "broken"), ==, broken);
 	g_assert_cmpint(ctl_stat(pm, "parked"), ==, parked);
-	kid_tell(b, 'g');
+	kid_put(b, 'g');
 	g_assert_cmpint(kid_wait(b, 10000), ==, 0);
-	kid_free(b);
+	kid_end(b);
 	munmap(s, sizeof(*s));
 	pm_unmount(pm);
 }
@@ -699,7 +629,7 @@ static int fault_holder_fn(void *arg)
 		FAIL_IF(s, fd < 0);
 		FAIL_IF(s, lease_set(fd, PINFS_LEASE_READ, 0, 0, PINFS_LEN_EOF));
 		FAIL_IF(s, pinfs_pin(fd, 0, 4096, &pin) < 0);
-		kid_say('L');
+		kid_send('L');
 		while (!s->stop)
 			g_usleep(10000);
 		close(fd);
@@ -870,10 +800,10 @@ static void test_faults_kill(void)
 		s->fail = 0;
 		s->max_wait_ns = 0;
 		s->stubborn = what < 2 && g_test_rand_bit();
-		h = kid_start(0, fault_holder_fn, s);
+		h = user_kid(0, fault_holder_fn, s);
 		if (s->stubborn)
 			g_assert_cmpint(kid_listen(h, 10000), ==, 'L');
-		t = kid_start(0, fault_truncater_fn, s);
+		t = user_kid(0, fault_truncater_fn, s);
 		g_usleep(g_test_rand_int_range(0, 400000));
 		kills[what]++;
 		if (what == 0) {
@@ -897,22 +827,22 @@ static void test_faults_kill(void)
 		g_usleep(100000);
 		s->stop = 1;
 		/* Nothing hangs: each survivor finishes its step in bound. */
-		if (h->pid) {
+		if (!h->reaped) {
 			st = kid_wait(h, BOUND_NS / 1000000);
 			if (st != 0)
 				g_error("iteration %d (kill %d): holder status %d, "
 					"fail line %d: %s",
 					it, what, st, s->fail, s->twhy);
 		}
-		if (t->pid) {
+		if (!t->reaped) {
 			st = kid_wait(t, BOUND_NS / 1000000);
 			if (st != 0)
 				g_error("iteration %d (kill %d): truncater status "
 					"%d, fail line %d: %s",
 					it, what, st, s->fail, s->twhy);
 		}
-		kid_free(h);
-		kid_free(t);
+		kid_end(h);
+		kid_end(t);
 		/* Without a stubborn pin, no truncate waits past the bound. */
 		if (!s->stubborn) {
 			g_assert_cmpint(s->max_wait_ns, <=, BOUND_NS);
@@ -1148,7 +1078,7 @@ static void test_faults_otrunc_race(void)
 	put_file(f, 0, 0, 0, 0644);
 	memset(buf, 'x', sizeof(buf));
 	signal(SIGIO, SIG_IGN);
-	t = kid_start(0, otrunc_fn, f);
+	t = user_kid(0, otrunc_fn, f);
 	for (int i = 0; i < n; i++) {
 		struct pinfs_lease_status st;
 		struct stat sb;
@@ -1186,7 +1116,7 @@ static void test_faults_otrunc_race(void)
 		close(fd);
 	}
 	kid_kill(t);
-	kid_free(t);
+	kid_end(t);
 	signal(SIGIO, SIG_DFL);
 	pm_message("%d writes under an unrevoked lease: %d lost to O_TRUNC, %d read "
 		   "short once (the kernel's cached size) and whole after fstat",
@@ -1256,7 +1186,7 @@ static int victim_fn(void *arg)
 {
 	(void)arg;
 	signal(SIGTERM, SIG_DFL);
-	kid_say('V');
+	kid_send('V');
 	g_usleep(30 * G_USEC_PER_SEC);
 	return 0;
 }
@@ -1305,9 +1235,9 @@ static void test_bug_signal_pid_reuse(void)
 			pm_skip("cannot write /proc/sys/kernel/ns_last_pid");
 			return;
 		}
-		v = kid_start(UID_B, victim_fn, NULL);
+		v = user_kid(UID_B, victim_fn, NULL);
 		if (v->pid != s->holder) {
-			kid_free(v);
+			kid_end(v);
 			v = NULL;
 		}
 	}
@@ -1332,7 +1262,7 @@ static void test_bug_signal_pid_reuse(void)
 	 * until it is gone, not merely killed. */
 	kill(s->keeper, SIGKILL);
 	wait_gone(s->keeper);
-	kid_free(v);
+	kid_end(v);
 	munmap(s, sizeof(*s));
 	pm_unmount(pm);
 	if (st >= 0)
@@ -1608,7 +1538,7 @@ static void test_soak(void)
 	for (int k = 0; k < nproc; k++) {
 		s[k].deadline = deadline;
 		s[k].otrunc = env_int("PINFS_SOAK_OTRUNC", 1);
-		kids[k] = kid_start(0, soak_fn, &s[k]);
+		kids[k] = user_kid(0, soak_fn, &s[k]);
 	}
 	for (int k = 0; k < nproc; k++) {
 		/* The last step may start just before the deadline. */
@@ -1629,7 +1559,7 @@ static void test_soak(void)
 		if (st != 0)
 			g_error("soak process %d: status %d at line %d: %s", k, st,
 				s[k].fail, g_strerror(s[k].fail_errno));
-		kid_free(kids[k]);
+		kid_end(kids[k]);
 		for (int o = 0; o < 8; o++)
 			total += s[k].ops[o];
 		checked += s[k].checked;
