@@ -8,7 +8,9 @@
  * results are compared.
  */
 #include "check.h"
+#include "kid.h"
 #include "mount.h"
+#include "pinfs.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -2447,23 +2449,79 @@ static void test_cli_debug(void)
 	pm_unmount(pm);
 }
 
-/* pinfs' own options are accepted (and standard ones pass through) */
+/* In a kid: truncate the path to 0; 0 or the errno. */
+static int truncate_fn(void *path)
+{
+	return truncate(path, 0) < 0 ? errno : 0;
+}
+
+/*
+ * What leases= and pinned= say, seen from outside: the features the daemon
+ * reports, and what a truncate does to a range a lease pinned (the pin
+ * outlives the lease's release).
+ */
+static void assert_options_took_effect(struct pm *pm, gboolean leases,
+				       gboolean pinned_fail)
+{
+	g_autofree char *path = pm_path(pm, "option-check");
+	struct pinfs_version v;
+	uint64_t id;
+	struct kid *k;
+	int fd;
+
+	put_str(path, "0123456789");
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_no_errno(pinfs_probe(fd, &v));
+	g_assert_cmpuint(!!(v.features & PINFS_FEAT_LEASES), ==, leases);
+	if (!leases) {
+		assert_errno(pinfs_setlease(fd, PINFS_LEASE_READ, 0, 0, 0), EOPNOTSUPP);
+		goto out;
+	}
+	g_assert_no_errno(pinfs_setlease(fd, PINFS_LEASE_READ, 0, 0, 0));
+	g_assert_no_errno(pinfs_pin(fd, 0, 4096, &id));
+	g_assert_no_errno(pinfs_release(fd));
+	k = kid_start(truncate_fn, path);
+	if (pinned_fail) {
+		assert_err(kid_answer(k, "truncate over a pin, pinned=fail"), ETXTBSY);
+		g_assert_no_errno(pinfs_unpin(fd, id));
+	} else {
+		kid_assert_busy(k, 300, "truncate over a pin, pinned=wait");
+		g_assert_no_errno(pinfs_unpin(fd, id));
+		assert_err(kid_answer(k, "truncate after the unpin"), 0);
+	}
+	kid_end(k);
+	g_assert_cmpint(size_of(path), ==, pinned_fail ? 10 : 0);
+out:
+	close(fd);
+	g_assert_no_errno(unlink(path));
+}
+
+/* pinfs' own options are accepted and take effect (and standard ones pass
+ * through) */
 static void test_cli_pinfs_options(void)
 {
-	static const char *const opts[] = {
-	    "break_time=1",
-	    "pinned=wait",
-	    "pinned=fail",
-	    "leases=on",
-	    "leases=off",
-	    "break_time=0,pinned=fail,leases=on,allow_other,default_permissions",
+	static const struct {
+		const char *opts;
+		gboolean leases, pinned_fail;
+	} cases[] = {
+	    {"break_time=1", TRUE, FALSE},
+	    {"pinned=wait", TRUE, FALSE},
+	    {"pinned=fail", TRUE, TRUE},
+	    {"leases=on", TRUE, FALSE},
+	    {"leases=off", FALSE, FALSE},
+	    {"break_time=0,pinned=fail,leases=on,allow_other,default_permissions", TRUE,
+	     TRUE},
 	};
 
-	for (size_t i = 0; i < G_N_ELEMENTS(opts); i++) {
-		struct pm *pm = pm_mount(opts[i]);
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		struct pm *pm = pm_mount(cases[i].opts);
 
-		pm_message("-o %s", opts[i]);
+		pm_message("-o %s", cases[i].opts);
+		if (cases[i].pinned_fail)
+			pm_expect_log(pm, "refus");
 		small_workload(pm);
+		assert_options_took_effect(pm, cases[i].leases, cases[i].pinned_fail);
 		pm_unmount(pm);
 	}
 }
