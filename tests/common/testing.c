@@ -114,7 +114,7 @@ static void run_isolated(gconstpointer data)
 	g_assert_no_error(err);
 	file = g_build_filename(dir, "skip", NULL);
 	g_setenv("PM_SKIP_FILE", file, TRUE);
-	g_test_trap_subprocess(NULL, 120 * G_USEC_PER_SEC,
+	g_test_trap_subprocess(NULL, 150 * G_USEC_PER_SEC,
 			       G_TEST_SUBPROCESS_INHERIT_STDERR);
 	g_unsetenv("PM_SKIP_FILE");
 	/* Its assertion messages went to our stderr, the meson test log. */

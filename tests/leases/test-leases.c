@@ -308,16 +308,6 @@ static int op_run(void *arg)
 
 /* ---- signals ---- */
 
-/*
- * Every test starts with SIGIO ignored: a lease holder that is not looking
- * for its notification must not be killed by it (SIGIO's default action).
- * Kids inherit that.
- */
-static void signals_default(void)
-{
-	signal(SIGIO, SIG_IGN);
-}
-
 static void on_sig_record(int sig)
 {
 	(void)sig;
@@ -383,54 +373,6 @@ static void assert_no_break(int fd, struct op *op, int want)
 	assert_err(kid_answer(k, "operation that must not wait"), want);
 	kid_end(k);
 	assert_state(fd, PINFS_STATE_ACTIVE);
-}
-
-/* ---- test registration: each test in a subprocess, skips forwarded ---- */
-
-/*
- * Like pm_add_test(), but a g_test_skip() in the subprocess shows as a
- * skip in the TAP output instead of a silent pass: the subprocess writes
- * the reason to $LEASES_SKIP_FILE, the parent reads it back.
- */
-static void lt_skip(const char *reason)
-{
-	const char *f = g_getenv("LEASES_SKIP_FILE");
-
-	g_printerr("SKIP: %s\n", reason);
-	if (f && g_test_subprocess())
-		g_file_set_contents(f, reason, -1, NULL); /* the parent skips */
-	else
-		g_test_skip(reason);
-}
-
-static void run_isolated(gconstpointer data)
-{
-	void (*fn)(void) = (void (*)(void))data;
-	g_autofree char *dir = NULL, *file = NULL, *reason = NULL;
-
-	if (g_test_subprocess() || g_getenv("PINFS_TEST_NO_FORK")) {
-		signals_default();
-		fn();
-		return;
-	}
-	dir = g_dir_make_tmp("pinfs-leases-XXXXXX", NULL);
-	g_assert_nonnull(dir);
-	file = g_build_filename(dir, "skip", NULL);
-	g_setenv("LEASES_SKIP_FILE", file, TRUE);
-	g_test_trap_subprocess(NULL, 150 * G_USEC_PER_SEC,
-			       G_TEST_SUBPROCESS_INHERIT_STDERR);
-	g_unsetenv("LEASES_SKIP_FILE");
-	if (!g_test_trap_has_passed())
-		g_test_fail_printf("the test failed in its subprocess (see stderr)");
-	else if (g_file_get_contents(file, &reason, NULL, NULL))
-		g_test_skip(reason);
-	unlink(file);
-	rmdir(dir);
-}
-
-static void lt_add(const char *path, void (*fn)(void))
-{
-	g_test_add_data_func(path, (gconstpointer)fn, run_isolated);
 }
 
 /* ================= rule 1: types ================= */
@@ -916,7 +858,7 @@ static void check_breaks(struct op *op, off_t size, off_t want_size)
 			    se == 0
 				? "the kernel's FUSE client (the backing fs supports it)"
 				: "the backing fs");
-			lt_skip(why);
+			pm_skip(why);
 			pm_unmount(pm);
 			return;
 		}
@@ -2291,7 +2233,7 @@ static struct pm *preload_setup(char **path)
 
 	if (!g_getenv("LEASE_DEMO") || !so || !*so ||
 	    !g_file_test(so, G_FILE_TEST_EXISTS)) {
-		lt_skip("libpinfs-preload.so is not built ($PINFS_PRELOAD unset)");
+		pm_skip("libpinfs-preload.so is not built ($PINFS_PRELOAD unset)");
 		return NULL;
 	}
 	pm = pm_mount(NULL);
@@ -2446,51 +2388,57 @@ static void test_preload_classic(void)
 int main(int argc, char **argv)
 {
 	pm_init(&argc, &argv);
+	/*
+	 * Every test (each runs in a subprocess that starts here) has SIGIO
+	 * ignored: a lease holder that is not looking for its notification
+	 * must not be killed by it (SIGIO's default action).  Kids inherit that.
+	 */
+	signal(SIGIO, SIG_IGN);
 
-	lt_add("/leases/types/read-shared", test_read_shared);
-	lt_add("/leases/types/write-conflict", test_write_conflict);
-	lt_add("/leases/abi/validation", test_abi_validation);
-	lt_add("/leases/owner/dup", test_owner_dup);
-	lt_add("/leases/owner/fork", test_owner_fork);
-	lt_add("/leases/access/owner-check", test_owner_check);
-	lt_add("/leases/range/truncate-and-punch", test_range);
-	lt_add("/leases/break/truncate", test_break_truncate);
-	lt_add("/leases/break/ftruncate", test_break_ftruncate);
-	lt_add("/leases/break/open-trunc", test_break_open_trunc);
-	lt_add("/leases/break/fallocate-allocate", test_break_falloc_allocate);
-	lt_add("/leases/break/fallocate-keep-size", test_break_falloc_keep_size);
-	lt_add("/leases/break/fallocate-punch-hole", test_break_falloc_punch);
-	lt_add("/leases/break/fallocate-zero-range", test_break_falloc_zero);
-	lt_add("/leases/break/fallocate-collapse-range", test_break_falloc_collapse);
-	lt_add("/leases/break/fallocate-insert-range", test_break_falloc_insert);
-	lt_add("/leases/break/copy-file-range", test_break_copy_range);
-	lt_add("/leases/break/not-by-read-write-open", test_no_break);
-	lt_add("/leases/self/own-change-write", test_own_change_write);
-	lt_add("/leases/self/own-change-read", test_own_change_read);
-	lt_add("/leases/self/own-change-forked", test_own_change_forked);
-	lt_add("/leases/notify/sigio", test_notify_sigio);
-	lt_add("/leases/notify/setsig-si-fd", test_notify_setsig);
-	lt_add("/leases/notify/pollpri", test_notify_pollpri);
-	lt_add("/leases/wait/eintr", test_wait_eintr);
-	lt_add("/leases/wait/eintr-race", test_wait_eintr_race);
-	lt_add("/leases/wait/eintr-open-trunc", test_wait_eintr_open);
-	lt_add("/leases/wait/nonblock", test_wait_nonblock);
-	lt_add("/leases/wait/nonblock-open-trunc", test_wait_nonblock_open_trunc);
-	lt_add("/leases/timeout/revoke", test_timeout_revoke);
-	lt_add("/leases/timeout/never", test_timeout_never);
-	lt_add("/leases/pinned/wait", test_pinned_wait);
-	lt_add("/leases/pinned/fail", test_pinned_fail);
-	lt_add("/leases/pinned/new-lease-while-waiting", test_pinned_new_lease);
-	lt_add("/leases/exclusive/etxtbsy-edeadlk", test_exclusive);
-	lt_add("/leases/pin/eperm", test_pin_eperm);
-	lt_add("/leases/kill/holder", test_kill_holder);
-	lt_add("/leases/kill/holder-pinned", test_kill_holder_pinned);
-	lt_add("/leases/kill/truncater", test_kill_truncater);
-	lt_add("/leases/race/release-vs-truncate", test_release_race);
-	lt_add("/leases/scale/10000-parked", test_scale_10000);
-	lt_add("/leases/preload/protocol", test_preload_protocol);
-	lt_add("/leases/preload/setsig-si-fd", test_preload_setsig);
-	lt_add("/leases/preload/types", test_preload_types);
-	lt_add("/leases/preload/classic-unchanged", test_preload_classic);
+	pm_add_test("/leases/types/read-shared", test_read_shared);
+	pm_add_test("/leases/types/write-conflict", test_write_conflict);
+	pm_add_test("/leases/abi/validation", test_abi_validation);
+	pm_add_test("/leases/owner/dup", test_owner_dup);
+	pm_add_test("/leases/owner/fork", test_owner_fork);
+	pm_add_test("/leases/access/owner-check", test_owner_check);
+	pm_add_test("/leases/range/truncate-and-punch", test_range);
+	pm_add_test("/leases/break/truncate", test_break_truncate);
+	pm_add_test("/leases/break/ftruncate", test_break_ftruncate);
+	pm_add_test("/leases/break/open-trunc", test_break_open_trunc);
+	pm_add_test("/leases/break/fallocate-allocate", test_break_falloc_allocate);
+	pm_add_test("/leases/break/fallocate-keep-size", test_break_falloc_keep_size);
+	pm_add_test("/leases/break/fallocate-punch-hole", test_break_falloc_punch);
+	pm_add_test("/leases/break/fallocate-zero-range", test_break_falloc_zero);
+	pm_add_test("/leases/break/fallocate-collapse-range", test_break_falloc_collapse);
+	pm_add_test("/leases/break/fallocate-insert-range", test_break_falloc_insert);
+	pm_add_test("/leases/break/copy-file-range", test_break_copy_range);
+	pm_add_test("/leases/break/not-by-read-write-open", test_no_break);
+	pm_add_test("/leases/self/own-change-write", test_own_change_write);
+	pm_add_test("/leases/self/own-change-read", test_own_change_read);
+	pm_add_test("/leases/self/own-change-forked", test_own_change_forked);
+	pm_add_test("/leases/notify/sigio", test_notify_sigio);
+	pm_add_test("/leases/notify/setsig-si-fd", test_notify_setsig);
+	pm_add_test("/leases/notify/pollpri", test_notify_pollpri);
+	pm_add_test("/leases/wait/eintr", test_wait_eintr);
+	pm_add_test("/leases/wait/eintr-race", test_wait_eintr_race);
+	pm_add_test("/leases/wait/eintr-open-trunc", test_wait_eintr_open);
+	pm_add_test("/leases/wait/nonblock", test_wait_nonblock);
+	pm_add_test("/leases/wait/nonblock-open-trunc", test_wait_nonblock_open_trunc);
+	pm_add_test("/leases/timeout/revoke", test_timeout_revoke);
+	pm_add_test("/leases/timeout/never", test_timeout_never);
+	pm_add_test("/leases/pinned/wait", test_pinned_wait);
+	pm_add_test("/leases/pinned/fail", test_pinned_fail);
+	pm_add_test("/leases/pinned/new-lease-while-waiting", test_pinned_new_lease);
+	pm_add_test("/leases/exclusive/etxtbsy-edeadlk", test_exclusive);
+	pm_add_test("/leases/pin/eperm", test_pin_eperm);
+	pm_add_test("/leases/kill/holder", test_kill_holder);
+	pm_add_test("/leases/kill/holder-pinned", test_kill_holder_pinned);
+	pm_add_test("/leases/kill/truncater", test_kill_truncater);
+	pm_add_test("/leases/race/release-vs-truncate", test_release_race);
+	pm_add_test("/leases/scale/10000-parked", test_scale_10000);
+	pm_add_test("/leases/preload/protocol", test_preload_protocol);
+	pm_add_test("/leases/preload/setsig-si-fd", test_preload_setsig);
+	pm_add_test("/leases/preload/types", test_preload_types);
+	pm_add_test("/leases/preload/classic-unchanged", test_preload_classic);
 	return g_test_run();
 }
