@@ -9,7 +9,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 pkgs="build-essential meson ninja-build pkg-config git
-libfuse3-dev fuse3 libglib2.0-dev libjson-glib-dev
+libfuse3-dev fuse3 libglib2.0-dev libjson-glib-dev libmount-dev
 fio gnuplot-nox liburing-dev libibverbs-dev ibverbs-providers rdma-core ibverbs-utils
 qemu-system-x86 busybox-static kmod cpio xz-utils dkms
 linux-image-amd64 linux-headers-amd64 linux-image-6.12-amd64 linux-headers-6.12-amd64

@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libmount.h>
 #include <linux/magic.h>
 #include <ftw.h>
 #include <grp.h>
@@ -219,6 +220,18 @@ gboolean pm_is_fuse_mount(const char *path)
 	struct statfs sfs;
 
 	return statfs(path, &sfs) == 0 && sfs.f_type == FUSE_SUPER_MAGIC;
+}
+
+gboolean pm_in_mount_table(const char *path)
+{
+	struct libmnt_table *tb = mnt_new_table_from_file("/proc/self/mountinfo");
+	gboolean found;
+
+	g_assert_nonnull(tb);
+	/* The path as given: no canonicalization, which could stat the mount. */
+	found = mnt_table_find_target(tb, path, MNT_ITER_BACKWARD) != NULL;
+	mnt_unref_table(tb);
+	return found;
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -461,9 +474,10 @@ pid_t pm_daemon_pid(struct pm *pm)
 	return pm->pid;
 }
 
-int pm_daemon_fd_count(struct pm *pm)
+/* Entries of /proc/PID/@what of the daemon. */
+static int daemon_proc_count(struct pm *pm, const char *what)
 {
-	g_autofree char *dir = g_strdup_printf("/proc/%d/fd", pm->pid);
+	g_autofree char *dir = g_strdup_printf("/proc/%d/%s", pm->pid, what);
 	g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
 	int n = 0;
 
@@ -471,6 +485,16 @@ int pm_daemon_fd_count(struct pm *pm)
 	while (g_dir_read_name(d))
 		n++;
 	return n;
+}
+
+int pm_daemon_fd_count(struct pm *pm)
+{
+	return daemon_proc_count(pm, "fd");
+}
+
+int pm_daemon_thread_count(struct pm *pm)
+{
+	return daemon_proc_count(pm, "task");
 }
 
 void pm_expect_log(struct pm *pm, const char *regex)

@@ -52,7 +52,7 @@ void pm_setup(void);
 void pm_init(int *argc, char ***argv);
 
 /*
- * g_test_add_func(), but @fn runs in a subprocess of its own (with a 120 s
+ * g_test_add_func(), but @fn runs in a subprocess of its own (with a 150 s
  * timeout), so a failed assertion fails only that test and the rest of the
  * program still runs.  PINFS_TEST_NO_FORK=1 runs it in-process (for gdb).
  */
@@ -86,7 +86,7 @@ struct pm_spec {
 	/* Pass the backing directory as "-o source=DIR" instead of an
 	 * argument, for libfuse's passthrough examples (pinfs-bench). */
 	gboolean source_opt;
-	const char *backing;	       /* an existing backing directory (kept) */
+	const char *backing; /* an existing backing directory (kept) */
 };
 
 /* pm_mount() without g_test: aborts (g_error) when it cannot mount. */
@@ -112,6 +112,8 @@ pid_t pm_daemon_pid(struct pm *pm);
 
 /* Number of open file descriptors of the daemon (entries of /proc/PID/fd). */
 int pm_daemon_fd_count(struct pm *pm);
+/* Number of threads of the daemon (entries of /proc/PID/task). */
+int pm_daemon_thread_count(struct pm *pm);
 
 /*
  * Declare that the daemon may log lines matching @regex (a GRegex, searched
@@ -157,6 +159,12 @@ gboolean pm_private_ns(void);
 
 /* True if @path is the root of a mounted FUSE filesystem. */
 gboolean pm_is_fuse_mount(const char *path);
+
+/*
+ * True if the mount table of this process (/proc/self/mountinfo, read with
+ * libmount, which undoes its escapes) lists a mount at @path.
+ */
+gboolean pm_in_mount_table(const char *path);
 
 /* The daemon binary ($PINFS_BIN); skips the test if it is unset. */
 const char *pm_bin(void);

@@ -39,20 +39,11 @@ static void read_report(char **mnt, pid_t *pid)
 	*pid = atoi(f[1]);
 }
 
-static gboolean in_mountinfo(const char *mnt)
-{
-	g_autofree char *info = NULL;
-	g_autofree char *needle = g_strdup_printf(" %s ", mnt);
-
-	g_assert_true(g_file_get_contents("/proc/self/mountinfo", &info, NULL, NULL));
-	return strstr(info, needle) != NULL;
-}
-
 /* The cleanup is asynchronous (reaper, daemon exit): wait up to 10 s. */
 static gboolean unmounted_soon(const char *mnt)
 {
 	for (int i = 0; i < 1000; i++) {
-		if (!in_mountinfo(mnt))
+		if (!pm_in_mount_table(mnt))
 			return TRUE;
 		g_usleep(10000);
 	}

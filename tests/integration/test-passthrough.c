@@ -1442,18 +1442,6 @@ static int daemon_fds(struct pm *pm, int *pipes)
 	return other;
 }
 
-static int daemon_threads(struct pm *pm)
-{
-	g_autofree char *dir = g_strdup_printf("/proc/%d/task", pm_daemon_pid(pm));
-	g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-	int n = 0;
-
-	g_assert_nonnull(d);
-	while (g_dir_read_name(d))
-		n++;
-	return n;
-}
-
 /* The daemon's fd count returns to its baseline after a workload. */
 static void test_fd_leak(void)
 {
@@ -1519,7 +1507,7 @@ static void test_fd_leak(void)
 			close(fd);
 		}
 		now = daemon_fds(pm, &pipes);
-		threads = daemon_threads(pm);
+		threads = pm_daemon_thread_count(pm);
 		if (now <= baseline && pipes <= 2 * threads)
 			break;
 		g_usleep(100000);
