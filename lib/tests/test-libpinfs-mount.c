@@ -30,6 +30,7 @@
 #include <glib/gstdio.h>
 
 #include "kid.h"
+#include "check.h"
 #include "mount.h"
 #include "pinfs.h"
 
@@ -64,15 +65,6 @@ static int open_file(struct pm *m, const char *name, int flags, off_t size, char
 	return fd;
 }
 
-#define assert_fails(expr, err)                                                          \
-	do {                                                                             \
-		errno = 0;                                                               \
-		int r_ = (expr);                                                         \
-		int e_ = errno;                                                          \
-		g_assert_cmpint(r_, ==, -1);                                             \
-		g_assert_cmpstr(g_strerror(e_), ==, g_strerror(err));                    \
-	} while (0)
-
 static void test_probe(void)
 {
 	struct pm *m = mnt_start(NULL);
@@ -95,7 +87,7 @@ static void test_probe(void)
 	g_assert_cmpint(dfd, >=, 0);
 	g_assert_no_errno(pinfs_probe(dfd, NULL));
 	g_assert_no_errno(pinfs_noop(dfd));
-	assert_fails(pinfs_setlease(dfd, PINFS_LEASE_READ, 0, 0, 0), EISDIR);
+	assert_errno(pinfs_setlease(dfd, PINFS_LEASE_READ, 0, 0, 0), EISDIR);
 	close(dfd);
 	close(fd);
 	pm_unmount(m);
@@ -114,11 +106,11 @@ static void test_leases_off(void)
 	g_assert_no_errno(pinfs_probe(fd, &v));
 	g_assert_cmpuint(v.features & PINFS_FEAT_LEASES, ==, 0);
 	g_assert_no_errno(pinfs_noop(fd));
-	assert_fails(pinfs_setlease(fd, PINFS_LEASE_READ, 0, 0, 0), EOPNOTSUPP);
-	assert_fails(pinfs_getlease(fd, &st), EOPNOTSUPP);
-	assert_fails(pinfs_setsig(fd, SIGUSR1), EOPNOTSUPP);
-	assert_fails(pinfs_pin(fd, 0, 1, &id), EOPNOTSUPP);
-	assert_fails(pinfs_unpin(fd, 1), EOPNOTSUPP);
+	assert_errno(pinfs_setlease(fd, PINFS_LEASE_READ, 0, 0, 0), EOPNOTSUPP);
+	assert_errno(pinfs_getlease(fd, &st), EOPNOTSUPP);
+	assert_errno(pinfs_setsig(fd, SIGUSR1), EOPNOTSUPP);
+	assert_errno(pinfs_pin(fd, 0, 1, &id), EOPNOTSUPP);
+	assert_errno(pinfs_unpin(fd, 1), EOPNOTSUPP);
 	close(fd);
 	pm_unmount(m);
 }
@@ -151,9 +143,9 @@ static void test_lease_cycle(void)
 	/* Another open file may share a read lease, not take a write one. */
 	other = open_file(m, "f", O_RDWR, -1, NULL);
 	g_assert_no_errno(pinfs_setlease(other, PINFS_LEASE_READ, 0, 0, 0));
-	assert_fails(pinfs_setlease(other, PINFS_LEASE_WRITE, 0, 0, 0), EAGAIN);
+	assert_errno(pinfs_setlease(other, PINFS_LEASE_WRITE, 0, 0, 0), EAGAIN);
 	g_assert_no_errno(pinfs_release(other));
-	assert_fails(pinfs_setlease(other, PINFS_LEASE_WRITE, 0, 4096, 4096), EAGAIN);
+	assert_errno(pinfs_setlease(other, PINFS_LEASE_WRITE, 0, 4096, 4096), EAGAIN);
 
 	/* Change type, range and exclusivity of the same lease. */
 	g_assert_no_errno(
@@ -191,21 +183,21 @@ static void test_pins(void)
 
 	fd = open_file(m, "f", O_RDWR, 65536, NULL);
 	other = open_file(m, "f", O_RDWR, -1, NULL);
-	assert_fails(pinfs_pin(fd, 0, 4096, &x), EPERM);
+	assert_errno(pinfs_pin(fd, 0, 4096, &x), EPERM);
 	g_assert_cmpuint(x, ==, 77);
 
 	g_assert_no_errno(pinfs_setlease(fd, PINFS_LEASE_READ, 0, 0, 16384));
 	g_assert_no_errno(pinfs_pin(fd, 0, 4096, &a));
 	g_assert_no_errno(pinfs_pin(fd, 8192, 8192, &b));
 	g_assert_cmpuint(a, !=, b);
-	assert_fails(pinfs_pin(fd, 12288, 8192, &x), EPERM); /* past the lease */
-	assert_fails(pinfs_pin(other, 0, 4096, &x), EPERM);  /* not its lease */
+	assert_errno(pinfs_pin(fd, 12288, 8192, &x), EPERM); /* past the lease */
+	assert_errno(pinfs_pin(other, 0, 4096, &x), EPERM);  /* not its lease */
 	g_assert_no_errno(pinfs_getlease(fd, &st));
 	g_assert_cmpuint(st.pinned_bytes, ==, 4096 + 8192);
 
-	assert_fails(pinfs_unpin(other, a), ENOENT);
+	assert_errno(pinfs_unpin(other, a), ENOENT);
 	g_assert_no_errno(pinfs_unpin(fd, a));
-	assert_fails(pinfs_unpin(fd, a), ENOENT);
+	assert_errno(pinfs_unpin(fd, a), ENOENT);
 	g_assert_no_errno(pinfs_getlease(fd, &st));
 	g_assert_cmpuint(st.pinned_bytes, ==, 8192);
 
@@ -213,7 +205,7 @@ static void test_pins(void)
 	g_assert_no_errno(pinfs_release(fd));
 	g_assert_no_errno(pinfs_getlease(fd, &st));
 	g_assert_cmpuint(st.pinned_bytes, ==, 8192);
-	assert_fails(pinfs_pin(fd, 0, 4096, &x), EPERM);
+	assert_errno(pinfs_pin(fd, 0, 4096, &x), EPERM);
 	g_assert_no_errno(pinfs_unpin(fd, b));
 	g_assert_no_errno(pinfs_getlease(fd, &st));
 	g_assert_cmpuint(st.pinned_bytes, ==, 0);
@@ -315,7 +307,7 @@ static void test_break(void)
 	/* The truncate cannot have finished: the lease is still held. */
 	kid_assert_busy(kid, 0, "truncate");
 	/* No new lease while breaking. */
-	assert_fails(pinfs_setlease(fd, PINFS_LEASE_READ, 0, 0, 0), EAGAIN);
+	assert_errno(pinfs_setlease(fd, PINFS_LEASE_READ, 0, 0, 0), EAGAIN);
 
 	g_assert_no_errno(pinfs_release(fd));
 	g_assert_cmpint(child_result(kid), ==, 0);
@@ -385,9 +377,9 @@ static void test_shim(void)
 		g_assert_cmpint(shim(fd, F_GETLEASE), ==, fcntl(fd, F_GETLEASE));
 	}
 	/* Bad bits, and the daemon's errors, come back as errno. */
-	assert_fails(shim(fd, F_SETLEASE, 3 | F_LAYOUT), EINVAL);
+	assert_errno(shim(fd, F_SETLEASE, 3 | F_LAYOUT), EINVAL);
 	g_assert_cmpint(shim(other, F_SETLEASE, F_WRLCK | F_LAYOUT), ==, 0);
-	assert_fails(shim(fd, F_SETLEASE, F_LAYOUT), EAGAIN);
+	assert_errno(shim(fd, F_SETLEASE, F_LAYOUT), EAGAIN);
 	g_assert_cmpint(shim(other, F_SETLEASE, F_UNLCK), ==, 0);
 	/* F_UNLCK without a layout lease is the kernel's business. */
 	errno = 0;
@@ -402,7 +394,7 @@ static void test_shim(void)
 	g_assert_cmpint(fcntl(fd, F_GETSIG), ==, SIGRTMIN + 4);
 	g_assert_no_errno(pinfs_getlease(fd, &st));
 	g_assert_cmpint(st.signal, ==, SIGRTMIN + 4);
-	assert_fails(shim(fd, F_SETSIG, 1000), EINVAL);
+	assert_errno(shim(fd, F_SETSIG, 1000), EINVAL);
 	g_assert_no_errno(pinfs_getlease(fd, &st));
 	g_assert_cmpint(st.signal, ==, SIGRTMIN + 4);
 
@@ -444,9 +436,9 @@ static void test_release_if_held(void)
 	int fd;
 
 	fd = open_file(m, "f", O_RDWR, 4096, NULL);
-	assert_fails(pinfs_setlease(fd, PINFS_LEASE_UNLOCK, PINFS_LEASE_IF_HELD, 0, 0),
+	assert_errno(pinfs_setlease(fd, PINFS_LEASE_UNLOCK, PINFS_LEASE_IF_HELD, 0, 0),
 		     EAGAIN);
-	assert_fails(pinfs_setlease(fd, PINFS_LEASE_READ, PINFS_LEASE_IF_HELD, 0, 0),
+	assert_errno(pinfs_setlease(fd, PINFS_LEASE_READ, PINFS_LEASE_IF_HELD, 0, 0),
 		     EINVAL);
 	g_assert_no_errno(pinfs_setlease(fd, PINFS_LEASE_READ, 0, 0, 0));
 	g_assert_no_errno(
@@ -454,7 +446,7 @@ static void test_release_if_held(void)
 	g_assert_no_errno(pinfs_getlease(fd, &st));
 	g_assert_cmpuint(st.state, ==, PINFS_STATE_NONE);
 	g_assert_cmpuint(st.end_reason, ==, PINFS_END_RELEASED);
-	assert_fails(pinfs_setlease(fd, PINFS_LEASE_UNLOCK, PINFS_LEASE_IF_HELD, 0, 0),
+	assert_errno(pinfs_setlease(fd, PINFS_LEASE_UNLOCK, PINFS_LEASE_IF_HELD, 0, 0),
 		     EAGAIN);
 	/* A plain unlock without a lease still succeeds. */
 	g_assert_no_errno(pinfs_release(fd));

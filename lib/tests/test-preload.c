@@ -21,6 +21,8 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 
+#include "check.h"
+
 /* The 2019 RFC's numbers, as an unmodified program would define them. */
 #define F_LAYOUT 16
 #define F_EXCLUSIVE 32
@@ -68,14 +70,6 @@ static void fixture_teardown(struct fixture *f, gconstpointer data)
 	g_free(f->path);
 	g_free(f->dir);
 }
-
-#define assert_errno(r, err)                                                             \
-	do {                                                                             \
-		int r_ = (r);                                                            \
-		int e_ = errno;                                                          \
-		g_assert_cmpint(r_, ==, -1);                                             \
-		g_assert_cmpstr(g_strerror(e_), ==, g_strerror(err));                    \
-	} while (0)
 
 /* Both symbols resolve to the shim, and the shim finds glibc's behind it. */
 static void test_loaded(void)
