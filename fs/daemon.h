@@ -172,7 +172,9 @@ int inode_link_path(struct pinfs *fs, struct pinfs_inode *inode, int *dir_fd,
 /* ops.c */
 extern const struct fuse_lowlevel_ops lo_ops;
 
-/* layout.c: the lease glue between FUSE requests and the lease table. */
+/* layout.c: the lease glue between FUSE requests and the lease table.
+ * layout_new sets fs->layout and fs->leases; NULL and *error if it cannot
+ * start its thread. */
 struct layout *layout_new(struct pinfs *fs, GError **error);
 void layout_start_control(struct layout *l);
 void layout_free(struct layout *l);

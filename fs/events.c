@@ -31,13 +31,14 @@ static gpointer event_thread(gpointer data)
 	return NULL;
 }
 
-void events_start(struct events *ev)
+bool events_start(struct events *ev, GError **error)
 {
 	/* GLib makes its global default context (and its eventfd) the first
 	 * time a thread pushes a context: do it now, not at a random moment
 	 * after start-up (the fd-leak test counts descriptors). */
 	g_main_context_default();
-	ev->thread = g_thread_new("pinfs-events", event_thread, ev);
+	ev->thread = g_thread_try_new("pinfs-events", event_thread, ev, error);
+	return ev->thread != NULL;
 }
 
 GMainContext *events_context(struct events *ev)

@@ -8,13 +8,15 @@
 #define PINFS_EVENTS_H
 
 #include <glib.h>
+#include <stdbool.h>
 
 struct events;
 
 /* The loop's context, without its thread yet. */
 struct events *events_new(void);
-/* Start the thread (after fuse_daemonize: it forks). */
-void events_start(struct events *ev);
+/* Start the thread (after fuse_daemonize: it forks); false and *error
+ * if it cannot be. */
+bool events_start(struct events *ev, GError **error);
 GMainContext *events_context(struct events *ev);
 /* Run fn(data) on the event thread later, never at once: for callers that
  * hold locks, even on the event thread. */

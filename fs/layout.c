@@ -706,7 +706,6 @@ struct layout *layout_new(struct pinfs *fs, GError **error)
 	    .arg = l,
 	};
 
-	(void)error;
 	l->fs = fs;
 	if (fs->cfg.leases_on)
 		l->dma = dma_new(fs->cfg.mountpoint, fs->cfg.dma_require);
@@ -721,7 +720,12 @@ struct layout *layout_new(struct pinfs *fs, GError **error)
 	}
 	fs->leases = l->t;
 	fs->layout = l;
-	events_start(l->ev);
+	if (!events_start(l->ev, error)) {
+		layout_free(l);
+		fs->leases = NULL;
+		fs->layout = NULL;
+		return NULL;
+	}
 	return l;
 }
 

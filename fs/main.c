@@ -23,6 +23,7 @@
 #include "handles.h"
 #include "window.h"
 #include "opts.h"
+#include "pinfs_abi.h"
 #include "readahead.h"
 
 static void usage(const char *prog)
@@ -89,6 +90,7 @@ int main(int argc, char *argv[])
 	struct fuse_loop_config *loop_cfg = NULL;
 	struct fuse_session *se = NULL;
 	struct pinfs fs = {0};
+	GError *error = NULL;
 	int ret = 1;
 
 	opts_init(&fs.cfg);
@@ -106,7 +108,8 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	if (opts.show_version) {
-		printf("pinfs version %s (layout lease ABI %d)\n", PINFS_VERSION, 1);
+		printf("pinfs version %s (layout lease ABI %d)\n", PINFS_VERSION,
+		       PINFS_ABI_VERSION);
 		fuse_lowlevel_version();
 		ret = 0;
 		goto out;
@@ -150,12 +153,14 @@ int main(int argc, char *argv[])
 		goto out_unmount;
 
 	/* Threads only after fuse_daemonize: it forks. */
-	layout_new(&fs, NULL);
+	if (!layout_new(&fs, &error)) {
+		fprintf(stderr, "pinfs: %s\n", error->message);
+		g_error_free(error);
+		goto out_unmount;
+	}
 	if (fs.cfg.leases_on)
 		fs.windows = windows_new(&fs, (enum window_mode)fs.cfg.window_mode);
 	if (fs.cfg.etcd) {
-		GError *error = NULL;
-
 		fs.cluster = cluster_new(&fs, &error);
 		if (!fs.cluster) {
 			fprintf(stderr, "pinfs: %s\n", error->message);
