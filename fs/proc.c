@@ -10,37 +10,25 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "mountinfo.h"
 #include "proc.h"
 
 bool proc_mount_dev(const char *mountpoint, unsigned *major, unsigned *minor)
 {
-	char *text = NULL, **lines;
-	bool found = false;
+	char *fstype;
+	dev_t dev;
 
-	if (!g_file_get_contents("/proc/self/mountinfo", &text, NULL, NULL))
+	/* The first: a later mount on top is not ours. */
+	fstype = mountinfo_by_target(mountpoint, "fuse", false, &dev);
+	if (!fstype)
 		return false;
-	lines = g_strsplit(text, "\n", -1);
-	for (char **ln = lines; *ln && !found; ln++) {
-		char mnt[4096], fstype[256];
-		unsigned maj, min;
-		const char *sep;
-
-		if (sscanf(*ln, "%*d %*d %u:%u %*s %4095s", &maj, &min, mnt) != 3)
-			continue;
-		sep = strstr(*ln, " - ");
-		if (!sep || sscanf(sep, " - %255s", fstype) != 1)
-			continue;
-		if (strcmp(mnt, mountpoint) || strncmp(fstype, "fuse", 4))
-			continue;
-		*major = maj;
-		*minor = min;
-		found = true; /* keep the first; a later mount on top is not ours */
-	}
-	g_strfreev(lines);
-	g_free(text);
-	return found;
+	g_free(fstype);
+	*major = major(dev);
+	*minor = minor(dev);
+	return true;
 }
 
 /* The per-mount options (field 6 of mountinfo: "rw,nosuid,relatime") of

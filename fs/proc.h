@@ -10,8 +10,8 @@
 #include <sys/types.h>
 
 /*
- * Device major:minor of the FUSE mount at mountpoint, from
- * /proc/self/mountinfo (a stat of our own mountpoint would ask ourselves).
+ * Device major:minor of the FUSE mount at mountpoint, from the mount table
+ * (common/mountinfo.h; a stat of our own mountpoint would ask ourselves).
  * The first such mount: a later mount on top is not ours.
  */
 bool proc_mount_dev(const char *mountpoint, unsigned *major, unsigned *minor);

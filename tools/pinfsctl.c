@@ -17,6 +17,7 @@
 #include <json-glib/json-glib.h>
 
 #include "ctl.h"
+#include "mountinfo.h"
 
 #ifndef PINFS_VERSION
 #define PINFS_VERSION "unknown"
@@ -42,64 +43,16 @@ static const GOptionEntry entries[] = {
 
 /* ---- Finding the control socket of a mount ---- */
 
-/* Undo the octal escapes (\040 for a space...) of /proc/self/mountinfo. */
-static void unescape_mountinfo(char *s)
-{
-	char *out = s;
-
-	while (*s) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' &&
-		    s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-			*out++ =
-			    (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
-			s += 4;
-		} else {
-			*out++ = *s++;
-		}
-	}
-	*out = '\0';
-}
-
 /*
- * Look a mount up in /proc/self/mountinfo, by device (path NULL) or by
- * mount point path (the last, i.e. topmost, match).  Sets *dev and returns
- * the filesystem type (g_free), or NULL if there is no such mount.
+ * Look a mount up in the mount table, by device (path NULL) or by mount
+ * point path (the last, i.e. topmost, match).  Sets *dev and returns the
+ * filesystem type (g_free), or NULL if there is no such mount.
  */
 static char *mountinfo_find(const char *path, dev_t *dev)
 {
-	char *text = NULL, **lines, *fstype = NULL;
-	int i;
-
-	if (!g_file_get_contents("/proc/self/mountinfo", &text, NULL, NULL))
-		return NULL;
-	lines = g_strsplit(text, "\n", -1);
-	for (i = 0; lines[i]; i++) {
-		char **f = g_strsplit(lines[i], " ", -1);
-		unsigned maj, min;
-		int n = g_strv_length(f), sep;
-
-		/* id parent maj:min root mountpoint opts [optional...] - type src */
-		for (sep = 6; sep < n && strcmp(f[sep], "-") != 0; sep++)
-			;
-		if (n < 5 || sep + 1 >= n || sscanf(f[2], "%u:%u", &maj, &min) != 2) {
-			g_strfreev(f);
-			continue;
-		}
-		unescape_mountinfo(f[4]);
-		if (path ? strcmp(f[4], path) == 0 : makedev(maj, min) == *dev) {
-			g_free(fstype);
-			fstype = g_strdup(f[sep + 1]);
-			*dev = makedev(maj, min);
-			if (!path) {
-				g_strfreev(f);
-				break;
-			}
-		}
-		g_strfreev(f);
-	}
-	g_strfreev(lines);
-	g_free(text);
-	return fstype;
+	if (path)
+		return mountinfo_by_target(path, NULL, true, dev);
+	return mountinfo_by_dev(*dev);
 }
 
 /* The absolute path of mnt without looking at mnt itself (which a FUSE
@@ -689,33 +642,41 @@ static void print_status(JsonObject *resp)
  * directory), one block each, or with --json one line each: the daemon's
  * answer with the member "mountpoint" added.  Returns the exit status.
  */
+/* A FUSE mount of the table, for status_all. */
+struct fuse_mount {
+	char *target;
+	dev_t dev;
+};
+
+static bool collect_fuse(const struct mountinfo_entry *m, void *arg)
+{
+	if (g_str_has_prefix(m->fstype, "fuse")) {
+		struct fuse_mount fm = {g_strdup(m->target), m->dev};
+
+		g_array_append_val((GArray *)arg, fm);
+	}
+	return true;
+}
+
 static int status_all(void)
 {
-	char *text = NULL, **lines, *rundir = ctl_runtime_dir(getuid());
+	GArray *mounts = g_array_new(FALSE, FALSE, sizeof(struct fuse_mount));
+	char *rundir = ctl_runtime_dir(getuid());
 	int ret = EXIT_OK, found = 0, shown = 0;
 
-	if (!g_file_get_contents("/proc/self/mountinfo", &text, NULL, NULL)) {
+	if (!mountinfo_foreach(collect_fuse, mounts)) {
 		g_printerr("pinfsctl: cannot read /proc/self/mountinfo\n");
+		g_array_free(mounts, TRUE);
 		g_free(rundir);
 		return EXIT_FAIL;
 	}
-	lines = g_strsplit(text, "\n", -1);
-	for (int i = 0; lines[i]; i++) {
-		char **f = g_strsplit(lines[i], " ", -1), *cand[2], *path = NULL;
-		int n = g_strv_length(f), sep;
-		unsigned maj, min;
+	for (guint i = 0; i < mounts->len; i++) {
+		struct fuse_mount *fm = &g_array_index(mounts, struct fuse_mount, i);
+		char *mp = fm->target, *cand[2], *path = NULL;
 		struct stat st;
 
-		for (sep = 6; sep < n && strcmp(f[sep], "-") != 0; sep++)
-			;
-		if (n < 5 || sep + 1 >= n || sscanf(f[2], "%u:%u", &maj, &min) != 2 ||
-		    !g_str_has_prefix(f[sep + 1], "fuse")) {
-			g_strfreev(f);
-			continue;
-		}
-		unescape_mountinfo(f[4]);
-		cand[0] = ctl_socket_path_in("/run", makedev(maj, min));
-		cand[1] = ctl_socket_path_in(rundir, makedev(maj, min));
+		cand[0] = ctl_socket_path_in("/run", fm->dev);
+		cand[1] = ctl_socket_path_in(rundir, fm->dev);
 		for (int c = 0; c < 2 && !path; c++)
 			if (lstat(cand[c], &st) == 0 && S_ISSOCK(st.st_mode))
 				path = cand[c];
@@ -727,7 +688,7 @@ static int status_all(void)
 
 			found++;
 			if (!root) {
-				g_printerr("pinfsctl: %s: %s\n", f[4], err->message);
+				g_printerr("pinfsctl: %s: %s\n", mp, err->message);
 				g_error_free(err);
 				ret = EXIT_FAIL;
 			} else if (!json_object_get_boolean_member_with_default(
@@ -736,7 +697,7 @@ static int status_all(void)
 							"error", "unknown error");
 
 				g_printerr(
-				    "pinfsctl: %s: %s%s\n", f[4], msg,
+				    "pinfsctl: %s: %s%s\n", mp, msg,
 				    strstr(msg, "unknown command")
 					? " (a pinfs daemon older than this pinfsctl)"
 					: "");
@@ -746,12 +707,12 @@ static int status_all(void)
 				JsonObject *o = json_node_get_object(root);
 				char *out;
 
-				json_object_set_string_member(o, "mountpoint", f[4]);
+				json_object_set_string_member(o, "mountpoint", mp);
 				out = json_to_string(root, FALSE);
 				printf("%s\n", out);
 				g_free(out);
 			} else {
-				printf("%s%s\n", shown++ ? "\n" : "", f[4]);
+				printf("%s%s\n", shown++ ? "\n" : "", mp);
 				print_status(json_node_get_object(root));
 			}
 			if (root)
@@ -760,12 +721,11 @@ static int status_all(void)
 		}
 		g_free(cand[0]);
 		g_free(cand[1]);
-		g_strfreev(f);
+		g_free(fm->target);
 	}
 	if (!found)
 		g_printerr("pinfsctl: no pinfs mount with a control socket found\n");
-	g_strfreev(lines);
-	g_free(text);
+	g_array_free(mounts, TRUE);
 	g_free(rundir);
 	return ret;
 }

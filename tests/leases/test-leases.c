@@ -1757,6 +1757,54 @@ static void test_kill_holder_pinned(void)
 	pm_unmount(pm);
 }
 
+/*
+ * A mount point with a space (which the mount table escapes as \040): the
+ * daemon still finds its own mount, so the control channel is on, and
+ * pinfsctl finds the mount and its socket and lists the lease.
+ */
+static void test_mountpoint_space(void)
+{
+	const char *ctl = g_getenv("PINFSCTL");
+	g_autofree char *dir = NULL, *path = NULL, *out = NULL, *err = NULL;
+	g_autofree char *log = NULL, *lid = NULL;
+	struct pm_spec spec = {0};
+	struct pm *pm;
+	int fd;
+
+	if (!ctl) {
+		pm_skip("no $PINFSCTL");
+		return;
+	}
+	dir = g_dir_make_tmp("pinfs mount point XXXXXX", NULL);
+	g_assert_nonnull(dir);
+	spec.tmpdir = dir;
+	pm = pm_mount_spec(&spec);
+	g_assert_nonnull(strchr(pm_mnt(pm), ' '));
+	path = pm_path(pm, "f");
+	put_size(path, 4096);
+	fd = open_ok(path, O_RDWR);
+	assert_err(lease_take(fd, PINFS_LEASE_WRITE), 0);
+	{
+		struct pinfs_lease_status st;
+
+		g_assert_cmpint(pinfs_getlease(fd, &st), ==, 0);
+		lid = g_strdup_printf("%" G_GUINT64_FORMAT, (guint64)st.lease_id);
+	}
+	{
+		const char *argv[] = {ctl, "--json", "leases", pm_mnt(pm), NULL};
+
+		g_assert_cmpint(pm_run_cmd(argv, 30, &out, &err), ==, 0);
+	}
+	pm_message("%s", out);
+	g_assert_nonnull(strstr(out, "\"ok\":true"));
+	g_assert_nonnull(strstr(out, lid));
+	log = pm_daemon_log(pm);
+	g_assert_null(strstr(log, "control channel off"));
+	close(fd);
+	pm_unmount(pm);
+	g_assert_cmpint(rmdir(dir), ==, 0);
+}
+
 /* The waiters pinfsctl lists (JSON), or -1 without pinfsctl. */
 static int count_waiters(struct pm *pm)
 {
@@ -2436,6 +2484,7 @@ int main(int argc, char **argv)
 	pm_add_test("/leases/kill/truncater", test_kill_truncater);
 	pm_add_test("/leases/race/release-vs-truncate", test_release_race);
 	pm_add_test("/leases/scale/10000-parked", test_scale_10000);
+	pm_add_test("/leases/ctl/mountpoint-space", test_mountpoint_space);
 	pm_add_test("/leases/preload/protocol", test_preload_protocol);
 	pm_add_test("/leases/preload/setsig-si-fd", test_preload_setsig);
 	pm_add_test("/leases/preload/types", test_preload_types);
