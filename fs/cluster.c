@@ -96,6 +96,9 @@ struct cluster {
 	GMainContext *ctx;
 	GMainLoop *loop;
 	GThread *thread;
+	/* on_watchdog, on_publish, on_idle_scan: they use the lease table, so
+	 * cluster_stop destroys them before it goes. */
+	GSource *timers[3];
 };
 
 /* What the mirror knows of one file. */
@@ -1501,18 +1504,15 @@ struct cluster *cluster_new(struct pinfs *fs, GError **error)
 	cl->keys = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	cl->ctx = g_main_context_new();
 	cl->loop = g_main_loop_new(cl->ctx, FALSE);
-	src = g_timeout_source_new(100);
+	src = cl->timers[0] = g_timeout_source_new(100);
 	g_source_set_callback(src, on_watchdog, cl, NULL);
 	g_source_attach(src, cl->ctx);
-	g_source_unref(src);
-	src = g_timeout_source_new(250);
+	src = cl->timers[1] = g_timeout_source_new(250);
 	g_source_set_callback(src, on_publish, cl, NULL);
 	g_source_attach(src, cl->ctx);
-	g_source_unref(src);
-	src = g_timeout_source_new(1000);
+	src = cl->timers[2] = g_timeout_source_new(1000);
 	g_source_set_callback(src, on_idle_scan, cl, NULL);
 	g_source_attach(src, cl->ctx);
-	g_source_unref(src);
 	cl->thread = g_thread_new("pinfs-cluster", cluster_thread, cl);
 	cl->watch_thread = g_thread_new("pinfs-watch", watch_thread, cl);
 	cl->live_thread = g_thread_new("pinfs-live", live_thread, cl);
@@ -1527,6 +1527,12 @@ fail:
 	g_free(cl->prefix);
 	g_free(cl);
 	return NULL;
+}
+
+static gboolean quit_loop(gpointer data)
+{
+	g_main_loop_quit(data);
+	return G_SOURCE_REMOVE;
 }
 
 void cluster_stop(struct cluster *cl)
@@ -1553,12 +1559,19 @@ void cluster_stop(struct cluster *cl)
 	}
 	g_mutex_unlock(&cl->lock);
 	actions_run(cl, &a);
-}
-
-static gboolean quit_loop(gpointer data)
-{
-	g_main_loop_quit(data);
-	return G_SOURCE_REMOVE;
+	/* Stop the threads and timers that use the lease table.  Answers and
+	 * withdrawals queued from now on (the table fails its waiters with
+	 * EIO) run in cluster_free, which drains the context. */
+	g_thread_join(cl->live_thread);
+	cl->live_thread = NULL;
+	g_main_context_invoke(cl->ctx, quit_loop, cl->loop);
+	g_thread_join(cl->thread);
+	cl->thread = NULL;
+	for (guint i = 0; i < G_N_ELEMENTS(cl->timers); i++) {
+		g_source_destroy(cl->timers[i]);
+		g_source_unref(cl->timers[i]);
+		cl->timers[i] = NULL;
+	}
 }
 
 void cluster_free(struct cluster *cl)
@@ -1568,9 +1581,6 @@ void cluster_free(struct cluster *cl)
 	if (!cl)
 		return;
 	cluster_stop(cl);
-	g_thread_join(cl->live_thread);
-	g_main_context_invoke(cl->ctx, quit_loop, cl->loop);
-	g_thread_join(cl->thread);
 	while (g_main_context_iteration(cl->ctx, FALSE))
 		;
 	if (atomic_load(&cl->state) == CL_UP &&

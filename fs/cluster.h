@@ -31,8 +31,9 @@ struct cluster_change;
  * registers the node under an etcd lease and starts watching.  NULL with
  * error if etcd cannot be reached or the node name is taken. */
 struct cluster *cluster_new(struct pinfs *fs, GError **error);
-/* Unmount, first step (before the lease table goes): stop watching, and
- * fail the changes parked on other nodes with EIO. */
+/* Unmount, first step (before the lease table goes): stop watching and
+ * every thread and timer that uses the table, and fail the changes parked
+ * on other nodes with EIO. */
 void cluster_stop(struct cluster *cl);
 /* Leave: revoke the node's etcd lease (every key of ours goes with it). */
 void cluster_free(struct cluster *cl);
