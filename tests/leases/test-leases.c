@@ -1005,7 +1005,8 @@ struct own {
 /*
  * Kid: take a lease on fd1, change the layout through fd1 (no break),
  * then through a second descriptor of the same process (EWOULDBLOCK, no
- * waiting on itself).  Sends each result.
+ * waiting on itself).  Sends each result, and waits for the test to
+ * check the size after the first changes.
  */
 static void *ftruncate_thread(void *arg)
 {
@@ -1024,6 +1025,7 @@ static int own_change_kid(void *arg)
 	kid_send(
 	    err_of(fallocate(fd1, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096)));
 	kid_send(lease_state(fd1));
+	kid_recv(); /* the test has looked at the size */
 
 	fd2 = open(o->path, O_RDWR);
 	if (fd2 < 0)
@@ -1070,6 +1072,7 @@ static void check_own_change(unsigned type)
 	assert_err(kid_answer(k, "punch hole through the holder's fd"), 0);
 	g_assert_cmpstr(state_name(kid_answer(k, "state")), ==, "ACTIVE");
 	g_assert_cmpint(size_of(path), ==, 6000);
+	kid_put(k, 0); /* before the kid changes the size again */
 
 	assert_err(kid_answer(k, "ftruncate through another fd"), EWOULDBLOCK);
 	assert_err(kid_answer(k, "truncate by path"), EWOULDBLOCK);
