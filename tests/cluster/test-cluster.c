@@ -24,6 +24,8 @@
  *   /cluster/etcd-member-killed one member down: everything still works
  *   /cluster/quorum-lost        two down: ENOLCK, reads and writes go on,
  *                               A's holder told; back: changes work again
+ *   /cluster/exerciser          the differential exerciser, its steps spread
+ *                               over the mounts of A, B and C
  */
 #include <errno.h>
 #include <arpa/inet.h>
@@ -939,6 +941,49 @@ static void test_quorum_lost(void)
 	ec_stop(ec);
 }
 
+/*
+ * pinfs-exerciser ($PINFS_EXERCISER) with its steps going through A, B and
+ * C in turn (--also), compared after every step with a plain file on the
+ * backing filesystem, and each other mount with it too.  The mounts have no
+ * attribute or entry cache (timeout=0): a mount that did not make a change
+ * may otherwise show the old size for up to its cache time, as any FUSE
+ * filesystem over shared storage.
+ */
+static void test_exerciser(void)
+{
+	const char *exe = g_getenv("PINFS_EXERCISER");
+	struct ec *ec = ec_start();
+	struct pm *pm[3];
+	g_autofree char *out = NULL, *err = NULL;
+	int status;
+
+	g_assert_nonnull(exe);
+	for (int i = 0; i < 3; i++) {
+		g_autofree char *opts =
+		    g_strdup_printf("etcd=%s,node=%c,cluster=t%d,etcd_ttl=6,timeout=0",
+				    ec->urls, 'a' + i, (int)getpid());
+
+		pm[i] = i ? pm_mount_on(pm_backing(pm[0]), opts) : pm_mount(opts);
+		pm_expect_log(pm[i], "cluster");
+	}
+	status = pm_run_cmd(
+	    (const char *const[]){exe, "--seed=5", "--steps=1500", "--max-size=262144",
+				  "--fuse-falloc", "--also", pm_mnt(pm[1]), "--also",
+				  pm_mnt(pm[2]), pm_mnt(pm[0]), pm_scratch(pm[0]), NULL},
+	    300, &out, &err);
+	pm_message("%s", out);
+	if (*err)
+		g_printerr("%s", err);
+	g_assert_cmpint(status, !=, -1); /* timed out */
+	g_assert_true(WIFEXITED(status));
+	g_assert_null(strstr(err, "Sanitizer"));
+	g_assert_null(strstr(err, "runtime error:"));
+	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+	for (int i = 2; i >= 0; i--)
+		pm_unmount(pm[i]);
+	ec_stop(ec);
+}
+
 int main(int argc, char **argv)
 {
 	pm_init(&argc, &argv);
@@ -955,5 +1000,6 @@ int main(int argc, char **argv)
 	pm_add_test("/cluster/holder-daemon-killed", test_holder_daemon_killed);
 	pm_add_test("/cluster/etcd-member-killed", test_member_killed);
 	pm_add_test("/cluster/quorum-lost", test_quorum_lost);
+	pm_add_test("/cluster/exerciser", test_exerciser);
 	return g_test_run();
 }

@@ -3,7 +3,7 @@
  * pinfs-exerciser: a differential data-integrity exerciser.
  *
  *	pinfs-exerciser [--seed N] [--steps N] [--max-size BYTES] [--verbose]
- *			[--fuse-falloc] [--inject-bug STEP] DIR_A DIR_B
+ *			[--fuse-falloc] [--inject-bug STEP] [--also DIR...] DIR_A DIR_B
  *
  * One reproducible random sequence of operations (GRand seeded with --seed)
  * is applied to a file in DIR_A and to a file in DIR_B: write, read,
@@ -23,6 +23,18 @@
  *
  * --inject-bug STEP: after STEP, corrupt one byte of B only (a self-test:
  * the run must then fail at that step).
+ *
+ * --also DIR (repeatable): DIR shows the same directory as DIR_A through
+ * another mount (another pinfs daemon over the same shared directory).
+ * Side A's steps then go through DIR_A and each DIR in turn, one step each,
+ * every mount keeping its own open of the file.  Mounts do not share a page
+ * cache, so A hands the file over between steps the way an application on
+ * shared storage must: the outgoing mount's mapping is written back
+ * (msync) and dropped, and the incoming mount's clean cached pages are
+ * dropped (POSIX_FADV_DONTNEED).  After every step each other mount must
+ * also show B's size, link count and contents (after the same handover).
+ * Run such mounts with an attribute and entry cache time of 0, or they may
+ * legitimately show a stale size.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +49,7 @@
 #include <unistd.h>
 
 #define BLOCK 4096
+#define MAX_MOUNTS 8
 
 /* One side of the comparison: a directory and the file we work on in it. */
 struct side {
@@ -67,6 +80,13 @@ struct run {
 	GString *what;		/* the current step, for messages */
 	char *buf[2];		/* scratch buffers of max_size */
 	char *data;		/* random data to write, max_size */
+	/* side A's mounts (--also): mount 0 is DIR_A; s[0].dir, .dfd and .fd
+	 * are those of mount cur, mfd[] the others' opens of the file */
+	int nmounts;
+	int cur;
+	const char *mdir[MAX_MOUNTS];
+	int mdfd[MAX_MOUNTS];
+	int mfd[MAX_MOUNTS];
 };
 
 static const struct {
@@ -433,6 +453,15 @@ static void op_reopen(struct run *r)
 			die("reopen", sd->dir);
 	}
 	check_results(r);
+	/* the other mounts of A follow (the file may be a new one) */
+	for (int m = 0; m < r->nmounts; m++) {
+		if (m == r->cur)
+			continue;
+		close(r->mfd[m]);
+		r->mfd[m] = openat(r->mdfd[m], name, O_RDWR);
+		if (r->mfd[m] < 0)
+			die("reopen", r->mdir[m]);
+	}
 	if (fresh)
 		g_ptr_array_add(r->names, name);
 	else
@@ -568,6 +597,81 @@ static void compare_state(struct run *r)
 	}
 }
 
+/* Write back A's mapping, so that other mounts can see what it holds. */
+static void sync_map(struct run *r)
+{
+	if (r->s[0].map && msync(r->s[0].map, r->s[0].map_len, MS_SYNC) < 0)
+		die("msync", r->s[0].dir);
+}
+
+/* Drop mount @m's clean cached pages of the file: it may hold pages read
+ * before another mount changed them. */
+static void drop_cache(struct run *r, int m)
+{
+	int e = posix_fadvise(r->mfd[m], 0, 0, POSIX_FADV_DONTNEED);
+
+	if (e) {
+		errno = e;
+		die("posix_fadvise", r->mdir[m]);
+	}
+}
+
+/* Every other mount of A shows what B shows (after compare_state). */
+static void compare_mounts(struct run *r)
+{
+	struct stat st, stb;
+
+	if (r->nmounts < 2)
+		return;
+	sync_map(r);
+	if (fstat(r->s[1].fd, &stb) < 0)
+		die("fstat", r->s[1].dir);
+	for (int m = 0; m < r->nmounts; m++) {
+		ssize_t n;
+
+		if (m == r->cur)
+			continue;
+		drop_cache(r, m);
+		if (fstat(r->mfd[m], &st) < 0)
+			die("fstat", r->mdir[m]);
+		if (st.st_size != stb.st_size || st.st_nlink != stb.st_nlink)
+			diverge(r, "mount %s: size %jd links %ju, B: size %jd links %ju",
+				r->mdir[m], (intmax_t)st.st_size, (uintmax_t)st.st_nlink,
+				(intmax_t)stb.st_size, (uintmax_t)stb.st_nlink);
+		n = pread(r->mfd[m], r->buf[0], r->size, 0);
+		if (n != (ssize_t)r->size)
+			diverge(r, "mount %s: reading back gave %zd of %zu bytes (%s)",
+				r->mdir[m], n, r->size,
+				n < 0 ? g_strerror(errno) : "short");
+		if (memcmp(r->buf[0], r->buf[1], r->size)) {
+			size_t at = 0;
+
+			while (r->buf[0][at] == r->buf[1][at])
+				at++;
+			diverge(r,
+				"mount %s: contents differ, first at offset %zu "
+				"(A 0x%02x, B 0x%02x)",
+				r->mdir[m], at, (guchar)r->buf[0][at],
+				(guchar)r->buf[1][at]);
+		}
+	}
+}
+
+/* Side A's next step goes through mount @m: hand the file over to it. */
+static void switch_mount(struct run *r, int m)
+{
+	if (m == r->cur)
+		return;
+	sync_map(r);
+	FOR_SIDES(r, sd) drop_map(sd); /* B too: both sides stay alike */
+	r->mfd[r->cur] = r->s[0].fd;
+	r->cur = m;
+	r->s[0].dir = r->mdir[m];
+	r->s[0].dfd = r->mdfd[m];
+	r->s[0].fd = r->mfd[m];
+	drop_cache(r, m);
+}
+
 /* Start from a clean slate: remove the files of an earlier run (f<N>). */
 static void remove_our_files(struct side *sd)
 {
@@ -609,6 +713,7 @@ int main(int argc, char **argv)
 {
 	gint64 seed = -1, steps = 1000, inject = -1, max_size = 4 << 20;
 	gboolean verbose = FALSE, fuse_falloc = FALSE;
+	g_auto(GStrv) also = NULL;
 	GOptionEntry entries[] = {
 	    {"seed", 0, 0, G_OPTION_ARG_INT64, &seed,
 	     "Random seed (default: from the clock)", "N"},
@@ -624,6 +729,8 @@ int main(int argc, char **argv)
 	     NULL},
 	    {"inject-bug", 0, 0, G_OPTION_ARG_INT64, &inject,
 	     "Self-test: corrupt B after step N", "N"},
+	    {"also", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &also,
+	     "DIR_A through another mount: A's steps go through each in turn", "DIR"},
 	    {NULL, 0, 0, 0, NULL, NULL, NULL}};
 	g_autoptr(GOptionContext) ctx = g_option_context_new("DIR_A DIR_B");
 	g_autoptr(GError) err = NULL;
@@ -635,7 +742,7 @@ int main(int argc, char **argv)
 				     "file in DIR_A and one in DIR_B and compare.");
 	g_option_context_add_main_entries(ctx, entries, NULL);
 	if (!g_option_context_parse(ctx, &argc, &argv, &err) || argc != 3 || steps < 0 ||
-	    max_size < 2 * BLOCK) {
+	    max_size < 2 * BLOCK || (also && g_strv_length(also) >= MAX_MOUNTS)) {
 		fprintf(stderr,
 			"pinfs-exerciser: %s\nusage: %s [OPTION...] DIR_A DIR_B\n",
 			err ? err->message : "bad arguments", argv[0]);
@@ -673,12 +780,27 @@ int main(int argc, char **argv)
 			die("create", sd->dir);
 	}
 	g_ptr_array_add(r.names, first);
+	r.nmounts = 1;
+	r.mdir[0] = r.s[0].dir;
+	r.mdfd[0] = r.s[0].dfd;
+	for (guint i = 0; also && also[i]; i++, r.nmounts++) {
+		int m = r.nmounts;
+
+		r.mdir[m] = also[i];
+		r.mdfd[m] = open(also[i], O_RDONLY | O_DIRECTORY);
+		if (r.mdfd[m] < 0)
+			die("open", also[i]);
+		r.mfd[m] = openat(r.mdfd[m], first, O_RDWR);
+		if (r.mfd[m] < 0)
+			die("open the file", also[i]);
+	}
 	printf("pinfs-exerciser: seed %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
 	       " steps, max size %" G_GINT64_FORMAT ", A %s, B %s\n",
 	       seed, steps, max_size, r.s[0].dir, r.s[1].dir);
 
 	for (r.step = 0; r.step < steps; r.step++) {
 		g_string_truncate(r.what, 0);
+		switch_mount(&r, (int)(r.step % r.nmounts));
 		FOR_SIDES(&r, sd) record(sd, 0);
 		ops[g_rand_int_range(r.rand, 0, G_N_ELEMENTS(ops))](&r);
 		if (verbose)
@@ -688,6 +810,7 @@ int main(int argc, char **argv)
 		if (r.step == r.inject_step)
 			inject_bug(&r);
 		compare_state(&r);
+		compare_mounts(&r);
 	}
 	printf("pinfs-exerciser: %" G_GINT64_FORMAT
 	       " steps, no divergence (final size %zu, "
@@ -697,8 +820,14 @@ int main(int argc, char **argv)
 	{
 		drop_map(sd);
 		close(sd->fd);
-		close(sd->dfd);
 	}
+	r.mdfd[r.cur] = r.s[0].dfd;
+	for (int m = 0; m < r.nmounts; m++) {
+		if (m != r.cur)
+			close(r.mfd[m]);
+		close(r.mdfd[m]);
+	}
+	close(r.s[1].dfd);
 	g_rand_free(r.rand);
 	g_ptr_array_unref(r.names);
 	g_string_free(r.what, TRUE);
