@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -324,6 +325,36 @@ static int take_release(int fd, int n, struct series *s)
 	return 0;
 }
 
+/* How many leases A can hold besides the others: the daemon keeps two
+ * descriptors per open, and inherits our RLIMIT_NOFILE. */
+static int bulk_count(void)
+{
+	struct rlimit rl;
+	int limit, want = opt.max_leases ? opt.max_leases : 10000;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 0;
+	limit = ((int)MIN(rl.rlim_cur, (rlim_t)G_MAXINT) - 1000) / 2;
+	if (want > limit)
+		note_add("cluster: %d leases held, not %d: RLIMIT_NOFILE is %d and the "
+			 "daemon keeps two descriptors per open",
+			 limit, want, (int)rl.rlim_cur);
+	return MAX(MIN(want, limit), 0);
+}
+
+/* Take (type PINFS_LEASE_READ) or drop (PINFS_LEASE_UNLOCK) a lease on
+ * each of fds[0..n). */
+static int bulk_leases(const int *fds, int n, int type)
+{
+	for (int i = 0; i < n; i++) {
+		if (ioc_setlease(fds[i], type) < 0) {
+			progress("cluster: lease %d of %d: %s", i, n, g_strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int run_cluster(void)
 {
 	struct etcd3 e = {0};
@@ -336,6 +367,7 @@ int run_cluster(void)
 	struct etcd *c = NULL;
 	int n = opt.iters, nb = MAX(opt.iters / 20, 20), ret = -1, fda = -1, fdl = -1;
 	off_t size = 4096;
+	int nbulk = bulk_count(), nfiles = MAX(nbulk / 100, 1), *bulk = NULL, nopen = 0;
 
 	if (etcd3_start(&e) < 0)
 		goto out;
@@ -372,6 +404,24 @@ int run_cluster(void)
 	if (fda < 0 || fdl < 0 || !c || holder_start(&ha) < 0 || holder_start(&hl) < 0 ||
 	    holder_start(&h2a) < 0 || holder_start(&h2c) < 0)
 		goto out;
+	/* nbulk opens on A over nfiles files, for leases held while measuring */
+	bulk = g_new(int, MAX(nbulk, 1));
+	for (int i = 0; i < nfiles; i++) {
+		g_autofree char *name = g_strdup_printf("bulk%d", i);
+		g_autofree char *path = bm_path(a, name);
+
+		write_file(path);
+	}
+	for (; nopen < nbulk; nopen++) {
+		g_autofree char *name = g_strdup_printf("bulk%d", nopen % nfiles);
+		g_autofree char *path = bm_path(a, name);
+
+		bulk[nopen] = open(path, O_RDONLY);
+		if (bulk[nopen] < 0) {
+			progress("cluster: open %s: %s", path, g_strerror(errno));
+			goto out;
+		}
+	}
 	/* Warm up: A's first lease on each file announces its interest. */
 	if (take_release(fda, 10, series_get("cluster", "warmup", "etcd", 1, "us")) < 0)
 		goto out;
@@ -429,6 +479,35 @@ int run_cluster(void)
 		series_end_round(rt, s0[6]);
 		series_end_round(n2, s0[7]);
 		series_end_round(t2, s0[8]);
+
+		/* The same on A with nbulk more leases held there, over nfiles
+		 * files (taken and dropped each round, in this round). */
+		if (nbulk) {
+			struct series *tb = series_get("cluster", "take+release",
+						       "etcd, leases held", nbulk, "us");
+			struct series *nxb =
+			    series_get("cluster", "break notify",
+				       "cross-node, leases held", nbulk, "us");
+			struct series *txb =
+			    series_get("cluster", "break total",
+				       "cross-node, leases held", nbulk, "us");
+			guint b0[3] = {tb->samples->len, nxb->samples->len,
+				       txb->samples->len};
+
+			if (bulk_leases(bulk, nbulk, PINFS_LEASE_READ) < 0 ||
+			    take_release(fda, n, tb) < 0)
+				goto out;
+			for (int i = 0; i < nb; i++) {
+				size = size ? 0 : 4096;
+				if (one_break(&ha, fb, size, nxb, txb) < 0)
+					goto out;
+			}
+			if (bulk_leases(bulk, nbulk, PINFS_LEASE_UNLOCK) < 0)
+				goto out;
+			series_end_round(tb, b0[0]);
+			series_end_round(nxb, b0[1]);
+			series_end_round(txb, b0[2]);
+		}
 	}
 	{
 		struct ratio *take =
@@ -449,6 +528,23 @@ int run_cluster(void)
 			  series_find("cluster", "break total",
 				      "cross-node, 2 holder nodes", 2),
 			  series_find("cluster", "break total", "cross-node", 1));
+		if (nbulk) {
+			ratio_add("cluster", "take+release, leases held / none", nbulk,
+				  series_find("cluster", "take+release",
+					      "etcd, leases held", nbulk),
+				  series_find("cluster", "take+release", "etcd", 1));
+			ratio_add(
+			    "cluster", "cross-node break notify, leases held / none",
+			    nbulk,
+			    series_find("cluster", "break notify",
+					"cross-node, leases held", nbulk),
+			    series_find("cluster", "break notify", "cross-node", 1));
+			ratio_add("cluster", "cross-node break total, leases held / none",
+				  nbulk,
+				  series_find("cluster", "break total",
+					      "cross-node, leases held", nbulk),
+				  series_find("cluster", "break total", "cross-node", 1));
+		}
 		target_add("lease take+release with etcd= costs the same as without",
 			   take->median <= 1.1 ? "met" : "missed",
 			   "%.2fx (median of per-round ratios, p99 %.2fx)", take->median,
@@ -456,6 +552,9 @@ int run_cluster(void)
 	}
 	ret = 0;
 out:
+	for (int i = 0; i < nopen; i++)
+		close(bulk[i]);
+	g_free(bulk);
 	if (fda >= 0)
 		close(fda);
 	if (fdl >= 0)
