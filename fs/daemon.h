@@ -94,8 +94,6 @@ struct pinfs_config {
 	char *backing;
 	char *mountpoint;
 	uint32_t break_time; /* seconds; 0 never revokes */
-	char *pinned;	     /* "wait" or "fail" */
-	char *leases;	     /* "on" or "off" */
 	char *dma_module;    /* "auto" or "require" */
 	double timeout;	     /* attribute and entry cache seconds */
 	/* Numeric options as given (NULL: not given), checked by opts_check:
@@ -105,9 +103,11 @@ struct pinfs_config {
 	char *user_leases_opt;
 	char *user_pins_opt;
 	char *window; /* "auto", "always" or "never" */
-	bool leases_on;
+	/* leases=on|off and pinned=wait|fail: ints, as fuse_opt's value keys
+	 * store them (opts.c). */
+	int leases_on;
+	int pinned_fail;
 	unsigned window_mode; /* enum window_mode (window.h) */
-	bool pinned_fail;
 	/* dma_module=require: without the pinfs_dma module, layout changes of
 	 * files that may be mapped shared fail (ENOPKG) instead of going
 	 * ahead unprotected. */

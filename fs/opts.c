@@ -15,11 +15,16 @@
 
 /* clang-format off */
 #define PINFS_OPT(t, p) { t, offsetof(struct pinfs_config, p), 1 }
+#define PINFS_VAL(t, p, v) { t, offsetof(struct pinfs_config, p), v }
 
+/* A value key (pinned=, leases=) stores its value in an int; any other
+ * value of it reaches opt_proc, which refuses it. */
 static const struct fuse_opt pinfs_opts[] = {
 	PINFS_OPT("break_time=%s", break_time_opt),
-	PINFS_OPT("pinned=%s", pinned),
-	PINFS_OPT("leases=%s", leases),
+	PINFS_VAL("pinned=wait", pinned_fail, 0),
+	PINFS_VAL("pinned=fail", pinned_fail, 1),
+	PINFS_VAL("leases=on", leases_on, 1),
+	PINFS_VAL("leases=off", leases_on, 0),
 	PINFS_OPT("timeout=%s", timeout_opt),
 	PINFS_OPT("user_leases=%s", user_leases_opt),
 	PINFS_OPT("user_pins=%s", user_pins_opt),
@@ -37,8 +42,7 @@ void opts_init(struct pinfs_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->break_time = 45;
-	cfg->pinned = strdup("wait");
-	cfg->leases = strdup("on");
+	cfg->leases_on = 1;
 	cfg->window = strdup("auto");
 	cfg->dma_module = strdup("auto");
 	cfg->timeout = 1.0;
@@ -50,8 +54,6 @@ void opts_init(struct pinfs_config *cfg)
 void opts_free(struct pinfs_config *cfg)
 {
 	free(cfg->backing);
-	free(cfg->pinned);
-	free(cfg->leases);
 	free(cfg->window);
 	cfg->window = NULL;
 	free(cfg->dma_module);
@@ -64,13 +66,15 @@ void opts_free(struct pinfs_config *cfg)
 	free(cfg->cluster);
 	free(cfg->etcd_ttl_opt);
 	cfg->etcd = cfg->node = cfg->cluster = cfg->etcd_ttl_opt = NULL;
-	cfg->backing = cfg->pinned = cfg->leases = cfg->dma_module = NULL;
+	cfg->backing = cfg->dma_module = NULL;
 	cfg->break_time_opt = cfg->timeout_opt = NULL;
 	cfg->user_leases_opt = cfg->user_pins_opt = NULL;
 }
 
 /* The first non-option argument is BACKING; the second is left for
- * fuse_parse_cmdline as the mountpoint. */
+ * fuse_parse_cmdline as the mountpoint.  A value key with a value the
+ * table does not list is refused here, naming what it takes; other
+ * options are left for libfuse. */
 static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
 	struct pinfs_config *cfg = data;
@@ -79,6 +83,16 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	if (key == FUSE_OPT_KEY_NONOPT && !cfg->backing) {
 		cfg->backing = strdup(arg);
 		return 0;
+	}
+	if (key != FUSE_OPT_KEY_OPT)
+		return 1;
+	if (g_str_has_prefix(arg, "pinned=")) {
+		fprintf(stderr, "pinfs: %s: expected wait or fail\n", arg);
+		return -1;
+	}
+	if (g_str_has_prefix(arg, "leases=")) {
+		fprintf(stderr, "pinfs: %s: expected on or off\n", arg);
+		return -1;
 	}
 	return 1;
 }
@@ -139,18 +153,6 @@ int opts_check(struct pinfs_config *cfg)
 {
 	if (!cfg->backing) {
 		fprintf(stderr, "pinfs: missing BACKING directory (see --help)\n");
-		return -1;
-	}
-	if (!strcmp(cfg->pinned, "wait") || !strcmp(cfg->pinned, "fail")) {
-		cfg->pinned_fail = !strcmp(cfg->pinned, "fail");
-	} else {
-		fprintf(stderr, "pinfs: pinned=%s: expected wait or fail\n", cfg->pinned);
-		return -1;
-	}
-	if (!strcmp(cfg->leases, "on") || !strcmp(cfg->leases, "off")) {
-		cfg->leases_on = !strcmp(cfg->leases, "on");
-	} else {
-		fprintf(stderr, "pinfs: leases=%s: expected on or off\n", cfg->leases);
 		return -1;
 	}
 	if (!strcmp(cfg->window, "auto") || !strcmp(cfg->window, "always") ||

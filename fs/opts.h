@@ -16,13 +16,13 @@ void opts_free(struct pinfs_config *cfg);
 
 /*
  * Take pinfs's options and BACKING out of args (libfuse's own options and
- * MOUNTPOINT stay for fuse_parse_cmdline).  0, or -1 after libfuse printed
- * why.
+ * MOUNTPOINT stay for fuse_parse_cmdline).  0, or -1 after libfuse (or,
+ * for a bad pinned= or leases= value, pinfs) printed why.
  */
 int opts_parse(struct fuse_args *args, struct pinfs_config *cfg);
 
-/* Check what opts_parse stored and derive leases_on and pinned_fail.  0,
- * or -1 after printing why to stderr. */
+/* Check what opts_parse stored and derive window_mode and dma_require.
+ * 0, or -1 after printing why to stderr. */
 int opts_check(struct pinfs_config *cfg);
 
 #endif /* PINFS_OPTS_H */

@@ -2206,9 +2206,9 @@ static void test_cli_errors(void)
 	}
 	/* bad values of pinfs options: refused, naming the option */
 	static const char *const bad[] = {
-	    "pinned=maybe",	     "leases=",	    "break_time=-1", "break_time=1x",
-	    "break_time=4294967296", "break_time=", "timeout=nan",   "timeout=inf",
-	    "timeout=-0.5",	     "timeout=1s",
+	    "pinned=maybe",  "pinned=",	      "leases=maybe",	       "leases=",
+	    "break_time=-1", "break_time=1x", "break_time=4294967296", "break_time=",
+	    "timeout=nan",   "timeout=inf",   "timeout=-0.5",	       "timeout=1s",
 	};
 	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
 		g_autofree char *err = NULL;
@@ -2221,6 +2221,7 @@ static void test_cli_errors(void)
 		g_assert_true(WIFEXITED(status));
 		g_assert_cmpint(WEXITSTATUS(status), !=, 0);
 		g_assert_nonnull(strstr(err, name));
+		g_assert_nonnull(strstr(err, "expected")); /* pinfs's message */
 		g_assert_false(pm_is_fuse_mount(m));
 	}
 	/* missing arguments */

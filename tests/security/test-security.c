@@ -1055,7 +1055,7 @@ static int otrunc_fn(void *arg)
  * A holder's write under an active write lease must survive a concurrent
  * open(O_TRUNC) by another process, and be read back whole: the truncation
  * has to break the lease (and wait) or happen before the write.  Two bugs
- * lost such writes.  The daemon's: for an empty file layout_check() saw
+ * lost such writes.  The daemon's: for an empty file layout_change() saw
  * "the size stays" and let the open go ahead, and the open then truncated
  * the backing file after the holder's write had landed.  The kernel's,
  * with atomic O_TRUNC: it set its cached size to 0 and dropped the page
