@@ -137,6 +137,20 @@ struct control *control_start(struct pinfs *fs, GMainContext *ctx, struct lease_
 	c->arg = arg;
 	path = ctl_socket_path_for_dev(makedev(maj, min), geteuid());
 	c->ctl = ctl_start(ctx, t, path, NULL, &hooks, c, &error);
+	/*
+	 * A device number belongs to one live mount at a time, and this one
+	 * is ours: a daemon still answering at its name served an earlier
+	 * mount that got the same number and is gone, and that daemon has
+	 * not finished stopping.  The name is ours now.
+	 */
+	if (!c->ctl && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE)) {
+		g_message("ctl: %s is still held by the daemon of an earlier mount "
+			  "with this device number; taking it over",
+			  path);
+		g_clear_error(&error);
+		if (ctl_take_over(path, &error))
+			c->ctl = ctl_start(ctx, t, path, NULL, &hooks, c, &error);
+	}
 	g_free(path);
 	if (!c->ctl) {
 		g_message("control channel off: %s", error->message);

@@ -566,6 +566,28 @@ static bool remove_stale(const char *path, GSocketAddress *addr, GError **error)
 	return true;
 }
 
+bool ctl_take_over(const char *socket_path, GError **error)
+{
+	struct stat st;
+
+	if (lstat(socket_path, &st) < 0) {
+		if (errno == ENOENT)
+			return true;
+		set_errno_error(error, errno, "control socket %s", socket_path);
+		return false;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		set_errno_error(error, EEXIST, "%s exists and is not a socket",
+				socket_path);
+		return false;
+	}
+	if (unlink(socket_path) < 0 && errno != ENOENT) {
+		set_errno_error(error, errno, "control socket %s", socket_path);
+		return false;
+	}
+	return true;
+}
+
 struct ctl_server *ctl_start(GMainContext *mc, struct lease_table *t,
 			     const char *socket_path, const struct lt_clock *clock,
 			     const struct ctl_hooks *hooks, void *hook_ctx,

@@ -103,6 +103,15 @@ struct ctl_server *ctl_start(GMainContext *mc, struct lease_table *t,
 			     GError **error);
 
 /*
+ * Remove the socket file at socket_path even though a daemon still answers
+ * there, so that ctl_start can bind the name.  Only for a name that cannot
+ * be that daemon's any more (the device number of a mount that is gone,
+ * now reused by ours); that daemon leaves the new socket alone when it
+ * stops.  Anything but a socket is left and is an error.
+ */
+bool ctl_take_over(const char *socket_path, GError **error);
+
+/*
  * Close every connection, remove the socket file (if it is still ours) and
  * free s.  Call it from the thread iterating mc, from any thread while
  * that thread is still iterating mc (it waits for the teardown there), or
