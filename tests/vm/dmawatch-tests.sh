@@ -41,21 +41,8 @@ note() { echo "# $*"; }
 
 mkdir "$d/tmpfs"
 mount -t tmpfs -o size=64M tmpfs "$d/tmpfs"
-pids=()
-# mount_pinfs NAME OPTIONS (timeout=3600: see lease-tests.sh)
-mount_pinfs() {
-	local name=$1 opts=$2 i
-	mkdir "$d/tmpfs/$name" "$d/$name"
-	"$PINFS_BIN" -f -o "$opts" "$d/tmpfs/$name" "$d/$name" 2>"$d/$name.log" &
-	pids+=($!)
-	for i in $(seq 100); do
-		grep -q " $d/$name fuse" /proc/self/mounts && return 0
-		sleep 0.1
-	done
-	echo "# pinfs -o $opts did not mount:"
-	sed 's/^/# /' "$d/$name.log"
-	return 1
-}
+# mount_pinfs NAME OPTIONS (timeout=3600: see lease-tests.sh), pids
+. "$(dirname "$0")/guest-lib.sh"
 
 # status_is MNT true|false: pinfsctl status --json says watched or not,
 # within 10 s (the daemon hears of /dev through inotify).

@@ -16,21 +16,8 @@ mount -t tmpfs -o size=256M tmpfs "$d/tmpfs"
 mkdir "$d/tmpfs/plain"
 export PINFS_TEST_PLAIN_DIR="$d/tmpfs/plain"
 
-pids=()
-# mount_pinfs NAME OPTIONS: pinfs -f -o OPTIONS over $d/tmpfs/NAME at $d/NAME
-mount_pinfs() {
-	local name=$1 opts=$2 i
-	mkdir "$d/tmpfs/$name" "$d/$name"
-	"$PINFS_BIN" -f -o "$opts" "$d/tmpfs/$name" "$d/$name" 2>"$d/$name.log" &
-	pids+=($!)
-	for i in $(seq 100); do
-		grep -q " $d/$name fuse" /proc/self/mounts && return 0
-		sleep 0.1
-	done
-	echo "# pinfs -o $opts did not mount:" >&2
-	cat "$d/$name.log" >&2
-	return 1
-}
+# mount_pinfs NAME OPTIONS, pids
+. "$(dirname "$0")/guest-lib.sh"
 # timeout=3600: the kernel keeps attributes for an hour.  With the default
 # (1 s), an attribute refresh after writes through a mapping can drop the
 # file's cached pages, pinned ones included (FUSE auto_inval_data: the

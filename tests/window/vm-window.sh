@@ -31,19 +31,8 @@ cut() {
 	python3 -c 'import os, sys; os.truncate(sys.argv[1], 4096)' "$1"
 }
 
-pids=()
-mount_pinfs() {
-	local name=$1 opts=$2 i
-	mkdir "$d/tmpfs/$name" "$d/$name"
-	"$PINFS_BIN" -f -o "$opts" "$d/tmpfs/$name" "$d/$name" 2>"$d/$name.log" &
-	pids+=($!)
-	for i in $(seq 100); do
-		grep -q " $d/$name fuse" /proc/self/mounts && return 0
-		sleep 0.1
-	done
-	echo "# pinfs -o $opts did not mount" >&2
-	return 1
-}
+# mount_pinfs NAME OPTIONS, pids
+. "$(dirname "$0")/../vm/guest-lib.sh"
 # break_time=0: only the holder's release (or death) lets a truncate go.
 mount_pinfs auto window=auto,break_time=0,timeout=3600
 mount_pinfs always window=always,break_time=0,timeout=3600

@@ -1,0 +1,28 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Shell helpers shared by the guest test scripts (tests/vm/lease-tests.sh,
+# tests/vm/dmawatch-tests.sh, tests/window/vm-window.sh).  Sourced, not run:
+# the guest sees the host's / read-only at the same paths, so a script finds
+# this file next to its own source.  The caller sets d (a scratch directory
+# with a tmpfs at $d/tmpfs) and PINFS_BIN before calling mount_pinfs.
+
+# The daemons mount_pinfs started, for the caller to kill and wait for.
+pids=()
+
+# mount_pinfs NAME OPTIONS: pinfs -f -o OPTIONS over $d/tmpfs/NAME at
+# $d/NAME, its stderr in $d/NAME.log.  Waits up to 10 s for the mount to
+# show in /proc/self/mounts; fails with the daemon's log on stderr when it
+# does not.
+mount_pinfs() {
+	local name=$1 opts=$2 i
+	mkdir "$d/tmpfs/$name" "$d/$name"
+	"$PINFS_BIN" -f -o "$opts" "$d/tmpfs/$name" "$d/$name" 2>"$d/$name.log" &
+	pids+=($!)
+	for i in $(seq 100); do
+		grep -q " $d/$name fuse" /proc/self/mounts && return 0
+		sleep 0.1
+	done
+	echo "# pinfs -o $opts did not mount:" >&2
+	sed 's/^/# /' "$d/$name.log" >&2
+	return 1
+}
