@@ -40,58 +40,34 @@ enum mode { M_SIGNAL, M_POLL, M_KERNEL, M_COUNT };
 
 static const char *const mode_name[] = {"pinfs-signal", "pinfs-pollpri", "kernel-signal"};
 
-struct shm {
-	_Atomic uint64_t t_notify;
-	_Atomic uint64_t t_release;
-	_Atomic int blocking; /* the holder is about to sleep for the break */
-};
-
 struct holder {
 	enum mode mode;
 	char *path;
-	pid_t pid;
-	int cmd, reply; /* pipe ends in the bench */
-	struct shm *shm;
-	off_t size; /* of the leased file: each truncate must change it, or it
-		     * breaks nothing (pinfs drops a size change to the same size) */
+	struct holder_proc p; /* its process, pipes and shared page */
+	off_t size;	      /* of the leased file: each truncate must change it, or it
+			       * breaks nothing (pinfs drops a size change to the same size) */
 };
 
-static struct shm *child_shm;
-
-static void on_sigio(int sig)
-{
-	uint64_t zero = 0;
-
-	(void)sig;
-	atomic_compare_exchange_strong(&child_shm->t_notify, &zero, now_ns());
-}
-
 /* The holder's loop: 'g' take a lease and wait for its break; 'q' quit. */
-static void holder_main(struct holder *h, int cmd, int reply)
+static void holder_main(void *arg, int cmd, int reply)
 {
-	sigset_t block, old;
-	struct sigaction sa = {.sa_handler = on_sigio};
+	struct holder *h = arg;
+	sigset_t old;
 	char c;
 	int fd;
 
 	bm_forked_child();
-	child_shm = h->shm;
 	fd = open(h->path, O_RDONLY);
 	if (fd < 0)
 		_exit(1);
-	sigemptyset(&block);
-	sigaddset(&block, SIGIO);
-	if (h->mode == M_POLL) {
+	if (h->mode == M_POLL)
 		signal(SIGIO, SIG_IGN);
-	} else {
-		sigaction(SIGIO, &sa, NULL);
-		sigprocmask(SIG_BLOCK, &block, &old);
-		sigdelset(&old, SIGIO);
-	}
+	else
+		holder_catch_sigio(h->p.shm, &old);
 	while (read(cmd, &c, 1) == 1 && c == 'g') {
 		int r;
 
-		atomic_store(&h->shm->t_notify, 0);
+		atomic_store(&h->p.shm->t_notify, 0);
 		if (h->mode == M_KERNEL)
 			r = fcntl(fd, F_SETLEASE, F_RDLCK);
 		else
@@ -99,19 +75,19 @@ static void holder_main(struct holder *h, int cmd, int reply)
 		c = r < 0 ? 'e' : 'r';
 		if (write(reply, &c, 1) != 1 || r < 0)
 			_exit(2);
-		atomic_store(&h->shm->blocking, 1);
+		atomic_store(&h->p.shm->blocking, 1);
 		if (h->mode == M_POLL) {
 			struct pollfd p = {.fd = fd, .events = POLLPRI};
 
 			while (poll(&p, 1, -1) < 0 || !(p.revents & POLLPRI))
 				;
-			atomic_store(&h->shm->t_notify, now_ns());
+			atomic_store(&h->p.shm->t_notify, now_ns());
 		} else {
-			while (!atomic_load(&h->shm->t_notify))
+			while (!atomic_load(&h->p.shm->t_notify))
 				sigsuspend(&old);
 		}
-		atomic_store(&h->shm->blocking, 0);
-		atomic_store(&h->shm->t_release, now_ns());
+		atomic_store(&h->p.shm->blocking, 0);
+		atomic_store(&h->p.shm->t_release, now_ns());
 		if (h->mode == M_KERNEL)
 			r = fcntl(fd, F_SETLEASE, F_UNLCK);
 		else
@@ -124,47 +100,26 @@ static void holder_main(struct holder *h, int cmd, int reply)
 
 static int holder_start(struct holder *h)
 {
-	int cmd[2], reply[2];
-
-	h->shm = mmap(NULL, sizeof(struct shm), PROT_READ | PROT_WRITE,
-		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (h->shm == MAP_FAILED || pipe(cmd) < 0 || pipe(reply) < 0)
-		return -1;
-	h->pid = fork();
-	if (h->pid < 0)
-		return -1;
-	if (h->pid == 0) {
-		close(cmd[1]);
-		close(reply[0]);
-		holder_main(h, cmd[0], reply[1]);
-	}
-	close(cmd[0]);
-	close(reply[1]);
-	h->cmd = cmd[1];
-	h->reply = reply[0];
-	return 0;
+	return holder_fork(&h->p, holder_main, h);
 }
 
 static void holder_stop(struct holder *h)
 {
-	if (h->pid <= 0)
+	if (h->p.pid <= 0)
 		return;
 	/* A holder still waiting for a break (after an error) never reads
 	 * its pipe again: give it a moment, then kill it. */
-	if (write(h->cmd, "q", 1) == 1) {
+	if (write(h->p.cmd, "q", 1) == 1) {
 		for (int i = 0; i < 100; i++) {
-			if (waitpid(h->pid, NULL, WNOHANG) == h->pid)
+			if (waitpid(h->p.pid, NULL, WNOHANG) == h->p.pid)
 				goto reaped;
 			g_usleep(10000);
 		}
 	}
-	kill(h->pid, SIGKILL);
-	waitpid(h->pid, NULL, 0);
+	kill(h->p.pid, SIGKILL);
+	waitpid(h->p.pid, NULL, 0);
 reaped:
-	close(h->cmd);
-	close(h->reply);
-	munmap(h->shm, sizeof(struct shm));
-	h->pid = 0;
+	holder_release(&h->p);
 }
 
 /* One break: returns 0, or -1 with a message. */
@@ -174,11 +129,11 @@ static int one_break(struct holder *h, int noop_fd, struct series *noop,
 	uint64_t t0, t1, tn, tr;
 	char c;
 
-	if (write(h->cmd, "g", 1) != 1 || read(h->reply, &c, 1) != 1 || c != 'r') {
+	if (write(h->p.cmd, "g", 1) != 1 || read(h->p.reply, &c, 1) != 1 || c != 'r') {
 		progress("break: %s holder could not take its lease", mode_name[h->mode]);
 		return -1;
 	}
-	while (!atomic_load(&h->shm->blocking))
+	while (!atomic_load(&h->p.shm->blocking))
 		;
 	/* The baseline, timed next to the break it is compared with. */
 	t0 = now_ns();
@@ -192,8 +147,8 @@ static int one_break(struct holder *h, int noop_fd, struct series *noop,
 		return -1;
 	}
 	t1 = now_ns();
-	tn = atomic_load(&h->shm->t_notify);
-	tr = atomic_load(&h->shm->t_release);
+	tn = atomic_load(&h->p.shm->t_notify);
+	tr = atomic_load(&h->p.shm->t_release);
 	if (!tn || tr < t0) {
 		progress("break: %s: the truncate returned before the holder released",
 			 mode_name[h->mode]);

@@ -151,45 +151,23 @@ static void etcd3_stop(struct etcd3 *e)
 
 /* ---- a holder: takes a read lease, waits for SIGIO, stamps, releases ---- */
 
-struct shm {
-	_Atomic uint64_t t_notify, t_release;
-	_Atomic int blocking;
-};
-
 struct holder {
 	char *path;
-	pid_t pid;
-	int cmd, reply;
-	struct shm *shm;
+	struct holder_proc p; /* its process, pipes and shared page */
 };
 
-static struct shm *child_shm;
-
-static void on_sigio(int sig)
+static void holder_main(void *arg, int cmd, int reply)
 {
-	uint64_t zero = 0;
-
-	(void)sig;
-	atomic_compare_exchange_strong(&child_shm->t_notify, &zero, now_ns());
-}
-
-static void holder_main(struct holder *h, int cmd, int reply)
-{
-	struct sigaction sa = {.sa_handler = on_sigio};
-	sigset_t block, old;
+	struct holder *h = arg;
+	sigset_t old;
 	char c;
 	int fd;
 
 	bm_forked_child();
-	child_shm = h->shm;
 	fd = open(h->path, O_RDONLY);
 	if (fd < 0)
 		_exit(1);
-	sigemptyset(&block);
-	sigaddset(&block, SIGIO);
-	sigaction(SIGIO, &sa, NULL);
-	sigprocmask(SIG_BLOCK, &block, &old);
-	sigdelset(&old, SIGIO);
+	holder_catch_sigio(h->p.shm, &old);
 	while (read(cmd, &c, 1) == 1 && c == 'g') {
 		int r;
 
@@ -201,15 +179,15 @@ static void holder_main(struct holder *h, int cmd, int reply)
 		     i++)
 			g_usleep(100);
 
-		atomic_store(&h->shm->t_notify, 0);
+		atomic_store(&h->p.shm->t_notify, 0);
 		c = r < 0 ? 'e' : 'r';
 		if (write(reply, &c, 1) != 1 || r < 0)
 			_exit(2);
-		atomic_store(&h->shm->blocking, 1);
-		while (!atomic_load(&h->shm->t_notify))
+		atomic_store(&h->p.shm->blocking, 1);
+		while (!atomic_load(&h->p.shm->t_notify))
 			sigsuspend(&old);
-		atomic_store(&h->shm->blocking, 0);
-		atomic_store(&h->shm->t_release, now_ns());
+		atomic_store(&h->p.shm->blocking, 0);
+		atomic_store(&h->p.shm->t_release, now_ns());
 		if (ioc_setlease(fd, PINFS_LEASE_UNLOCK) < 0)
 			_exit(3);
 	}
@@ -218,37 +196,16 @@ static void holder_main(struct holder *h, int cmd, int reply)
 
 static int holder_start(struct holder *h)
 {
-	int cmd[2], reply[2];
-
-	h->shm = mmap(NULL, sizeof(struct shm), PROT_READ | PROT_WRITE,
-		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (h->shm == MAP_FAILED || pipe(cmd) < 0 || pipe(reply) < 0)
-		return -1;
-	h->pid = fork();
-	if (h->pid < 0)
-		return -1;
-	if (h->pid == 0) {
-		close(cmd[1]);
-		close(reply[0]);
-		holder_main(h, cmd[0], reply[1]);
-	}
-	close(cmd[0]);
-	close(reply[1]);
-	h->cmd = cmd[1];
-	h->reply = reply[0];
-	return 0;
+	return holder_fork(&h->p, holder_main, h);
 }
 
 static void holder_stop(struct holder *h)
 {
-	if (h->pid <= 0)
+	if (h->p.pid <= 0)
 		return;
-	kill(h->pid, SIGKILL);
-	waitpid(h->pid, NULL, 0);
-	close(h->cmd);
-	close(h->reply);
-	munmap(h->shm, sizeof(struct shm));
-	h->pid = 0;
+	kill(h->p.pid, SIGKILL);
+	waitpid(h->p.pid, NULL, 0);
+	holder_release(&h->p);
 }
 
 /* One break of the leases of holders h[0..nh) by a truncate of path (their
@@ -261,12 +218,12 @@ static int one_break_n(struct holder **h, int nh, const char *path, off_t size,
 	char c;
 
 	for (int i = 0; i < nh; i++) {
-		if (write(h[i]->cmd, "g", 1) != 1 || read(h[i]->reply, &c, 1) != 1 ||
+		if (write(h[i]->p.cmd, "g", 1) != 1 || read(h[i]->p.reply, &c, 1) != 1 ||
 		    c != 'r') {
 			progress("cluster: a holder could not take its lease");
 			return -1;
 		}
-		while (!atomic_load(&h[i]->shm->blocking))
+		while (!atomic_load(&h[i]->p.shm->blocking))
 			;
 	}
 	g_usleep(200);
@@ -277,9 +234,9 @@ static int one_break_n(struct holder **h, int nh, const char *path, off_t size,
 	}
 	t1 = now_ns();
 	for (int i = 0; i < nh; i++) {
-		uint64_t n = atomic_load(&h[i]->shm->t_notify);
+		uint64_t n = atomic_load(&h[i]->p.shm->t_notify);
 
-		if (!n || atomic_load(&h[i]->shm->t_release) < t0) {
+		if (!n || atomic_load(&h[i]->p.shm->t_release) < t0) {
 			progress(
 			    "cluster: the truncate returned before a holder released");
 			return -1;

@@ -16,6 +16,7 @@
 #define PINFS_BENCH_H
 
 #include <glib.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -119,6 +120,24 @@ void bm_unmount(struct bmount *m);
 char *bm_path(struct bmount *m, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 long proc_status_kb(pid_t pid, const char *field); /* VmRSS, Threads... */
 int raise_nofile(void);				   /* returns the new soft limit */
+
+/* A lease holder in a forked child (holder.c), for the break and cluster
+ * benchmarks: the bench writes one-byte commands to cmd and reads one-byte
+ * answers from reply; the child stamps the break's times into shm. */
+struct holder_shm {
+	_Atomic uint64_t t_notify;  /* the break reached the holder; 0: not yet */
+	_Atomic uint64_t t_release; /* the holder released its lease */
+	_Atomic int blocking;	    /* the holder is about to sleep for the break */
+};
+struct holder_proc {
+	pid_t pid;
+	int cmd, reply; /* pipe ends in the bench */
+	struct holder_shm *shm;
+};
+int holder_fork(struct holder_proc *p, void (*child)(void *arg, int cmd, int reply),
+		void *arg);
+void holder_catch_sigio(struct holder_shm *shm, sigset_t *old);
+void holder_release(struct holder_proc *p);
 
 /* Lease ioctls (the ABI of lib/pinfs_abi.h). */
 int ioc_noop(int fd);
