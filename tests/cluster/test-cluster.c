@@ -222,6 +222,37 @@ static struct pm *node_mount(struct ec *ec, const char *backing, const char *nod
 	return node_mount_ttl(ec, backing, node, 6);
 }
 
+/* Two nodes, A and B, over one backing directory, joined through a 3-member
+ * etcd: daemons with etcd_ttl=ttl, A's with break_time=a_break_time, and f
+ * seen through each. */
+struct two_nodes {
+	struct ec *ec;
+	struct pm *a, *b;
+	char *fa, *fb; /* f through A and through B */
+};
+
+static struct two_nodes two_nodes_start(int ttl, int a_break_time)
+{
+	struct two_nodes n;
+
+	n.ec = ec_start();
+	n.a = node_mount_opts(n.ec, NULL, "a", ttl, a_break_time);
+	n.b = node_mount_ttl(n.ec, pm_backing(n.a), "b", ttl);
+	n.fa = pm_path(n.a, "f");
+	n.fb = pm_path(n.b, "f");
+	return n;
+}
+
+/* Unmount both, stop etcd, free the paths. */
+static void two_nodes_stop(struct two_nodes *n)
+{
+	pm_unmount(n->b);
+	pm_unmount(n->a);
+	ec_stop(n->ec);
+	g_free(n->fa);
+	g_free(n->fb);
+}
+
 /* ---- a lease holder in a process of its own ---- */
 
 struct holder {
@@ -519,27 +550,24 @@ static void test_etcd_client(void)
 /* A truncate through B of a file leased through A. */
 static void test_break_resume(void)
 {
-	struct ec *ec = ec_start();
-	struct pm *a = node_mount(ec, NULL, "a");
-	struct pm *b = node_mount(ec, pm_backing(a), "b");
-	g_autofree char *fa = pm_path(a, "f"), *fb = pm_path(b, "f");
-	g_autofree char *ga = pm_path(a, "g"), *gb = pm_path(b, "g");
+	struct two_nodes n = two_nodes_start(6, 0);
+	g_autofree char *ga = pm_path(n.a, "g"), *gb = pm_path(n.b, "g");
 	struct holder h;
 	struct stat st;
 	pid_t tr;
 
-	make_file(fa, 8192);
-	g_assert_cmpint(holder_start(&h, fa, PINFS_LEASE_READ), ==, 0);
-	tr = truncate_start(fb, 0, false);
+	make_file(n.fa, 8192);
+	g_assert_cmpint(holder_start(&h, n.fa, PINFS_LEASE_READ), ==, 0);
+	tr = truncate_start(n.fb, 0, false);
 	/* The holder is told, and the change waits for it. */
 	g_assert_cmpint(holder_ask(&h, 'W'), ==, 'S');
 	g_assert_cmpint(holder_ask(&h, 'G'), ==, '0' + PINFS_STATE_BREAKING);
 	g_assert_cmpint(change_wait(tr, 300), ==, -1);
-	g_assert_cmpint(size_of(fa), ==, 8192);
+	g_assert_cmpint(size_of(n.fa), ==, 8192);
 	/* Released: the change runs, and A sees its result. */
 	g_assert_cmpint(holder_ask(&h, 'R'), ==, 'r');
 	g_assert_cmpint(change_wait(tr, 10000), ==, 0);
-	g_assert_no_errno(stat(fa, &st));
+	g_assert_no_errno(stat(n.fa, &st));
 	g_assert_cmpint(st.st_size, ==, 0);
 	holder_stop(&h);
 
@@ -557,9 +585,7 @@ static void test_break_resume(void)
 	g_assert_cmpint(size_of(gb), ==, 5);
 	holder_stop(&h);
 
-	pm_unmount(b);
-	pm_unmount(a);
-	ec_stop(ec);
+	two_nodes_stop(&n);
 }
 
 /* A change on A against holders on B and C. */
@@ -598,47 +624,37 @@ static void test_two_holders(void)
  * holder is told all the same (rule 9). */
 static void test_nonblock(void)
 {
-	struct ec *ec = ec_start();
-	struct pm *a = node_mount(ec, NULL, "a");
-	struct pm *b = node_mount(ec, pm_backing(a), "b");
-	g_autofree char *fa = pm_path(a, "f"), *fb = pm_path(b, "f");
+	struct two_nodes n = two_nodes_start(6, 0);
 	struct holder h;
 	pid_t tr;
 
-	make_file(fa, 4096);
-	g_assert_cmpint(holder_start(&h, fa, PINFS_LEASE_READ), ==, 0);
-	tr = truncate_start(fb, 0, true);
+	make_file(n.fa, 4096);
+	g_assert_cmpint(holder_start(&h, n.fa, PINFS_LEASE_READ), ==, 0);
+	tr = truncate_start(n.fb, 0, true);
 	g_assert_cmpint(change_wait(tr, 10000), ==, EWOULDBLOCK);
 	g_assert_cmpint(holder_ask(&h, 'W'), ==, 'S');
-	g_assert_cmpint(size_of(fa), ==, 4096);
+	g_assert_cmpint(size_of(n.fa), ==, 4096);
 	holder_stop(&h);
-	pm_unmount(b);
-	pm_unmount(a);
-	ec_stop(ec);
+	two_nodes_stop(&n);
 }
 
 /* An exclusive lease on A: a change through B fails with ETXTBSY at once
  * (rule 12), and the holder is not disturbed. */
 static void test_exclusive(void)
 {
-	struct ec *ec = ec_start();
-	struct pm *a = node_mount(ec, NULL, "a");
-	struct pm *b = node_mount(ec, pm_backing(a), "b");
-	g_autofree char *fa = pm_path(a, "f"), *fb = pm_path(b, "f");
+	struct two_nodes n = two_nodes_start(6, 0);
 	struct holder h;
 	pid_t tr;
 
-	make_file(fa, 4096);
+	make_file(n.fa, 4096);
 	g_assert_cmpint(
-	    holder_start_flags(&h, fa, PINFS_LEASE_READ, PINFS_LEASE_EXCLUSIVE), ==, 0);
-	tr = truncate_start(fb, 0, false);
+	    holder_start_flags(&h, n.fa, PINFS_LEASE_READ, PINFS_LEASE_EXCLUSIVE), ==, 0);
+	tr = truncate_start(n.fb, 0, false);
 	g_assert_cmpint(change_wait(tr, 10000), ==, ETXTBSY);
 	g_assert_cmpint(holder_ask(&h, 'G'), ==, '0' + PINFS_STATE_ACTIVE);
-	g_assert_cmpint(size_of(fa), ==, 4096);
+	g_assert_cmpint(size_of(n.fa), ==, 4096);
 	holder_stop(&h);
-	pm_unmount(b);
-	pm_unmount(a);
-	ec_stop(ec);
+	two_nodes_stop(&n);
 }
 
 /* pinfsctl --json CMD MNT: the reply's "cluster" object. */
@@ -660,10 +676,7 @@ static JsonObject *ctl_cluster(const char *cmd, struct pm *pm, JsonParser *p)
  * the node it waits for; the text output too. */
 static void test_visibility(void)
 {
-	struct ec *ec = ec_start();
-	struct pm *a = node_mount(ec, NULL, "a");
-	struct pm *b = node_mount(ec, pm_backing(a), "b");
-	g_autofree char *fa = pm_path(a, "f"), *fb = pm_path(b, "f");
+	struct two_nodes n = two_nodes_start(6, 0);
 	const char *ctl = g_getenv("PINFSCTL");
 	struct holder h;
 	JsonObject *cl = NULL;
@@ -674,13 +687,13 @@ static void test_visibility(void)
 		pm_skip("PINFSCTL is not set");
 		return;
 	}
-	make_file(fa, 4096);
-	g_assert_cmpint(holder_start(&h, fa, PINFS_LEASE_WRITE), ==, 0);
+	make_file(n.fa, 4096);
+	g_assert_cmpint(holder_start(&h, n.fa, PINFS_LEASE_WRITE), ==, 0);
 	/* Leases are published a moment after they change. */
 	for (int i = 0; i < 50; i++) {
 		g_autoptr(JsonParser) p = json_parser_new();
 
-		cl = ctl_cluster("leases", b, p);
+		cl = ctl_cluster("leases", n.b, p);
 		g_assert_nonnull(cl);
 		g_assert_cmpstr(json_object_get_string_member(cl, "node"), ==, "b");
 		arr = json_object_get_array_member(cl, "leases");
@@ -699,14 +712,14 @@ static void test_visibility(void)
 	}
 	g_assert_nonnull(arr);
 
-	tr = truncate_start(fb, 0, false);
+	tr = truncate_start(n.fb, 0, false);
 	g_assert_cmpint(holder_ask(&h, 'W'), ==, 'S');
 	{
 		g_autoptr(JsonParser) p = json_parser_new();
 		JsonObject *o;
 		JsonArray *w;
 
-		cl = ctl_cluster("waiters", a, p);
+		cl = ctl_cluster("waiters", n.a, p);
 		arr = json_object_get_array_member(cl, "changes");
 		g_assert_cmpuint(json_array_get_length(arr), ==, 1);
 		o = json_array_get_object_element(arr, 0);
@@ -716,7 +729,7 @@ static void test_visibility(void)
 		g_assert_cmpstr(json_array_get_string_element(w, 0), ==, "a");
 	}
 	{
-		const char *argv[] = {ctl, "waiters", pm_mnt(b), NULL};
+		const char *argv[] = {ctl, "waiters", pm_mnt(n.b), NULL};
 		g_autofree char *out = NULL;
 
 		g_assert_cmpint(pm_run_cmd(argv, 30, &out, NULL), ==, 0);
@@ -726,85 +739,70 @@ static void test_visibility(void)
 	g_assert_cmpint(holder_ask(&h, 'R'), ==, 'r');
 	g_assert_cmpint(change_wait(tr, 10000), ==, 0);
 	holder_stop(&h);
-	pm_unmount(b);
-	pm_unmount(a);
-	ec_stop(ec);
+	two_nodes_stop(&n);
 }
 
 /* A change through B parked on A's holder, interrupted: EINTR, nothing
  * changed; the break goes on, and a change once A's holder released runs. */
 static void test_interrupted(void)
 {
-	struct ec *ec = ec_start();
-	struct pm *a = node_mount(ec, NULL, "a");
-	struct pm *b = node_mount(ec, pm_backing(a), "b");
-	g_autofree char *fa = pm_path(a, "f"), *fb = pm_path(b, "f");
+	struct two_nodes n = two_nodes_start(6, 0);
 	struct holder h;
 	pid_t tr;
 
-	make_file(fa, 4096);
-	g_assert_cmpint(holder_start(&h, fa, PINFS_LEASE_READ), ==, 0);
-	tr = truncate_start_intr(fb, 0);
+	make_file(n.fa, 4096);
+	g_assert_cmpint(holder_start(&h, n.fa, PINFS_LEASE_READ), ==, 0);
+	tr = truncate_start_intr(n.fb, 0);
 	g_assert_cmpint(holder_ask(&h, 'W'), ==, 'S');
 	g_assert_cmpint(change_wait(tr, 200), ==, -1);
 	kill(tr, SIGUSR1);
 	g_assert_cmpint(change_wait(tr, 10000), ==, EINTR);
-	g_assert_cmpint(size_of(fa), ==, 4096);
+	g_assert_cmpint(size_of(n.fa), ==, 4096);
 	g_assert_cmpint(holder_ask(&h, 'G'), ==, '0' + PINFS_STATE_BREAKING);
 	g_assert_cmpint(holder_ask(&h, 'R'), ==, 'r');
-	tr = truncate_start(fb, 0, false);
+	tr = truncate_start(n.fb, 0, false);
 	g_assert_cmpint(change_wait(tr, 10000), ==, 0);
 	holder_stop(&h);
-	pm_unmount(b);
-	pm_unmount(a);
-	ec_stop(ec);
+	two_nodes_stop(&n);
 }
 
 /* A holder on A that never releases: A revokes it after A's break_time,
  * and then B's change runs. */
 static void test_break_time(void)
 {
-	struct ec *ec = ec_start();
-	struct pm *a = node_mount_opts(ec, NULL, "a", 6, 1);
-	struct pm *b = node_mount(ec, pm_backing(a), "b");
-	g_autofree char *fa = pm_path(a, "f"), *fb = pm_path(b, "f");
+	struct two_nodes n = two_nodes_start(6, 1);
 	struct holder h;
 	pid_t tr;
 
-	make_file(fa, 4096);
-	g_assert_cmpint(holder_start(&h, fa, PINFS_LEASE_READ), ==, 0);
-	tr = truncate_start(fb, 0, false);
+	make_file(n.fa, 4096);
+	g_assert_cmpint(holder_start(&h, n.fa, PINFS_LEASE_READ), ==, 0);
+	tr = truncate_start(n.fb, 0, false);
 	g_assert_cmpint(holder_ask(&h, 'W'), ==, 'S');
 	g_assert_cmpint(change_wait(tr, 300), ==, -1);
 	g_assert_cmpint(change_wait(tr, 15000), ==, 0);
 	g_assert_cmpint(holder_ask(&h, 'E'), ==, '0' + PINFS_END_REVOKED_TIMEOUT);
 	holder_stop(&h);
-	pm_unmount(b);
-	pm_unmount(a);
-	ec_stop(ec);
+	two_nodes_stop(&n);
 }
 
 /* While B's change waits for A's holder, no new lease on A: EAGAIN. */
 static void test_grant_refused(void)
 {
-	struct ec *ec = ec_start();
-	struct pm *a = node_mount(ec, NULL, "a");
-	struct pm *b = node_mount(ec, pm_backing(a), "b");
-	g_autofree char *fa = pm_path(a, "f"), *fb = pm_path(b, "f");
+	struct two_nodes n = two_nodes_start(6, 0);
 	struct holder h, h2;
 	pid_t tr;
 
-	make_file(fa, 4096);
-	g_assert_cmpint(holder_start(&h, fa, PINFS_LEASE_READ), ==, 0);
-	tr = truncate_start(fb, 0, false);
+	make_file(n.fa, 4096);
+	g_assert_cmpint(holder_start(&h, n.fa, PINFS_LEASE_READ), ==, 0);
+	tr = truncate_start(n.fb, 0, false);
 	g_assert_cmpint(holder_ask(&h, 'W'), ==, 'S');
-	g_assert_cmpint(holder_start_flags(&h2, fa, PINFS_LEASE_READ, 0), ==, EAGAIN);
+	g_assert_cmpint(holder_start_flags(&h2, n.fa, PINFS_LEASE_READ, 0), ==, EAGAIN);
 	g_assert_cmpint(holder_ask(&h, 'R'), ==, 'r');
 	g_assert_cmpint(change_wait(tr, 10000), ==, 0);
 	holder_stop(&h);
 	/* Once the change is done and withdrawn, leases come again. */
 	for (int i = 0; i < 100; i++) {
-		int e = holder_start(&h2, fa, PINFS_LEASE_READ);
+		int e = holder_start(&h2, n.fa, PINFS_LEASE_READ);
 
 		if (e == 0)
 			break;
@@ -813,77 +811,62 @@ static void test_grant_refused(void)
 	}
 	g_assert_cmpint(h2.pid, >, 0);
 	holder_stop(&h2);
-	pm_unmount(b);
-	pm_unmount(a);
-	ec_stop(ec);
+	two_nodes_stop(&n);
 }
 
 /* kill -9 of the daemon a holder's lease is on: the change through B runs
  * once A's etcd lease has expired. */
 static void test_holder_daemon_killed(void)
 {
-	struct ec *ec = ec_start();
-	struct pm *a = node_mount_ttl(ec, NULL, "a", TTL);
-	struct pm *b = node_mount_ttl(ec, pm_backing(a), "b", TTL);
-	g_autofree char *fa = pm_path(a, "f"), *fb = pm_path(b, "f");
+	struct two_nodes n = two_nodes_start(TTL, 0);
 	struct holder h;
 	gint64 t0;
 	pid_t tr;
 
-	make_file(fa, 4096);
-	g_assert_cmpint(holder_start(&h, fa, PINFS_LEASE_READ), ==, 0);
-	pm_kill_daemon(a, SIGKILL);
+	make_file(n.fa, 4096);
+	g_assert_cmpint(holder_start(&h, n.fa, PINFS_LEASE_READ), ==, 0);
+	pm_kill_daemon(n.a, SIGKILL);
 	t0 = g_get_monotonic_time();
-	tr = truncate_start(fb, 0, false);
+	tr = truncate_start(n.fb, 0, false);
 	g_assert_cmpint(change_wait(tr, 300), ==, -1);
 	g_assert_cmpint(change_wait(tr, (TTL + 10) * 1000), ==, 0);
 	pm_message("change ran %.2f s after the kill (TTL %d s)",
 		   (double)(g_get_monotonic_time() - t0) / 1e6, TTL);
-	g_assert_cmpint(size_of(fb), ==, 0);
+	g_assert_cmpint(size_of(n.fb), ==, 0);
 	holder_stop(&h);
-	pm_unmount(b);
-	pm_unmount(a);
-	ec_stop(ec);
+	two_nodes_stop(&n);
 }
 
 /* One etcd member down: break and resume as before. */
 static void test_member_killed(void)
 {
-	struct ec *ec = ec_start();
-	struct pm *a = node_mount(ec, NULL, "a");
-	struct pm *b = node_mount(ec, pm_backing(a), "b");
-	g_autofree char *fa = pm_path(a, "f"), *fb = pm_path(b, "f");
+	struct two_nodes n = two_nodes_start(6, 0);
 	struct holder h;
 	pid_t tr;
 
-	make_file(fa, 4096);
+	make_file(n.fa, 4096);
 	for (int m = 0; m < 3; m++) {
-		ec_stop_member(ec, m);
-		g_assert_cmpint(holder_start(&h, fa, PINFS_LEASE_READ), ==, 0);
-		tr = truncate_start(fb, 100 * m, false);
+		ec_stop_member(n.ec, m);
+		g_assert_cmpint(holder_start(&h, n.fa, PINFS_LEASE_READ), ==, 0);
+		tr = truncate_start(n.fb, 100 * m, false);
 		g_assert_cmpint(holder_ask(&h, 'W'), ==, 'S');
 		g_assert_cmpint(change_wait(tr, 200), ==, -1);
 		g_assert_cmpint(holder_ask(&h, 'R'), ==, 'r');
 		g_assert_cmpint(change_wait(tr, 15000), ==, 0);
-		g_assert_cmpint(size_of(fa), ==, 100 * m);
+		g_assert_cmpint(size_of(n.fa), ==, 100 * m);
 		holder_stop(&h);
-		ec_start_member(ec, m, true);
-		ec_wait_ready(ec);
+		ec_start_member(n.ec, m, true);
+		ec_wait_ready(n.ec);
 	}
-	pm_unmount(b);
-	pm_unmount(a);
-	ec_stop(ec);
+	two_nodes_stop(&n);
 }
 
 /* Two members down: changes fail with ENOLCK, data stays, reads and writes
  * go on, A's holder is told its lease is gone; back, changes work again. */
 static void test_quorum_lost(void)
 {
-	struct ec *ec = ec_start();
-	struct pm *a = node_mount_ttl(ec, NULL, "a", TTL);
-	struct pm *b = node_mount_ttl(ec, pm_backing(a), "b", TTL);
-	g_autofree char *fa = pm_path(a, "f"), *fb = pm_path(b, "f");
-	g_autofree char *ga = pm_path(a, "g");
+	struct two_nodes n = two_nodes_start(TTL, 0);
+	g_autofree char *ga = pm_path(n.a, "g");
 	g_autofree char *data = NULL;
 	g_autoptr(GError) err = NULL;
 	struct holder h;
@@ -891,17 +874,17 @@ static void test_quorum_lost(void)
 	pid_t tr;
 	int e = -1;
 
-	make_file(fa, 4096);
-	g_assert_cmpint(holder_start(&h, fa, PINFS_LEASE_READ), ==, 0);
-	ec_stop_member(ec, 0);
-	ec_stop_member(ec, 1);
+	make_file(n.fa, 4096);
+	g_assert_cmpint(holder_start(&h, n.fa, PINFS_LEASE_READ), ==, 0);
+	ec_stop_member(n.ec, 0);
+	ec_stop_member(n.ec, 1);
 
-	tr = truncate_start(fb, 0, false);
+	tr = truncate_start(n.fb, 0, false);
 	g_assert_cmpint(change_wait(tr, 15000), ==, ENOLCK);
-	g_assert_cmpint(size_of(fa), ==, 4096);
+	g_assert_cmpint(size_of(n.fa), ==, 4096);
 	/* Plain I/O goes on, on both nodes. */
 	make_file(ga, 10);
-	g_assert_true(g_file_get_contents(fb, &data, &len, &err));
+	g_assert_true(g_file_get_contents(n.fb, &data, &len, &err));
 	g_assert_cmpuint(len, ==, 4096);
 	/* A cannot renew its etcd lease: after its TTL it revokes its
 	 * leases, and the holder is told. */
@@ -912,11 +895,11 @@ static void test_quorum_lost(void)
 	g_assert_cmpint(holder_ask(&h, 'E'), ==, '0' + PINFS_END_REVOKED_ADMIN);
 	holder_stop(&h);
 
-	ec_start_member(ec, 0, true);
-	ec_start_member(ec, 1, true);
-	ec_wait_ready(ec);
+	ec_start_member(n.ec, 0, true);
+	ec_start_member(n.ec, 1, true);
+	ec_wait_ready(n.ec);
 	for (int i = 0; i < 300 && e != 0; i++) {
-		tr = truncate_start(fb, 1, false);
+		tr = truncate_start(n.fb, 1, false);
 		e = change_wait(tr, 15000);
 		if (e)
 			g_usleep(100000);
@@ -924,21 +907,19 @@ static void test_quorum_lost(void)
 	g_assert_cmpint(e, ==, 0);
 	/* A holds no lease on f any more: it sees the new size once its
 	 * attribute cache (timeout=1) has expired. */
-	for (int i = 0; i < 40 && size_of(fa) != 1; i++)
+	for (int i = 0; i < 40 && size_of(n.fa) != 1; i++)
 		g_usleep(100000);
-	g_assert_cmpint(size_of(fa), ==, 1);
+	g_assert_cmpint(size_of(n.fa), ==, 1);
 	/* And leases with breaks across nodes, as before. */
-	for (int i = 0; i < 100 && (e = holder_start(&h, fa, PINFS_LEASE_READ)); i++)
+	for (int i = 0; i < 100 && (e = holder_start(&h, n.fa, PINFS_LEASE_READ)); i++)
 		g_usleep(100000);
 	g_assert_cmpint(e, ==, 0);
-	tr = truncate_start(fb, 0, false);
+	tr = truncate_start(n.fb, 0, false);
 	g_assert_cmpint(holder_ask(&h, 'W'), ==, 'S');
 	g_assert_cmpint(holder_ask(&h, 'R'), ==, 'r');
 	g_assert_cmpint(change_wait(tr, 15000), ==, 0);
 	holder_stop(&h);
-	pm_unmount(b);
-	pm_unmount(a);
-	ec_stop(ec);
+	two_nodes_stop(&n);
 }
 
 /*
