@@ -277,6 +277,28 @@ static void actions_init(struct actions *a)
 	a->resumes = g_ptr_array_new();
 }
 
+/* Queue ch's resume with err, to run once cl->lock is dropped.  The caller
+ * holds cl->lock and takes ch off cl->pending. */
+static void queue_resume(struct actions *a, struct cluster_change *ch, int err)
+{
+	struct resume *r = g_new(struct resume, 1);
+
+	r->fn = ch->resume;
+	r->arg = ch->arg;
+	r->err = err;
+	ch->parked = false;
+	g_ptr_array_add(a->resumes, r);
+}
+
+/* Fail every change parked on other nodes with err.  Caller holds cl->lock. */
+static void fail_pending(struct cluster *cl, struct actions *a, int err)
+{
+	while (cl->pending) {
+		queue_resume(a, cl->pending->data, err);
+		cl->pending = g_list_delete_link(cl->pending, cl->pending);
+	}
+}
+
 static bool parse_intent(const char *value, uint64_t *off, uint64_t *len, bool *nb)
 {
 	unsigned long long o, l;
@@ -449,16 +471,9 @@ static void evaluate(struct cluster *cl, struct actions *a)
 		}
 		if (wait && !err)
 			continue;
-	decided : {
-		struct resume *r = g_new(struct resume, 1);
-
-		r->fn = ch->resume;
-		r->arg = ch->arg;
-		r->err = err;
-		g_ptr_array_add(a->resumes, r);
-		ch->parked = false;
+	decided:
+		queue_resume(a, ch, err);
 		cl->pending = g_list_delete_link(cl->pending, l);
-	}
 	}
 }
 
@@ -1010,17 +1025,7 @@ static void fence(struct cluster *cl, const char *why)
 		mf->local = false;
 		mf->inode = NULL;
 	}
-	while (cl->pending) {
-		struct cluster_change *ch = cl->pending->data;
-		struct resume *r = g_new(struct resume, 1);
-
-		r->fn = ch->resume;
-		r->arg = ch->arg;
-		r->err = ENOLCK;
-		ch->parked = false;
-		g_ptr_array_add(a.resumes, r);
-		cl->pending = g_list_delete_link(cl->pending, cl->pending);
-	}
+	fail_pending(cl, &a, ENOLCK);
 	g_mutex_unlock(&cl->lock);
 	actions_run(cl, &a);
 
@@ -1546,17 +1551,7 @@ void cluster_stop(struct cluster *cl)
 	cl->watch_thread = NULL;
 	actions_init(&a);
 	g_mutex_lock(&cl->lock);
-	while (cl->pending) {
-		struct cluster_change *ch = cl->pending->data;
-		struct resume *r = g_new(struct resume, 1);
-
-		r->fn = ch->resume;
-		r->arg = ch->arg;
-		r->err = EIO;
-		ch->parked = false;
-		g_ptr_array_add(a.resumes, r);
-		cl->pending = g_list_delete_link(cl->pending, cl->pending);
-	}
+	fail_pending(cl, &a, EIO);
 	g_mutex_unlock(&cl->lock);
 	actions_run(cl, &a);
 	/* Stop the threads and timers that use the lease table.  Answers and
