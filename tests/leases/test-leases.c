@@ -200,6 +200,18 @@ static int open_ok(const char *path, int flags)
 	return fd;
 }
 
+/* A file of @size bytes at @path, opened with @flags, with a read lease
+ * on all of it. */
+static int open_read_leased(const char *path, size_t size, int flags)
+{
+	int fd;
+
+	put_size(path, size);
+	fd = open_ok(path, flags);
+	assert_err(lease_take(fd, PINFS_LEASE_READ), 0);
+	return fd;
+}
+
 /* ---- kids: forked helper processes (kid.h) ---- */
 
 static struct kid *kid_start_keep(int (*fn)(void *), void *arg, int keep)
@@ -344,34 +356,54 @@ static gboolean sig_wait(int sig, int ms, siginfo_t *si)
 
 /* ---- the common pattern ---- */
 
+/* Kid @k's answer (@what) must be @want; then it is reaped. */
+static void kid_expect_end(struct kid *k, const char *what, int want)
+{
+	assert_err(kid_answer(k, what), want);
+	kid_end(k);
+}
+
+/* @op, run in a kid, must end with @want without waiting for anybody. */
+static void assert_op(struct op *op, const char *what, int want)
+{
+	kid_expect_end(kid_start(op_run, op), what, want);
+}
+
 /*
- * The test process holds a lease on @fd; @op (in a kid) must wait: the
- * lease turns BREAKING, the kid has not answered STILL_WAITING_MS later;
- * F_GETLEASE reads UNLOCK (rule 5).  Then the release; the kid must answer
- * @want soon.  Returns after the kid is reaped.
+ * Start @op in a kid and check that it waits for the lease on @fd: the
+ * lease turns BREAKING and the kid has not answered STILL_WAITING_MS later.
+ * The kid is the caller's to answer and reap.
+ */
+static struct kid *start_waiting(int fd, struct op *op, const char *what)
+{
+	struct kid *k = kid_start(op_run, op);
+
+	assert_wait_state(fd, PINFS_STATE_BREAKING, DONE_MS);
+	kid_assert_busy(k, STILL_WAITING_MS, what);
+	return k;
+}
+
+/*
+ * The test process holds a lease on @fd; @op (in a kid) must wait
+ * (start_waiting()), and F_GETLEASE reads UNLOCK (rule 5).  Then the
+ * release; the kid must answer @want soon.  Returns after the kid is reaped.
  */
 static void assert_waits_for_release(int fd, struct op *op, int want)
 {
 	struct pinfs_lease_status st;
-	struct kid *k = kid_start(op_run, op);
+	struct kid *k = start_waiting(fd, op, "layout change");
 
-	assert_wait_state(fd, PINFS_STATE_BREAKING, DONE_MS);
-	kid_assert_busy(k, STILL_WAITING_MS, "layout change");
 	assert_err(lease_get(fd, &st), 0);
 	g_assert_cmpuint(st.type, ==, PINFS_LEASE_UNLOCK);
 	assert_err(lease_release(fd), 0);
-	assert_err(kid_answer(k, "layout change after release"), want);
-	kid_end(k);
+	kid_expect_end(k, "layout change after release", want);
 	assert_state(fd, PINFS_STATE_NONE);
 }
 
 /* @op (in a kid) must complete at once-ish with @want, lease untouched. */
 static void assert_no_break(int fd, struct op *op, int want)
 {
-	struct kid *k = kid_start(op_run, op);
-
-	assert_err(kid_answer(k, "operation that must not wait"), want);
-	kid_end(k);
+	assert_op(op, "operation that must not wait", want);
 	assert_state(fd, PINFS_STATE_ACTIVE);
 }
 
@@ -427,6 +459,13 @@ static int holder_ask(struct kid *k, int cmd)
 	return kid_answer(k, "holder command");
 }
 
+/* Tell holder kid @k to exit, and reap it. */
+static void holder_exit(struct kid *k)
+{
+	kid_put(k, CMD_EXIT);
+	kid_end(k);
+}
+
 static gboolean holder_wait_state(struct kid *k, int want, int ms)
 {
 	gint64 end = g_get_monotonic_time() + (gint64)ms * 1000;
@@ -468,8 +507,7 @@ static void test_read_shared(void)
 		struct kid *c = kid_start(holder_main, &h);
 
 		assert_err(kid_answer(c, "read lease while breaking"), EAGAIN);
-		kid_put(c, CMD_EXIT);
-		kid_end(c);
+		holder_exit(c);
 	}
 	assert_err(holder_ask(a, CMD_RELEASE), 0);
 	kid_assert_busy(t, STILL_WAITING_MS, "truncate (one lease left)");
@@ -506,8 +544,7 @@ static void test_write_conflict(void)
 	/* ... a read lease next to it is fine. */
 	assert_err(lease_take(fd, PINFS_LEASE_READ), 0);
 	assert_err(lease_release(fd), 0);
-	kid_put(k, CMD_EXIT);
-	kid_end(k);
+	holder_exit(k);
 
 	/* Another process holds a write lease: read and write both conflict. */
 	k = kid_start(holder_main, &hw);
@@ -528,8 +565,7 @@ static void test_write_conflict(void)
 		assert_err(lease_get(fd, &st), 0);
 		g_assert_cmpuint(st.type, ==, PINFS_LEASE_WRITE);
 	}
-	kid_put(k, CMD_EXIT);
-	kid_end(k);
+	holder_exit(k);
 
 	/* Same process, two open files: still two owners (rule 2). */
 	{
@@ -587,10 +623,8 @@ static void test_abi_validation(void)
 	assert_err(lease_take(fd, PINFS_LEASE_READ), EOPNOTSUPP);
 	{
 		struct op op = {.kind = OP_TRUNCATE, .path = path, .len = 0};
-		struct kid *k = kid_start(op_run, &op);
 
-		assert_err(kid_answer(k, "truncate with leases=off"), 0);
-		kid_end(k);
+		assert_op(&op, "truncate with leases=off", 0);
 	}
 	close(fd);
 	pm_unmount(pm);
@@ -607,9 +641,7 @@ static void test_owner_dup(void)
 	struct kid *k;
 	int fd, fd2;
 
-	put_size(path, 8192);
-	fd = open_ok(path, O_RDONLY);
-	assert_err(lease_take(fd, PINFS_LEASE_READ), 0);
+	fd = open_read_leased(path, 8192, O_RDONLY);
 	fd2 = dup(fd);
 	g_assert_cmpint(fd2, >=, 0);
 	/* The duplicate sees the same lease. */
@@ -620,8 +652,7 @@ static void test_owner_dup(void)
 	assert_wait_state(fd2, PINFS_STATE_BREAKING, DONE_MS);
 	kid_assert_busy(k, STILL_WAITING_MS, "truncate after closing one dup");
 	g_assert_no_errno(close(fd2)); /* the last one: the lease ends */
-	assert_err(kid_answer(k, "truncate after the last close"), 0);
-	kid_end(k);
+	kid_expect_end(k, "truncate after the last close", 0);
 	g_assert_cmpint(size_of(path), ==, 0);
 
 	/* F_UNLCK through a dup releases the shared lease. */
@@ -656,9 +687,7 @@ static void test_owner_fork(void)
 	struct kid *c, *t;
 	int fd;
 
-	put_size(path, 8192);
-	fd = open_ok(path, O_RDONLY);
-	assert_err(lease_take(fd, PINFS_LEASE_READ), 0);
+	fd = open_read_leased(path, 8192, O_RDONLY);
 
 	c = kid_start_keep(close_fd_kid, GINT_TO_POINTER(fd), fd);
 	g_assert_cmpstr(state_name(kid_answer(c, "forked child")), ==, "ACTIVE");
@@ -667,12 +696,9 @@ static void test_owner_fork(void)
 	assert_state(fd, PINFS_STATE_ACTIVE);
 
 	/* The lease still breaks and still delays the truncate. */
-	t = kid_start(op_run, &op);
-	assert_wait_state(fd, PINFS_STATE_BREAKING, DONE_MS);
-	kid_assert_busy(t, STILL_WAITING_MS, "truncate after the child's close");
+	t = start_waiting(fd, &op, "truncate after the child's close");
 	g_assert_no_errno(close(fd));
-	assert_err(kid_answer(t, "truncate after the parent's close"), 0);
-	kid_end(t);
+	kid_expect_end(t, "truncate after the parent's close", 0);
 	g_assert_cmpint(size_of(path), ==, 0);
 	pm_unmount(pm);
 }
@@ -1084,8 +1110,7 @@ static void check_own_change(unsigned type)
 			"BREAKING");
 	assert_err(kid_answer(k, "release"), 0);
 	assert_err(kid_answer(k, "ftruncate after release"), 0);
-	assert_err(kid_answer(k, "kid exit"), 0);
-	kid_end(k);
+	kid_expect_end(k, "kid exit", 0);
 	g_assert_cmpint(size_of(path), ==, 100);
 	pm_unmount(pm);
 }
@@ -1117,8 +1142,7 @@ static void test_own_change_forked(void)
 	fd = open_ok(path, O_RDWR);
 	assert_err(lease_take(fd, PINFS_LEASE_WRITE), 0);
 	k = kid_start_keep(ftruncate_kid, GINT_TO_POINTER(fd), fd);
-	assert_err(kid_answer(k, "ftruncate of the shared description"), 0);
-	kid_end(k);
+	kid_expect_end(k, "ftruncate of the shared description", 0);
 	assert_state(fd, PINFS_STATE_ACTIVE);
 	g_assert_cmpint(size_of(path), ==, 2000);
 	close(fd);
@@ -1137,9 +1161,7 @@ static void test_notify_sigio(void)
 	int fd;
 
 	sig_block(SIGIO);
-	put_size(path, 8192);
-	fd = open_ok(path, O_RDONLY);
-	assert_err(lease_take(fd, PINFS_LEASE_READ), 0);
+	fd = open_read_leased(path, 8192, O_RDONLY);
 	g_assert_false(sig_wait(SIGIO, 50, &si)); /* nothing yet */
 
 	k = kid_start(op_run, &op);
@@ -1149,8 +1171,7 @@ static void test_notify_sigio(void)
 	assert_state(fd, PINFS_STATE_BREAKING);
 	kid_assert_busy(k, STILL_WAITING_MS, "truncate");
 	assert_err(lease_release(fd), 0);
-	assert_err(kid_answer(k, "truncate"), 0);
-	kid_end(k);
+	kid_expect_end(k, "truncate", 0);
 	close(fd);
 	pm_unmount(pm);
 }
@@ -1203,8 +1224,7 @@ static void test_notify_setsig(void)
 	}
 	kid_assert_busy(k, STILL_WAITING_MS, "truncate");
 	assert_err(lease_release(fd), 0);
-	assert_err(kid_answer(k, "truncate"), 0);
-	kid_end(k);
+	kid_expect_end(k, "truncate", 0);
 	close(fd);
 	close(other);
 	pm_unmount(pm);
@@ -1220,9 +1240,7 @@ static void test_notify_pollpri(void)
 	struct kid *k;
 	int fd;
 
-	put_size(path, 8192);
-	fd = open_ok(path, O_RDONLY);
-	assert_err(lease_take(fd, PINFS_LEASE_READ), 0);
+	fd = open_read_leased(path, 8192, O_RDONLY);
 	p = (struct pollfd){.fd = fd, .events = POLLPRI};
 	g_assert_cmpint(poll(&p, 1, 0), ==, 0);
 
@@ -1238,8 +1256,7 @@ static void test_notify_pollpri(void)
 	g_assert_cmphex(p.revents & POLLPRI, ==, POLLPRI);
 	kid_assert_busy(k, STILL_WAITING_MS, "truncate");
 	assert_err(lease_release(fd), 0);
-	assert_err(kid_answer(k, "truncate"), 0);
-	kid_end(k);
+	kid_expect_end(k, "truncate", 0);
 	p.revents = 0;
 	g_assert_cmpint(poll(&p, 1, 0), ==, 0);
 	close(fd);
@@ -1260,15 +1277,10 @@ static void test_wait_eintr(void)
 	struct kid *k;
 	int fd;
 
-	put_size(path, 8192);
-	fd = open_ok(path, O_RDONLY);
-	assert_err(lease_take(fd, PINFS_LEASE_READ), 0);
-	k = kid_start(op_run, &op);
-	assert_wait_state(fd, PINFS_STATE_BREAKING, DONE_MS);
-	kid_assert_busy(k, STILL_WAITING_MS, "truncate");
+	fd = open_read_leased(path, 8192, O_RDONLY);
+	k = start_waiting(fd, &op, "truncate");
 	g_assert_no_errno(kill(k->pid, SIGUSR1));
-	assert_err(kid_answer(k, "signalled truncate"), EINTR);
-	kid_end(k);
+	kid_expect_end(k, "signalled truncate", EINTR);
 	/* Its wait is gone from the table (pinfsctl, when built). */
 	if (count_waiters(pm) >= 0 && !wait_waiters(pm, 0, DONE_MS))
 		g_error("an interrupted truncate is still listed as waiting");
@@ -1308,9 +1320,7 @@ static void test_wait_eintr_race(void)
 	int fd, first = 0, second = 0, v;
 	struct kid *k;
 
-	put_size(path, 8192);
-	fd = open_ok(path, O_RDONLY);
-	assert_err(lease_take(fd, PINFS_LEASE_READ), 0);
+	fd = open_read_leased(path, 8192, O_RDONLY);
 	for (int i = 0; i < 40; i++) {
 		k = kid_start(ready_truncate_kid, path);
 		assert_err(kid_answer(k, "ready"), 0);
@@ -1347,15 +1357,10 @@ static void test_wait_eintr_open(void)
 	struct kid *k;
 	int fd;
 
-	put_size(path, 8192);
-	fd = open_ok(path, O_RDONLY);
-	assert_err(lease_take(fd, PINFS_LEASE_READ), 0);
-	k = kid_start(op_run, &op);
-	assert_wait_state(fd, PINFS_STATE_BREAKING, DONE_MS);
-	kid_assert_busy(k, STILL_WAITING_MS, "open(O_TRUNC)");
+	fd = open_read_leased(path, 8192, O_RDONLY);
+	k = start_waiting(fd, &op, "open(O_TRUNC)");
 	g_assert_no_errno(kill(k->pid, SIGUSR1));
-	assert_err(kid_answer(k, "signalled open(O_TRUNC)"), EINTR);
-	kid_end(k);
+	kid_expect_end(k, "signalled open(O_TRUNC)", EINTR);
 	g_assert_cmpint(size_of(path), ==, 8192);
 	assert_err(lease_release(fd), 0);
 	close(fd);
@@ -1375,31 +1380,22 @@ static void test_wait_nonblock(void)
 			.len = 4096,
 			.oflags = O_NONBLOCK};
 	siginfo_t si;
-	struct kid *k;
 	int fd;
 
 	sig_block(SIGIO);
-	put_size(path, 8192);
-	fd = open_ok(path, O_RDONLY);
-	assert_err(lease_take(fd, PINFS_LEASE_READ), 0);
+	fd = open_read_leased(path, 8192, O_RDONLY);
 
-	k = kid_start(op_run, &ft);
-	assert_err(kid_answer(k, "O_NONBLOCK ftruncate"), EWOULDBLOCK);
-	kid_end(k);
+	assert_op(&ft, "O_NONBLOCK ftruncate", EWOULDBLOCK);
 	/* The holder was told and the lease is breaking all the same. */
 	if (!sig_wait(SIGIO, DONE_MS, &si))
 		g_error("no SIGIO after an O_NONBLOCK ftruncate");
 	assert_state(fd, PINFS_STATE_BREAKING);
 
-	k = kid_start(op_run, &pu);
-	assert_err(kid_answer(k, "O_NONBLOCK punch hole"), EWOULDBLOCK);
-	kid_end(k);
+	assert_op(&pu, "O_NONBLOCK punch hole", EWOULDBLOCK);
 	g_assert_cmpint(size_of(path), ==, 8192);
 
 	assert_err(lease_release(fd), 0);
-	k = kid_start(op_run, &ft);
-	assert_err(kid_answer(k, "O_NONBLOCK ftruncate without lease"), 0);
-	kid_end(k);
+	assert_op(&ft, "O_NONBLOCK ftruncate without lease", 0);
 	g_assert_cmpint(size_of(path), ==, 0);
 	close(fd);
 	pm_unmount(pm);
@@ -1419,9 +1415,7 @@ static void test_wait_nonblock_open_trunc(void)
 	struct kid *k;
 	int fd, v = 0;
 
-	put_size(path, 8192);
-	fd = open_ok(path, O_RDONLY);
-	assert_err(lease_take(fd, PINFS_LEASE_READ), 0);
+	fd = open_read_leased(path, 8192, O_RDONLY);
 	k = kid_start(op_run, &ot);
 	if (!kid_get(k, 5000, &v)) {
 		/* Let it finish, then fail with the reason. */
@@ -1454,15 +1448,10 @@ static void test_timeout_revoke(void)
 	int fd;
 
 	pm_expect_log(pm, "revok");
-	put_size(path, 8192);
-	fd = open_ok(path, O_RDONLY);
-	assert_err(lease_take(fd, PINFS_LEASE_READ), 0);
-	k = kid_start(op_run, &op);
-	assert_wait_state(fd, PINFS_STATE_BREAKING, DONE_MS);
-	kid_assert_busy(k, STILL_WAITING_MS, "truncate before break_time");
+	fd = open_read_leased(path, 8192, O_RDONLY);
+	k = start_waiting(fd, &op, "truncate before break_time");
 	/* No release: the lease is revoked and the truncate goes ahead. */
-	assert_err(kid_answer(k, "truncate after break_time"), 0);
-	kid_end(k);
+	kid_expect_end(k, "truncate after break_time", 0);
 	g_assert_cmpint(size_of(path), ==, 0);
 	assert_err(lease_get(fd, &st), 0);
 	g_assert_cmpuint(st.type, ==, PINFS_LEASE_UNLOCK);
@@ -1486,16 +1475,13 @@ static void test_timeout_never(void)
 	struct kid *k;
 	int fd;
 
-	put_size(path, 8192);
-	fd = open_ok(path, O_RDONLY);
-	assert_err(lease_take(fd, PINFS_LEASE_READ), 0);
+	fd = open_read_leased(path, 8192, O_RDONLY);
 	k = kid_start(op_run, &op);
 	assert_wait_state(fd, PINFS_STATE_BREAKING, DONE_MS);
 	kid_assert_busy(k, 3000, "truncate with break_time=0");
 	assert_state(fd, PINFS_STATE_BREAKING);
 	assert_err(lease_release(fd), 0);
-	assert_err(kid_answer(k, "truncate after release"), 0);
-	kid_end(k);
+	kid_expect_end(k, "truncate after release", 0);
 	g_assert_cmpint(size_of(path), ==, 0);
 	close(fd);
 	pm_unmount(pm);
@@ -1514,9 +1500,7 @@ static void test_pinned_wait(void)
 	int fd;
 
 	pm_expect_log(pm, "revok");
-	put_size(path, 8192);
-	fd = open_ok(path, O_RDWR);
-	assert_err(lease_take(fd, PINFS_LEASE_READ), 0);
+	fd = open_read_leased(path, 8192, O_RDWR);
 	assert_err(pin_add(fd, 0, 4096, &id), 0);
 	k = kid_start(op_run, &op);
 	/* break_time passes: revoked, but the pin still holds the truncate. */
@@ -1528,8 +1512,7 @@ static void test_pinned_wait(void)
 	/* Rule 13: no new pins on a revoked lease. */
 	assert_err(pin_add(fd, 4096, 4096, NULL), EPERM);
 	assert_err(pin_del(fd, id), 0);
-	assert_err(kid_answer(k, "truncate after unpin"), 0);
-	kid_end(k);
+	kid_expect_end(k, "truncate after unpin", 0);
 	g_assert_cmpint(size_of(path), ==, 0);
 	close(fd);
 	pm_unmount(pm);
@@ -1541,23 +1524,16 @@ static void test_pinned_fail(void)
 	g_autofree char *path = pm_path(pm, "f");
 	struct op op = {.kind = OP_TRUNCATE, .path = path, .len = 0};
 	struct op outside = {.kind = OP_TRUNCATE, .path = path, .len = 6000};
-	struct kid *k;
 	int fd;
 
 	pm_expect_log(pm, "revok|refus");
-	put_size(path, 8192);
-	fd = open_ok(path, O_RDWR);
-	assert_err(lease_take(fd, PINFS_LEASE_READ), 0);
+	fd = open_read_leased(path, 8192, O_RDWR);
 	assert_err(pin_add(fd, 0, 4096, NULL), 0);
-	k = kid_start(op_run, &op);
-	assert_err(kid_answer(k, "truncate over a pin with pinned=fail"), ETXTBSY);
-	kid_end(k);
+	assert_op(&op, "truncate over a pin with pinned=fail", ETXTBSY);
 	g_assert_cmpint(size_of(path), ==, 8192);
 	/* A change beyond the pin is not refused (it waits for the revocation
 	 * of the lease, or goes ahead once revoked). */
-	k = kid_start(op_run, &outside);
-	assert_err(kid_answer(k, "truncate beyond the pin"), 0);
-	kid_end(k);
+	assert_op(&outside, "truncate beyond the pin", 0);
 	g_assert_cmpint(size_of(path), ==, 6000);
 	close(fd);
 	pm_unmount(pm);
@@ -1580,9 +1556,7 @@ static void test_pinned_new_lease(void)
 	int fd, e;
 
 	pm_expect_log(pm, "revok");
-	put_size(path, 8192);
-	fd = open_ok(path, O_RDWR);
-	assert_err(lease_take(fd, PINFS_LEASE_READ), 0);
+	fd = open_read_leased(path, 8192, O_RDWR);
 	assert_err(pin_add(fd, 0, 4096, &id), 0);
 	t = kid_start(op_run, &op);
 	assert_wait_state(fd, PINFS_STATE_REVOKED, DONE_MS);
@@ -1594,11 +1568,9 @@ static void test_pinned_new_lease(void)
 	if (e != EAGAIN)
 		assert_err(e, 0);
 	assert_err(pin_del(fd, id), 0);
-	assert_err(kid_answer(t, "truncate after unpin, next to the new lease"), 0);
-	kid_end(t);
+	kid_expect_end(t, "truncate after unpin, next to the new lease", 0);
 	g_assert_cmpint(size_of(path), ==, 0);
-	kid_put(b, CMD_EXIT);
-	kid_end(b);
+	holder_exit(b);
 	close(fd);
 	pm_unmount(pm);
 }
@@ -1644,12 +1616,8 @@ static void test_exclusive(void)
 	g_assert_cmphex(st.flags & PINFS_LEASE_EXCLUSIVE, ==, PINFS_LEASE_EXCLUSIVE);
 
 	/* Another process: ETXTBSY at once, the lease stays active. */
-	k = kid_start(op_run, &tr);
-	assert_err(kid_answer(k, "truncate vs exclusive lease"), ETXTBSY);
-	kid_end(k);
-	k = kid_start(op_run, &pu);
-	assert_err(kid_answer(k, "punch hole vs exclusive lease"), ETXTBSY);
-	kid_end(k);
+	assert_op(&tr, "truncate vs exclusive lease", ETXTBSY);
+	assert_op(&pu, "punch hole vs exclusive lease", ETXTBSY);
 	assert_state(fd, PINFS_STATE_ACTIVE);
 	g_assert_cmpint(size_of(path), ==, 8192);
 	assert_err(lease_release(fd), 0);
@@ -1662,8 +1630,7 @@ static void test_exclusive(void)
 	assert_err(kid_answer(k, "own truncate by path"), EDEADLK);
 	g_assert_cmpstr(state_name(kid_answer(k, "state")), ==, "ACTIVE");
 	assert_err(kid_answer(k, "ftruncate through the holder's fd"), 0);
-	assert_err(kid_answer(k, "exit"), 0);
-	kid_end(k);
+	kid_expect_end(k, "exit", 0);
 	g_assert_cmpint(size_of(path), ==, 4000);
 	pm_unmount(pm);
 }
@@ -1727,8 +1694,7 @@ static void test_kill_holder(void)
 	g_assert_true(holder_wait_state(holder, PINFS_STATE_BREAKING, DONE_MS));
 	kid_assert_busy(t, STILL_WAITING_MS, "truncate");
 	g_assert_no_errno(kill(holder->pid, SIGKILL));
-	assert_err(kid_answer(t, "truncate after the holder's death"), 0);
-	kid_end(t);
+	kid_expect_end(t, "truncate after the holder's death", 0);
 	kid_end(holder);
 	g_assert_cmpint(size_of(path), ==, 0);
 	pm_unmount(pm);
@@ -1753,8 +1719,7 @@ static void test_kill_holder_pinned(void)
 	g_assert_true(holder_wait_state(holder, PINFS_STATE_REVOKED, DONE_MS));
 	kid_assert_busy(t, STILL_WAITING_MS, "truncate held by pins only");
 	g_assert_no_errno(kill(holder->pid, SIGKILL));
-	assert_err(kid_answer(t, "truncate after the pinning holder's death"), 0);
-	kid_end(t);
+	kid_expect_end(t, "truncate after the pinning holder's death", 0);
 	kid_end(holder);
 	g_assert_cmpint(size_of(path), ==, 0);
 	pm_unmount(pm);
@@ -1863,12 +1828,8 @@ static void test_kill_truncater(void)
 
 	if (!have_ctl)
 		pm_message("no $PINFSCTL: checking the lease state only");
-	put_size(path, 8192);
-	fd = open_ok(path, O_RDONLY);
-	assert_err(lease_take(fd, PINFS_LEASE_READ), 0);
-	k = kid_start(op_run, &op);
-	assert_wait_state(fd, PINFS_STATE_BREAKING, DONE_MS);
-	kid_assert_busy(k, STILL_WAITING_MS, "truncate");
+	fd = open_read_leased(path, 8192, O_RDONLY);
+	k = start_waiting(fd, &op, "truncate");
 	if (have_ctl)
 		g_assert_cmpint(count_waiters(pm), ==, 1);
 	g_assert_no_errno(kill(k->pid, SIGKILL));
@@ -1918,8 +1879,7 @@ static void test_release_race(void)
 		if (i % 2)
 			assert_err(lease_release(fd), 0);
 		g_assert_no_errno(close(fd));
-		assert_err(kid_answer(k, "truncate racing the release"), 0);
-		kid_end(k);
+		kid_expect_end(k, "truncate racing the release", 0);
 		g_assert_cmpint(size_of(path), ==, 100 + i);
 	}
 	if (count_waiters(pm) >= 0)
@@ -2331,8 +2291,7 @@ static void test_preload_protocol(void)
 	g_assert_cmpint(demo_getlease(d), ==, F_UNLCK); /* rule 5 */
 	kid_assert_busy(k, STILL_WAITING_MS, "truncate vs the demo's lease");
 	demo_expect(d, "unlock", "unlock OK");
-	assert_err(kid_answer(k, "truncate after the demo's release"), 0);
-	kid_end(k);
+	kid_expect_end(k, "truncate after the demo's release", 0);
 	g_assert_cmpint(demo_getlease(d), ==, F_UNLCK);
 	demo_end_ok(d);
 	g_assert_cmpint(size_of(path), ==, 0);
@@ -2359,8 +2318,7 @@ static void test_preload_setsig(void)
 	demo_expect(d, "wait", want);
 	kid_assert_busy(k, STILL_WAITING_MS, "truncate");
 	demo_expect(d, "unlock", "unlock OK");
-	assert_err(kid_answer(k, "truncate"), 0);
-	kid_end(k);
+	kid_expect_end(k, "truncate", 0);
 	demo_end_ok(d);
 	pm_unmount(pm);
 }
@@ -2372,7 +2330,6 @@ static void test_preload_types(void)
 	struct pm *pm = preload_setup(&path);
 	struct op op = {.kind = OP_TRUNCATE, .len = 0};
 	struct demo *d;
-	struct kid *k;
 	int fd;
 
 	if (!pm)
@@ -2398,9 +2355,7 @@ static void test_preload_types(void)
 	d = demo_start(path, TRUE, RFC_F_LAYOUT | F_WRLCK | RFC_F_EXCLUSIVE, 0);
 	demo_expect(d, NULL, "setlease OK");
 	g_assert_cmpint(demo_getlease(d), ==, F_WRLCK);
-	k = kid_start(op_run, &op);
-	assert_err(kid_answer(k, "truncate vs the demo's exclusive lease"), ETXTBSY);
-	kid_end(k);
+	assert_op(&op, "truncate vs the demo's exclusive lease", ETXTBSY);
 	g_assert_cmpint(demo_getlease(d), ==, F_WRLCK);
 	demo_expect(d, "unlock", "unlock OK");
 	demo_end_ok(d);
