@@ -36,6 +36,8 @@
  * Run such mounts with an attribute and entry cache time of 0, or they may
  * legitimately show a stale size.
  */
+#include "falloc-modes.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
@@ -87,19 +89,6 @@ struct run {
 	const char *mdir[MAX_MOUNTS];
 	int mdfd[MAX_MOUNTS];
 	int mfd[MAX_MOUNTS];
-};
-
-static const struct {
-	const char *name;
-	int mode;
-} falloc_modes[] = {
-    {"allocate", 0},
-    {"keep-size", FALLOC_FL_KEEP_SIZE},
-    {"punch-hole", FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE},
-    {"zero-range", FALLOC_FL_ZERO_RANGE},
-    {"zero-range-keep", FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE},
-    {"collapse-range", FALLOC_FL_COLLAPSE_RANGE},
-    {"insert-range", FALLOC_FL_INSERT_RANGE},
 };
 
 static G_NORETURN void diverge(struct run *r, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
@@ -204,6 +193,15 @@ static void drop_map(struct side *sd)
 	sd->map_len = 0;
 }
 
+/* A random one of the file's names, in *@i; FALSE when it has none left. */
+static gboolean pick_name(struct run *r, guint *i)
+{
+	if (r->names->len == 0)
+		return FALSE;
+	*i = g_rand_int_range(r->rand, 0, r->names->len);
+	return TRUE;
+}
+
 static char *new_name(struct run *r)
 {
 	return g_strdup_printf("f%u", r->name_counter++);
@@ -278,7 +276,7 @@ static void op_truncate(struct run *r)
 
 static void op_fallocate(struct run *r)
 {
-	int m = g_rand_int_range(r->rand, 0, G_N_ELEMENTS(falloc_modes));
+	int m = g_rand_int_range(r->rand, 0, FALLOC_MODES_VALID);
 	int mode = falloc_modes[m].mode;
 	size_t off, len;
 
@@ -296,7 +294,7 @@ static void op_fallocate(struct run *r)
 		len = BLOCK;
 	}
 	if (r->size + len > r->max_size) {
-		m = 2; /* punch-hole: never grows */
+		m = FALLOC_MODE_PUNCH_HOLE; /* never grows */
 		mode = falloc_modes[m].mode;
 	}
 	g_string_printf(r->what, "fallocate %s [%zu,+%zu) size %zu", falloc_modes[m].name,
@@ -341,16 +339,29 @@ static size_t map_limit(struct run *r)
 	return MIN(r->s[0].map_len, r->size);
 }
 
-static void op_map_write(struct run *r)
+/*
+ * A random range [*@off, +*@len) of the mapping to touch; without a mapping
+ * (or with nothing mapped) remap instead and return FALSE.
+ */
+static gboolean pick_map_range(struct run *r, size_t *off, size_t *len)
 {
-	size_t lim = map_limit(r), off, len;
+	size_t lim = map_limit(r);
 
 	if (!r->s[0].map || lim == 0) {
 		op_remap(r);
-		return;
+		return FALSE;
 	}
-	off = pick(r, 0, lim - 1);
-	len = pick_len(r, lim - off);
+	*off = pick(r, 0, lim - 1);
+	*len = pick_len(r, lim - *off);
+	return TRUE;
+}
+
+static void op_map_write(struct run *r)
+{
+	size_t off, len;
+
+	if (!pick_map_range(r, &off, &len))
+		return;
 	fill(r, len);
 	g_string_printf(r->what, "mmap write [%zu,+%zu)", off, len);
 	FOR_SIDES(r, sd) memcpy(sd->map + off, r->data, len);
@@ -362,14 +373,10 @@ static void op_map_write(struct run *r)
 
 static void op_map_read(struct run *r)
 {
-	size_t lim = map_limit(r), off, len;
+	size_t off, len;
 
-	if (!r->s[0].map || lim == 0) {
-		op_remap(r);
+	if (!pick_map_range(r, &off, &len))
 		return;
-	}
-	off = pick(r, 0, lim - 1);
-	len = pick_len(r, lim - off);
 	g_string_printf(r->what, "mmap read [%zu,+%zu)", off, len);
 	if (memcmp(r->s[0].map + off, r->s[1].map + off, len))
 		diverge(r, "the mappings hold different bytes");
@@ -380,9 +387,8 @@ static void op_rename(struct run *r)
 	guint i;
 	g_autofree char *to = NULL;
 
-	if (r->names->len == 0)
+	if (!pick_name(r, &i))
 		return;
-	i = g_rand_int_range(r->rand, 0, r->names->len);
 	/* sometimes onto another of its own names (a no-op), mostly a new name */
 	if (r->names->len > 1 && g_rand_int_range(r->rand, 0, 4) == 0)
 		to = g_strdup(r->names->pdata[(i + 1) % r->names->len]);
@@ -419,9 +425,8 @@ static void op_unlink(struct run *r)
 {
 	guint i;
 
-	if (r->names->len == 0)
+	if (!pick_name(r, &i))
 		return;
-	i = g_rand_int_range(r->rand, 0, r->names->len);
 	g_string_printf(r->what, "unlink %s (of %u names)", (char *)r->names->pdata[i],
 			r->names->len);
 	FOR_SIDES(r, sd) record(sd, unlinkat(sd->dfd, r->names->pdata[i], 0));
@@ -507,9 +512,8 @@ static void op_read_fresh(struct run *r)
 {
 	guint i;
 
-	if (r->names->len == 0)
+	if (!pick_name(r, &i))
 		return;
-	i = g_rand_int_range(r->rand, 0, r->names->len);
 	g_string_printf(r->what, "read all via a new fd of %s",
 			(char *)r->names->pdata[i]);
 	for (int k = 0; k < 2; k++) {
