@@ -86,6 +86,71 @@ static void add_str(JsonBuilder *b, const char *k, const char *v)
 	json_builder_add_string_value(b, v);
 }
 
+static void add_int(JsonBuilder *b, const char *k, gint64 v)
+{
+	json_builder_set_member_name(b, k);
+	json_builder_add_int_value(b, v);
+}
+
+/* "@k": [one object per item of @items, its members from @add_members]. */
+static void add_objects(JsonBuilder *b, const char *k, GPtrArray *items,
+			void (*add_members)(JsonBuilder *b, gconstpointer item))
+{
+	json_builder_set_member_name(b, k);
+	json_builder_begin_array(b);
+	for (guint i = 0; i < items->len; i++) {
+		json_builder_begin_object(b);
+		add_members(b, items->pdata[i]);
+		json_builder_end_object(b);
+	}
+	json_builder_end_array(b);
+}
+
+static void add_series_members(JsonBuilder *b, gconstpointer item)
+{
+	const struct series *s = item;
+
+	add_str(b, "suite", s->suite);
+	add_str(b, "metric", s->metric);
+	add_str(b, "variant", s->variant);
+	add_num(b, "x", s->x);
+	add_str(b, "unit", s->unit);
+	add_int(b, "samples", s->samples->len);
+	add_num(b, "median", s->median);
+	add_num(b, "p99", s->p99);
+	add_num(b, "mean", s->mean);
+	add_num(b, "min", s->min);
+	add_num(b, "max", s->max);
+	json_builder_set_member_name(b, "round_medians");
+	json_builder_begin_array(b);
+	for (guint j = 0; j < s->round_medians->len; j++)
+		json_builder_add_double_value(b,
+					      g_array_index(s->round_medians, double, j));
+	json_builder_end_array(b);
+}
+
+static void add_ratio_members(JsonBuilder *b, gconstpointer item)
+{
+	const struct ratio *r = item;
+
+	add_str(b, "suite", r->suite);
+	add_str(b, "ratio", r->name);
+	add_num(b, "x", r->x);
+	add_int(b, "rounds", r->n);
+	add_num(b, "median", r->median);
+	add_num(b, "p99", r->p99);
+	add_num(b, "ratio_of_medians", r->of_medians);
+}
+
+static void add_target_members(JsonBuilder *b, gconstpointer item)
+{
+	const struct target *t = item;
+
+	add_str(b, "target", t->what);
+	add_str(b, "measured", t->measured);
+	add_str(b, "verdict", t->verdict);
+}
+
 static int write_json(void)
 {
 	g_autoptr(JsonBuilder) b = json_builder_new();
@@ -102,64 +167,9 @@ static int write_json(void)
 			g_hash_table_lookup(meta, meta_keys->pdata[i]));
 	json_builder_end_object(b);
 
-	json_builder_set_member_name(b, "results");
-	json_builder_begin_array(b);
-	for (guint i = 0; i < all_series->len; i++) {
-		struct series *s = all_series->pdata[i];
-
-		json_builder_begin_object(b);
-		add_str(b, "suite", s->suite);
-		add_str(b, "metric", s->metric);
-		add_str(b, "variant", s->variant);
-		add_num(b, "x", s->x);
-		add_str(b, "unit", s->unit);
-		json_builder_set_member_name(b, "samples");
-		json_builder_add_int_value(b, s->samples->len);
-		add_num(b, "median", s->median);
-		add_num(b, "p99", s->p99);
-		add_num(b, "mean", s->mean);
-		add_num(b, "min", s->min);
-		add_num(b, "max", s->max);
-		json_builder_set_member_name(b, "round_medians");
-		json_builder_begin_array(b);
-		for (guint j = 0; j < s->round_medians->len; j++)
-			json_builder_add_double_value(
-			    b, g_array_index(s->round_medians, double, j));
-		json_builder_end_array(b);
-		json_builder_end_object(b);
-	}
-	json_builder_end_array(b);
-
-	json_builder_set_member_name(b, "ratios");
-	json_builder_begin_array(b);
-	for (guint i = 0; i < all_ratios->len; i++) {
-		struct ratio *r = all_ratios->pdata[i];
-
-		json_builder_begin_object(b);
-		add_str(b, "suite", r->suite);
-		add_str(b, "ratio", r->name);
-		add_num(b, "x", r->x);
-		json_builder_set_member_name(b, "rounds");
-		json_builder_add_int_value(b, r->n);
-		add_num(b, "median", r->median);
-		add_num(b, "p99", r->p99);
-		add_num(b, "ratio_of_medians", r->of_medians);
-		json_builder_end_object(b);
-	}
-	json_builder_end_array(b);
-
-	json_builder_set_member_name(b, "targets");
-	json_builder_begin_array(b);
-	for (guint i = 0; i < all_targets->len; i++) {
-		struct target *t = all_targets->pdata[i];
-
-		json_builder_begin_object(b);
-		add_str(b, "target", t->what);
-		add_str(b, "measured", t->measured);
-		add_str(b, "verdict", t->verdict);
-		json_builder_end_object(b);
-	}
-	json_builder_end_array(b);
+	add_objects(b, "results", all_series, add_series_members);
+	add_objects(b, "ratios", all_ratios, add_ratio_members);
+	add_objects(b, "targets", all_targets, add_target_members);
 
 	json_builder_set_member_name(b, "notes");
 	json_builder_begin_array(b);
@@ -283,6 +293,22 @@ static GString *plot_cmd(GString *cmd, const char *dat, const char *spec,
 	return cmd;
 }
 
+/* A line of the median of a series family (dat_xy()), if it has data. */
+static void plot_xy(GString *cmd, const char *dat, const char *suite, const char *metric,
+		    const char *variant, const char *spec, const char *title)
+{
+	if (dat_xy(dat, suite, metric, variant, 1))
+		plot_cmd(cmd, dat, spec, title);
+}
+
+/* A line of the CDF of one series (dat_cdf()), if it has data. */
+static void plot_cdf(GString *cmd, const char *dat, struct series *s, const char *spec,
+		     const char *title)
+{
+	if (dat_cdf(dat, s))
+		plot_cmd(cmd, dat, spec, title);
+}
+
 static void plot_lease(void)
 {
 	struct {
@@ -334,20 +360,17 @@ static void plot_break(void)
 		g_autofree char *dat = g_strdup_printf("break-notify-%s", modes[i]);
 		g_autofree char *t = g_strdup_printf("notify: %s", modes[i]);
 
-		if (dat_cdf(dat, series_find("break", "notify", modes[i], 1)))
-			plot_cmd(cmd, dat, "using 1:2 with lines lw 2", t);
+		plot_cdf(cmd, dat, series_find("break", "notify", modes[i], 1),
+			 "using 1:2 with lines lw 2", t);
 	}
-	if (dat_cdf("break-resume-pinfs",
-		    series_find("break", "resume", "pinfs-signal", 1)))
-		plot_cmd(cmd, "break-resume-pinfs", "using 1:2 with lines dt 2 lw 2",
-			 "release to truncate return: pinfs");
-	if (dat_cdf("break-resume-kernel",
-		    series_find("break", "resume", "kernel-signal", 1)))
-		plot_cmd(cmd, "break-resume-kernel", "using 1:2 with lines dt 2 lw 2",
-			 "release to truncate return: kernel");
-	if (dat_cdf("break-noop", series_find("break", "noop", "pinfs-signal", 1)))
-		plot_cmd(cmd, "break-noop", "using 1:2 with lines lw 1 lc 'black'",
-			 "no-op pinfs ioctl");
+	plot_cdf(cmd, "break-resume-pinfs",
+		 series_find("break", "resume", "pinfs-signal", 1),
+		 "using 1:2 with lines dt 2 lw 2", "release to truncate return: pinfs");
+	plot_cdf(cmd, "break-resume-kernel",
+		 series_find("break", "resume", "kernel-signal", 1),
+		 "using 1:2 with lines dt 2 lw 2", "release to truncate return: kernel");
+	plot_cdf(cmd, "break-noop", series_find("break", "noop", "pinfs-signal", 1),
+		 "using 1:2 with lines lw 1 lc 'black'", "no-op pinfs ioctl");
 	if (!cmd->len)
 		return;
 	script =
@@ -366,30 +389,25 @@ static void plot_scale(void)
 	g_autoptr(GString) c = g_string_new(NULL);
 	g_autofree char *script = NULL;
 
-	if (dat_xy("scale-take", "scale", "take", "leases", 1))
-		plot_cmd(a, "scale-take", "using 1:2 with linespoints lw 2",
-			 "take (median)");
-	if (dat_xy("scale-release", "scale", "release", "leases", 1))
-		plot_cmd(a, "scale-release", "using 1:2 with linespoints lw 2",
-			 "release (median)");
-	if (dat_xy("scale-noop", "scale", "noop", "leases", 1))
-		plot_cmd(a, "scale-noop", "using 1:2 with linespoints lw 1 lc 'black'",
-			 "no-op ioctl timed beside it (median)");
+	plot_xy(a, "scale-take", "scale", "take", "leases",
+		"using 1:2 with linespoints lw 2", "take (median)");
+	plot_xy(a, "scale-release", "scale", "release", "leases",
+		"using 1:2 with linespoints lw 2", "release (median)");
+	plot_xy(a, "scale-noop", "scale", "noop", "leases",
+		"using 1:2 with linespoints lw 1 lc 'black'",
+		"no-op ioctl timed beside it (median)");
 	if (a->len)
 		g_string_append(
 		    a, ", 'scale-take.dat' using 1:3 with lines dt 2 title 'take p99'");
-	if (dat_xy("scale-htake", "scale", "take", "holders", 1))
-		plot_cmd(b, "scale-htake", "using 1:2 with linespoints lw 2",
-			 "take, H holders on one file");
-	if (dat_xy("scale-hbreak", "scale", "break_all", "holders", 1))
-		plot_cmd(b, "scale-hbreak", "using 1:2 with linespoints lw 2",
-			 "truncate breaking H holders");
-	if (dat_xy("scale-resolve", "scale", "resolve", "parked", 1))
-		plot_cmd(c, "scale-resolve", "using 1:2 with linespoints lw 2",
-			 "first release to last truncate return");
-	if (dat_xy("scale-relall", "scale", "release_all", "parked", 1))
-		plot_cmd(c, "scale-relall", "using 1:2 with linespoints lw 2",
-			 "releasing all leases");
+	plot_xy(b, "scale-htake", "scale", "take", "holders",
+		"using 1:2 with linespoints lw 2", "take, H holders on one file");
+	plot_xy(b, "scale-hbreak", "scale", "break_all", "holders",
+		"using 1:2 with linespoints lw 2", "truncate breaking H holders");
+	plot_xy(c, "scale-resolve", "scale", "resolve", "parked",
+		"using 1:2 with linespoints lw 2",
+		"first release to last truncate return");
+	plot_xy(c, "scale-relall", "scale", "release_all", "parked",
+		"using 1:2 with linespoints lw 2", "releasing all leases");
 	if (!a->len && !b->len && !c->len)
 		return;
 	script = g_strdup_printf(
