@@ -55,15 +55,27 @@ static void add_u64(JsonBuilder *b, const char *name, uint64_t v)
 	json_builder_add_int_value(b, v > G_MAXINT64 ? G_MAXINT64 : (gint64)v);
 }
 
+static void add_int(JsonBuilder *b, const char *name, gint64 v)
+{
+	json_builder_set_member_name(b, name);
+	json_builder_add_int_value(b, v);
+}
+
+static void add_bool(JsonBuilder *b, const char *name, gboolean v)
+{
+	json_builder_set_member_name(b, name);
+	json_builder_add_boolean_value(b, v);
+}
+
 /* A length, with null meaning "to end of file" (LT_LEN_EOF). */
 static void add_len(JsonBuilder *b, const char *name, uint64_t len)
 {
-	json_builder_set_member_name(b, name);
-	if (len == LT_LEN_EOF)
+	if (len == LT_LEN_EOF) {
+		json_builder_set_member_name(b, name);
 		json_builder_add_null_value(b);
-	else
-		json_builder_add_int_value(b,
-					   len > G_MAXINT64 ? G_MAXINT64 : (gint64)len);
+	} else {
+		add_u64(b, name, len);
+	}
 }
 
 /* A string that may hold any bytes (a path, a comm); NULL becomes null. */
@@ -87,8 +99,7 @@ static JsonBuilder *ok_begin(void)
 	JsonBuilder *b = json_builder_new();
 
 	json_builder_begin_object(b);
-	json_builder_set_member_name(b, "ok");
-	json_builder_add_boolean_value(b, TRUE);
+	add_bool(b, "ok", TRUE);
 	return b;
 }
 
@@ -127,10 +138,8 @@ static void reply_error(struct ctl_req *c, int err, const char *fmt, ...)
 	va_end(ap);
 
 	json_builder_begin_object(b);
-	json_builder_set_member_name(b, "ok");
-	json_builder_add_boolean_value(b, FALSE);
-	json_builder_set_member_name(b, "errno");
-	json_builder_add_int_value(b, err);
+	add_bool(b, "ok", FALSE);
+	add_int(b, "errno", err);
 	add_text(b, "error", msg);
 	reply_builder(c, b);
 	g_free(msg);
@@ -239,105 +248,101 @@ static void copy_waiter(const struct lt_waiter_info *wi, void *arg)
 	g_array_append_vals(arg, wi, 1);
 }
 
-static void cmd_leases(struct ctl_req *c, JsonObject *req)
+/* The file and the process a row is about: "path", "pid" and "command". */
+static void add_who(JsonBuilder *b, struct names *n, uint64_t ino, pid_t pid)
+{
+	add_text(b, "path", names_path(n, ino));
+	add_int(b, "pid", pid);
+	add_text(b, "command", names_comm(n, pid));
+}
+
+static void add_lease(JsonBuilder *b, struct names *n, const void *row, uint64_t now)
+{
+	const struct lt_lease_info *li = row;
+
+	add_u64(b, "id", li->lease_id);
+	add_u64(b, "ino", li->ino);
+	add_u64(b, "fh", li->fh);
+	add_who(b, n, li->ino, li->pid);
+	add_text(b, "type", type_name(li->type));
+	add_bool(b, "exclusive", li->exclusive);
+	add_text(b, "state", state_name(li->state));
+	add_u64(b, "offset", li->off);
+	add_len(b, "length", li->len);
+	add_u64(b, "granted_ns", li->granted_ns);
+	add_u64(b, "age_ns", since(now, li->granted_ns));
+	if (li->break_start_ns) {
+		add_u64(b, "break_start_ns", li->break_start_ns);
+		add_u64(b, "breaking_ns", since(now, li->break_start_ns));
+	}
+	add_u64(b, "pinned_bytes", li->pinned_bytes);
+	add_u64(b, "pins", li->npins);
+}
+
+static void add_waiter(JsonBuilder *b, struct names *n, const void *row, uint64_t now)
+{
+	const struct lt_waiter_info *wi = row;
+
+	add_u64(b, "id", wi->waiter_id);
+	add_u64(b, "ino", wi->ino);
+	add_u64(b, "breaker_fh", wi->breaker_fh);
+	add_who(b, n, wi->ino, wi->pid);
+	add_u64(b, "offset", wi->off);
+	add_len(b, "length", wi->len);
+	add_u64(b, "parked_ns", wi->parked_ns);
+	add_u64(b, "waited_ns", since(now, wi->parked_ns));
+	add_bool(b, "pins_only", wi->pins_only);
+}
+
+/*
+ * Answer a listing of @rows (copied out of the lease table just before):
+ * {"ok":true,"now_ns":...,"@member":[one object per row, by @add_row]},
+ * plus what the cluster hook adds.
+ */
+static void reply_rows(struct ctl_req *c, const char *member, GArray *rows,
+		       void (*add_row)(JsonBuilder *b, struct names *n, const void *row,
+				       uint64_t now))
 {
 	const struct ctl_proto *s = c->s;
-	GArray *a = g_array_new(FALSE, FALSE, sizeof(struct lt_lease_info));
+	guint size = g_array_get_element_size(rows);
+	uint64_t now = now_ns(s);
 	struct names names;
 	JsonBuilder *b;
-	uint64_t now;
-	guint i;
 
-	(void)req;
-	lt_foreach_lease(s->t, copy_lease, a);
-	now = now_ns(s);
 	names_init(&names, s);
-
 	b = ok_begin();
 	add_u64(b, "now_ns", now);
-	json_builder_set_member_name(b, "leases");
+	json_builder_set_member_name(b, member);
 	json_builder_begin_array(b);
-	for (i = 0; i < a->len; i++) {
-		const struct lt_lease_info *li =
-		    &g_array_index(a, struct lt_lease_info, i);
-
+	for (guint i = 0; i < rows->len; i++) {
 		json_builder_begin_object(b);
-		add_u64(b, "id", li->lease_id);
-		add_u64(b, "ino", li->ino);
-		add_u64(b, "fh", li->fh);
-		add_text(b, "path", names_path(&names, li->ino));
-		json_builder_set_member_name(b, "pid");
-		json_builder_add_int_value(b, li->pid);
-		add_text(b, "command", names_comm(&names, li->pid));
-		add_text(b, "type", type_name(li->type));
-		json_builder_set_member_name(b, "exclusive");
-		json_builder_add_boolean_value(b, li->exclusive);
-		add_text(b, "state", state_name(li->state));
-		add_u64(b, "offset", li->off);
-		add_len(b, "length", li->len);
-		add_u64(b, "granted_ns", li->granted_ns);
-		add_u64(b, "age_ns", since(now, li->granted_ns));
-		if (li->break_start_ns) {
-			add_u64(b, "break_start_ns", li->break_start_ns);
-			add_u64(b, "breaking_ns", since(now, li->break_start_ns));
-		}
-		add_u64(b, "pinned_bytes", li->pinned_bytes);
-		add_u64(b, "pins", li->npins);
+		add_row(b, &names, rows->data + (gsize)i * size, now);
 		json_builder_end_object(b);
 	}
 	json_builder_end_array(b);
 	if (s->hooks.cluster)
-		s->hooks.cluster(s->hook_ctx, "leases", b);
+		s->hooks.cluster(s->hook_ctx, member, b);
 	reply_builder(c, b);
-
 	names_clear(&names);
+}
+
+static void cmd_leases(struct ctl_req *c, JsonObject *req)
+{
+	GArray *a = g_array_new(FALSE, FALSE, sizeof(struct lt_lease_info));
+
+	(void)req;
+	lt_foreach_lease(c->s->t, copy_lease, a);
+	reply_rows(c, "leases", a, add_lease);
 	g_array_free(a, TRUE);
 }
 
 static void cmd_waiters(struct ctl_req *c, JsonObject *req)
 {
-	const struct ctl_proto *s = c->s;
 	GArray *a = g_array_new(FALSE, FALSE, sizeof(struct lt_waiter_info));
-	struct names names;
-	JsonBuilder *b;
-	uint64_t now;
-	guint i;
 
 	(void)req;
-	lt_foreach_waiter(s->t, copy_waiter, a);
-	now = now_ns(s);
-	names_init(&names, s);
-
-	b = ok_begin();
-	add_u64(b, "now_ns", now);
-	json_builder_set_member_name(b, "waiters");
-	json_builder_begin_array(b);
-	for (i = 0; i < a->len; i++) {
-		const struct lt_waiter_info *wi =
-		    &g_array_index(a, struct lt_waiter_info, i);
-
-		json_builder_begin_object(b);
-		add_u64(b, "id", wi->waiter_id);
-		add_u64(b, "ino", wi->ino);
-		add_u64(b, "breaker_fh", wi->breaker_fh);
-		add_text(b, "path", names_path(&names, wi->ino));
-		json_builder_set_member_name(b, "pid");
-		json_builder_add_int_value(b, wi->pid);
-		add_text(b, "command", names_comm(&names, wi->pid));
-		add_u64(b, "offset", wi->off);
-		add_len(b, "length", wi->len);
-		add_u64(b, "parked_ns", wi->parked_ns);
-		add_u64(b, "waited_ns", since(now, wi->parked_ns));
-		json_builder_set_member_name(b, "pins_only");
-		json_builder_add_boolean_value(b, wi->pins_only);
-		json_builder_end_object(b);
-	}
-	json_builder_end_array(b);
-	if (s->hooks.cluster)
-		s->hooks.cluster(s->hook_ctx, "waiters", b);
-	reply_builder(c, b);
-
-	names_clear(&names);
+	lt_foreach_waiter(c->s->t, copy_waiter, a);
+	reply_rows(c, "waiters", a, add_waiter);
 	g_array_free(a, TRUE);
 }
 
@@ -390,19 +395,17 @@ static void cmd_status(struct ctl_req *c, JsonObject *req)
 	add_u64(b, "now_ns", now);
 	json_builder_set_member_name(b, "status");
 	json_builder_begin_object(b);
-	json_builder_set_member_name(b, "leases");
-	json_builder_add_boolean_value(b, st.leases);
+	add_bool(b, "leases", st.leases);
 	add_u64(b, "break_time_s", st.break_time);
 	add_text(b, "pinned", st.pinned_fail ? "fail" : "wait");
 	json_builder_set_member_name(b, "undeclared_pins");
 	json_builder_begin_object(b);
-	json_builder_set_member_name(b, "watched");
-	json_builder_add_boolean_value(b, st.dma_watched);
+	add_bool(b, "watched", st.dma_watched);
 	add_text(b, "module", st.dma_module);
 	add_text(b, "detail", st.dma_detail);
 	add_text(b, "dma_module", st.dma_require ? "require" : "auto");
 	add_u64(b, "since_ns", st.dma_since_ns);
-	add_u64(b, "for_ns", now > st.dma_since_ns ? now - st.dma_since_ns : 0);
+	add_u64(b, "for_ns", since(now, st.dma_since_ns));
 	add_u64(b, "changes", st.dma_changes);
 	json_builder_end_object(b);
 	json_builder_end_object(b);
@@ -415,8 +418,7 @@ static void cmd_version(struct ctl_req *c, JsonObject *req)
 
 	(void)req;
 	add_text(b, "version", PINFS_VERSION);
-	json_builder_set_member_name(b, "protocol");
-	json_builder_add_int_value(b, CTL_PROTOCOL_VERSION);
+	add_int(b, "protocol", CTL_PROTOCOL_VERSION);
 	reply_builder(c, b);
 }
 
@@ -497,8 +499,7 @@ static void cmd_revoke(struct ctl_req *c, JsonObject *req)
 			 "lease %s revoked on request of uid %d pid %d", idstr,
 			 (int)c->uid, (int)c->pid);
 	b = ok_begin();
-	json_builder_set_member_name(b, "id");
-	json_builder_add_int_value(b, id);
+	add_int(b, "id", id);
 	reply_builder(c, b);
 }
 
