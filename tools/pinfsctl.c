@@ -286,6 +286,12 @@ static char *fmt_size(gint64 bytes)
 	return g_strdup_printf("%.1f%c", v, units[u]);
 }
 
+/* Integer member @name of @o, as text. */
+static char *fmt_int(JsonObject *o, const char *name)
+{
+	return g_strdup_printf("%" G_GINT64_FORMAT, member_int(o, name));
+}
+
 /* start-end (inclusive, as lslocks), end "EOF" for a lease to infinity. */
 static char *fmt_range(JsonObject *o)
 {
@@ -371,39 +377,22 @@ static GPtrArray *sorted_items(JsonObject *resp, const char *name)
 	return items;
 }
 
-static void print_leases(JsonObject *resp)
+/*
+ * Print the objects of array member @name of @resp as a table, sorted by
+ * id: @fill_row fills a row's @ncols cells from one object.
+ */
+static void print_items(JsonObject *resp, const char *name, guint ncols,
+			const char *const *heads, const bool *right,
+			void (*fill_row)(JsonObject *o, char **row))
 {
-	static const char *const heads[] = {"ID",    "PATH",  "PID", "COMMAND", "TYPE",
-					    "RANGE", "STATE", "AGE", "PINNED"};
-	static const bool right[] = {true,  false, true, false, false,
-				     false, false, true, true};
-	GPtrArray *items = sorted_items(resp, "leases");
-	struct table tb = {G_N_ELEMENTS(heads), heads, right,
+	GPtrArray *items = sorted_items(resp, name);
+	struct table tb = {ncols, heads, right,
 			   g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev)};
-	guint i;
 
-	for (i = 0; i < items->len; i++) {
-		JsonObject *o = g_ptr_array_index(items, i);
+	for (guint i = 0; i < items->len; i++) {
 		char **row = g_new0(char *, tb.ncols + 1);
-		char *type = member_text(o, "type", "?"), *up;
-		char *state = member_text(o, "state", "?");
-		JsonNode *excl = json_object_get_member(o, "exclusive");
-		bool exclusive =
-		    excl && JSON_NODE_HOLDS_VALUE(excl) && json_node_get_boolean(excl);
 
-		row[0] = g_strdup_printf("%" G_GINT64_FORMAT, member_int(o, "id"));
-		row[1] = fmt_path(o);
-		row[2] = g_strdup_printf("%" G_GINT64_FORMAT, member_int(o, "pid"));
-		row[3] = member_text(o, "command", "-");
-		up = g_ascii_strup(type, -1);
-		row[4] = g_strconcat(up, exclusive ? "+EXCL" : "", NULL);
-		g_free(up);
-		row[5] = fmt_range(o);
-		row[6] = g_ascii_strup(state, -1);
-		row[7] = fmt_duration(member_int(o, "age_ns"));
-		row[8] = fmt_size(member_int(o, "pinned_bytes"));
-		g_free(type);
-		g_free(state);
+		fill_row(g_ptr_array_index(items, i), row);
 		g_ptr_array_add(tb.rows, row);
 	}
 	table_print(&tb);
@@ -411,33 +400,59 @@ static void print_leases(JsonObject *resp)
 	g_ptr_array_free(items, TRUE);
 }
 
+static void lease_row(JsonObject *o, char **row)
+{
+	char *type = member_text(o, "type", "?"), *up;
+	char *state = member_text(o, "state", "?");
+	JsonNode *excl = json_object_get_member(o, "exclusive");
+	bool exclusive =
+	    excl && JSON_NODE_HOLDS_VALUE(excl) && json_node_get_boolean(excl);
+
+	row[0] = fmt_int(o, "id");
+	row[1] = fmt_path(o);
+	row[2] = fmt_int(o, "pid");
+	row[3] = member_text(o, "command", "-");
+	up = g_ascii_strup(type, -1);
+	row[4] = g_strconcat(up, exclusive ? "+EXCL" : "", NULL);
+	g_free(up);
+	row[5] = fmt_range(o);
+	row[6] = g_ascii_strup(state, -1);
+	row[7] = fmt_duration(member_int(o, "age_ns"));
+	row[8] = fmt_size(member_int(o, "pinned_bytes"));
+	g_free(type);
+	g_free(state);
+}
+
+static void print_leases(JsonObject *resp)
+{
+	static const char *const heads[] = {"ID",    "PATH",  "PID", "COMMAND", "TYPE",
+					    "RANGE", "STATE", "AGE", "PINNED"};
+	static const bool right[] = {true,  false, true, false, false,
+				     false, false, true, true};
+
+	print_items(resp, "leases", G_N_ELEMENTS(heads), heads, right, lease_row);
+}
+
+static void waiter_row(JsonObject *o, char **row)
+{
+	JsonNode *po = json_object_get_member(o, "pins_only");
+
+	row[0] = fmt_int(o, "id");
+	row[1] = fmt_path(o);
+	row[2] = fmt_int(o, "pid");
+	row[3] = member_text(o, "command", "-");
+	row[4] = fmt_range(o);
+	row[5] = fmt_duration(member_int(o, "waited_ns"));
+	row[6] = g_strdup(po && json_node_get_boolean(po) ? "yes" : "no");
+}
+
 static void print_waiters(JsonObject *resp)
 {
 	static const char *const heads[] = {"ID",    "PATH",   "PID",	   "COMMAND",
 					    "RANGE", "WAITED", "PINS-ONLY"};
 	static const bool right[] = {true, false, true, false, false, true, false};
-	GPtrArray *items = sorted_items(resp, "waiters");
-	struct table tb = {G_N_ELEMENTS(heads), heads, right,
-			   g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev)};
-	guint i;
 
-	for (i = 0; i < items->len; i++) {
-		JsonObject *o = g_ptr_array_index(items, i);
-		char **row = g_new0(char *, tb.ncols + 1);
-		JsonNode *po = json_object_get_member(o, "pins_only");
-
-		row[0] = g_strdup_printf("%" G_GINT64_FORMAT, member_int(o, "id"));
-		row[1] = fmt_path(o);
-		row[2] = g_strdup_printf("%" G_GINT64_FORMAT, member_int(o, "pid"));
-		row[3] = member_text(o, "command", "-");
-		row[4] = fmt_range(o);
-		row[5] = fmt_duration(member_int(o, "waited_ns"));
-		row[6] = g_strdup(po && json_node_get_boolean(po) ? "yes" : "no");
-		g_ptr_array_add(tb.rows, row);
-	}
-	table_print(&tb);
-	g_ptr_array_free(tb.rows, TRUE);
-	g_ptr_array_free(items, TRUE);
+	print_items(resp, "waiters", G_N_ELEMENTS(heads), heads, right, waiter_row);
 }
 
 /*
@@ -482,10 +497,8 @@ static void print_cluster(JsonObject *resp, bool leases)
 			char *type = member_text(o, "type", "?");
 			char *st = member_text(o, "state", "?");
 
-			row[2] =
-			    g_strdup_printf("%" G_GINT64_FORMAT, member_int(o, "id"));
-			row[3] =
-			    g_strdup_printf("%" G_GINT64_FORMAT, member_int(o, "pid"));
+			row[2] = fmt_int(o, "id");
+			row[3] = fmt_int(o, "pid");
 			row[4] = g_ascii_strup(type, -1);
 			row[5] = fmt_range(o);
 			row[6] = g_ascii_strup(st, -1);
@@ -510,6 +523,22 @@ out:
 	g_ptr_array_free(tb.rows, TRUE);
 }
 
+static void window_row(JsonObject *o, char **row)
+{
+	char *state = member_text(o, "state", "?");
+
+	row[0] = fmt_int(o, "id");
+	row[1] = member_null(o, "path") ? g_strdup("-") : member_text(o, "path", "");
+	row[2] = fmt_int(o, "pid");
+	row[3] = member_text(o, "command", "-");
+	row[4] = fmt_range(o);
+	row[5] = fmt_size(member_int(o, "length"));
+	row[6] = fmt_size(member_int(o, "unsynced_bytes"));
+	row[7] = fmt_size(member_int(o, "written_bytes"));
+	row[8] = g_ascii_strup(state, -1);
+	g_free(state);
+}
+
 static void print_windows(JsonObject *resp)
 {
 	static const char *const heads[] = {"ID",	"PATH",	   "PID",
@@ -517,32 +546,8 @@ static void print_windows(JsonObject *resp)
 					    "UNSYNCED", "WRITTEN", "STATE"};
 	static const bool right[] = {true, false, true, false, false,
 				     true, true,  true, false};
-	GPtrArray *items = sorted_items(resp, "windows");
-	struct table tb = {G_N_ELEMENTS(heads), heads, right,
-			   g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev)};
-	guint i;
 
-	for (i = 0; i < items->len; i++) {
-		JsonObject *o = g_ptr_array_index(items, i);
-		char **row = g_new0(char *, tb.ncols + 1);
-		char *state = member_text(o, "state", "?");
-
-		row[0] = g_strdup_printf("%" G_GINT64_FORMAT, member_int(o, "id"));
-		row[1] =
-		    member_null(o, "path") ? g_strdup("-") : member_text(o, "path", "");
-		row[2] = g_strdup_printf("%" G_GINT64_FORMAT, member_int(o, "pid"));
-		row[3] = member_text(o, "command", "-");
-		row[4] = fmt_range(o);
-		row[5] = fmt_size(member_int(o, "length"));
-		row[6] = fmt_size(member_int(o, "unsynced_bytes"));
-		row[7] = fmt_size(member_int(o, "written_bytes"));
-		row[8] = g_ascii_strup(state, -1);
-		g_free(state);
-		g_ptr_array_add(tb.rows, row);
-	}
-	table_print(&tb);
-	g_ptr_array_free(tb.rows, TRUE);
-	g_ptr_array_free(items, TRUE);
+	print_items(resp, "windows", G_N_ELEMENTS(heads), heads, right, window_row);
 }
 
 static void print_stats(JsonObject *resp)
