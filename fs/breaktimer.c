@@ -1,26 +1,34 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * breaktimer.c - one GLib timeout on the event thread, armed for the lease
- * table's earliest break deadline; when it fires, lt_expire() revokes what
- * is due and the timer is armed for the next deadline.
+ * breaktimer.c - the break_time timer: a timerfd armed for the lease
+ * table's earliest break deadline and watched by the event thread; when it
+ * fires, lt_expire() revokes what is due and the timer is armed for the
+ * next deadline.
+ *
+ * Any thread arms the timerfd itself (one timerfd_settime()), so a break
+ * never wakes the event thread: that thread would compete for a CPU with
+ * the holder the break has just signalled.
  */
-#include <stdatomic.h>
+#include <errno.h>
+#include <glib-unix.h>
 #include <stdbool.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 #include "breaktimer.h"
-#include "clock.h"
 
 struct break_timer {
 	struct lease_table *t;
 	void (*done)(void *arg, struct lt_effects *fx);
 	void *arg;
-	GMainContext *ctx;
-	GSource *timer; /* only touched on the event thread */
-	/* The timer's expiry (0: none); written by rearm_timer on the event
-	 * thread, read by break_timer_deadline_changed anywhere. */
-	atomic_uint_least64_t armed_ns;
-	bool stopping; /* set at unmount, before the table goes away */
+	int tfd;	   /* CLOCK_MONOTONIC, the lease table's clock */
+	GSource *src;	   /* tfd on the event thread */
+	GMutex lock;	   /* protects armed_ns and orders the timerfd_settime calls */
+	uint64_t armed_ns; /* the timerfd's expiry; 0: disarmed */
+	bool stopping;	   /* set at unmount, before the table goes away */
 };
+
+static gboolean on_timer(gint fd, GIOCondition cond, gpointer data);
 
 struct break_timer *break_timer_new(GMainContext *ctx, struct lease_table *t,
 				    void (*done)(void *arg, struct lt_effects *fx),
@@ -28,90 +36,89 @@ struct break_timer *break_timer_new(GMainContext *ctx, struct lease_table *t,
 {
 	struct break_timer *bt = g_new0(struct break_timer, 1);
 
-	bt->ctx = ctx;
 	bt->t = t;
 	bt->done = done;
 	bt->arg = arg;
+	g_mutex_init(&bt->lock);
+	bt->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (bt->tfd < 0)
+		g_error("timerfd_create: %s",
+			g_strerror(errno)); /* only ENOMEM, EMFILE */
+	bt->src = g_unix_fd_source_new(bt->tfd, G_IO_IN);
+	g_source_set_callback(bt->src, G_SOURCE_FUNC(on_timer), bt, NULL);
+	g_source_attach(bt->src, ctx);
 	return bt;
 }
 
-static gboolean on_timer(gpointer data);
-
-/*
- * Event thread: arm the timer for the table's next break deadline, and say
- * so in armed_ns before looking at the table a second time: a deadline
- * added after the first look was added by a thread that then reads
- * armed_ns (break_timer_deadline_changed), and either that thread sees the
- * new value and asks again, or the second look sees its deadline.
- */
-static gboolean rearm_timer(gpointer data)
+/* Arm the timerfd for next (UINT64_MAX: disarm).  Holding bt->lock. */
+static void arm(struct break_timer *bt, uint64_t next)
 {
-	struct break_timer *bt = data;
-	uint64_t next, now = clock_mono_ns();
-	guint ms;
+	struct itimerspec its = {0};
 
-	if (bt->stopping)
-		return G_SOURCE_REMOVE;
-	do {
-		next = lt_next_deadline(bt->t);
-		atomic_store(&bt->armed_ns, next == UINT64_MAX ? 0 : next);
-	} while (lt_next_deadline(bt->t) < next);
-	if (bt->timer) {
-		g_source_destroy(bt->timer);
-		g_source_unref(bt->timer);
-		bt->timer = NULL;
+	if (next != UINT64_MAX) {
+		/* 0 would disarm it: a deadline at 0 is long past anyway. */
+		next = MAX(next, 1);
+		its.it_value.tv_sec = (time_t)(next / 1000000000u);
+		its.it_value.tv_nsec = (long)(next % 1000000000u);
 	}
-	if (next == UINT64_MAX)
-		return G_SOURCE_REMOVE;
-	ms = next <= now ? 0 : (guint)MIN((next - now + 999999) / 1000000, G_MAXUINT);
-	bt->timer = g_timeout_source_new(ms);
-	g_source_set_callback(bt->timer, on_timer, bt, NULL);
-	g_source_attach(bt->timer, bt->ctx);
-	return G_SOURCE_REMOVE;
+	if (timerfd_settime(bt->tfd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
+		g_warning("break timer: timerfd_settime: %s", g_strerror(errno));
+	bt->armed_ns = next == UINT64_MAX ? 0 : next;
 }
 
-static gboolean on_timer(gpointer data)
+/*
+ * Event thread: revoke what is due, then arm for the table's next
+ * deadline, read under bt->lock: a deadline added meanwhile was added by a
+ * thread that then takes bt->lock (break_timer_deadline_changed), and
+ * either this look saw it or that thread sees this arming and moves it.
+ */
+static gboolean on_timer(gint fd, GIOCondition cond, gpointer data)
 {
 	struct break_timer *bt = data;
 	struct lt_effects fx = LT_EFFECTS_INIT;
+	uint64_t expirations;
 
+	(void)cond;
+	if (read(fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
+		g_warning("break timer: read: %s", g_strerror(errno));
 	if (bt->stopping)
-		return G_SOURCE_REMOVE;
+		return G_SOURCE_CONTINUE;
 	lt_expire(bt->t, &fx);
 	bt->done(bt->arg, &fx);
 	lt_effects_clear(&fx);
-	rearm_timer(bt); /* replaces this source */
-	return G_SOURCE_REMOVE;
+	g_mutex_lock(&bt->lock);
+	arm(bt, lt_next_deadline(bt->t));
+	g_mutex_unlock(&bt->lock);
+	return G_SOURCE_CONTINUE;
 }
 
 /*
- * Wake the event thread only if the earliest deadline is now before the
- * armed timer: a timer that fires early finds nothing to revoke and
- * re-arms, which is cheaper than waking the event thread on every break
- * and release (two CPUs are shared by the breaker, the holder and the
- * daemon).  next may be stale by now: a later change came with effects of
- * its own, and rearm_timer reads the table itself.
+ * Move the timer only if the earliest deadline is now before it: a timer
+ * that fires early finds nothing to revoke and re-arms.  next may be stale
+ * by now: a later change came with effects of its own.
  */
 void break_timer_deadline_changed(struct break_timer *bt, uint64_t next)
 {
-	uint64_t armed = atomic_load(&bt->armed_ns);
-
-	if (armed && next >= armed)
+	if (next == UINT64_MAX)
 		return;
-	g_main_context_invoke(bt->ctx, rearm_timer, bt);
+	g_mutex_lock(&bt->lock);
+	if (!bt->stopping && (!bt->armed_ns || next < bt->armed_ns))
+		arm(bt, next);
+	g_mutex_unlock(&bt->lock);
 }
 
 void break_timer_stop(struct break_timer *bt)
 {
+	g_mutex_lock(&bt->lock);
 	bt->stopping = true;
-	if (bt->timer) {
-		g_source_destroy(bt->timer);
-		g_source_unref(bt->timer);
-		bt->timer = NULL;
-	}
+	g_mutex_unlock(&bt->lock);
+	g_source_destroy(bt->src);
 }
 
 void break_timer_free(struct break_timer *bt)
 {
+	g_source_unref(bt->src);
+	close(bt->tfd);
+	g_mutex_clear(&bt->lock);
 	g_free(bt);
 }

@@ -20,6 +20,7 @@
 
 #include "cluster.h"
 #include "daemon.h"
+#include "logwriter.h"
 #include "handles.h"
 #include "window.h"
 #include "opts.h"
@@ -151,6 +152,7 @@ int main(int argc, char *argv[])
 		goto out_signals;
 	if (fuse_daemonize(opts.foreground) != 0)
 		goto out_unmount;
+	logwriter_install(); /* stderr and stdout are final now */
 
 	/* Threads only after fuse_daemonize: it forks. */
 	if (!layout_new(&fs, &error)) {

@@ -17,7 +17,7 @@
 
 /* lock protects polls: fh -> the fuse_pollhandle of the last poll() that
  * wants to hear of a break on that open file.  Taken last, after any
- * other lock. */
+ * other lock, and never held while writing to /dev/fuse. */
 struct notify {
 	GMutex lock;
 	GHashTable *polls;
@@ -57,15 +57,27 @@ void notify_poll_remove(struct notify *n, uint64_t fh)
 	g_mutex_unlock(&n->lock);
 }
 
+/*
+ * The handle is taken out of the table and used outside the lock: the
+ * poller wakes at once and its kernel sends a new POLL, whose handler
+ * (notify_poll_add) must not wait for this thread.  A handle serves one
+ * wake-up: the kernel polls again after it, with a new handle, for as long
+ * as someone waits.
+ */
 static void wake_poll(struct notify *n, uint64_t fh)
 {
-	struct fuse_pollhandle *ph;
+	struct fuse_pollhandle *ph = NULL;
+	gpointer key;
 
 	g_mutex_lock(&n->lock);
-	ph = g_hash_table_lookup(n->polls, &fh);
-	if (ph)
-		fuse_lowlevel_notify_poll(ph);
+	if (!g_hash_table_steal_extended(n->polls, &fh, &key, (gpointer *)&ph))
+		key = NULL;
 	g_mutex_unlock(&n->lock);
+	if (!ph)
+		return;
+	fuse_lowlevel_notify_poll(ph);
+	fuse_pollhandle_destroy(ph);
+	g_free(key);
 }
 
 /* si_code is SI_QUEUE, since only the kernel may send POLL_MSG to another
@@ -97,7 +109,10 @@ void notify_holders(struct notify *n, const GArray *holders)
 	for (guint i = 0; holders && i < holders->len; i++) {
 		const struct lt_notify *h = &g_array_index(holders, struct lt_notify, i);
 
-		signal_holder(h);
+		/* The poll() first: its wake-up is one write to /dev/fuse,
+		 * after which the kernel polls again (a round trip the signal
+		 * does not need); a holder that set no poll costs a lookup. */
 		wake_poll(n, h->fh);
+		signal_holder(h);
 	}
 }
