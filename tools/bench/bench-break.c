@@ -15,9 +15,13 @@
  * the holder says it is about to block, and 200 us more, so the holder is
  * asleep in sigsuspend() or poll() when the break starts, as a real holder
  * would be.  Just before each truncate, the bench times a no-op pinfs
- * ioctl: the baseline, measured under the same load as the break.
+ * ioctl and a getxattr("security.capability") of a pinfs file, each after
+ * the same 200 us pause: the baseline, measured under the same load as the
+ * break, and the GETXATTR round trip the kernel makes before every truncate
+ * of a FUSE file (to learn whether it must drop file capabilities).
  *
  *   notify  = holder notified - truncate start
+ *   rest    = notify - that getxattr: what the break adds to the GETXATTR
  *   resume  = truncate returned - holder starts its release
  *   total   = truncate returned - truncate start
  */
@@ -31,6 +35,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -122,11 +127,18 @@ reaped:
 	holder_release(&h->p);
 }
 
-/* One break: returns 0, or -1 with a message. */
-static int one_break(struct holder *h, int noop_fd, struct series *noop,
-		     struct series *notify, struct series *resume, struct series *total)
+/* The series of one holder mode. */
+struct break_series {
+	struct series *noop, *getxattr, *notify, *rest, *resume, *total;
+};
+
+/* One break: returns 0, or -1 with a message.  noop_path is a pinfs file
+ * (noop_fd open on it). */
+static int one_break(struct holder *h, int noop_fd, const char *noop_path,
+		     struct break_series *s)
 {
 	uint64_t t0, t1, tn, tr;
+	double gx;
 	char c;
 
 	if (write(h->p.cmd, "g", 1) != 1 || read(h->p.reply, &c, 1) != 1 || c != 'r') {
@@ -135,10 +147,21 @@ static int one_break(struct holder *h, int noop_fd, struct series *noop,
 	}
 	while (!atomic_load(&h->p.shm->blocking))
 		;
-	/* The baseline, timed next to the break it is compared with. */
+	/* The baselines, timed next to the break they are compared with,
+	 * after the same pause: all start with the daemon's threads asleep. */
+	g_usleep(200);
 	t0 = now_ns();
 	ioc_noop(noop_fd);
-	series_add(noop, (now_ns() - t0) / 1e3);
+	series_add(s->noop, (now_ns() - t0) / 1e3);
+	g_usleep(200);
+	t0 = now_ns();
+	if (getxattr(noop_path, "security.capability", NULL, 0) >= 0 ||
+	    errno != ENODATA) {
+		progress("break: getxattr %s: not ENODATA", noop_path);
+		return -1;
+	}
+	gx = (now_ns() - t0) / 1e3;
+	series_add(s->getxattr, gx);
 	g_usleep(200);
 	h->size = h->size ? 0 : 4096;
 	t0 = now_ns();
@@ -154,9 +177,10 @@ static int one_break(struct holder *h, int noop_fd, struct series *noop,
 			 mode_name[h->mode]);
 		return -1;
 	}
-	series_add(notify, (double)((int64_t)(tn - t0)) / 1e3);
-	series_add(resume, (t1 - tr) / 1e3);
-	series_add(total, (t1 - t0) / 1e3);
+	series_add(s->notify, (double)((int64_t)(tn - t0)) / 1e3);
+	series_add(s->rest, (double)((int64_t)(tn - t0)) / 1e3 - gx);
+	series_add(s->resume, (t1 - tr) / 1e3);
+	series_add(s->total, (t1 - t0) / 1e3);
 	return 0;
 }
 
@@ -197,32 +221,36 @@ int run_break(void)
 	for (int r = 0; r < opt.rounds && !ret; r++) {
 		progress("break: round %d/%d, %d breaks per mode", r + 1, opt.rounds, n);
 		for (int m = 0; m < M_COUNT && !ret; m++) {
-			struct series *sn =
-			    series_get("break", "notify", mode_name[m], 1, "us");
-			struct series *sr =
-			    series_get("break", "resume", mode_name[m], 1, "us");
-			struct series *st =
-			    series_get("break", "total", mode_name[m], 1, "us");
-			struct series *so =
-			    series_get("break", "noop", mode_name[m], 1, "us");
-			guint n0 = sn->samples->len, r0 = sr->samples->len,
-			      t0 = st->samples->len, o0 = so->samples->len;
+			struct break_series s = {
+			    .noop = series_get("break", "noop", mode_name[m], 1, "us"),
+			    .getxattr =
+				series_get("break", "getxattr", mode_name[m], 1, "us"),
+			    .notify =
+				series_get("break", "notify", mode_name[m], 1, "us"),
+			    .rest = series_get("break", "rest", mode_name[m], 1, "us"),
+			    .resume =
+				series_get("break", "resume", mode_name[m], 1, "us"),
+			    .total = series_get("break", "total", mode_name[m], 1, "us"),
+			};
+			struct series *all[] = {s.noop, s.getxattr, s.notify,
+						s.rest, s.resume,   s.total};
+			guint len0[G_N_ELEMENTS(all)];
 
+			for (guint k = 0; k < G_N_ELEMENTS(all); k++)
+				len0[k] = all[k]->samples->len;
 			for (int i = 0; i < n; i++) {
-				if (one_break(&h[m], nfd, so, sn, sr, st) < 0) {
+				if (one_break(&h[m], nfd, noop_path, &s) < 0) {
 					ret = -1;
 					break;
 				}
 			}
-			series_end_round(sn, n0);
-			series_end_round(sr, r0);
-			series_end_round(st, t0);
-			series_end_round(so, o0);
+			for (guint k = 0; k < G_N_ELEMENTS(all); k++)
+				series_end_round(all[k], len0[k]);
 		}
 	}
 	if (!ret) {
 		struct series *ks = series_find("break", "notify", "kernel-signal", 1);
-		struct ratio *sig, *pol;
+		struct ratio *sig, *pol, *gx, *sig_rest, *pol_rest;
 
 		sig = ratio_add("break", "pinfs signal notify / noop ioctl", 1,
 				series_find("break", "notify", "pinfs-signal", 1),
@@ -230,6 +258,17 @@ int run_break(void)
 		pol = ratio_add("break", "pinfs POLLPRI notify / noop ioctl", 1,
 				series_find("break", "notify", "pinfs-pollpri", 1),
 				series_find("break", "noop", "pinfs-pollpri", 1));
+		gx = ratio_add("break", "getxattr round trip / noop ioctl", 1,
+			       series_find("break", "getxattr", "pinfs-signal", 1),
+			       series_find("break", "noop", "pinfs-signal", 1));
+		sig_rest =
+		    ratio_add("break", "pinfs signal notify - getxattr / noop ioctl", 1,
+			      series_find("break", "rest", "pinfs-signal", 1),
+			      series_find("break", "noop", "pinfs-signal", 1));
+		pol_rest =
+		    ratio_add("break", "pinfs POLLPRI notify - getxattr / noop ioctl", 1,
+			      series_find("break", "rest", "pinfs-pollpri", 1),
+			      series_find("break", "noop", "pinfs-pollpri", 1));
 		ratio_add("break", "pinfs signal notify / kernel signal notify", 1,
 			  series_find("break", "notify", "pinfs-signal", 1), ks);
 		ratio_add("break", "pinfs POLLPRI notify / kernel signal notify", 1,
@@ -244,12 +283,13 @@ int run_break(void)
 		    "break notification by signal and by POLLPRI <= 2x a no-op ioctl "
 		    "(median)",
 		    sig->median <= 2 && pol->median <= 2 ? "met" : "missed",
-		    "signal %.2fx, POLLPRI %.2fx the no-op ioctl; signal %.0f us vs "
-		    "kernel SIGIO %.0f us (%.1fx)",
-		    sig->median, pol->median,
-		    series_find("break", "notify", "pinfs-signal", 1)->median, ks->median,
-		    series_find("break", "notify", "pinfs-signal", 1)->median /
-			ks->median);
+		    "signal %.2fx, POLLPRI %.2fx the no-op ioctl; of which the kernel's "
+		    "GETXATTR round trip %.2fx, the rest %.2fx (signal) and %.2fx "
+		    "(POLLPRI); signal %.0f us vs kernel SIGIO %.0f us",
+		    sig->median, pol->median, gx->median, sig_rest->median,
+		    pol_rest->median,
+		    series_find("break", "notify", "pinfs-signal", 1)->median,
+		    ks->median);
 	}
 out:
 	if (nfd >= 0)
