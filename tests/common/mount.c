@@ -497,6 +497,33 @@ int pm_daemon_thread_count(struct pm *pm)
 	return daemon_proc_count(pm, "task");
 }
 
+int pm_daemon_fds(struct pm *pm, int *pipes, char **list)
+{
+	g_autofree char *dir = g_strdup_printf("/proc/%d/fd", pm->pid);
+	g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+	GString *out = list ? g_string_new(NULL) : NULL;
+	const char *name;
+	int other = 0;
+
+	g_assert_nonnull(d);
+	*pipes = 0;
+	while ((name = g_dir_read_name(d))) {
+		g_autofree char *p = g_build_filename(dir, name, NULL);
+		g_autofree char *target = g_file_read_link(p, NULL);
+
+		if (out)
+			g_string_append_printf(out, "  %s -> %s\n", name,
+					       target ? target : "?");
+		if (target && g_str_has_prefix(target, "pipe:"))
+			(*pipes)++;
+		else
+			other++;
+	}
+	if (list)
+		*list = g_string_free(out, FALSE);
+	return other;
+}
+
 void pm_expect_log(struct pm *pm, const char *regex)
 {
 	g_autoptr(GError) err = NULL;

@@ -114,6 +114,14 @@ pid_t pm_daemon_pid(struct pm *pm);
 int pm_daemon_fd_count(struct pm *pm);
 /* Number of threads of the daemon (entries of /proc/PID/task). */
 int pm_daemon_thread_count(struct pm *pm);
+/*
+ * The daemon's open files, split: *@pipes counts pipe ends, the return
+ * value everything else.  (libfuse keeps one splice pipe, two fds, per
+ * worker thread for as long as the thread lives: those follow the thread
+ * count rather than the workload.)  With @list, also "fd -> target" lines
+ * for all of them (g_free() it).
+ */
+int pm_daemon_fds(struct pm *pm, int *pipes, char **list);
 
 /*
  * Declare that the daemon may log lines matching @regex (a GRegex, searched

@@ -1383,50 +1383,6 @@ static void test_mmap_coherence(void)
 	pm_unmount(pm);
 }
 
-/* "fd -> target" lines for the daemon's open files. */
-static char *daemon_fd_listing(struct pm *pm)
-{
-	g_autofree char *dir = g_strdup_printf("/proc/%d/fd", pm_daemon_pid(pm));
-	g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-	GString *out = g_string_new(NULL);
-	const char *name;
-
-	while (d && (name = g_dir_read_name(d))) {
-		g_autofree char *p = g_build_filename(dir, name, NULL);
-		g_autofree char *target = g_file_read_link(p, NULL);
-
-		g_string_append_printf(out, "  %s -> %s\n", name, target ? target : "?");
-	}
-	return g_string_free(out, FALSE);
-}
-
-/*
- * The daemon's open files, split: *pipes counts pipe ends, the return value
- * everything else.  libfuse keeps one splice pipe (two fds) per worker
- * thread for as long as the thread lives; those are bounded by the thread
- * count rather than by the workload, so they are checked separately.
- */
-static int daemon_fds(struct pm *pm, int *pipes)
-{
-	g_autofree char *dir = g_strdup_printf("/proc/%d/fd", pm_daemon_pid(pm));
-	g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-	const char *name;
-	int other = 0;
-
-	g_assert_nonnull(d);
-	*pipes = 0;
-	while ((name = g_dir_read_name(d))) {
-		g_autofree char *p = g_build_filename(dir, name, NULL);
-		g_autofree char *target = g_file_read_link(p, NULL);
-
-		if (target && g_str_has_prefix(target, "pipe:"))
-			(*pipes)++;
-		else
-			other++;
-	}
-	return other;
-}
-
 /* The daemon's fd count returns to its baseline after a workload. */
 static void test_fd_leak(void)
 {
@@ -1435,8 +1391,8 @@ static void test_fd_leak(void)
 	g_autofree char *mnone = pm_path(pm, "d/none");
 	g_autofree char *msub = pm_path(pm, "d/sub");
 	int pipes, threads = 0;
-	int baseline = daemon_fds(pm, &pipes), now = 0;
-	g_autofree char *before = daemon_fd_listing(pm);
+	g_autofree char *before = NULL;
+	int baseline = pm_daemon_fds(pm, &pipes, &before), now = 0;
 	char buf[16];
 	gint64 end;
 
@@ -1491,14 +1447,16 @@ static void test_fd_leak(void)
 			g_assert_cmpint(write(fd, "2", 1), ==, 1);
 			close(fd);
 		}
-		now = daemon_fds(pm, &pipes);
+		now = pm_daemon_fds(pm, &pipes, NULL);
 		threads = pm_daemon_thread_count(pm);
 		if (now <= baseline && pipes <= 2 * threads)
 			break;
 		g_usleep(100000);
 	} while (g_get_monotonic_time() < end);
 	if (now != baseline || pipes > 2 * threads) {
-		g_autofree char *after = daemon_fd_listing(pm);
+		g_autofree char *after = NULL;
+
+		pm_daemon_fds(pm, &pipes, &after);
 
 		g_printerr("daemon fds before the workload:\n%safter (%d threads):\n%s",
 			   before, threads, after);

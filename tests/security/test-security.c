@@ -308,6 +308,38 @@ struct holder_share {
 };
 
 /*
+ * A's first step: open its file and take a @type lease on all of it, into
+ * *@fd.  0, or the kid's exit status: 250 if the open failed, 1 if the
+ * lease was refused (its errno in s->err).
+ */
+static int holder_take(struct holder_share *s, unsigned type, int *fd)
+{
+	*fd = open(s->path, O_RDWR);
+	if (*fd < 0)
+		return 250;
+	if ((s->err = lease_set(*fd, type, 0, 0, PINFS_LEN_EOF)))
+		return 1;
+	return 0;
+}
+
+/*
+ * A: say 'L', wait for the parent's word, then record the state and end
+ * reason of its lease on @fd.  0, or 3 if F_GETLEASE failed.
+ */
+static int holder_report(struct holder_share *s, int fd)
+{
+	struct pinfs_lease_status st = {0};
+
+	kid_send('L');
+	kid_recv();
+	if (pinfs_getlease(fd, &st) < 0)
+		return 3;
+	s->state_after = st.state;
+	s->end_reason = st.end_reason;
+	return 0;
+}
+
+/*
  * A: open its file, take a read lease and pin 4 KiB, say 'L', then wait for
  * the parent's word; report the lease state it then sees and release.
  */
@@ -315,21 +347,16 @@ static int holder_fn(void *arg)
 {
 	struct holder_share *s = arg;
 	struct pinfs_lease_status st = {0};
-	int fd = open(s->path, O_RDWR);
+	int fd, ret = holder_take(s, PINFS_LEASE_READ, &fd);
 
-	if (fd < 0)
-		return 250;
-	if ((s->err = lease_set(fd, PINFS_LEASE_READ, 0, 0, PINFS_LEN_EOF)))
-		return 1;
+	if (ret)
+		return ret;
 	if (pinfs_pin(fd, 0, 4096, &s->pin_id) < 0 || pinfs_getlease(fd, &st) < 0)
 		return 2;
 	s->lease_id = st.lease_id;
-	kid_send('L');
-	kid_recv();
-	if (pinfs_getlease(fd, &st) < 0)
-		return 3;
-	s->state_after = st.state;
-	s->end_reason = st.end_reason;
+	ret = holder_report(s, fd);
+	if (ret)
+		return ret;
 	pinfs_release(fd);
 	close(fd);
 	return 0;
@@ -435,19 +462,13 @@ static void test_users_release(void)
 static int stubborn_fn(void *arg)
 {
 	struct holder_share *s = arg;
-	struct pinfs_lease_status st = {0};
-	int fd = open(s->path, O_RDWR);
+	int fd, ret = holder_take(s, PINFS_LEASE_WRITE, &fd);
 
-	if (fd < 0)
-		return 250;
-	if ((s->err = lease_set(fd, PINFS_LEASE_WRITE, 0, 0, PINFS_LEN_EOF)))
-		return 1;
-	kid_send('L');
-	kid_recv();
-	if (pinfs_getlease(fd, &st) < 0)
-		return 3;
-	s->state_after = st.state;
-	s->end_reason = st.end_reason;
+	if (ret)
+		return ret;
+	ret = holder_report(s, fd);
+	if (ret)
+		return ret;
 	close(fd);
 	return 0;
 }
@@ -931,36 +952,6 @@ static int lease_cycles(const char *path, int n)
 }
 
 /*
- * The daemon's open files other than pipes, and (in *pipes) its pipe ends.
- * libfuse gives each worker thread a splice pipe of its own, freed with the
- * thread, so pipes follow the thread count and are checked against it.
- */
-static int daemon_fds(pid_t pid, int *pipes, char **list)
-{
-	g_autofree char *dir = g_strdup_printf("/proc/%d/fd", pid);
-	GString *out = g_string_new(NULL);
-	GDir *d = g_dir_open(dir, 0, NULL);
-	const char *name;
-	int n = 0;
-
-	g_assert_nonnull(d);
-	*pipes = 0;
-	while ((name = g_dir_read_name(d))) {
-		g_autofree char *p = g_build_filename(dir, name, NULL);
-		g_autofree char *t = g_file_read_link(p, NULL);
-
-		g_string_append_printf(out, " %s->%s", name, t ? t : "?");
-		if (t && g_str_has_prefix(t, "pipe:"))
-			(*pipes)++;
-		else
-			n++;
-	}
-	g_dir_close(d);
-	*list = g_string_free(out, FALSE);
-	return n;
-}
-
-/*
  * The daemon's fds once the last cycle's release (sent by the kernel in the
  * background) has been served: wait until no lease is left.
  */
@@ -972,7 +963,7 @@ static int settled_fds(struct pm *pm, int *pipes, char **list)
 		g_usleep(10000);
 	}
 	g_usleep(100000);
-	return daemon_fds(pm_daemon_pid(pm), pipes, list);
+	return pm_daemon_fds(pm, pipes, list);
 }
 
 /*
@@ -1024,7 +1015,7 @@ static void test_faults_cycles(void)
 		   n, fds0, fds1, pipes0, pipes1, thr0, thr1, rss0, rss_mid, rss1,
 		   retries);
 	if (fds1 != fds0)
-		pm_message("daemon fds before:%s\nafter:%s", list0, list1);
+		pm_message("daemon fds before:\n%safter:\n%s", list0, list1);
 	g_assert_cmpint(fds1, ==, fds0);
 	/* Workers come and go up to libfuse's max_threads (10), no further. */
 	g_assert_cmpint(thr1, <=, thr0 + 10);
