@@ -355,6 +355,25 @@ static char *find_pinfs(const char *argv0)
 	return g_strdup("pinfs");
 }
 
+/* The subcommands, in the order "all" runs them. */
+static const struct {
+	const char *name;
+	int (*run)(void);
+	bool in_all;
+} subcommands[] = {
+    {"lease", run_lease, true},	  {"break", run_break, true},
+    {"scale", run_scale, true},	  {"io", run_io, true},
+    {"window", run_window, true}, {"cluster", run_cluster, false}, /* needs etcd-server */
+};
+
+static bool is_subcommand(const char *name)
+{
+	for (size_t i = 0; i < G_N_ELEMENTS(subcommands); i++)
+		if (!strcmp(name, subcommands[i].name))
+			return true;
+	return false;
+}
+
 static const char *summary =
     "Subcommands:\n"
     "  lease   latency of taking and releasing a layout lease, 1..64 threads,\n"
@@ -428,9 +447,7 @@ int main(int argc, char **argv)
 	}
 	cmd = argv[1];
 	all = !strcmp(cmd, "all");
-	if (!all && strcmp(cmd, "lease") && strcmp(cmd, "break") &&
-	    strcmp(cmd, "scale") && strcmp(cmd, "io") && strcmp(cmd, "window") &&
-	    strcmp(cmd, "cluster")) {
+	if (!all && !is_subcommand(cmd)) {
 		fprintf(stderr, "pinfs-bench: unknown subcommand '%s'\n", cmd);
 		return 2;
 	}
@@ -484,19 +501,9 @@ int main(int argc, char **argv)
 
 	progress("pinfs-bench %s: daemon %s, output %s, %d rounds", cmd, opt.pinfs_bin,
 		 opt.outdir, opt.rounds);
-	if (all || !strcmp(cmd, "lease"))
-		ret |= run_lease();
-	if (all || !strcmp(cmd, "break"))
-		ret |= run_break();
-	if (all || !strcmp(cmd, "scale"))
-		ret |= run_scale();
-	if (all || !strcmp(cmd, "io"))
-		ret |= run_io();
-	if (all || !strcmp(cmd, "window"))
-		ret |= run_window();
-	/* Not in "all": it needs etcd-server. */
-	if (!strcmp(cmd, "cluster"))
-		ret |= run_cluster();
+	for (size_t i = 0; i < G_N_ELEMENTS(subcommands); i++)
+		if (all ? subcommands[i].in_all : !strcmp(cmd, subcommands[i].name))
+			ret |= subcommands[i].run();
 	meta_loadavg("loadavg_at_end");
 	ret |= report_write(cmdline);
 	progress("done: results in %s", opt.outdir);
