@@ -8,8 +8,11 @@
  *   n/NODE                  the node is alive (under its etcd lease)
  *   i/FILE/NODE             NODE may hold leases on FILE ("interest")
  *   x/FILE/NODE/SEQ         NODE wants to change FILE: an intent, whose
- *                           value is "OFF LEN NONBLOCK"
+ *                           value is "OFF LEN NONBLOCK MADE" (MADE 1 once
+ *                           the change is made)
  *   a/FILE/NODE/SEQ/PEER    PEER's answer to that intent: an errno, 0 = go
+ *   c/FILE/NODE/SEQ/PEER    PEER dropped its cached pages of FILE after the
+ *                           change was made
  *   l/FILE/NODE             NODE's leases on FILE, for pinfsctl only (JSON,
  *                           written a moment after they change)
  *
@@ -28,6 +31,9 @@
  *       conflicting leases, with its grants for the file blocked by I2.
  *   I5  A node that cannot renew its etcd lease for (almost) its TTL
  *       revokes all its leases: after the TTL the others no longer ask it.
+ *   I6  A change is reported done only once every node that I3 waited for
+ *       has dropped its cached pages of the file after the change was made
+ *       (its c/ key), or lost its interest.
  * A grant on A racing with B's intent: both are single etcd transactions
  * (A: put interest + read intents; B: put intent + read interests), so
  * one sees the other (I1, I3); once A's interest exists, A's watch delivers
@@ -119,8 +125,12 @@ struct mintent {
 	uint64_t off, len;
 	bool nonblock;
 	GHashTable *answers; /* PEER -> GINT_TO_POINTER(errno + 1) */
+	GHashTable *cleared; /* PEER, for each c/ key */
 	struct rwaiter *rw;  /* our break for it, until answered */
 	bool answered;	     /* by us: delete our answer when it goes */
+	bool made;	     /* the change is made (MADE in the value) */
+	bool clearing;	     /* job_clear queued: our pages not dropped yet */
+	bool cleared_by_us;  /* our c/ key is written: delete it too */
 };
 
 /* A lease table waiter parked for another node's intent. */
@@ -141,6 +151,11 @@ struct cluster_change {
 	void (*resume)(void *arg, int err);
 	void *arg;
 	bool parked; /* on cl->pending, resume not yet called */
+	/* Made (cluster_change_made): rev is then the revision of the MADE
+	 * put, and it waits for the c/ keys instead of the answers. */
+	bool made;
+	uint64_t off, len;
+	bool nonblock;
 };
 
 static void i64_free(gpointer p)
@@ -188,6 +203,7 @@ static void mintent_free(gpointer p)
 
 	g_free(mi->node);
 	g_hash_table_destroy(mi->answers);
+	g_hash_table_destroy(mi->cleared);
 	g_free(mi);
 }
 
@@ -225,7 +241,9 @@ static void mfile_maybe_drop(struct cluster *cl, struct mfile *mf)
 		g_hash_table_remove(cl->files, mf->id);
 }
 
-/* Does another node's intent overlap [off, off+len) of mf? */
+/* Does another node's intent overlap [off, off+len) of mf?  One whose
+ * change is made no longer counts once our pages are dropped after it: a
+ * lease may come then, before the intent is withdrawn. */
 static bool foreign_intent(struct cluster *cl, struct mfile *mf, uint64_t off,
 			   uint64_t len)
 {
@@ -236,6 +254,8 @@ static bool foreign_intent(struct cluster *cl, struct mfile *mf, uint64_t off,
 	while (g_hash_table_iter_next(&it, NULL, &v)) {
 		struct mintent *mi = v;
 
+		if (mi->made && !mi->clearing)
+			continue;
 		if (strcmp(mi->node, cl->node) && overlaps(mi->off, mi->len, off, len))
 			return true;
 	}
@@ -248,13 +268,14 @@ struct actions {
 	GArray *cancels;    /* lease table waiter ids */
 	GPtrArray *gone;    /* struct gone: intents answered and withdrawn */
 	GPtrArray *resumes; /* struct resume */
+	GPtrArray *clears;  /* struct gone: intents made, to drop pages for */
 };
 
 struct gone {
 	struct cluster *cl;
 	char *file, *ikey;
 	struct pinfs_inode *inode; /* held, or NULL */
-	bool answered;
+	bool answered, cleared;
 };
 
 struct resume {
@@ -275,6 +296,7 @@ static void actions_init(struct actions *a)
 	a->cancels = g_array_new(FALSE, FALSE, sizeof(uint64_t));
 	a->gone = g_ptr_array_new();
 	a->resumes = g_ptr_array_new();
+	a->clears = g_ptr_array_new();
 }
 
 /* Queue ch's resume with err, to run once cl->lock is dropped.  The caller
@@ -299,17 +321,34 @@ static void fail_pending(struct cluster *cl, struct actions *a, int err)
 	}
 }
 
-static bool parse_intent(const char *value, uint64_t *off, uint64_t *len, bool *nb)
+static bool parse_intent(const char *value, uint64_t *off, uint64_t *len, bool *nb,
+			 bool *made)
 {
 	unsigned long long o, l;
-	int n;
+	int n, m = 0;
 
-	if (sscanf(value, "%llu %llu %d", &o, &l, &n) != 3)
+	if (sscanf(value, "%llu %llu %d %d", &o, &l, &n, &m) < 3)
 		return false;
 	*off = o;
 	*len = l;
 	*nb = n != 0;
+	*made = m != 0;
 	return true;
+}
+
+/* A job for the cluster thread about intent ikey of mf: inode held. */
+static struct gone *gone_new(struct cluster *cl, struct mfile *mf, const char *ikey)
+{
+	struct gone *g = g_new0(struct gone, 1);
+
+	g->cl = cl;
+	g->file = g_strdup(mf->id);
+	g->ikey = g_strdup(ikey);
+	if (mf->local && mf->inode) {
+		g->inode = mf->inode;
+		inode_hold(cl->fs, mf->inode);
+	}
+	return g;
 }
 
 /*
@@ -351,20 +390,46 @@ static void apply(struct cluster *cl, bool put, const char *rel, const char *val
 			goto out;
 		}
 		mi = g_hash_table_lookup(mf->intents, ikey);
-		if (put && !mi) {
+		if (put && mi && !mi->made) {
+			uint64_t o, l;
+			bool nb, made;
+
+			/* The change is made: drop our cached pages and say so
+			 * (I6).  The intent's holder waits for that only from
+			 * the nodes that answered it, but any node with
+			 * interest drops them. */
+			if (parse_intent(value, &o, &l, &nb, &made) && made) {
+				mi->made = true;
+				if (strcmp(mi->node, cl->node) && mf->local &&
+				    mf->inode) {
+					mi->clearing = true;
+					g_ptr_array_add(a->clears,
+							gone_new(cl, mf, ikey));
+				}
+			}
+		} else if (put && !mi) {
 			mi = g_new0(struct mintent, 1);
 			mi->node = g_strdup(parts[2]);
 			mi->answers =
 			    g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-			if (!parse_intent(value, &mi->off, &mi->len, &mi->nonblock)) {
+			mi->cleared =
+			    g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+			if (!parse_intent(value, &mi->off, &mi->len, &mi->nonblock,
+					  &mi->made)) {
 				mi->off = 0;
 				mi->len = UINT64_MAX;
 			}
 			g_hash_table_insert(mf->intents, g_strdup(ikey), mi);
-			/* Another node's change on a file we may hold leases
-			 * on: break them (I4).  No local interest means no
-			 * local lease (I1), and I2 keeps it so. */
-			if (strcmp(mi->node, cl->node) && mf->local && mf->inode) {
+			if (mi->made && strcmp(mi->node, cl->node) && mf->local &&
+			    mf->inode) {
+				/* Made already (seen late, by a resync): nothing
+				 * left to break, only pages to drop. */
+				mi->clearing = true;
+				g_ptr_array_add(a->clears, gone_new(cl, mf, ikey));
+			} else if (strcmp(mi->node, cl->node) && mf->local && mf->inode) {
+				/* Another node's change on a file we may hold
+				 * leases on: break them (I4).  No local interest
+				 * means no local lease (I1), and I2 keeps it so. */
 				struct rbreak *rb = g_new0(struct rbreak, 1);
 
 				rb->rw = g_new0(struct rwaiter, 1);
@@ -391,6 +456,7 @@ static void apply(struct cluster *cl, bool put, const char *rel, const char *val
 			g->file = g_strdup(mf->id);
 			g->ikey = g_strdup(ikey);
 			g->answered = mi->answered;
+			g->cleared = mi->cleared_by_us;
 			if (mf->local && mf->inode && strcmp(mi->node, cl->node)) {
 				g->inode = mf->inode;
 				inode_hold(cl->fs, mf->inode);
@@ -422,6 +488,18 @@ static void apply(struct cluster *cl, bool put, const char *rel, const char *val
 		else if (mi)
 			g_hash_table_remove(mi->answers, parts[4]);
 		g_free(ikey);
+	} else if (n == 5 && !strcmp(parts[0], "c")) { /* c/FILE/NODE/SEQ/PEER */
+		char *ikey = g_strdup_printf("%s/%s", parts[2], parts[3]);
+		struct mintent *mi = NULL;
+
+		mf = mfile_get(cl, parts[1], false);
+		if (mf)
+			mi = g_hash_table_lookup(mf->intents, ikey);
+		if (mi && put)
+			g_hash_table_add(mi->cleared, g_strdup(parts[4]));
+		else if (mi)
+			g_hash_table_remove(mi->cleared, parts[4]);
+		g_free(ikey);
 	}
 out:
 	g_strfreev(parts);
@@ -432,6 +510,8 @@ out:
  * until the mirror has reached its intent's revision; then for each node
  * that held interest then: its interest gone (or a new one, created after
  * the intent: that node saw the intent, I2) lets it go; an answer decides.
+ * A change made waits the same way, from its MADE put, for each such
+ * node's c/ key (I6).
  */
 static void evaluate(struct cluster *cl, struct actions *a)
 {
@@ -461,6 +541,11 @@ static void evaluate(struct cluster *cl, struct actions *a)
 
 			if (!now || *now != *(int64_t *)v)
 				continue; /* gone: dead, or idle without leases */
+			if (ch->made) {
+				if (!g_hash_table_contains(mi->cleared, k))
+					wait = true;
+				continue;
+			}
 			ans = g_hash_table_lookup(mi->answers, k);
 			if (!ans) {
 				wait = true;
@@ -479,6 +564,7 @@ static void evaluate(struct cluster *cl, struct actions *a)
 
 static gboolean job_gone(gpointer data);
 static gboolean job_answer(gpointer data);
+static gboolean job_clear(gpointer data);
 
 /* Run what apply() and evaluate() found, holding no lock. */
 static void actions_run(struct cluster *cl, struct actions *a)
@@ -505,6 +591,8 @@ static void actions_run(struct cluster *cl, struct actions *a)
 			cluster_remote_resumed(rw, ret < 0 ? -ret : 0);
 		g_free(rb);
 	}
+	for (guint i = 0; i < a->clears->len; i++)
+		g_main_context_invoke(cl->ctx, job_clear, a->clears->pdata[i]);
 	for (guint i = 0; i < a->gone->len; i++)
 		g_main_context_invoke(cl->ctx, job_gone, a->gone->pdata[i]);
 	for (guint i = 0; i < a->resumes->len; i++) {
@@ -520,6 +608,7 @@ static void actions_run(struct cluster *cl, struct actions *a)
 	g_array_free(a->cancels, TRUE);
 	g_ptr_array_free(a->gone, TRUE);
 	g_ptr_array_free(a->resumes, TRUE);
+	g_ptr_array_free(a->clears, TRUE);
 }
 
 /* ---- the watch thread ---- */
@@ -590,18 +679,18 @@ static int resync(struct cluster *cl, GError **error)
 			g_ptr_array_add(stale, g_strdup(k));
 	/* Answers before intents before interest: deletes in that order
 	 * leave no answer to an intent already gone. */
-	for (int pass = 0; pass < 3; pass++)
+	for (int pass = 0; pass < 4; pass++)
 		for (guint i = 0; i < stale->len; i++) {
 			const char *rel = stale->pdata[i];
 
-			if (rel[0] == "axi"[pass])
+			if (rel[0] == "acxi"[pass])
 				apply(cl, false, rel, "", 0, &a);
 		}
-	for (int pass = 0; pass < 3; pass++)
+	for (int pass = 0; pass < 4; pass++)
 		for (guint i = 0; i < kvs->len; i++) {
 			struct etcd_kv *kv = &g_array_index(kvs, struct etcd_kv, i);
 
-			if (kv->key[plen] == "ixa"[pass] ||
+			if (kv->key[plen] == "ixac"[pass] ||
 			    (pass == 0 && kv->key[plen] == 'n'))
 				apply(cl, true, kv->key + plen, kv->value, kv->create_rev,
 				      &a);
@@ -713,8 +802,53 @@ static gboolean job_answer(gpointer data)
 	return G_SOURCE_REMOVE;
 }
 
+static void gone_free(struct gone *g)
+{
+	if (g->inode)
+		inode_forget(g->cl->fs, g->inode, 1);
+	g_free(g->file);
+	g_free(g->ikey);
+	g_free(g);
+}
+
+/* Another node's change is made: drop our cached pages of the file, then
+ * say so (I6), unless the intent went meanwhile (then nobody waits). */
+static gboolean job_clear(gpointer data)
+{
+	struct gone *g = data;
+	struct cluster *cl = g->cl;
+	struct mintent *mi = NULL;
+	GError *error = NULL;
+	struct mfile *mf;
+	char *k;
+
+	if (g->inode)
+		inval(cl, g->inode);
+	g_mutex_lock(&cl->lock);
+	mf = mfile_get(cl, g->file, false);
+	if (mf)
+		mi = g_hash_table_lookup(mf->intents, g->ikey);
+	if (mi) {
+		mi->cleared_by_us = true;
+		mi->clearing = false;
+	}
+	g_mutex_unlock(&cl->lock);
+	if (mi) {
+		k = key(cl, "c/%s/%s/%s", g->file, g->ikey, cl->node);
+		if (etcd_put(cl->etcd, k, "", atomic_load(&cl->lease), &error) < 0) {
+			g_message("cluster: cannot report %s's pages dropped: %s",
+				  g->ikey, error->message);
+			g_clear_error(&error);
+		}
+		g_free(k);
+	}
+	gone_free(g);
+	return G_SOURCE_REMOVE;
+}
+
 /* Another node's intent is withdrawn: its change is made (or given up).
- * Drop our cached pages once more, and our answer. */
+ * Drop our cached pages once more unless job_clear did after the change
+ * (leases may have come since), and our answer. */
 static gboolean job_gone(gpointer data)
 {
 	struct gone *g = data;
@@ -722,15 +856,21 @@ static gboolean job_gone(gpointer data)
 	GError *error = NULL;
 
 	if (g->inode) {
-		inval(cl, g->inode);
+		if (!g->cleared)
+			inval(cl, g->inode);
 		inode_forget(cl->fs, g->inode, 1);
 	}
-	if (g->answered) {
-		char *k = key(cl, "a/%s/%s/%s", g->file, g->ikey, cl->node);
+	if (g->answered || g->cleared) {
+		struct etcd_txn *t = etcd_txn_new();
+		char *ak = key(cl, "a/%s/%s/%s", g->file, g->ikey, cl->node);
+		char *ck = key(cl, "c/%s/%s/%s", g->file, g->ikey, cl->node);
 
-		if (etcd_delete(cl->etcd, k, false, &error) < 0)
-			g_clear_error(&error); /* it goes with our lease anyway */
-		g_free(k);
+		etcd_txn_delete(t, ak, false);
+		etcd_txn_delete(t, ck, false);
+		if (etcd_txn_run(cl->etcd, t, NULL, NULL, &error) < 0)
+			g_clear_error(&error); /* they go with our lease anyway */
+		g_free(ak);
+		g_free(ck);
 	}
 	g_free(g->file);
 	g_free(g->ikey);
@@ -812,7 +952,7 @@ int cluster_grant(struct cluster *cl, struct pinfs_inode *inode, uint64_t off,
 		for (guint i = 0; i < kvs->len; i++) {
 			struct etcd_kv *kv = &g_array_index(kvs, struct etcd_kv, i);
 			uint64_t o, l;
-			bool nb;
+			bool nb, made;
 
 			/* Seed the mirror only while its watch is behind this
 			 * transaction: it will replay the intent's delete.
@@ -821,7 +961,7 @@ int cluster_grant(struct cluster *cl, struct pinfs_inode *inode, uint64_t off,
 			if (cl->rev < rev)
 				apply(cl, true, kv->key + plen, kv->value, kv->create_rev,
 				      &seed);
-			if (parse_intent(kv->value, &o, &l, &nb) &&
+			if (parse_intent(kv->value, &o, &l, &nb, &made) && !made &&
 			    overlaps(o, l, off, len) &&
 			    !intent_is_ours(cl, kv->key + plen))
 				ret = -EAGAIN;
@@ -875,6 +1015,9 @@ int cluster_change_begin(struct cluster *cl, struct pinfs_inode *inode, uint64_t
 	    g_strdup_printf("%s/%" PRIu64, cl->node, atomic_fetch_add(&cl->seq, 1));
 	ch->resume = resume;
 	ch->arg = arg;
+	ch->off = off;
+	ch->len = len;
+	ch->nonblock = nonblock;
 	ch->required = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, i64_free);
 	if (atomic_load(&cl->state) != CL_UP) {
 		ret = -ENOLCK;
@@ -884,7 +1027,7 @@ int cluster_change_begin(struct cluster *cl, struct pinfs_inode *inode, uint64_t
 	 * (I1, I3). */
 	xk = key(cl, "x/%s/%s", ch->file, ch->ikey);
 	ik = key(cl, "i/%s/", ch->file);
-	g_snprintf(val, sizeof(val), "%" PRIu64 " %" PRIu64 " %d", off, len, nonblock);
+	g_snprintf(val, sizeof(val), "%" PRIu64 " %" PRIu64 " %d 0", off, len, nonblock);
 	t = etcd_txn_new();
 	etcd_txn_put(t, xk, val, atomic_load(&cl->lease));
 	etcd_txn_range(t, ik, true);
@@ -912,12 +1055,9 @@ int cluster_change_begin(struct cluster *cl, struct pinfs_inode *inode, uint64_t
 		ret = 0;
 		goto out;
 	}
-	if (nonblock) {
-		/* The others start breaking when they see the intent (rule
-		 * 9); we do not wait for them. */
-		ret = -EWOULDBLOCK;
-		goto out;
-	}
+	/* O_NONBLOCK waits too, but only for the answers: each node breaks
+	 * without waiting (rule 9) and answers EWOULDBLOCK if a lease of
+	 * its own conflicts, 0 if none does. */
 	actions_init(&a);
 	g_mutex_lock(&cl->lock);
 	ch->parked = true;
@@ -948,6 +1088,46 @@ void cluster_change_cancel(struct cluster *cl, struct cluster_change *ch, int er
 	g_mutex_unlock(&cl->lock);
 	if (was)
 		ch->resume(ch->arg, err);
+}
+
+int cluster_change_made(struct cluster *cl, struct cluster_change *ch,
+			void (*resume)(void *arg, int err), void *arg)
+{
+	GError *error = NULL;
+	struct etcd_txn *t;
+	struct actions a;
+	char *xk, val[80];
+	int64_t rev;
+	int ret;
+
+	if (!g_hash_table_size(ch->required) || atomic_load(&cl->state) != CL_UP)
+		return 0;
+	xk = key(cl, "x/%s/%s", ch->file, ch->ikey);
+	g_snprintf(val, sizeof(val), "%" PRIu64 " %" PRIu64 " %d 1", ch->off, ch->len,
+		   ch->nonblock);
+	t = etcd_txn_new();
+	etcd_txn_put(t, xk, val, atomic_load(&cl->lease));
+	ret = etcd_txn_run(cl->etcd, t, &rev, NULL, &error);
+	g_free(xk);
+	if (ret < 0) {
+		/* The nodes that answered cannot hear it: they drop their
+		 * pages when the intent goes, or fence themselves. */
+		g_message("cluster: cannot mark %s made: %s", ch->ikey, error->message);
+		g_clear_error(&error);
+		return 0;
+	}
+	actions_init(&a);
+	g_mutex_lock(&cl->lock);
+	ch->made = true;
+	ch->rev = rev;
+	ch->resume = resume;
+	ch->arg = arg;
+	ch->parked = true;
+	cl->pending = g_list_append(cl->pending, ch);
+	evaluate(cl, &a);
+	g_mutex_unlock(&cl->lock);
+	actions_run(cl, &a);
+	return 1;
 }
 
 static gboolean job_withdraw(gpointer data)

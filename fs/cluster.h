@@ -59,6 +59,16 @@ int cluster_grant(struct cluster *cl, struct pinfs_inode *inode, uint64_t off,
 int cluster_change_begin(struct cluster *cl, struct pinfs_inode *inode, uint64_t off,
 			 uint64_t len, bool nonblock, void (*resume)(void *arg, int err),
 			 void *arg, struct cluster_change **ch);
+/*
+ * The change is made (after cluster_change_begin let it go): 0, reply at
+ * once; or 1, parked until every node that answered has dropped its cached
+ * pages of the file, then resume(arg, err) is called exactly once, from a
+ * cluster thread with no lock held (err is informative only: the change is
+ * made, so the caller replies with its outcome).  cluster_change_done
+ * follows either way.
+ */
+int cluster_change_made(struct cluster *cl, struct cluster_change *ch,
+			void (*resume)(void *arg, int err), void *arg);
 /* Give up a parked change (interrupt): resume(arg, err) if not yet. */
 void cluster_change_cancel(struct cluster *cl, struct cluster_change *ch, int err);
 /* The change is made, or failed: withdraw its intent.  NULL is a no-op. */

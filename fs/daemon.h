@@ -182,9 +182,12 @@ void layout_free(struct layout *l);
 /*
  * A layout change: what it touches, and its continuation.  A handler
  * embeds it first in a struct of its own that holds the request's
- * arguments, and apply finds them there (container_of).  apply makes the
- * change and replies to req; it runs at once or, after a wait, on another
- * thread, from a copy of the handler's struct.
+ * arguments, and make and reply find them there (container_of).  make makes
+ * the change and keeps its outcome in that struct (err, and what the reply
+ * carries); reply answers req from it.  They run at once or, after a wait,
+ * on another thread, from a copy of the handler's struct; on a cluster
+ * mount the reply may wait until the other nodes dropped their cached
+ * pages of the file (cluster.c).
  */
 struct layout_change {
 	struct pinfs_inode *inode;
@@ -204,13 +207,15 @@ struct layout_change {
 	/* Set for apply when a resize leaves the size as it is (O_TRUNC of an
 	 * empty file): nothing may be cut then, since no lease was broken. */
 	bool size_stays;
-	void (*apply)(fuse_req_t req, struct layout_change *c);
+	int err; /* make's outcome: 0 or an errno */
+	void (*make)(fuse_req_t req, struct layout_change *c);
+	void (*reply)(fuse_req_t req, struct layout_change *c);
 };
 
 /*
  * Make change c (size bytes: the handler's whole struct) now, or park it
  * until the leases and pins in its way are gone, or refuse it: every way,
- * req is answered (by c->apply or with an error), and layout_change holds
+ * req is answered (by c->reply or with an error), and layout_change holds
  * the layout lock and a lookup reference of c->inode only while it runs.
  * For a file without leases it costs one atomic load, an uncontended read
  * lock and a lookup reference.

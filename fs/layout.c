@@ -7,7 +7,7 @@
  *
  *   - layout_change(): a size change, O_TRUNC, fallocate or
  *     copy_file_range asks lt_break().  It goes ahead at once (the
- *     change's own apply function makes it and replies), is refused, or
+ *     change's own make and reply functions), is refused, or
  *     waits as a struct parked: a copy of the change and its request, and
  *     nothing else.  No thread waits for it.
  *   - every lease table call returns its effects (struct lt_effects); the
@@ -280,6 +280,40 @@ static void on_cluster_resume(void *arg, int err)
  * the change was taken over: parked without a thread until the other
  * nodes answer, or failed.
  */
+/* cluster.c: the other nodes have dropped their cached pages of the file
+ * made (or gave up on them): the change's outcome is the reply. */
+static void on_cluster_made(void *arg, int err)
+{
+	struct parked *p = arg;
+	struct layout_change *c = parked_change(p);
+
+	(void)err;
+	c->reply(p->req, c);
+	cluster_change_done(p->l->fs->cluster, c->cc);
+	parked_free(p);
+}
+
+/*
+ * A change checked against the other nodes is made: reply once every node
+ * that held leases on the file has dropped its cached pages (so that its
+ * readers see the change as soon as the caller returns), then withdraw the
+ * intent.  No lock held; no thread waits.
+ */
+static void cluster_reply(fuse_req_t req, struct layout_change *c, size_t size)
+{
+	struct pinfs *fs = pinfs_data(req);
+	struct parked *p;
+
+	if (!c->err) {
+		p = parked_new(req, fs->layout, c, size);
+		if (cluster_change_made(fs->cluster, c->cc, on_cluster_made, p) == 1)
+			return; /* on_cluster_made replies */
+		parked_free(p);
+	}
+	c->reply(req, c);
+	cluster_change_done(fs->cluster, c->cc);
+}
+
 static bool cluster_check(fuse_req_t req, struct layout_change *c, size_t size)
 {
 	struct pinfs *fs = pinfs_data(req);
@@ -408,7 +442,14 @@ apply:
 	 * lease revoked after break_time. */
 	if (!c->size_stays)
 		window_before_change(fs, inode, c->off, c->len);
-	c->apply(req, c); /* replies: req is gone now */
+	c->make(req, c);
+	if (c->cc) {
+		pthread_rwlock_unlock(&inode->layout_lock);
+		inode_forget(fs, inode, 1); /* the request still holds it */
+		cluster_reply(req, c, size);
+		goto out;
+	}
+	c->reply(req, c); /* req is gone now */
 	pthread_rwlock_unlock(&inode->layout_lock);
 	inode_forget(fs, inode, 1);
 done:
@@ -421,7 +462,8 @@ out:
 
 apply_unlocked:
 	window_before_change(fs, inode, c->off, c->len);
-	c->apply(req, c);
+	c->make(req, c);
+	c->reply(req, c);
 }
 
 /* ---- the holder's side: lease ioctls, poll, close ---- */

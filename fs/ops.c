@@ -5,9 +5,9 @@
  * Each handler translates one request into calls on the backing inode's
  * descriptor and one reply.  Errors are the backing filesystem's own errno.
  * Layout changes (size changes, O_TRUNC, fallocate, copy_file_range) are
- * handed to layout_change() with the function that makes them (the
- * *_apply functions); for a file without leases that is one atomic load
- * and the change is made at once.
+ * handed to layout_change() with the functions that make them and reply
+ * (the *_make and *_reply functions); for a file without leases that is
+ * one atomic load and the change is made at once.
  *
  * Permission checks are the kernel's (pinfs always mounts with
  * default_permissions), made against the backing file's own mode and
@@ -289,12 +289,12 @@ static int set_times(struct pinfs_inode *inode, struct pinfs_file *pf,
 	return utimensat(AT_FDCWD, path, tv, 0) < 0 ? errno : 0;
 }
 
-/* The work of setattr, once any layout check has passed. */
-static void do_setattr(fuse_req_t req, struct pinfs_inode *inode, struct stat *attr,
-		       int valid, struct pinfs_file *pf)
+/* The work of setattr, once any layout check has passed: 0 and the new
+ * attributes in *st, or an errno. */
+static int setattr_make(fuse_req_t req, struct pinfs_inode *inode, struct stat *attr,
+			int valid, struct pinfs_file *pf, struct stat *st)
 {
 	char path[PROC_FD_PATH_MAX];
-	struct stat st;
 	int err = 0;
 
 	proc_path(path, inode->fd);
@@ -330,12 +330,17 @@ static void do_setattr(fuse_req_t req, struct pinfs_inode *inode, struct stat *a
 		if (err)
 			goto out;
 	}
-	err = inode_stat(inode, &st);
+	err = inode_stat(inode, st);
 out:
+	return err;
+}
+
+static void setattr_reply(fuse_req_t req, int err, const struct stat *st)
+{
 	if (err)
 		fuse_reply_err(req, err);
 	else
-		fuse_reply_attr(req, &st, pinfs_data(req)->cfg.timeout);
+		fuse_reply_attr(req, st, pinfs_data(req)->cfg.timeout);
 }
 
 /* A size change, with the rest of its setattr. */
@@ -343,16 +348,22 @@ struct setattr_change {
 	struct layout_change c;
 	struct stat attr;
 	int valid;
+	struct stat st; /* the attributes after it */
 };
 
-static void setattr_apply(fuse_req_t req, struct layout_change *c)
+static void setattr_change_make(fuse_req_t req, struct layout_change *c)
 {
 	struct setattr_change *sc = container_of(c, struct setattr_change, c);
 	int valid = sc->valid;
 
 	if (c->size_stays)
 		valid &= ~FUSE_SET_ATTR_SIZE;
-	do_setattr(req, c->inode, &sc->attr, valid, c->pf);
+	c->err = setattr_make(req, c->inode, &sc->attr, valid, c->pf, &sc->st);
+}
+
+static void setattr_change_reply(fuse_req_t req, struct layout_change *c)
+{
+	setattr_reply(req, c->err, &container_of(c, struct setattr_change, c)->st);
 }
 
 static void lo_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
@@ -363,7 +374,9 @@ static void lo_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
 	struct setattr_change sc;
 
 	if (!(valid & FUSE_SET_ATTR_SIZE)) {
-		do_setattr(req, inode, attr, valid, pf);
+		struct stat st;
+
+		setattr_reply(req, setattr_make(req, inode, attr, valid, pf, &st), &st);
 		return;
 	}
 	sc = (struct setattr_change){
@@ -377,7 +390,8 @@ static void lo_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
 				   : nonblock_open_trunc(req, inode, attr),
 		    .resize = true,
 		    .name = "a truncate",
-		    .apply = setattr_apply,
+		    .make = setattr_change_make,
+		    .reply = setattr_change_reply,
 		},
 	    .attr = *attr,
 	    .valid = valid,
@@ -729,14 +743,18 @@ struct fallocate_change {
 	off_t off, len;
 };
 
-static void fallocate_apply(fuse_req_t req, struct layout_change *c)
+static void fallocate_make(fuse_req_t req, struct layout_change *c)
 {
 	struct fallocate_change *fc = container_of(c, struct fallocate_change, c);
-	int err = perm_kill_priv(req, c->pf->inode);
 
-	if (!err && fallocate(c->pf->fd, fc->mode, fc->off, fc->len) < 0)
-		err = errno;
-	fuse_reply_err(req, err);
+	c->err = perm_kill_priv(req, c->pf->inode);
+	if (!c->err && fallocate(c->pf->fd, fc->mode, fc->off, fc->len) < 0)
+		c->err = errno;
+}
+
+static void reply_err(fuse_req_t req, struct layout_change *c)
+{
+	fuse_reply_err(req, c->err);
 }
 
 static void lo_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
@@ -754,7 +772,8 @@ static void lo_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 		    .len = shifts ? LT_LEN_EOF : (uint64_t)len,
 		    .nonblock = pf->flags & O_NONBLOCK,
 		    .name = "an fallocate",
-		    .apply = fallocate_apply,
+		    .make = fallocate_make,
+		    .reply = reply_err,
 		},
 	    .mode = mode,
 	    .off = off,
@@ -774,25 +793,32 @@ struct copy_change {
 	off_t off_in, off_out;
 	size_t len;
 	int flags;
+	size_t copied;
 };
 
-static void copy_apply(fuse_req_t req, struct layout_change *c)
+static void copy_make(fuse_req_t req, struct layout_change *c)
 {
 	struct copy_change *cc = container_of(c, struct copy_change, c);
 	off_t off_in = cc->off_in, off_out = cc->off_out;
-	int err = perm_kill_priv(req, c->pf->inode);
-	ssize_t n = -1;
+	ssize_t n;
 
-	if (!err) {
-		n = copy_file_range(cc->in->fd, &off_in, c->pf->fd, &off_out, cc->len,
-				    (unsigned)cc->flags);
-		if (n < 0)
-			err = errno;
-	}
-	if (err)
-		fuse_reply_err(req, err);
+	c->err = perm_kill_priv(req, c->pf->inode);
+	if (c->err)
+		return;
+	n = copy_file_range(cc->in->fd, &off_in, c->pf->fd, &off_out, cc->len,
+			    (unsigned)cc->flags);
+	if (n < 0)
+		c->err = errno;
 	else
-		fuse_reply_write(req, (size_t)n);
+		cc->copied = (size_t)n;
+}
+
+static void copy_reply(fuse_req_t req, struct layout_change *c)
+{
+	if (c->err)
+		fuse_reply_err(req, c->err);
+	else
+		fuse_reply_write(req, container_of(c, struct copy_change, c)->copied);
 }
 
 static void lo_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
@@ -811,7 +837,8 @@ static void lo_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		    .nonblock = out->flags & O_NONBLOCK,
 		    .pf_src = fi_file(fi_in),
 		    .name = "a copy_file_range",
-		    .apply = copy_apply,
+		    .make = copy_make,
+		    .reply = copy_reply,
 		},
 	    .in = fi_file(fi_in),
 	    .off_in = off_in,

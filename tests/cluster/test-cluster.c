@@ -10,6 +10,9 @@
  *   /cluster/etcd/client        the etcd client alone (fs/etcd.c)
  *   /cluster/break-resume       a truncate through B parks until A's holder,
  *                               signalled, releases; A reads the new size
+ *   /cluster/reader-sees-change a reader on A sees B's truncate and hole
+ *                               punch as soon as B's call returns, though
+ *                               it kept reading the file on A all along
  *   /cluster/two-holders        a change on A against holders on B and C
  *   /cluster/nonblock           O_NONBLOCK change against another node's holder
  *   /cluster/grant-refused      a lease on A while B's change is parked: EAGAIN
@@ -260,7 +263,8 @@ struct holder {
 	int cmd, ans; /* pipes: commands to it, answers from it */
 };
 
-static int holder_main(const char *path, int type, unsigned flags, int cmd, int ans)
+static int holder_main(const char *path, int type, unsigned flags, uint64_t len, int cmd,
+		       int ans)
 {
 	sigset_t set;
 	int fd;
@@ -270,7 +274,7 @@ static int holder_main(const char *path, int type, unsigned flags, int cmd, int 
 	sigaddset(&set, SIGIO);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	fd = open(path, O_RDWR);
-	if (fd < 0 || pinfs_setlease(fd, type, flags, 0, PINFS_LEN_EOF) < 0) {
+	if (fd < 0 || pinfs_setlease(fd, type, flags, 0, len) < 0) {
 		c = (char)errno;
 		(void)!write(ans, &c, 1);
 		return 1;
@@ -306,10 +310,10 @@ static int holder_main(const char *path, int type, unsigned flags, int cmd, int 
 	return 0;
 }
 
-/* Start a holder of a lease of type (and flags) on path; 0 or the errno of
- * its take. */
-static int holder_start_flags(struct holder *h, const char *path, int type,
-			      unsigned flags)
+/* Start a holder of a lease of type (and flags) on [0, len) of path; 0 or
+ * the errno of its take. */
+static int holder_start_range(struct holder *h, const char *path, int type,
+			      unsigned flags, uint64_t len)
 {
 	int cmd[2], ans[2];
 	char c = 0;
@@ -323,7 +327,7 @@ static int holder_start_flags(struct holder *h, const char *path, int type,
 	if (h->pid == 0) {
 		close(cmd[1]);
 		close(ans[0]);
-		_exit(holder_main(path, type, flags, cmd[0], ans[1]));
+		_exit(holder_main(path, type, flags, len, cmd[0], ans[1]));
 	}
 	close(cmd[0]);
 	close(ans[1]);
@@ -335,6 +339,12 @@ static int holder_start_flags(struct holder *h, const char *path, int type,
 		h->pid = 0;
 	}
 	return c;
+}
+
+static int holder_start_flags(struct holder *h, const char *path, int type,
+			      unsigned flags)
+{
+	return holder_start_range(h, path, type, flags, PINFS_LEN_EOF);
 }
 
 /* The same, but a take refused with EAGAIN is tried again for 5 s: after a
@@ -588,6 +598,106 @@ static void test_break_resume(void)
 	two_nodes_stop(&n);
 }
 
+/* A process reading path over and over (and stat'ing it), keeping its
+ * node's page cache and attribute cache of the file full. */
+static pid_t reader_start(const char *path)
+{
+	pid_t pid;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0) {
+		static char buf[65536];
+		int fd = open(path, O_RDONLY);
+		struct stat st;
+
+		if (fd < 0)
+			_exit(1);
+		for (;;) {
+			(void)!pread(fd, buf, sizeof(buf), 0);
+			(void)!fstat(fd, &st);
+		}
+	}
+	return pid;
+}
+
+/*
+ * In a process of its own: through B (fb), truncate to 0 (punch false) or
+ * punch a hole in [0, 32 KiB); the moment that returns, look through A's
+ * descriptor fa_fd (opened before, so no open drops A's cache): 0 if A
+ * shows the change, 200 if A shows the old size or bytes, else the errno.
+ */
+static pid_t change_then_look(const char *fb, int fa_fd, bool punch)
+{
+	pid_t pid;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0) {
+		static char buf[32768];
+		int fd = open(fb, O_RDWR);
+		struct stat st;
+		ssize_t n;
+
+		if (fd < 0)
+			_exit(errno & 0xff);
+		if (punch ? fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+				      sizeof(buf))
+			  : ftruncate(fd, 0))
+			_exit(errno & 0xff);
+		/* B's call has returned: A must show it now. */
+		if (fstat(fa_fd, &st) < 0)
+			_exit(errno & 0xff);
+		n = pread(fa_fd, buf, sizeof(buf), 0);
+		if (n < 0)
+			_exit(errno & 0xff);
+		if (!punch)
+			_exit(st.st_size == 0 && n == 0 ? 0 : 200);
+		if (n != (ssize_t)sizeof(buf))
+			_exit(200);
+		for (size_t i = 0; i < sizeof(buf); i++)
+			if (buf[i])
+				_exit(200);
+		_exit(0);
+	}
+	return pid;
+}
+
+/* A reader on A keeps A's caches of f full while B's punch and then B's
+ * truncate wait for A's holder: each time, the moment B's call returns, A
+ * shows the change (its cache was dropped after the change, before B's
+ * call returned). */
+static void test_reader_sees_change(void)
+{
+	struct two_nodes n = two_nodes_start(6, 0);
+	struct holder h;
+	pid_t rd, tr;
+	int fd;
+
+	make_file(n.fa, 65536);
+	fd = open(n.fa, O_RDONLY);
+	g_assert_cmpint(fd, >=, 0);
+	rd = reader_start(n.fa);
+	for (int punch = 1; punch >= 0; punch--) {
+		g_assert_cmpint(holder_start(&h, n.fa, PINFS_LEASE_READ), ==, 0);
+		tr = change_then_look(n.fb, fd, punch);
+		g_assert_cmpint(holder_ask(&h, 'W'), ==, 'S');
+		g_usleep(100000); /* the reader fills A's cache meanwhile */
+		g_assert_cmpint(change_wait(tr, 100), ==, -1);
+		g_assert_cmpint(holder_ask(&h, 'R'), ==, 'r');
+		g_assert_cmpint(change_wait(tr, 10000), ==, 0);
+		holder_stop(&h);
+	}
+	kill(rd, SIGKILL);
+	waitpid(rd, NULL, 0);
+	close(fd);
+	two_nodes_stop(&n);
+}
+
 /* A change on A against holders on B and C. */
 static void test_two_holders(void)
 {
@@ -620,8 +730,9 @@ static void test_two_holders(void)
 	ec_stop(ec);
 }
 
-/* O_NONBLOCK against another node's holder: EWOULDBLOCK at once, and the
- * holder is told all the same (rule 9). */
+/* O_NONBLOCK against another node's holder: EWOULDBLOCK without waiting
+ * for the holder, and the holder is told all the same (rule 9); against a
+ * lease on another node that does not overlap the change, it goes ahead. */
 static void test_nonblock(void)
 {
 	struct two_nodes n = two_nodes_start(6, 0);
@@ -634,6 +745,21 @@ static void test_nonblock(void)
 	g_assert_cmpint(change_wait(tr, 10000), ==, EWOULDBLOCK);
 	g_assert_cmpint(holder_ask(&h, 'W'), ==, 'S');
 	g_assert_cmpint(size_of(n.fa), ==, 4096);
+	holder_stop(&h);
+
+	/* A lease on [0, 1000): a truncate to 2000 does not touch it. */
+	for (int i = 0;
+	     i < 100 && holder_start_range(&h, n.fa, PINFS_LEASE_READ, 0, 1000) == EAGAIN;
+	     i++)
+		g_usleep(50000);
+	g_assert_cmpint(h.pid, >, 0);
+	tr = truncate_start(n.fb, 2000, true);
+	g_assert_cmpint(change_wait(tr, 10000), ==, 0);
+	g_assert_cmpint(size_of(n.fb), ==, 2000);
+	g_assert_cmpint(holder_ask(&h, 'G'), ==, '0' + PINFS_STATE_ACTIVE);
+	tr = truncate_start(n.fb, 500, true);
+	g_assert_cmpint(change_wait(tr, 10000), ==, EWOULDBLOCK);
+	g_assert_cmpint(size_of(n.fb), ==, 2000);
 	holder_stop(&h);
 	two_nodes_stop(&n);
 }
@@ -800,16 +926,10 @@ static void test_grant_refused(void)
 	g_assert_cmpint(holder_ask(&h, 'R'), ==, 'r');
 	g_assert_cmpint(change_wait(tr, 10000), ==, 0);
 	holder_stop(&h);
-	/* Once the change is done and withdrawn, leases come again. */
-	for (int i = 0; i < 100; i++) {
-		int e = holder_start(&h2, n.fa, PINFS_LEASE_READ);
-
-		if (e == 0)
-			break;
-		g_assert_cmpint(e, ==, EAGAIN);
-		g_usleep(50000);
-	}
-	g_assert_cmpint(h2.pid, >, 0);
+	/* Once B's change has returned, leases come again on A at once: A
+	 * dropped its pages after the change before B returned, and a change
+	 * made refuses no lease after that. */
+	g_assert_cmpint(holder_start_flags(&h2, n.fa, PINFS_LEASE_READ, 0), ==, 0);
 	holder_stop(&h2);
 	two_nodes_stop(&n);
 }
@@ -971,6 +1091,7 @@ int main(int argc, char **argv)
 	signal(SIGIO, SIG_IGN);
 	pm_add_test("/cluster/etcd/client", test_etcd_client);
 	pm_add_test("/cluster/break-resume", test_break_resume);
+	pm_add_test("/cluster/reader-sees-change", test_reader_sees_change);
 	pm_add_test("/cluster/two-holders", test_two_holders);
 	pm_add_test("/cluster/nonblock", test_nonblock);
 	pm_add_test("/cluster/grant-refused", test_grant_refused);
