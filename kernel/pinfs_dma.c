@@ -14,7 +14,9 @@
  *	    write goes to whatever pages were pinned, whether or not they are
  *	    still in the file.
  *  READ    reads them back (bytes, a hash, a comparison with a pattern).
- *  UNPIN   unpins like ib_umem_release(): unpin_user_pages_dirty_lock().
+ *  UNPIN   unpins like ib_umem_release(): unpin_user_pages_dirty_lock();
+ *	    then starts write-back of the file pages it dirtied, through the
+ *	    open files the pin holds (below).
  *  QUERY   counts DMA-pinned page-cache pages of an inode found by number on
  *	    the superblock of a given fd, without opening the file.
  *  INFO    reports a handle's state.
@@ -26,6 +28,16 @@
  * mm it pinned from, held by mmgrab()), and its queued writes: a handle is
  * freed only after every queued write has been cancelled or has run, so a
  * write work never sees a freed handle.
+ *
+ * A writable pin of a shared file mapping also holds the mapped files
+ * (get_file() of each vma's file, with the file range it covers), until the
+ * pages are unpinned and their write-back has started.  Unpinning dirties
+ * the pages; a file system that writes back only through an open file
+ * (FUSE: fuse_write_file_get()) cannot write pages dirtied after its last
+ * writable open file went, as when the pinning process dies and its files
+ * are released before this device's.  Holding the file keeps one open
+ * until the pages are clean or queued for writing.  ib_umem does not do
+ * this (docs/dma.md, "Limits").
  */
 
 #include <linux/module.h>
@@ -69,6 +81,13 @@ static struct dentry *pdma_debugfs;
 
 struct pdma_handle;
 
+/* A file range a writable pin holds pages of, and the file, held. */
+struct pdma_backing {
+	struct file *file; /* get_file()d at pin time */
+	loff_t start;	   /* byte range of the file, inclusive */
+	loff_t end;
+};
+
 /* A device write that lands later. */
 struct pdma_write {
 	struct delayed_work dwork;
@@ -89,6 +108,9 @@ struct pdma_handle {
 	unsigned int npages;
 	struct page **pages;  /* npages pinned pages, the first holds addr */
 	struct mm_struct *mm; /* mmgrab()ed; pinned_vm charged here */
+	/* The shared file mappings of a writable pin; set at pin time. */
+	struct pdma_backing *backing;
+	unsigned int nbacking;
 
 	/* Queued writes, under pdma_file.lock; 'pending' counts those not run. */
 	struct list_head writes;
@@ -204,8 +226,7 @@ static u64 pdma_reap_writes(struct pdma_handle *h, bool all, bool cancel)
 	struct pdma_write *w, *tmp;
 	u64 cancelled = 0;
 
-	list_for_each_entry_safe(w, tmp, &h->writes, node)
-	{
+	list_for_each_entry_safe(w, tmp, &h->writes, node) {
 		if (!all && !smp_load_acquire(&w->done))
 			continue;
 		if (cancel) {
@@ -225,6 +246,75 @@ static u64 pdma_reap_writes(struct pdma_handle *h, bool all, bool cancel)
 }
 
 /*
+ * Hold the files of the shared mappings over the writable pin 'h' (pages
+ * [first, end) of mm), with the file range each covers.  Counts the vmas,
+ * then fills the array, under one mmap lock.  Returns 0 or -ENOMEM.
+ */
+static int pdma_hold_backing(struct pdma_handle *h, struct mm_struct *mm,
+			     unsigned long first, unsigned long end)
+{
+	struct vm_area_struct *vma;
+	unsigned long addr;
+	unsigned int n = 0;
+	int ret = 0;
+
+	mmap_read_lock(mm);
+	for (addr = first; addr < end; addr = vma->vm_end) {
+		vma = find_vma(mm, addr);
+		if (!vma || vma->vm_start >= end)
+			break;
+		if (vma->vm_file && (vma->vm_flags & VM_SHARED))
+			n++;
+	}
+	if (n == 0)
+		goto out;
+	h->backing = kcalloc(n, sizeof(*h->backing), GFP_KERNEL);
+	if (!h->backing) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (addr = first; addr < end && h->nbacking < n; addr = vma->vm_end) {
+		struct pdma_backing *b = &h->backing[h->nbacking];
+		unsigned long s, e;
+
+		vma = find_vma(mm, addr);
+		if (!vma || vma->vm_start >= end)
+			break;
+		if (!vma->vm_file || !(vma->vm_flags & VM_SHARED))
+			continue;
+		s = max(addr, vma->vm_start);
+		e = min(end, vma->vm_end);
+		b->file = get_file(vma->vm_file);
+		b->start = ((loff_t)vma->vm_pgoff << PAGE_SHIFT) + (s - vma->vm_start);
+		b->end = b->start + (e - s) - 1;
+		h->nbacking++;
+	}
+out:
+	mmap_read_unlock(mm);
+	return ret;
+}
+
+/*
+ * After the unpin dirtied the pages: start their write-back through the
+ * held files (not waiting for it to complete: a truncate may be holding
+ * FUSE write-back back until a lease ends), then let the files go.
+ */
+static void pdma_put_backing(struct pdma_handle *h)
+{
+	unsigned int i;
+
+	for (i = 0; i < h->nbacking; i++) {
+		struct pdma_backing *b = &h->backing[i];
+
+		filemap_fdatawrite_range(b->file->f_mapping, b->start, b->end);
+		fput(b->file);
+	}
+	kfree(h->backing);
+	h->backing = NULL;
+	h->nbacking = 0;
+}
+
+/*
  * Undo a pin: stop its writes, unpin its pages like ib_umem_release()
  * (dirtying them if the device could write), uncharge pinned_vm, free.
  * The handle is already out of the file's xarray.
@@ -238,6 +328,7 @@ static u64 pdma_handle_release(struct pdma_handle *h, bool cancel)
 	mutex_unlock(&pdma_all_lock);
 
 	unpin_user_pages_dirty_lock(h->pages, h->npages, h->flags & PINFS_DMA_PIN_WRITE);
+	pdma_put_backing(h);
 	atomic64_sub(h->npages, &h->mm->pinned_vm);
 	mmdrop(h->mm);
 	kvfree(h->pages);
@@ -347,6 +438,11 @@ static long pdma_pin(struct pdma_file *pf, void __user *uarg)
 		}
 		pinned += ret;
 	}
+	if (a.flags & PINFS_DMA_PIN_WRITE) {
+		ret = pdma_hold_backing(h, mm, first, PAGE_ALIGN(end));
+		if (ret)
+			goto out_unpin;
+	}
 
 	ret = xa_alloc(&pf->handles, &id, h, XA_LIMIT(1, INT_MAX), GFP_KERNEL);
 	if (ret)
@@ -375,6 +471,7 @@ static long pdma_pin(struct pdma_file *pf, void __user *uarg)
 
 out_unpin:
 	unpin_user_pages(h->pages, pinned);
+	pdma_put_backing(h);
 	atomic64_sub(npages, &mm->pinned_vm);
 	mmdrop(mm);
 out_free:
@@ -553,8 +650,7 @@ static struct inode *pdma_find_inode(struct super_block *sb, u64 ino)
 		return inode;
 
 	spin_lock(&sb->s_inode_list_lock);
-	list_for_each_entry(inode, &sb->s_inodes, i_sb_list)
-	{
+	list_for_each_entry(inode, &sb->s_inodes, i_sb_list) {
 		if (inode->i_ino != ino)
 			continue;
 		/* igrab() fails on an inode being freed; look further. */
@@ -695,8 +791,7 @@ static int pdma_release(struct inode *inode, struct file *file)
 	struct pdma_handle *h;
 	unsigned long id;
 
-	xa_for_each(&pf->handles, id, h)
-	{
+	xa_for_each(&pf->handles, id, h) {
 		xa_erase(&pf->handles, id);
 		pdma_handle_release(h, true);
 	}
@@ -729,8 +824,7 @@ static int pdma_pins_show(struct seq_file *m, void *unused)
 
 	seq_puts(m, "handle pid comm flags addr len npages age_ms pending done path\n");
 	mutex_lock(&pdma_all_lock);
-	list_for_each_entry(h, &pdma_all, global)
-	{
+	list_for_each_entry(h, &pdma_all, global) {
 		seq_printf(m, "%u %d %s %s%s 0x%llx %llu %u %u %d %lld %s\n", h->id,
 			   h->pid, h->comm, h->flags & PINFS_DMA_PIN_WRITE ? "w" : "r",
 			   h->flags & PINFS_DMA_PIN_LONGTERM ? "L" : "", h->addr, h->len,
