@@ -154,7 +154,7 @@ static JsonNode *request(const char *path, const char *req, char **line, GError 
 	GDataInputStream *in = NULL;
 	JsonParser *parser = NULL;
 	JsonNode *ret = NULL;
-	GError *err = NULL;
+	GError *err = NULL, *send_err = NULL;
 	char *out;
 
 	*line = NULL;
@@ -176,18 +176,22 @@ static JsonNode *request(const char *path, const char *req, char **line, GError 
 		goto out;
 	}
 
+	/* A daemon that refuses the connection (too many) answers at once
+	 * and closes without reading: the request may then fail (EPIPE),
+	 * but the answer is there to read. */
 	out = g_strconcat(req, "\n", NULL);
-	if (!g_output_stream_write_all(g_io_stream_get_output_stream(G_IO_STREAM(conn)),
-				       out, strlen(out), NULL, NULL, &err)) {
-		g_free(out);
-		g_set_error(error, err->domain, err->code,
-			    "the daemon is not answering on %s (%s)", path, err->message);
-		goto out;
-	}
+	(void)g_output_stream_write_all(g_io_stream_get_output_stream(G_IO_STREAM(conn)),
+					out, strlen(out), NULL, NULL, &send_err);
 	g_free(out);
 
 	in = g_data_input_stream_new(g_io_stream_get_input_stream(G_IO_STREAM(conn)));
 	*line = g_data_input_stream_read_line_utf8(in, NULL, NULL, &err);
+	if (!*line && send_err) {
+		g_set_error(error, send_err->domain, send_err->code,
+			    "the daemon is not answering on %s (%s)", path,
+			    send_err->message);
+		goto out;
+	}
 	if (!*line) {
 		if (err)
 			g_set_error(error, err->domain, err->code,
@@ -210,6 +214,7 @@ static JsonNode *request(const char *path, const char *req, char **line, GError 
 	ret = json_node_copy(json_parser_get_root(parser));
 out:
 	g_clear_error(&err);
+	g_clear_error(&send_err);
 	g_clear_object(&parser);
 	g_clear_object(&in);
 	g_clear_object(&conn);

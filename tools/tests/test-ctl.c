@@ -1115,6 +1115,24 @@ static GSocketConnection *connect_as(struct fx *fx, uid_t uid)
 }
 
 /*
+ * pinfsctl as uid, whose connections are all taken: it prints the daemon's
+ * refusal (EBUSY), whether its request met the closed socket (EPIPE) or
+ * not; a few runs, since which of the two happens is a race.
+ */
+static void assert_pinfsctl_refused(struct fx *fx, uid_t uid)
+{
+	for (int i = 0; i < 5; i++) {
+		g_autofree char *out = NULL, *err = NULL;
+
+		g_assert_cmpint(
+		    run_pinfsctl(uid, &out, &err, "--socket", fx->sock, "status", NULL),
+		    ==, 1);
+		g_assert_nonnull(strstr(err, "too many control connections"));
+		g_assert_null(strstr(err, "not answering"));
+	}
+}
+
+/*
  * One user gets at most CTL_MAX_USER_CLIENTS connections, and users
  * together leave CTL_ROOT_CLIENTS for root: nobody can lock the
  * administrator out of the control channel.
@@ -1149,6 +1167,8 @@ static void test_user_client_limit(struct fx *fx, gconstpointer unused)
 		g_object_unref(p);
 		g_object_unref(in);
 		g_object_unref(extra);
+		if (uid == 4242)
+			assert_pinfsctl_refused(fx, uid);
 	}
 	/* root still gets the slots kept for it */
 	for (; n < N; n++) {
