@@ -94,7 +94,8 @@ struct cluster {
 	 * whose leases changed since on_publish last wrote them to l/. */
 	GMutex dirty_lock;
 	GHashTable *dirty;
-	GList *pending; /* struct cluster_change parked on other nodes */
+	GList *pending;		   /* struct cluster_change parked on other nodes */
+	GPtrArray *withdraw_later; /* intent keys to delete once etcd answers */
 
 	GThread *watch_thread;
 	volatile bool stop;
@@ -154,6 +155,11 @@ struct cluster_change {
 	/* Made (cluster_change_made): rev is then the revision of the MADE
 	 * put, and it waits for the c/ keys instead of the answers. */
 	bool made;
+	/* quorum=wait: parked until etcd answers (retry_quorum), then it is
+	 * announced again; evaluate() leaves it alone meanwhile. */
+	bool quorum;
+	gint refs;   /* its owner's, and retry_quorum's while it announces it */
+	bool unsure; /* announcing it failed: etcd is in trouble */
 	uint64_t off, len;
 	bool nonblock;
 };
@@ -528,8 +534,12 @@ static void evaluate(struct cluster *cl, struct actions *a)
 		int err = 0;
 
 		next = l->next;
-		if (cl->rev < ch->rev)
+		if (ch->quorum || cl->rev < ch->rev)
 			continue;
+		if (!mi && !ch->made && cl->fs->cfg.quorum_wait) {
+			ch->quorum = true; /* announced again once etcd answers */
+			continue;
+		}
 		if (!mi) {
 			err = ENOLCK; /* our own intent vanished: our lease expired */
 			goto decided;
@@ -986,8 +996,10 @@ out:
 
 /* ---- changes ---- */
 
-static void change_free(struct cluster_change *ch)
+static void change_unref(struct cluster_change *ch)
 {
+	if (!g_atomic_int_dec_and_test(&ch->refs))
+		return;
 	g_free(ch->file);
 	g_free(ch->ikey);
 	if (ch->required)
@@ -995,48 +1007,31 @@ static void change_free(struct cluster_change *ch)
 	g_free(ch);
 }
 
-int cluster_change_begin(struct cluster *cl, struct pinfs_inode *inode, uint64_t off,
-			 uint64_t len, bool nonblock, void (*resume)(void *arg, int err),
-			 void *arg, struct cluster_change **chp)
+/* Announce ch's intent and read who may hold leases on the file, at one
+ * revision (I1, I3): fills ch->required and ch->rev.  The caller keeps
+ * ch out of evaluate() meanwhile (not parked yet, or ch->quorum). */
+static int announce(struct cluster *cl, struct etcd *e, struct cluster_change *ch,
+		    GError **error)
 {
-	struct cluster_change *ch = g_new0(struct cluster_change, 1);
-	char *xk = NULL, *ik = NULL, val[64];
-	struct actions a;
-	GPtrArray *ranges = NULL;
-	GError *error = NULL;
-	struct etcd_txn *t;
+	char *xk = key(cl, "x/%s/%s", ch->file, ch->ikey);
+	char *ik = key(cl, "i/%s/", ch->file);
 	size_t plen = strlen(cl->prefix);
+	GPtrArray *ranges = NULL;
+	struct etcd_txn *t;
+	char val[80];
 	int ret;
 
-	*chp = NULL;
-	ch->cl = cl;
-	ch->file = file_id(inode);
-	ch->ikey =
-	    g_strdup_printf("%s/%" PRIu64, cl->node, atomic_fetch_add(&cl->seq, 1));
-	ch->resume = resume;
-	ch->arg = arg;
-	ch->off = off;
-	ch->len = len;
-	ch->nonblock = nonblock;
-	ch->required = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, i64_free);
-	if (atomic_load(&cl->state) != CL_UP) {
-		ret = -ENOLCK;
-		goto fail;
-	}
-	/* Announce the intent and read who may hold leases, at one revision
-	 * (I1, I3). */
-	xk = key(cl, "x/%s/%s", ch->file, ch->ikey);
-	ik = key(cl, "i/%s/", ch->file);
-	g_snprintf(val, sizeof(val), "%" PRIu64 " %" PRIu64 " %d 0", off, len, nonblock);
+	g_snprintf(val, sizeof(val), "%" PRIu64 " %" PRIu64 " %d 0", ch->off, ch->len,
+		   ch->nonblock);
 	t = etcd_txn_new();
 	etcd_txn_put(t, xk, val, atomic_load(&cl->lease));
 	etcd_txn_range(t, ik, true);
-	if (etcd_txn_run(cl->etcd, t, &ch->rev, &ranges, &error) < 0) {
-		g_message("cluster: change of %s refused: %s", ch->file, error->message);
-		g_clear_error(&error);
-		ret = -ENOLCK;
-		goto fail;
-	}
+	ret = etcd_txn_run(e, t, &ch->rev, &ranges, error);
+	g_free(xk);
+	g_free(ik);
+	if (ret < 0)
+		return -1;
+	g_hash_table_remove_all(ch->required);
 	for (guint i = 0; ranges->len && i < ((GArray *)ranges->pdata[0])->len; i++) {
 		struct etcd_kv *kv =
 		    &g_array_index((GArray *)ranges->pdata[0], struct etcd_kv, i);
@@ -1050,11 +1045,65 @@ int cluster_change_begin(struct cluster *cl, struct pinfs_inode *inode, uint64_t
 		g_hash_table_replace(ch->required, g_strdup(peer), r);
 	}
 	g_ptr_array_free(ranges, TRUE);
-	*chp = ch;
-	if (!g_hash_table_size(ch->required)) {
-		ret = 0;
-		goto out;
+	return 0;
+}
+
+/* With quorum=wait: park ch until etcd answers again (retry_quorum). */
+static int wait_quorum(struct cluster *cl, struct cluster_change *ch)
+{
+	g_mutex_lock(&cl->lock);
+	ch->quorum = true;
+	ch->parked = true;
+	cl->pending = g_list_append(cl->pending, ch);
+	g_mutex_unlock(&cl->lock);
+	return 1;
+}
+
+static gboolean job_withdraw(gpointer data);
+
+int cluster_change_begin(struct cluster *cl, struct pinfs_inode *inode, uint64_t off,
+			 uint64_t len, bool nonblock, void (*resume)(void *arg, int err),
+			 void *arg, struct cluster_change **chp)
+{
+	struct cluster_change *ch = g_new0(struct cluster_change, 1);
+	GError *error = NULL;
+	struct actions a;
+	int ret;
+
+	*chp = NULL;
+	ch->cl = cl;
+	ch->refs = 1;
+	ch->file = file_id(inode);
+	ch->ikey =
+	    g_strdup_printf("%s/%" PRIu64, cl->node, atomic_fetch_add(&cl->seq, 1));
+	ch->resume = resume;
+	ch->arg = arg;
+	ch->off = off;
+	ch->len = len;
+	ch->nonblock = nonblock;
+	ch->required = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, i64_free);
+	if (atomic_load(&cl->state) != CL_UP) {
+		if (cl->fs->cfg.quorum_wait) {
+			*chp = ch;
+			return wait_quorum(cl, ch);
+		}
+		change_unref(ch);
+		return -ENOLCK;
 	}
+	if (announce(cl, cl->etcd, ch, &error) < 0) {
+		g_message("cluster: change of %s %s: %s", ch->file,
+			  cl->fs->cfg.quorum_wait ? "waits for etcd" : "refused",
+			  error->message);
+		g_clear_error(&error);
+		ch->unsure = true;
+		*chp = ch; /* the caller withdraws it: the put may have landed */
+		if (cl->fs->cfg.quorum_wait)
+			return wait_quorum(cl, ch);
+		return -ENOLCK;
+	}
+	*chp = ch;
+	if (!g_hash_table_size(ch->required))
+		return 0;
 	/* O_NONBLOCK waits too, but only for the answers: each node breaks
 	 * without waiting (rule 9) and answers EWOULDBLOCK if a lease of
 	 * its own conflicts, 0 if none does. */
@@ -1066,13 +1115,101 @@ int cluster_change_begin(struct cluster *cl, struct pinfs_inode *inode, uint64_t
 	evaluate(cl, &a); /* the mirror may be past ch->rev already */
 	g_mutex_unlock(&cl->lock);
 	actions_run(cl, &a);
-	goto out;
-fail:
-	change_free(ch);
-out:
-	g_free(xk);
-	g_free(ik);
 	return ret;
+}
+
+/*
+ * Live thread, with quorum=wait: announce the changes parked for etcd
+ * again (through the live client, whose requests fail fast), and let them
+ * go on as if announced at first.  A change cancelled meanwhile (EINTR)
+ * has its intent deleted again here, as its withdrawal may have come
+ * before this put.
+ */
+static void retry_quorum(struct cluster *cl)
+{
+	GPtrArray *todo = g_ptr_array_new();
+	bool down = false;
+	GList *l;
+
+	g_mutex_lock(&cl->lock);
+	for (l = cl->pending; l; l = l->next) {
+		struct cluster_change *ch = l->data;
+
+		if (ch->quorum) {
+			g_atomic_int_inc(&ch->refs);
+			g_ptr_array_add(todo, ch);
+		}
+	}
+	g_mutex_unlock(&cl->lock);
+	for (guint i = 0; i < todo->len; i++) {
+		struct cluster_change *ch = todo->pdata[i];
+		GError *error = NULL;
+		struct actions a;
+
+		if (down || cl->stop || atomic_load(&cl->state) != CL_UP ||
+		    announce(cl, cl->live, ch, &error) < 0) {
+			g_clear_error(&error);
+			down = true;
+			change_unref(ch);
+			continue;
+		}
+		actions_init(&a);
+		g_mutex_lock(&cl->lock);
+		if (!ch->parked) {
+			char *k = key(cl, "x/%s/%s", ch->file, ch->ikey);
+
+			g_mutex_unlock(&cl->lock);
+			if (etcd_delete(cl->live, k, false, &error) < 0)
+				g_clear_error(&error); /* it goes with our lease */
+			g_free(k);
+		} else {
+			g_message("cluster: etcd answers again: change %s goes on",
+				  ch->ikey);
+			ch->quorum = false;
+			if (!g_hash_table_size(ch->required)) {
+				cl->pending = g_list_remove(cl->pending, ch);
+				queue_resume(&a, ch, 0);
+			}
+			evaluate(cl, &a);
+			g_mutex_unlock(&cl->lock);
+		}
+		actions_run(cl, &a);
+		change_unref(ch);
+	}
+	g_ptr_array_free(todo, TRUE);
+}
+
+/* Live thread: delete the intents withdrawn while etcd did not answer. */
+static void withdraw_again(struct cluster *cl)
+{
+	GPtrArray *keys;
+
+	g_mutex_lock(&cl->lock);
+	keys = cl->withdraw_later;
+	cl->withdraw_later = g_ptr_array_new_with_free_func(g_free);
+	g_mutex_unlock(&cl->lock);
+	for (guint i = 0; i < keys->len; i++) {
+		GError *error = NULL;
+
+		if (etcd_delete(cl->live, keys->pdata[i], false, &error) < 0) {
+			g_clear_error(&error);
+			g_mutex_lock(&cl->lock);
+			g_ptr_array_add(cl->withdraw_later, g_strdup(keys->pdata[i]));
+			g_mutex_unlock(&cl->lock);
+		}
+	}
+	g_ptr_array_free(keys, TRUE);
+}
+
+static bool quorum_waiting(struct cluster *cl)
+{
+	bool any = false;
+
+	g_mutex_lock(&cl->lock);
+	for (GList *l = cl->pending; l && !any; l = l->next)
+		any = ((struct cluster_change *)l->data)->quorum;
+	g_mutex_unlock(&cl->lock);
+	return any;
 }
 
 void cluster_change_cancel(struct cluster *cl, struct cluster_change *ch, int err)
@@ -1137,13 +1274,21 @@ static gboolean job_withdraw(gpointer data)
 	GError *error = NULL;
 	char *k = key(cl, "x/%s/%s", ch->file, ch->ikey);
 
-	if (etcd_delete(cl->etcd, k, false, &error) < 0) {
-		g_message("cluster: cannot withdraw %s (it expires with the node): %s",
-			  ch->ikey, error->message);
+	/* While etcd is in trouble, through the live client (it fails fast,
+	 * so the watchdog on this thread is not held up), and again later. */
+	if (etcd_delete(atomic_load(&cl->state) == CL_UP && !ch->unsure ? cl->etcd
+									: cl->live,
+			k, false, &error) < 0) {
+		g_message("cluster: cannot withdraw %s yet: %s", ch->ikey,
+			  error->message);
 		g_clear_error(&error);
+		g_mutex_lock(&cl->lock);
+		g_ptr_array_add(cl->withdraw_later, k);
+		g_mutex_unlock(&cl->lock);
+		k = NULL;
 	}
 	g_free(k);
-	change_free(ch);
+	change_unref(ch);
 	return G_SOURCE_REMOVE;
 }
 
@@ -1205,7 +1350,25 @@ static void fence(struct cluster *cl, const char *why)
 		mf->local = false;
 		mf->inode = NULL;
 	}
-	fail_pending(cl, &a, ENOLCK);
+	if (cl->fs->cfg.quorum_wait) {
+		/* Changes not made yet wait for etcd; their intents went
+		 * with our lease, or will. */
+		GList *l, *next;
+
+		for (l = cl->pending; l; l = next) {
+			struct cluster_change *ch = l->data;
+
+			next = l->next;
+			if (!ch->made) {
+				ch->quorum = true;
+				continue;
+			}
+			queue_resume(&a, ch, ENOLCK);
+			cl->pending = g_list_delete_link(cl->pending, l);
+		}
+	} else {
+		fail_pending(cl, &a, ENOLCK);
+	}
 	g_mutex_unlock(&cl->lock);
 	actions_run(cl, &a);
 
@@ -1294,7 +1457,13 @@ static gpointer live_thread(gpointer data)
 			}
 		}
 		g_clear_error(&error);
-		until = sent + cl->ttl * G_USEC_PER_SEC / 3;
+		if (atomic_load(&cl->state) == CL_UP && quorum_waiting(cl))
+			retry_quorum(cl);
+		if (atomic_load(&cl->state) == CL_UP && cl->withdraw_later->len)
+			withdraw_again(cl);
+		/* Changes waiting for etcd: try again soon. */
+		until = sent + (quorum_waiting(cl) ? G_USEC_PER_SEC / 2
+						   : cl->ttl * G_USEC_PER_SEC / 3);
 		while (!cl->stop && now_us() < until)
 			g_usleep(50000);
 	}
@@ -1687,6 +1856,7 @@ struct cluster *cluster_new(struct pinfs *fs, GError **error)
 	cl->dirty = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	cl->files = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, mfile_free);
 	cl->keys = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	cl->withdraw_later = g_ptr_array_new_with_free_func(g_free);
 	cl->ctx = g_main_context_new();
 	cl->loop = g_main_loop_new(cl->ctx, FALSE);
 	src = cl->timers[0] = g_timeout_source_new(100);
@@ -1763,6 +1933,7 @@ void cluster_free(struct cluster *cl)
 		g_clear_error(&error);
 	g_hash_table_destroy(cl->files);
 	g_hash_table_destroy(cl->keys);
+	g_ptr_array_free(cl->withdraw_later, TRUE);
 	g_hash_table_destroy(cl->dirty);
 	g_mutex_clear(&cl->dirty_lock);
 	g_mutex_clear(&cl->lock);

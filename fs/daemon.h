@@ -120,6 +120,9 @@ struct pinfs_config {
 	char *cluster;
 	char *etcd_ttl_opt;
 	uint32_t etcd_ttl; /* seconds */
+	/* quorum=wait (1) or fail (0; -1 while parsing: not given): a layout
+	 * change etcd cannot check waits for it instead of ENOLCK. */
+	int quorum_wait;
 };
 
 struct pinfs {

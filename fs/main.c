@@ -56,7 +56,9 @@ static void usage(const char *prog)
 	    "                           endpoints (see docs/cluster.md)\n"
 	    "    -o node=NAME           this daemon's name in it (default: host name)\n"
 	    "    -o cluster=NAME        the cluster (default: BACKING's filesystem id)\n"
-	    "    -o etcd_ttl=SECONDS    a node silent this long is dead (default 10)\n\n",
+	    "    -o etcd_ttl=SECONDS    a node silent this long is dead (default 10)\n"
+	    "    -o quorum=fail|wait    without etcd's quorum a layout change fails\n"
+	    "                           with ENOLCK, or waits (default fail)\n\n",
 	    prog);
 }
 

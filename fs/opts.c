@@ -34,6 +34,8 @@ static const struct fuse_opt pinfs_opts[] = {
 	PINFS_OPT("node=%s", node),
 	PINFS_OPT("cluster=%s", cluster),
 	PINFS_OPT("etcd_ttl=%s", etcd_ttl_opt),
+	PINFS_VAL("quorum=fail", quorum_wait, 0),
+	PINFS_VAL("quorum=wait", quorum_wait, 1),
 	FUSE_OPT_END,
 };
 /* clang-format on */
@@ -49,6 +51,7 @@ void opts_init(struct pinfs_config *cfg)
 	cfg->user_leases = 4096;
 	cfg->user_pins = 65536;
 	cfg->etcd_ttl = 10;
+	cfg->quorum_wait = -1; /* not given: fail */
 }
 
 void opts_free(struct pinfs_config *cfg)
@@ -92,6 +95,10 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	}
 	if (g_str_has_prefix(arg, "leases=")) {
 		fprintf(stderr, "pinfs: %s: expected on or off\n", arg);
+		return -1;
+	}
+	if (g_str_has_prefix(arg, "quorum=")) {
+		fprintf(stderr, "pinfs: %s: expected fail or wait\n", arg);
 		return -1;
 	}
 	return 1;
@@ -197,9 +204,13 @@ int opts_check(struct pinfs_config *cfg)
 		fprintf(stderr, "pinfs: etcd= needs leases=on\n");
 		return -1;
 	}
-	if (!cfg->etcd && (cfg->node || cfg->cluster || cfg->etcd_ttl_opt)) {
-		fprintf(stderr, "pinfs: node=, cluster= and etcd_ttl= need etcd=\n");
+	if (!cfg->etcd &&
+	    (cfg->node || cfg->cluster || cfg->etcd_ttl_opt || cfg->quorum_wait >= 0)) {
+		fprintf(stderr,
+			"pinfs: node=, cluster=, etcd_ttl= and quorum= need etcd=\n");
 		return -1;
 	}
+	if (cfg->quorum_wait < 0)
+		cfg->quorum_wait = 0;
 	return 0;
 }

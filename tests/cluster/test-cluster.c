@@ -27,6 +27,8 @@
  *   /cluster/etcd-member-killed one member down: everything still works
  *   /cluster/quorum-lost        two down: ENOLCK, reads and writes go on,
  *                               A's holder told; back: changes work again
+ *   /cluster/quorum-wait        the same with quorum=wait: the change waits
+ *                               (EINTR on a signal), and is made once back
  *   /cluster/exerciser          the differential exerciser, its steps spread
  *                               over the mounts of A, B and C
  */
@@ -201,17 +203,23 @@ static void ec_stop(struct ec *ec)
 /* ttl: TTL for tests that wait for a node to die or to fence itself; the
  * others take more, as a killed member may take a while to replace as
  * leader on a busy machine. */
-static struct pm *node_mount_opts(struct ec *ec, const char *backing, const char *node,
-				  int ttl, int break_time)
+static struct pm *node_mount_extra(struct ec *ec, const char *backing, const char *node,
+				   int ttl, int break_time, const char *extra)
 {
 	g_autofree char *opts =
-	    g_strdup_printf("etcd=%s,node=%s,cluster=t%d,etcd_ttl=%d,break_time=%d",
-			    ec->urls, node, (int)getpid(), ttl, break_time);
+	    g_strdup_printf("etcd=%s,node=%s,cluster=t%d,etcd_ttl=%d,break_time=%d%s",
+			    ec->urls, node, (int)getpid(), ttl, break_time, extra);
 	struct pm *pm = backing ? pm_mount_on(backing, opts) : pm_mount(opts);
 
 	pm_expect_log(pm, "cluster");
 	pm_message("node %s: %s", node, pm_mnt(pm));
 	return pm;
+}
+
+static struct pm *node_mount_opts(struct ec *ec, const char *backing, const char *node,
+				  int ttl, int break_time)
+{
+	return node_mount_extra(ec, backing, node, ttl, break_time, "");
 }
 
 static struct pm *node_mount_ttl(struct ec *ec, const char *backing, const char *node,
@@ -1043,6 +1051,72 @@ static void test_quorum_lost(void)
 }
 
 /*
+ * quorum=wait: with two members down, a change waits instead of failing
+ * (and a signal interrupts it: EINTR, the file unchanged), reads and writes
+ * go on; once the members are back, the waiting change is made.  Bad
+ * values of quorum= are refused at mount time.
+ */
+static void test_quorum_wait(void)
+{
+	struct ec *ec = ec_start();
+	struct pm *a = node_mount_extra(ec, NULL, "a", TTL, 0, ",quorum=wait");
+	struct pm *b = node_mount_extra(ec, pm_backing(a), "b", TTL, 0, ",quorum=wait");
+	g_autofree char *fa = pm_path(a, "f"), *fb = pm_path(b, "f");
+	g_autofree char *ga = pm_path(a, "g"), *gb = pm_path(b, "g");
+	g_autofree char *ha = pm_path(a, "h");
+	g_autofree char *data = NULL;
+	g_autoptr(GError) err = NULL;
+	struct holder h;
+	gsize len = 0;
+	pid_t tr, ti;
+
+	make_file(fa, 4096);
+	make_file(ga, 4096);
+	g_assert_cmpint(holder_start(&h, fa, PINFS_LEASE_READ), ==, 0);
+	ec_stop_member(ec, 0);
+	ec_stop_member(ec, 1);
+
+	tr = truncate_start(fb, 0, false);
+	ti = truncate_start_intr(gb, 0);
+	/* quorum=fail would have failed them by now (ENOLCK, see
+	 * /cluster/quorum-lost). */
+	g_assert_cmpint(change_wait(tr, (TTL + 3) * 1000), ==, -1);
+	kill(ti, SIGUSR1);
+	g_assert_cmpint(change_wait(ti, 10000), ==, EINTR);
+	g_assert_cmpint(size_of(ga), ==, 4096);
+	g_assert_cmpint(size_of(fa), ==, 4096);
+	/* Plain I/O goes on, on both nodes. */
+	make_file(ha, 10);
+	g_assert_true(g_file_get_contents(fb, &data, &len, &err));
+	g_assert_cmpuint(len, ==, 4096);
+	/* A's holder was told its lease is gone (A fenced itself). */
+	g_assert_cmpint(holder_ask(&h, 'W'), ==, 'S');
+	holder_stop(&h);
+
+	ec_start_member(ec, 0, true);
+	ec_start_member(ec, 1, true);
+	g_assert_cmpint(change_wait(tr, 60000), ==, 0);
+	g_assert_cmpint(size_of(fb), ==, 0);
+	g_assert_cmpint(size_of(gb), ==, 4096);
+	pm_unmount(b);
+	pm_unmount(a);
+
+	/* quorum= takes fail or wait, and needs etcd=. */
+	for (int i = 0; i < 2; i++) {
+		g_autofree char *o =
+		    g_strdup_printf(i ? "quorum=wait" : "etcd=%s,quorum=maybe", ec->urls);
+		g_autofree char *out = NULL, *errs = NULL;
+		const char *argv[] = {
+		    g_getenv("PINFS_BIN"), "-f", "-o", o, "/tmp", "/tmp", NULL};
+
+		g_assert_cmpint(pm_run_cmd(argv, 30, &out, &errs), !=, 0);
+		g_assert_nonnull(
+		    strstr(errs, i ? "need etcd=" : "expected fail or wait"));
+	}
+	ec_stop(ec);
+}
+
+/*
  * pinfs-exerciser ($PINFS_EXERCISER) with its steps going through A, B and
  * C in turn (--also), compared after every step with a plain file on the
  * backing filesystem, and each other mount with it too.  The mounts have no
@@ -1102,6 +1176,7 @@ int main(int argc, char **argv)
 	pm_add_test("/cluster/holder-daemon-killed", test_holder_daemon_killed);
 	pm_add_test("/cluster/etcd-member-killed", test_member_killed);
 	pm_add_test("/cluster/quorum-lost", test_quorum_lost);
+	pm_add_test("/cluster/quorum-wait", test_quorum_wait);
 	pm_add_test("/cluster/exerciser", test_exerciser);
 	return g_test_run();
 }
