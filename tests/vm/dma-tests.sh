@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # Run in the tests/vm/run guest: make a tmpfs and (if the guest has loop
@@ -9,13 +9,9 @@
 #   tests/vm/run tests/vm/dma-tests.sh BUILDDIR/tests/vm/dma-test --tap
 # Prints only TAP on stdout.
 set -eu
-d=$(mktemp -d /tmp/dma-tests.XXXXXX)
-mkdir "$d/tmpfs" "$d/ext4"
-mount -t tmpfs -o size=256M tmpfs "$d/tmpfs"
-export PINFS_TEST_TMPFS_DIR="$d/tmpfs"
-if truncate -s 64M "$d/tmpfs/ext4.img" &&
-	mkfs.ext4 -q -F "$d/tmpfs/ext4.img" >&2 &&
-	mount -o loop "$d/tmpfs/ext4.img" "$d/ext4"; then
+. "$(dirname "$0")/guest-lib.sh"
+make_scratch dma-tests
+if mount_ext4; then
 	export PINFS_TEST_EXT4_DIR="$d/ext4"
 else
 	echo "# ext4 on a loop device unavailable: ext4 tests skipped"

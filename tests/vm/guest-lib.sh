@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # Shell helpers shared by the guest test scripts (tests/vm/lease-tests.sh,
-# tests/vm/dmawatch-tests.sh, tests/window/vm-window.sh).  Sourced, not run:
+# tests/vm/dmawatch-tests.sh, tests/vm/dma-tests.sh, tests/window/vm-window.sh,
+# tools/pin/tests/vm-pin.sh).  Sourced, not run:
 # the guest sees the host's / read-only at the same paths, so a script finds
 # this file next to its own source.  The caller sets d (a scratch directory
 # with a tmpfs at $d/tmpfs) and PINFS_BIN before calling mount_pinfs.
@@ -25,4 +26,22 @@ mount_pinfs() {
 	echo "# pinfs -o $opts did not mount:" >&2
 	sed 's/^/# /' "$d/$name.log" >&2
 	return 1
+}
+
+# make_scratch NAME: d, a new directory /tmp/NAME.XXXXXX, with a 256 MiB
+# tmpfs at $d/tmpfs, exported as PINFS_TEST_TMPFS_DIR.
+make_scratch() {
+	d=$(mktemp -d "/tmp/$1.XXXXXX")
+	mkdir "$d/tmpfs"
+	mount -t tmpfs -o size=256M tmpfs "$d/tmpfs"
+	export PINFS_TEST_TMPFS_DIR="$d/tmpfs"
+}
+
+# mount_ext4: a 64 MiB ext4 file system at $d/ext4, made in an image on
+# $d/tmpfs and mounted on a loop device; fails where the guest has none.
+mount_ext4() {
+	mkdir "$d/ext4"
+	truncate -s 64M "$d/tmpfs/ext4.img" &&
+		mkfs.ext4 -q -F "$d/tmpfs/ext4.img" >&2 &&
+		mount -o loop "$d/tmpfs/ext4.img" "$d/ext4"
 }

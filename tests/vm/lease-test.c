@@ -386,6 +386,39 @@ static gboolean wait_lease_state(int fd, guint32 state, struct pinfs_lease_statu
 }
 
 /*
+ * In the holder: the device writes DEV_BYTE(i) into pages [@from, @to) of
+ * @r, @delay_ms from now (0: at once); @what names them in a failure.
+ */
+static void device_write_pages(struct holder_log *hl, struct pin_region *r, int from,
+			       int to, unsigned delay_ms, const char *what)
+{
+	g_autoptr(GError) err = NULL;
+	int i;
+
+	for (i = from; i < to; i++)
+		H_CHECK(hl,
+			pin_dma_write(r, i * page_size, page_size, DEV_BYTE(i), delay_ms,
+				      &err),
+			"%s: %s", what, err->message);
+}
+
+/*
+ * In the holder, told of the break (or, without a lease, seeing the
+ * truncate wait): when, what the device still has queued, and how many
+ * pages the module holds pinned.
+ */
+static void note_notified(struct holder_log *hl, const struct holder_cfg *cfg,
+			  struct pin_region *r)
+{
+	guint64 done = 0, pending = 0;
+
+	hl->t_notified = g_get_monotonic_time();
+	pin_dma_counts(r, &done, &pending);
+	hl->pending_at_notify = pending;
+	hl->pinned_pages = query_pinned(cfg->path, cfg->ino);
+}
+
+/*
  * The holder: open, lease (unless H_NO_LEASE), map, pin with the backend,
  * device writes to pages 0..3 at once and 4..5 500 ms later, then tell the
  * parent (ready_fd).  What follows depends on the kind; every step is
@@ -399,7 +432,7 @@ static void holder(const struct holder_cfg *cfg, struct holder_log *hl, int read
 	struct pinfs_lease_status st;
 	struct pin_backend *be;
 	struct pin_region *r;
-	guint64 done = 0, pending = 0, reg_id = 0;
+	guint64 reg_id = 0;
 	guint8 *map;
 	int fd, i;
 	char c = 0;
@@ -426,15 +459,8 @@ static void holder(const struct holder_cfg *cfg, struct holder_log *hl, int read
 	if (cfg->kind == H_IGNORE)
 		H_CHECK(hl, pinfs_pin(fd, 0, len, &reg_id) == 0, "pinfs_pin: %s",
 			g_strerror(errno));
-	for (i = 0; i < 4; i++)
-		H_CHECK(hl,
-			pin_dma_write(r, i * page_size, page_size, DEV_BYTE(i), 0, &err),
-			"device write: %s", err->message);
-	for (i = 4; i < 6; i++)
-		H_CHECK(
-		    hl,
-		    pin_dma_write(r, i * page_size, page_size, DEV_BYTE(i), 500, &err),
-		    "delayed device write: %s", err->message);
+	device_write_pages(hl, r, 0, 4, 0, "device write");
+	device_write_pages(hl, r, 4, 6, 500, "delayed device write");
 	hl->t_ready = g_get_monotonic_time();
 	H_CHECK(hl, write(ready_fd, "r", 1) == 1, "ready pipe");
 
@@ -443,17 +469,10 @@ static void holder(const struct holder_cfg *cfg, struct holder_log *hl, int read
 		/* Notified of the break, the device is still busy... */
 		H_CHECK(hl, wait_lease_state(fd, PINFS_STATE_BREAKING, &st),
 			"no break seen in 30 s (state %u)", st.state);
-		hl->t_notified = g_get_monotonic_time();
 		hl->sigio = sigio_seen;
-		pin_dma_counts(r, &done, &pending);
-		hl->pending_at_notify = pending;
-		hl->pinned_pages = query_pinned(cfg->path, cfg->ino);
+		note_notified(hl, cfg, r);
 		/* ... and more work comes in; all of it lands. */
-		for (i = 6; i < NPAGES; i++)
-			H_CHECK(hl,
-				pin_dma_write(r, i * page_size, page_size, DEV_BYTE(i),
-					      200, &err),
-				"late device write: %s", err->message);
+		device_write_pages(hl, r, 6, NPAGES, 200, "late device write");
 		break;
 	case H_RELEASE_FIRST:
 		/* Notified, it releases the lease at once but keeps the pin:
@@ -467,25 +486,14 @@ static void holder(const struct holder_cfg *cfg, struct holder_log *hl, int read
 		hl->t_released = g_get_monotonic_time();
 		g_usleep(300 * 1000); /* the daemon's 50 ms polls would see the pin */
 		hl->pinned_pages = query_pinned(cfg->path, cfg->ino);
-		for (i = 6; i < NPAGES; i++)
-			H_CHECK(hl,
-				pin_dma_write(r, i * page_size, page_size, DEV_BYTE(i),
-					      200, &err),
-				"late device write: %s", err->message);
+		device_write_pages(hl, r, 6, NPAGES, 200, "late device write");
 		break;
 	case H_NO_LEASE:
 		/* No lease, no notification: wait until the truncate waits. */
 		H_CHECK(hl, wait_in_syscall(getppid(), SYS_truncate),
 			"the parent never waited in truncate");
-		hl->t_notified = g_get_monotonic_time();
-		pin_dma_counts(r, &done, &pending);
-		hl->pending_at_notify = pending;
-		hl->pinned_pages = query_pinned(cfg->path, cfg->ino);
-		for (i = 6; i < NPAGES; i++)
-			H_CHECK(hl,
-				pin_dma_write(r, i * page_size, page_size, DEV_BYTE(i),
-					      200, &err),
-				"late device write: %s", err->message);
+		note_notified(hl, cfg, r);
+		device_write_pages(hl, r, 6, NPAGES, 200, "late device write");
 		break;
 	case H_IGNORE:
 		/* Ignore the break; break_time revokes the lease. */
@@ -495,18 +503,10 @@ static void holder(const struct holder_cfg *cfg, struct holder_log *hl, int read
 		hstep("revoked");
 		hl->end_reason = st.end_reason;
 		hl->pinned_pages = query_pinned(cfg->path, cfg->ino);
-		for (i = 6; i < NPAGES; i++)
-			H_CHECK(hl,
-				pin_dma_write(r, i * page_size, page_size, DEV_BYTE(i), 0,
-					      &err),
-				"late device write: %s", err->message);
+		device_write_pages(hl, r, 6, NPAGES, 0, "late device write");
 		break;
 	case H_EXCLUSIVE:
-		for (i = 6; i < NPAGES; i++)
-			H_CHECK(hl,
-				pin_dma_write(r, i * page_size, page_size, DEV_BYTE(i), 0,
-					      &err),
-				"device write: %s", err->message);
+		device_write_pages(hl, r, 6, NPAGES, 0, "device write");
 		break;
 	}
 

@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # Run in the tests/vm/run guest (with --rxe and --ko): give the pinning
@@ -8,13 +8,9 @@
 #       tools/pin/tests/vm-pin.sh build/tools/pin/test-pin-backends --tap
 # Prints only TAP on stdout.
 set -eu
-d=$(mktemp -d /tmp/vm-pin.XXXXXX)
-mkdir "$d/tmpfs" "$d/ext4"
-mount -t tmpfs -o size=256M tmpfs "$d/tmpfs"
-export PINFS_TEST_TMPFS_DIR="$d/tmpfs"
-if truncate -s 64M "$d/tmpfs/ext4.img" &&
-	mkfs.ext4 -q -F "$d/tmpfs/ext4.img" >&2 &&
-	mount -o loop "$d/tmpfs/ext4.img" "$d/ext4"; then
+. "$(dirname "$0")/../../../tests/vm/guest-lib.sh"
+make_scratch vm-pin
+if mount_ext4; then
 	export PINFS_TEST_FILE_DIR="$d/ext4"
 else
 	echo "# ext4 on a loop device unavailable: disk file tests skipped"
