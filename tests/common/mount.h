@@ -57,6 +57,9 @@ void pm_init(int *argc, char ***argv);
  * program still runs.  PINFS_TEST_NO_FORK=1 runs it in-process (for gdb).
  */
 void pm_add_test(const char *path, void (*fn)(void));
+/* pm_add_test() for a test that runs @fn(@data): one function for a table
+ * of cases. */
+void pm_add_data_test(const char *path, gconstpointer data, void (*fn)(gconstpointer));
 
 /* g_test_skip() that also works in a pm_add_test() subprocess; then return. */
 void pm_skip(const char *reason);

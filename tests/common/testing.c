@@ -95,19 +95,29 @@ void pm_message(const char *fmt, ...)
 		g_test_message("%s", msg);
 }
 
+/* A pm_add_test() or pm_add_data_test() test: what its body runs. */
+struct isolated {
+	void (*fn)(void);
+	void (*data_fn)(gconstpointer data);
+	gconstpointer data;
+};
+
 /*
  * Body of a pm_add_test() test: in the parent, rerun this test as a
  * subprocess; a pm_skip() there comes back through $PM_SKIP_FILE (a
  * g_test_skip() in a subprocess would only make it exit non-zero).
  */
-static void run_isolated(gconstpointer data)
+static void run_isolated(gconstpointer arg)
 {
-	void (*fn)(void) = (void (*)(void))data;
+	const struct isolated *t = arg;
 	g_autoptr(GError) err = NULL;
 	g_autofree char *dir = NULL, *file = NULL, *reason = NULL;
 
 	if (g_test_subprocess() || g_getenv("PINFS_TEST_NO_FORK")) {
-		fn();
+		if (t->fn)
+			t->fn();
+		else
+			t->data_fn(t->data);
 		return;
 	}
 	dir = g_dir_make_tmp("pinfs-skip-XXXXXX", &err);
@@ -128,5 +138,17 @@ static void run_isolated(gconstpointer data)
 
 void pm_add_test(const char *path, void (*fn)(void))
 {
-	g_test_add_data_func(path, (gconstpointer)fn, run_isolated);
+	struct isolated *t = g_new0(struct isolated, 1);
+
+	t->fn = fn;
+	g_test_add_data_func_full(path, t, run_isolated, g_free);
+}
+
+void pm_add_data_test(const char *path, gconstpointer data, void (*fn)(gconstpointer))
+{
+	struct isolated *t = g_new0(struct isolated, 1);
+
+	t->data_fn = fn;
+	t->data = data;
+	g_test_add_data_func_full(path, t, run_isolated, g_free);
 }

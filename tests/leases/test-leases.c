@@ -898,83 +898,47 @@ static void check_breaks(struct op *op, off_t size, off_t want_size)
 	pm_unmount(pm);
 }
 
-static void test_break_truncate(void)
+/* Each layout change, in a file of @size bytes, waits for a read lease. */
+static const struct break_case {
+	const char *name;      /* the test is /leases/break/NAME */
+	struct op op;	       /* check_breaks() fills in path and src */
+	off_t size, want_size; /* the file's size before and after */
+} break_cases[] = {
+    {"truncate", {.kind = OP_TRUNCATE, .len = 100}, 8192, 100},
+    {"ftruncate", {.kind = OP_FTRUNCATE, .len = 100}, 8192, 100},
+    {"open-trunc", {.kind = OP_OPEN_TRUNC}, 8192, 0},
+    {"fallocate-allocate", {.kind = OP_FALLOCATE, .len = 16384}, 8192, 16384},
+    {"fallocate-keep-size",
+     {.kind = OP_FALLOCATE, .mode = FALLOC_FL_KEEP_SIZE, .len = 16384},
+     8192,
+     8192},
+    {"fallocate-punch-hole",
+     {.kind = OP_FALLOCATE,
+      .mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+      .len = 4096},
+     8192,
+     8192},
+    {"fallocate-zero-range",
+     {.kind = OP_FALLOCATE, .mode = FALLOC_FL_ZERO_RANGE, .len = 4096},
+     8192,
+     8192},
+    {"fallocate-collapse-range",
+     {.kind = OP_FALLOCATE, .mode = FALLOC_FL_COLLAPSE_RANGE, .len = 4096},
+     16384,
+     12288},
+    {"fallocate-insert-range",
+     {.kind = OP_FALLOCATE, .mode = FALLOC_FL_INSERT_RANGE, .len = 4096},
+     16384,
+     20480},
+    {"copy-file-range", {.kind = OP_COPY, .len = 4096}, 8192, 8192},
+};
+
+static void test_break(gconstpointer data)
 {
-	struct op op = {.kind = OP_TRUNCATE, .len = 100};
+	const struct break_case *c = data;
+	struct op op = c->op;
 
-	check_breaks(&op, 8192, 100);
-}
-
-static void test_break_ftruncate(void)
-{
-	struct op op = {.kind = OP_FTRUNCATE, .len = 100};
-
-	check_breaks(&op, 8192, 100);
-}
-
-static void test_break_open_trunc(void)
-{
-	struct op op = {.kind = OP_OPEN_TRUNC};
-
-	check_breaks(&op, 8192, 0);
-}
-
-static void test_break_falloc_allocate(void)
-{
-	struct op op = {.kind = OP_FALLOCATE, .mode = 0, .off = 0, .len = 16384};
-
-	check_breaks(&op, 8192, 16384);
-}
-
-static void test_break_falloc_keep_size(void)
-{
-	struct op op = {
-	    .kind = OP_FALLOCATE, .mode = FALLOC_FL_KEEP_SIZE, .off = 0, .len = 16384};
-
-	check_breaks(&op, 8192, 8192);
-}
-
-static void test_break_falloc_punch(void)
-{
-	struct op op = {.kind = OP_FALLOCATE,
-			.mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			.off = 0,
-			.len = 4096};
-
-	check_breaks(&op, 8192, 8192);
-}
-
-static void test_break_falloc_zero(void)
-{
-	struct op op = {
-	    .kind = OP_FALLOCATE, .mode = FALLOC_FL_ZERO_RANGE, .off = 0, .len = 4096};
-
-	check_breaks(&op, 8192, 8192);
-}
-
-static void test_break_falloc_collapse(void)
-{
-	struct op op = {.kind = OP_FALLOCATE,
-			.mode = FALLOC_FL_COLLAPSE_RANGE,
-			.off = 0,
-			.len = 4096};
-
-	check_breaks(&op, 16384, 12288);
-}
-
-static void test_break_falloc_insert(void)
-{
-	struct op op = {
-	    .kind = OP_FALLOCATE, .mode = FALLOC_FL_INSERT_RANGE, .off = 0, .len = 4096};
-
-	check_breaks(&op, 16384, 20480);
-}
-
-static void test_break_copy_range(void)
-{
-	struct op op = {.kind = OP_COPY, .off = 0, .len = 4096};
-
-	check_breaks(&op, 8192, 8192);
+	check_breaks(&op, c->size, c->want_size);
 }
 
 /* Plain reads, writes and opens do not break; nor O_TRUNC of an empty file. */
@@ -2408,16 +2372,12 @@ int main(int argc, char **argv)
 	pm_add_test("/leases/owner/fork", test_owner_fork);
 	pm_add_test("/leases/access/owner-check", test_owner_check);
 	pm_add_test("/leases/range/truncate-and-punch", test_range);
-	pm_add_test("/leases/break/truncate", test_break_truncate);
-	pm_add_test("/leases/break/ftruncate", test_break_ftruncate);
-	pm_add_test("/leases/break/open-trunc", test_break_open_trunc);
-	pm_add_test("/leases/break/fallocate-allocate", test_break_falloc_allocate);
-	pm_add_test("/leases/break/fallocate-keep-size", test_break_falloc_keep_size);
-	pm_add_test("/leases/break/fallocate-punch-hole", test_break_falloc_punch);
-	pm_add_test("/leases/break/fallocate-zero-range", test_break_falloc_zero);
-	pm_add_test("/leases/break/fallocate-collapse-range", test_break_falloc_collapse);
-	pm_add_test("/leases/break/fallocate-insert-range", test_break_falloc_insert);
-	pm_add_test("/leases/break/copy-file-range", test_break_copy_range);
+	for (size_t i = 0; i < G_N_ELEMENTS(break_cases); i++) {
+		g_autofree char *path =
+		    g_strconcat("/leases/break/", break_cases[i].name, NULL);
+
+		pm_add_data_test(path, &break_cases[i], test_break);
+	}
 	pm_add_test("/leases/break/not-by-read-write-open", test_no_break);
 	pm_add_test("/leases/self/own-change-write", test_own_change_write);
 	pm_add_test("/leases/self/own-change-read", test_own_change_read);
