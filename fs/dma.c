@@ -39,7 +39,10 @@ struct dma {
 	void *arg;
 	GMainContext *ctx;
 	GSource *pin_poll; /* event thread: rechecks pins-only waiters */
-	bool stopping;	   /* set at unmount, before the table goes away */
+	/* True while pin_poll runs: read by any thread (dma_start_poll),
+	 * written on the event thread. */
+	atomic_bool pin_polling;
+	bool stopping; /* set at unmount, before the table goes away */
 
 	/* inotify on /dev, read on the event thread.  dev_watched is true
 	 * while the watch stands: then an absent node is known absent. */
@@ -272,12 +275,16 @@ static gboolean on_pin_poll(gpointer data)
 	struct lt_effects fx = LT_EFFECTS_INIT;
 	struct lt_stats st;
 
+	/* Cleared before the look: a change parked after it sees the flag
+	 * clear and restarts the poll; one parked before it is seen. */
+	atomic_store(&d->pin_polling, false);
 	lt_get_stats(d->t, &st);
 	if (d->stopping || st.parked_now == 0) {
 		g_source_unref(d->pin_poll);
 		d->pin_poll = NULL;
 		return G_SOURCE_REMOVE;
 	}
+	atomic_store(&d->pin_polling, true);
 	lt_recheck(d->t, &fx);
 	d->done(d->arg, &fx);
 	lt_effects_clear(&fx);
@@ -288,7 +295,10 @@ static gboolean start_pin_poll(gpointer data)
 {
 	struct dma *d = data;
 
-	if (d->pin_poll || d->stopping || !d->t)
+	if (d->stopping || !d->t)
+		return G_SOURCE_REMOVE;
+	atomic_store(&d->pin_polling, true);
+	if (d->pin_poll)
 		return G_SOURCE_REMOVE;
 	d->pin_poll = g_timeout_source_new(50);
 	g_source_set_callback(d->pin_poll, on_pin_poll, d, NULL);
@@ -296,11 +306,13 @@ static gboolean start_pin_poll(gpointer data)
 	return G_SOURCE_REMOVE;
 }
 
+/* Any thread, after parking a change: the event thread is woken only if
+ * the poll does not run already. */
 void dma_start_poll(struct dma *d)
 {
 	/* Without the module nothing would change the answer, unless
 	 * dma_module=require holds changes until it comes. */
-	if (d->ctx && (dma_watched(d) || d->require))
+	if (d->ctx && (dma_watched(d) || d->require) && !atomic_load(&d->pin_polling))
 		g_main_context_invoke(d->ctx, start_pin_poll, d);
 }
 

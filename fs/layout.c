@@ -359,7 +359,7 @@ void layout_change(fuse_req_t req, struct layout_change *c, size_t size)
 	struct pinfs_inode *inode = c->inode;
 	struct lt_effects fx = LT_EFFECTS_INIT;
 	uint64_t off = c->off, id = 0;
-	bool watched, mapped;
+	bool watched, mapped, parked = false;
 	struct parked *p;
 	struct stat st;
 	int ret;
@@ -429,7 +429,7 @@ void layout_change(fuse_req_t req, struct layout_change *c, size_t size)
 		atomic_store(&p->waiter_id, id);
 		fuse_req_interrupt_func(req, on_interrupt, p);
 		g_mutex_unlock(&p->lock);
-		dma_start_poll(l->dma);
+		parked = true;
 		goto out; /* the parked copy carries c->cc */
 	}
 	g_mutex_unlock(&p->lock);
@@ -458,6 +458,9 @@ done:
 out:
 	layout_effects_run(l, &fx);
 	lt_effects_clear(&fx);
+	/* After the holders are told: this may wake the event thread. */
+	if (parked)
+		dma_start_poll(l->dma);
 	return;
 
 apply_unlocked:

@@ -265,63 +265,88 @@ static int lay_out(const char *path)
 	return ret;
 }
 
-/* create/stat/unlink of n small files in dir, and truncates of one file. */
-static int meta_round(const char *dir, enum variant v, int n)
+/* One timed metadata operation; returns 0 or -1. */
+enum meta_op { M_CREATE, M_STAT, M_UNLINK, M_TRUNCATE, M_OPS };
+
+static const char *const meta_name[] = {"create", "stat", "unlink", "truncate"};
+
+static int meta_one(enum meta_op op, const char *dir, int i, struct series *s)
 {
-	struct series *sc = series_get("io", "create", vname[v], 0, "us");
-	struct series *ss = series_get("io", "stat", vname[v], 0, "us");
-	struct series *su = series_get("io", "unlink", vname[v], 0, "us");
-	struct series *st = series_get("io", "truncate", vname[v], 0, "us");
-	guint c0 = sc->samples->len, s0 = ss->samples->len, u0 = su->samples->len;
-	guint t0 = st->samples->len;
-	g_autofree char *tpath = g_build_filename(dir, "trunc", NULL);
+	g_autofree char *p = op == M_TRUNCATE ? g_build_filename(dir, "trunc", NULL)
+					      : g_strdup_printf("%s/m%d", dir, i);
 	char buf[1024];
-	int ret = 0;
+	struct stat sb;
+	uint64_t a;
+	int ret = 0, fd;
 
 	memset(buf, 'x', sizeof(buf));
-	for (int i = 0; i < n && !ret; i++) {
-		g_autofree char *p = g_strdup_printf("%s/m%d", dir, i);
-		uint64_t a = now_ns();
-		int fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0644);
-
+	a = now_ns();
+	switch (op) {
+	case M_CREATE:
+		fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0644);
 		if (fd < 0 || write(fd, buf, sizeof(buf)) != sizeof(buf))
 			ret = -1;
 		if (fd >= 0)
 			close(fd);
-		series_add(sc, (now_ns() - a) / 1e3);
+		break;
+	case M_STAT:
+		ret = stat(p, &sb);
+		break;
+	case M_UNLINK:
+		ret = unlink(p);
+		break;
+	default:
+		ret = truncate(p, (i & 1) ? 0 : 8192);
+		break;
 	}
-	for (int i = 0; i < n && !ret; i++) {
-		g_autofree char *p = g_strdup_printf("%s/m%d", dir, i);
-		struct stat sb;
-		uint64_t a = now_ns();
+	series_add(s, (now_ns() - a) / 1e3);
+	return ret < 0 ? -1 : 0;
+}
 
-		if (stat(p, &sb) < 0)
-			ret = -1;
-		series_add(ss, (now_ns() - a) / 1e3);
-	}
-	for (int i = 0; i < n && !ret; i++) {
-		g_autofree char *p = g_strdup_printf("%s/m%d", dir, i);
-		uint64_t a = now_ns();
+/*
+ * create/stat/unlink of n small files in each dir, and truncates of one
+ * file: operation by operation, each done on every variant in turn (the
+ * first variant rotating), so that a change of load in the machine falls
+ * on all variants alike.
+ */
+static int meta_round(char *const dir[], int n)
+{
+	struct series *s[M_OPS][V_COUNT] = {{NULL}};
+	guint len0[M_OPS][V_COUNT] = {{0}};
+	int ret = 0;
 
-		if (unlink(p) < 0)
-			ret = -1;
-		series_add(su, (now_ns() - a) / 1e3);
+	for (int op = 0; op < M_OPS; op++) {
+		for (int v = 0; v < V_LEASED; v++) {
+			if (!dir[v])
+				continue;
+			s[op][v] = series_get("io", meta_name[op], vname[v], 0, "us");
+			len0[op][v] = s[op][v]->samples->len;
+		}
 	}
-	if (!ret && !g_file_set_contents(tpath, "x", 1, NULL))
-		ret = -1;
-	for (int i = 0; i < n && !ret; i++) {
-		uint64_t a = now_ns();
+	for (int v = 0; v < V_LEASED && !ret; v++) {
+		g_autofree char *tpath =
+		    dir[v] ? g_build_filename(dir[v], "trunc", NULL) : NULL;
 
-		if (truncate(tpath, (i & 1) ? 0 : 8192) < 0)
+		if (tpath && !g_file_set_contents(tpath, "x", 1, NULL))
 			ret = -1;
-		series_add(st, (now_ns() - a) / 1e3);
 	}
-	if (ret)
-		progress("io: metadata on %s: %s", vname[v], g_strerror(errno));
-	series_end_round(sc, c0);
-	series_end_round(ss, s0);
-	series_end_round(su, u0);
-	series_end_round(st, t0);
+	for (int op = 0; op < M_OPS && !ret; op++) {
+		for (int i = 0; i < n && !ret; i++) {
+			for (int k = 0; k < V_LEASED && !ret; k++) {
+				int v = (i + k) % V_LEASED;
+
+				if (dir[v] && meta_one(op, dir[v], i, s[op][v]) < 0) {
+					progress("io: %s on %s: %s", meta_name[op],
+						 vname[v], g_strerror(errno));
+					ret = -1;
+				}
+			}
+		}
+	}
+	for (int op = 0; op < M_OPS; op++)
+		for (int v = 0; v < V_LEASED; v++)
+			if (s[op][v])
+				series_end_round(s[op][v], len0[op][v]);
 	return ret;
 }
 
@@ -373,9 +398,8 @@ int run_io(void)
 				if (file[v])
 					ret = run_fio(&jobs[j], file[v], v);
 		}
-		for (int v = 0; v < V_LEASED && !ret; v++)
-			if (dir[v])
-				ret = meta_round(dir[v], v, nmeta);
+		if (!ret)
+			ret = meta_round(dir, nmeta);
 		if (ioc_state(lease_fd) != PINFS_STATE_ACTIVE) {
 			note_add("io: the lease on the leased file did not stay active "
 				 "(state %d)",
