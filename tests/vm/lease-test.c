@@ -342,7 +342,8 @@ struct holder_cfg {
 	const char *backend;
 	const char *path;
 	guint64 ino;
-	gboolean msync_first; /* write the app's bytes back before pinning */
+	gboolean msync_first;  /* write the app's bytes back before pinning */
+	gboolean device_first; /* killed_holder(): open the pin device first */
 };
 
 /* The break signal (SIGIO by default, which would kill the holder). */
@@ -565,8 +566,10 @@ struct holder_proc {
 	struct holder_log *log;
 };
 
-/* Fork the holder and wait until it is ready. */
-static void holder_start(struct holder_proc *h, const struct holder_cfg *cfg)
+/* Fork a holder child, @child(@cfg, ...), and wait until it is ready. */
+static void holder_spawn(struct holder_proc *h, const struct holder_cfg *cfg,
+			 void (*child)(const struct holder_cfg *cfg,
+				       struct holder_log *hl, int ready_fd, int go_fd))
 {
 	int ready[2], go[2];
 	char c;
@@ -581,7 +584,7 @@ static void holder_start(struct holder_proc *h, const struct holder_cfg *cfg)
 	if (h->pid == 0) {
 		close(ready[0]);
 		close(go[1]);
-		holder(cfg, h->log, ready[1], go[0]);
+		child(cfg, h->log, ready[1], go[0]);
 	}
 	close(ready[1]);
 	close(go[0]);
@@ -592,6 +595,12 @@ static void holder_start(struct holder_proc *h, const struct holder_cfg *cfg)
 		g_error("holder failed before it was ready (line %d): %s",
 			h->log->failed_line, h->log->msg);
 	}
+}
+
+/* Fork the holder and wait until it is ready. */
+static void holder_start(struct holder_proc *h, const struct holder_cfg *cfg)
+{
+	holder_spawn(h, cfg, holder);
 }
 
 /* Let the holder go on (H_EXCLUSIVE), wait for it; it must have passed. */
@@ -1012,7 +1021,7 @@ static void test_iouring_fuse(void)
  * them in that order at its death (before the fix of docs/dma.md, both
  * orders lost the device's bytes on Linux 6.1).
  */
-static void killed_holder(const char *path, gboolean device_first, struct holder_log *hl,
+static void killed_holder(const struct holder_cfg *cfg, struct holder_log *hl,
 			  int ready_fd, int go_fd)
 {
 	const size_t len = NPAGES * page_size;
@@ -1020,17 +1029,17 @@ static void killed_holder(const char *path, gboolean device_first, struct holder
 	struct pin_backend *be = NULL;
 	struct pin_region *r;
 	guint8 *map;
-	int fd, i;
+	int fd;
 	char c;
 
 	signal(SIGIO, on_sigio); /* the lease break's signal */
-	if (device_first) {
+	if (cfg->device_first) {
 		be = pin_backend_open("kmod", &err);
 		H_CHECK(hl, be, "backend kmod: %s", err->message);
 	}
-	fd = open(path, O_RDWR | O_CLOEXEC);
+	fd = open(cfg->path, O_RDWR | O_CLOEXEC);
 	H_CHECK(hl, fd >= 0, "open: %s", g_strerror(errno));
-	if (!device_first) {
+	if (!cfg->device_first) {
 		be = pin_backend_open("kmod", &err);
 		H_CHECK(hl, be, "backend kmod: %s", err->message);
 	}
@@ -1041,20 +1050,13 @@ static void killed_holder(const char *path, gboolean device_first, struct holder
 	memset(map, APP_BYTE, len);
 	r = pin_region(be, map, len, 0, &err);
 	H_CHECK(hl, r, "pin_region (kmod): %s", err->message);
-	for (i = 0; i < 2; i++)
-		H_CHECK(hl,
-			pin_dma_write(r, i * page_size, page_size, DEV_BYTE(i), 0, &err),
-			"device write: %s", err->message);
-	for (i = 3; i < NPAGES; i++)
-		H_CHECK(hl,
-			pin_dma_write(r, i * page_size, page_size, DEV_BYTE(i),
-				      PINFS_DMA_MAX_DELAY_MS, &err),
-			"queued device write: %s", err->message);
+	device_write_pages(hl, r, 0, 2, 0, "device write");
+	device_write_pages(hl, r, 3, NPAGES, PINFS_DMA_MAX_DELAY_MS,
+			   "queued device write");
 	hl->t_ready = g_get_monotonic_time();
 	H_CHECK(hl, write(ready_fd, "r", 1) == 1, "ready pipe");
 	H_CHECK(hl, read(go_fd, &c, 1) == 1, "go pipe");
-	H_CHECK(hl, pin_dma_write(r, 2 * page_size, page_size, DEV_BYTE(2), 0, &err),
-		"device write: %s", err->message);
+	device_write_pages(hl, r, 2, 3, 0, "device write");
 	hl->t_landed = g_get_monotonic_time();
 	H_CHECK(hl, write(ready_fd, "w", 1) == 1, "ready pipe");
 	for (;;)
@@ -1079,38 +1081,22 @@ static void killed_holder(const char *path, gboolean device_first, struct holder
  */
 static void test_killed(gconstpointer data)
 {
-	const gboolean device_first = GPOINTER_TO_INT(data);
 	const char *dir = test_dir("PINFS_TEST_WAIT2_DIR");
+	struct holder_cfg cfg = {.backend = "kmod",
+				 .device_first = GPOINTER_TO_INT(data)};
 	g_autofree char *path = NULL;
 	g_autofree guint8 *buf = NULL;
 	struct holder_proc h;
 	pid_t truncator;
-	int ready[2], go[2], status, fd, i;
+	int status, fd, i;
 	size_t j, bad;
 	char c;
 
 	if (!dir || !pin_allowed("kmod", dir))
 		return;
 	path = make_file(dir, "killed", NULL);
-	h.log = mmap(NULL, sizeof(*h.log), PROT_READ | PROT_WRITE,
-		     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	g_assert_true(h.log != MAP_FAILED);
-	g_assert_cmpint(pipe2(ready, O_CLOEXEC), ==, 0);
-	g_assert_cmpint(pipe2(go, O_CLOEXEC), ==, 0);
-	h.pid = fork();
-	g_assert_cmpint(h.pid, >=, 0);
-	if (h.pid == 0) {
-		close(ready[0]);
-		close(go[1]);
-		killed_holder(path, device_first, h.log, ready[1], go[0]);
-	}
-	close(ready[1]);
-	close(go[0]);
-	if (read(ready[0], &c, 1) != 1) {
-		waitpid(h.pid, NULL, 0);
-		g_error("holder failed before it was ready (line %d): %s",
-			h.log->failed_line, h.log->msg);
-	}
+	cfg.path = path;
+	holder_spawn(&h, &cfg, killed_holder);
 
 	truncator = fork();
 	g_assert_cmpint(truncator, >=, 0);
@@ -1119,8 +1105,8 @@ static void test_killed(gconstpointer data)
 	g_assert_true(wait_in_syscall(truncator, SYS_truncate));
 
 	/* The truncate is parked: the device writes page 2 now. */
-	g_assert_cmpint(write(go[1], "g", 1), ==, 1);
-	if (read(ready[0], &c, 1) != 1 || c != 'w')
+	g_assert_cmpint(write(h.go_wr, "g", 1), ==, 1);
+	if (read(h.ready_rd, &c, 1) != 1 || c != 'w')
 		g_error("holder failed (line %d): %s", h.log->failed_line, h.log->msg);
 	g_assert_cmpint(waitpid(truncator, &status, WNOHANG), ==, 0);
 
@@ -1148,8 +1134,8 @@ static void test_killed(gconstpointer data)
 		g_assert_cmpuint(bad, ==, 0);
 	}
 	close(fd);
-	close(ready[0]);
-	close(go[1]);
+	close(h.ready_rd);
+	close(h.go_wr);
 	holder_free(&h);
 	unlink(path);
 }
