@@ -33,169 +33,86 @@
  *                               over the mounts of A, B and C
  */
 #include <errno.h>
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gio/gio.h>
+
 #include "check.h"
 #include "etcd.h"
+#include "etcd3.h"
 #include "mount.h"
 #include "pinfs.h"
 
 #define TTL 2 /* etcd_ttl= of the daemons, seconds */
 
-/* ---- a 3-member etcd cluster on loopback ---- */
+/* ---- a 3-member etcd cluster on loopback (tests/common/etcd3.h) ---- */
 
-struct ec {
-	char *dir;
-	int cport[3], pport[3];
-	pid_t pid[3];
-	char *urls; /* for etcd=: "http://127.0.0.1:C0+..." */
-};
-
-static struct ec *the_ec; /* killed by atexit if a test dies */
-
-static void ec_kill_all(void)
+static struct etcd3 *ec_start(void)
 {
-	for (int i = 0; the_ec && i < 3; i++)
-		if (the_ec->pid[i] > 0)
-			kill(the_ec->pid[i], SIGKILL);
+	struct etcd3 *ec = g_new0(struct etcd3, 1);
+	g_autoptr(GError) err = NULL;
+
+	if (etcd3_start(ec, &err) < 0) {
+		if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_NOT_FOUND)) {
+			pm_skip(err->message);
+			exit(0);
+		}
+		g_assert_no_error(err);
+	}
+	return ec;
 }
 
-static void ec_start_member(struct ec *ec, int i, bool existing)
+static void ec_start_member(struct etcd3 *ec, int i, bool existing)
 {
-	g_autofree char *name = g_strdup_printf("m%d", i);
-	g_autofree char *data = g_strdup_printf("%s/%s", ec->dir, name);
-	g_autofree char *log = g_strdup_printf("%s/%s.log", ec->dir, name);
-	g_autofree char *curl = g_strdup_printf("http://127.0.0.1:%d", ec->cport[i]);
-	g_autofree char *purl = g_strdup_printf("http://127.0.0.1:%d", ec->pport[i]);
-	g_autofree char *initial = g_strdup_printf(
-	    "m0=http://127.0.0.1:%d,m1=http://127.0.0.1:%d,m2=http://127.0.0.1:%d",
-	    ec->pport[0], ec->pport[1], ec->pport[2]);
-	pid_t pid;
+	g_autoptr(GError) err = NULL;
+
+	g_assert_cmpint(etcd3_member_start(ec, i, existing, &err), ==, 0);
+}
+
+static void ec_stop_member(struct etcd3 *ec, int i)
+{
+	etcd3_member_stop(ec, i);
+}
+
+static void ec_wait_ready(struct etcd3 *ec)
+{
+	g_autoptr(GError) err = NULL;
+
+	etcd3_wait_ready(ec, 30, &err);
+	g_assert_no_error(err);
+}
+
+static void ec_stop(struct etcd3 *ec)
+{
+	etcd3_stop(ec);
+	g_free(ec);
+}
+
+/* fork() for the test's helper processes: each dies with the test, even
+ * one that aborts, so that none is left holding a lease or a pipe. */
+static pid_t kid_fork(void)
+{
+	pid_t parent = getpid(), pid;
 
 	fflush(stdout);
 	fflush(stderr);
 	pid = fork();
 	g_assert_cmpint(pid, >=, 0);
 	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execlp("etcd", "etcd", "--name", name, "--data-dir", data,
-		       "--listen-client-urls", curl, "--advertise-client-urls", curl,
-		       "--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
-		       "--initial-cluster", initial, "--initial-cluster-state",
-		       existing ? "existing" : "new", "--initial-cluster-token", ec->dir,
-		       "--heartbeat-interval", "50", "--election-timeout", "500",
-		       "--log-level", "warn", (char *)NULL);
-		_exit(127);
+		if (getppid() != parent)
+			_exit(127);
 	}
-	ec->pid[i] = pid;
-}
-
-static void ec_stop_member(struct ec *ec, int i)
-{
-	kill(ec->pid[i], SIGKILL);
-	waitpid(ec->pid[i], NULL, 0);
-	ec->pid[i] = 0;
-}
-
-/* Wait until a write through the cluster succeeds. */
-static void ec_wait_ready(struct ec *ec)
-{
-	g_autoptr(GError) err = NULL;
-	struct etcd *e = etcd_new(ec->urls, &err);
-	gint64 end = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
-
-	g_assert_no_error(err);
-	etcd_set_timeout(e, 1000);
-	while (etcd_put(e, "/test/ready", "1", 0, &err) < 0) {
-		g_clear_error(&err);
-		g_assert_cmpint(g_get_monotonic_time(), <, end);
-		g_usleep(100000);
-	}
-	etcd_free(e);
-}
-
-/* Can n ports from base be bound on loopback now? */
-static bool ports_free(int base, int n)
-{
-	for (int i = 0; i < n; i++) {
-		struct sockaddr_in sa = {.sin_family = AF_INET,
-					 .sin_port = htons((uint16_t)(base + i)),
-					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-
-		if (fd >= 0)
-			close(fd);
-		if (!ok)
-			return false;
-	}
-	return true;
-}
-
-static struct ec *ec_start(void)
-{
-	g_autofree char *etcd = g_find_program_in_path("etcd");
-	struct ec *ec = g_new0(struct ec, 1);
-	GError *err = NULL;
-	int base;
-
-	if (!etcd) {
-		pm_skip("etcd is not installed (etcd-server)");
-		exit(0);
-	}
-	ec->dir = g_dir_make_tmp("pinfs-etcd-XXXXXX", &err);
-	g_assert_no_error(err);
-	/* Six free ports below the ephemeral range, from the pid on. */
-	base = 20000 + (getpid() % 1500) * 8;
-	while (!ports_free(base, 8))
-		base = 20000 + (base - 20000 + 8) % 12000;
-	for (int i = 0; i < 3; i++) {
-		ec->cport[i] = base + i;
-		ec->pport[i] = base + 4 + i;
-	}
-	ec->urls =
-	    g_strdup_printf("http://127.0.0.1:%d+http://127.0.0.1:%d+http://127.0.0.1:%d",
-			    ec->cport[0], ec->cport[1], ec->cport[2]);
-	the_ec = ec;
-	atexit(ec_kill_all);
-	for (int i = 0; i < 3; i++)
-		ec_start_member(ec, i, false);
-	ec_wait_ready(ec);
-	return ec;
-}
-
-static void ec_stop(struct ec *ec)
-{
-	g_autofree char *cmd = NULL;
-
-	for (int i = 0; i < 3; i++)
-		if (ec->pid[i] > 0)
-			ec_stop_member(ec, i);
-	the_ec = NULL;
-	cmd = g_strdup_printf("rm -rf '%s'", ec->dir);
-	if (system(cmd) != 0)
-		g_printerr("could not remove %s\n", ec->dir);
-	g_free(ec->dir);
-	g_free(ec->urls);
-	g_free(ec);
+	return pid;
 }
 
 /* ---- daemons ---- */
@@ -203,8 +120,9 @@ static void ec_stop(struct ec *ec)
 /* ttl: TTL for tests that wait for a node to die or to fence itself; the
  * others take more, as a killed member may take a while to replace as
  * leader on a busy machine. */
-static struct pm *node_mount_extra(struct ec *ec, const char *backing, const char *node,
-				   int ttl, int break_time, const char *extra)
+static struct pm *node_mount_extra(struct etcd3 *ec, const char *backing,
+				   const char *node, int ttl, int break_time,
+				   const char *extra)
 {
 	g_autofree char *opts =
 	    g_strdup_printf("etcd=%s,node=%s,cluster=t%d,etcd_ttl=%d,break_time=%d%s",
@@ -216,19 +134,19 @@ static struct pm *node_mount_extra(struct ec *ec, const char *backing, const cha
 	return pm;
 }
 
-static struct pm *node_mount_opts(struct ec *ec, const char *backing, const char *node,
+static struct pm *node_mount_opts(struct etcd3 *ec, const char *backing, const char *node,
 				  int ttl, int break_time)
 {
 	return node_mount_extra(ec, backing, node, ttl, break_time, "");
 }
 
-static struct pm *node_mount_ttl(struct ec *ec, const char *backing, const char *node,
+static struct pm *node_mount_ttl(struct etcd3 *ec, const char *backing, const char *node,
 				 int ttl)
 {
 	return node_mount_opts(ec, backing, node, ttl, 0);
 }
 
-static struct pm *node_mount(struct ec *ec, const char *backing, const char *node)
+static struct pm *node_mount(struct etcd3 *ec, const char *backing, const char *node)
 {
 	return node_mount_ttl(ec, backing, node, 6);
 }
@@ -237,7 +155,7 @@ static struct pm *node_mount(struct ec *ec, const char *backing, const char *nod
  * etcd: daemons with etcd_ttl=ttl, A's with break_time=a_break_time, and f
  * seen through each. */
 struct two_nodes {
-	struct ec *ec;
+	struct etcd3 *ec;
 	struct pm *a, *b;
 	char *fa, *fb; /* f through A and through B */
 };
@@ -328,10 +246,7 @@ static int holder_start_range(struct holder *h, const char *path, int type,
 
 	g_assert_no_errno(pipe(cmd));
 	g_assert_no_errno(pipe(ans));
-	fflush(stdout);
-	fflush(stderr);
-	h->pid = fork();
-	g_assert_cmpint(h->pid, >=, 0);
+	h->pid = kid_fork();
 	if (h->pid == 0) {
 		close(cmd[1]);
 		close(ans[0]);
@@ -398,10 +313,7 @@ static pid_t truncate_start(const char *path, off_t size, bool nonblock)
 {
 	pid_t pid;
 
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	g_assert_cmpint(pid, >=, 0);
+	pid = kid_fork();
 	if (pid == 0) {
 		int fd = open(path, O_RDWR | (nonblock ? O_NONBLOCK : 0));
 
@@ -422,10 +334,7 @@ static pid_t truncate_start_intr(const char *path, off_t size)
 {
 	pid_t pid;
 
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	g_assert_cmpint(pid, >=, 0);
+	pid = kid_fork();
 	if (pid == 0) {
 		struct sigaction sa = {.sa_handler = on_usr1};
 
@@ -502,7 +411,7 @@ static gpointer watch_run(gpointer data)
 
 static void test_etcd_client(void)
 {
-	struct ec *ec = ec_start();
+	struct etcd3 *ec = ec_start();
 	g_autoptr(GError) err = NULL;
 	struct etcd *e = etcd_new(ec->urls, &err);
 	struct watch_arg w = {0};
@@ -612,10 +521,7 @@ static pid_t reader_start(const char *path)
 {
 	pid_t pid;
 
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	g_assert_cmpint(pid, >=, 0);
+	pid = kid_fork();
 	if (pid == 0) {
 		static char buf[65536];
 		int fd = open(path, O_RDONLY);
@@ -641,10 +547,7 @@ static pid_t change_then_look(const char *fb, int fa_fd, bool punch)
 {
 	pid_t pid;
 
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	g_assert_cmpint(pid, >=, 0);
+	pid = kid_fork();
 	if (pid == 0) {
 		static char buf[32768];
 		int fd = open(fb, O_RDWR);
@@ -709,7 +612,7 @@ static void test_reader_sees_change(void)
 /* A change on A against holders on B and C. */
 static void test_two_holders(void)
 {
-	struct ec *ec = ec_start();
+	struct etcd3 *ec = ec_start();
 	struct pm *a = node_mount(ec, NULL, "a");
 	struct pm *b = node_mount(ec, pm_backing(a), "b");
 	struct pm *c = node_mount(ec, pm_backing(a), "c");
@@ -1058,7 +961,7 @@ static void test_quorum_lost(void)
  */
 static void test_quorum_wait(void)
 {
-	struct ec *ec = ec_start();
+	struct etcd3 *ec = ec_start();
 	struct pm *a = node_mount_extra(ec, NULL, "a", TTL, 0, ",quorum=wait");
 	struct pm *b = node_mount_extra(ec, pm_backing(a), "b", TTL, 0, ",quorum=wait");
 	g_autofree char *fa = pm_path(a, "f"), *fb = pm_path(b, "f");
@@ -1127,7 +1030,7 @@ static void test_quorum_wait(void)
 static void test_exerciser(void)
 {
 	const char *exe = g_getenv("PINFS_EXERCISER");
-	struct ec *ec = ec_start();
+	struct etcd3 *ec = ec_start();
 	struct pm *pm[3];
 	g_autofree char *out = NULL, *err = NULL;
 	int status;

@@ -18,136 +18,22 @@
  *                 third daemon C, the truncate through B: notify is when
  *                 the later of the two holders was told
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench.h"
 #include "etcd.h"
+#include "etcd3.h"
 #include "pinfs_abi.h"
-
-struct etcd3 {
-	char *dir, *urls;
-	pid_t pid[3];
-};
-
-static bool ports_free(int base, int n)
-{
-	for (int i = 0; i < n; i++) {
-		struct sockaddr_in sa = {.sin_family = AF_INET,
-					 .sin_port = htons((uint16_t)(base + i)),
-					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-
-		if (fd >= 0)
-			close(fd);
-		if (!ok)
-			return false;
-	}
-	return true;
-}
-
-/* 0, or -1 if etcd is missing or does not come up. */
-static int etcd3_start(struct etcd3 *e)
-{
-	g_autofree char *bin = g_find_program_in_path("etcd");
-	g_autofree char *initial = NULL;
-	g_autoptr(GError) err = NULL;
-	struct etcd *c;
-	int base = 20000 + (getpid() % 1500) * 8;
-	gint64 end;
-
-	if (!bin) {
-		progress("cluster: etcd not found (install etcd-server)");
-		return -1;
-	}
-	while (!ports_free(base, 8))
-		base = 20000 + (base - 20000 + 8) % 12000;
-	e->dir = g_dir_make_tmp("pinfs-bench-etcd-XXXXXX", &err);
-	if (!e->dir)
-		return -1;
-	initial = g_strdup_printf(
-	    "m0=http://127.0.0.1:%d,m1=http://127.0.0.1:%d,m2=http://127.0.0.1:%d",
-	    base + 4, base + 5, base + 6);
-	e->urls =
-	    g_strdup_printf("http://127.0.0.1:%d+http://127.0.0.1:%d+http://127.0.0.1:%d",
-			    base, base + 1, base + 2);
-	for (int i = 0; i < 3; i++) {
-		g_autofree char *name = g_strdup_printf("m%d", i);
-		g_autofree char *data = g_strdup_printf("%s/%s", e->dir, name);
-		g_autofree char *log = g_strdup_printf("%s/%s.log", e->dir, name);
-		g_autofree char *curl = g_strdup_printf("http://127.0.0.1:%d", base + i);
-		g_autofree char *purl =
-		    g_strdup_printf("http://127.0.0.1:%d", base + 4 + i);
-
-		e->pid[i] = fork();
-		if (e->pid[i] < 0)
-			return -1;
-		if (e->pid[i] == 0) {
-			int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-
-			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			if (fd >= 0) {
-				dup2(fd, 1);
-				dup2(fd, 2);
-			}
-			execl(bin, "etcd", "--name", name, "--data-dir", data,
-			      "--listen-client-urls", curl, "--advertise-client-urls",
-			      curl, "--listen-peer-urls", purl,
-			      "--initial-advertise-peer-urls", purl, "--initial-cluster",
-			      initial, "--initial-cluster-state", "new",
-			      "--initial-cluster-token", e->dir, "--log-level", "warn",
-			      (char *)NULL);
-			_exit(127);
-		}
-	}
-	c = etcd_new(e->urls, &err);
-	if (!c)
-		return -1;
-	etcd_set_timeout(c, 1000);
-	end = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
-	while (etcd_put(c, "/bench/ready", "1", 0, &err) < 0) {
-		g_clear_error(&err);
-		if (g_get_monotonic_time() > end) {
-			etcd_free(c);
-			progress("cluster: etcd did not come up (logs in %s)", e->dir);
-			return -1;
-		}
-		g_usleep(100000);
-	}
-	etcd_free(c);
-	return 0;
-}
-
-static void etcd3_stop(struct etcd3 *e)
-{
-	for (int i = 0; i < 3; i++)
-		if (e->pid[i] > 0) {
-			kill(e->pid[i], SIGKILL);
-			waitpid(e->pid[i], NULL, 0);
-		}
-	if (e->dir) {
-		g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", e->dir);
-
-		if (system(cmd) != 0)
-			progress("cluster: could not remove %s", e->dir);
-	}
-	g_free(e->dir);
-	g_free(e->urls);
-}
 
 /* ---- a holder: takes a read lease, waits for SIGIO, stamps, releases ---- */
 
@@ -326,8 +212,10 @@ int run_cluster(void)
 	off_t size = 4096;
 	int nbulk = bulk_count(), nfiles = MAX(nbulk / 100, 1), *bulk = NULL, nopen = 0;
 
-	if (etcd3_start(&e) < 0)
+	if (etcd3_start(&e, &err) < 0) {
+		progress("cluster: %s", err->message);
 		goto out;
+	}
 	oa = g_strdup_printf("etcd=%s,node=a,cluster=bench%d,break_time=10", e.urls,
 			     (int)getpid());
 	ob = g_strdup_printf("etcd=%s,node=b,cluster=bench%d,break_time=10", e.urls,
