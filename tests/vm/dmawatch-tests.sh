@@ -15,6 +15,9 @@
 #  - dma_module=require without the module: a truncate or hole punch of a
 #    file another process has open for writing fails with ENOPKG and
 #    leaves the file alone; one of a file nobody has open goes ahead;
+#  - insmod while a truncate waits behind a lease (with PINFS_PIN): a pin
+#    taken after the module came keeps the truncate waiting, pins-only,
+#    once the lease is released, until it is dropped;
 #  - insmod: both mounts report the module (status and log) without a
 #    restart; an unmodified program pins a mapping with no lease, and a
 #    truncate (": > FILE") waits, parked pins-only, until it unpins;
@@ -117,6 +120,76 @@ pin_then_truncate() {
 	return 0
 }
 
+# waiter_seen DIR PINS_ONLY PID: pinfsctl waiters shows a change parked on
+# DIR with pins_only PINS_ONLY (true|false) within 10 s, while PID runs.
+waiter_seen() {
+	local i
+	for i in $(seq 100); do
+		"$PINFSCTL" --json waiters "$1" | grep -q "\"pins_only\":$2" && return 0
+		kill -0 "$3" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# lease_then_module: the module arrives while a change waits behind a
+# lease.  A holder (pinfs-pin, mlock backend: no DMA pin) takes a lease and
+# ignores the break; ": > FILE" waits behind the lease; the module is
+# loaded; dma-hold pins the file; the holder releases its lease: the
+# truncate goes on waiting, now parked pins-only (the daemon asks the
+# module that came meanwhile), and returns once dma-hold has unpinned.
+# The holder writes nothing (--writes 0): the kernel may write dirty pages
+# back while the truncate waits, and FUSE holds that write-back, and any
+# new write to those pages (dma-hold's), until the truncate is done.
+lease_then_module() {
+	local f=$d/auto/lease-first lp hp tp i rc
+	mkfile "$f"
+	"$PINFS_PIN" --backend mlock --writes 0 --lease read --on-break ignore "$f" \
+		>"$d/lease.out" 2>"$d/lease.err" &
+	lp=$!
+	for i in $(seq 300); do
+		grep -q holding "$d/lease.out" && break
+		kill -0 $lp 2>/dev/null || break
+		sleep 0.1
+	done
+	check "lease-first: the holder holds a lease, the module is absent" \
+		grep -q holding "$d/lease.out"
+	bash -c ': >"$1"' truncater "$f" &
+	tp=$!
+	check "lease-first: the truncate waits behind the lease" waiter_seen "$d/auto" false $tp
+	insmod "$DMAWATCH_KO" || echo "Bail out! insmod failed"
+	check "lease-first: status says watched after insmod" status_is "$d/auto" true
+	"$DMA_HOLD" "$f" >"$d/hold.out" 2>"$d/hold.err" &
+	hp=$!
+	for i in $(seq 300); do
+		grep -q -e '^pinned' -e 'holding' "$d/hold.out" && break
+		kill -0 $hp 2>/dev/null || break
+		sleep 0.1
+	done
+	check "lease-first: dma-hold pinned the file while the truncate waited" \
+		grep -q -e '^pinned' -e 'holding' "$d/hold.out"
+	sed 's/^/# dma-hold: /' "$d/hold.out" "$d/hold.err"
+	kill -TERM $lp
+	wait $lp
+	check "lease-first: the holder released its lease (exit 0)" test $? = 0
+	check "lease-first: the truncate now waits for the pin, parked pins-only" \
+		waiter_seen "$d/auto" true $tp
+	sleep 0.5
+	check "lease-first: ... and is still waiting" kill -0 $tp
+	kill -TERM $hp
+	wait $hp
+	for i in $(seq 300); do
+		kill -0 $tp 2>/dev/null || break
+		sleep 0.1
+	done
+	kill $tp 2>/dev/null && notok "lease-first: the truncate returns after the unpin"
+	wait $tp
+	rc=$?
+	check "lease-first: the truncate returned 0 after the unpin, size 0" \
+		test "$rc-$(size_of "$f")" = 0-0
+	sed 's/^/# lease holder: /' "$d/lease.out"
+}
+
 # truncate_errno FILE: run coreutils truncate -s 0, print its stderr
 truncate_err() { truncate -s 0 "$1" 2>&1 >/dev/null; }
 
@@ -152,7 +225,11 @@ check "require, no module: a file nobody has open is truncated" \
 	truncate -s 0 "$d/req/closed"
 
 # ---- module loaded after the mount ----
-insmod "$DMAWATCH_KO" || echo "Bail out! insmod failed"
+if [ -n "${PINFS_PIN:-}" ]; then
+	lease_then_module
+else
+	insmod "$DMAWATCH_KO" || echo "Bail out! insmod failed"
+fi
 check "auto: status says watched after insmod" status_is "$d/auto" true
 check "require: status says watched after insmod" status_is "$d/req" true
 "$PINFSCTL" status "$d/auto" | sed 's/^/# /'
