@@ -30,6 +30,7 @@ bool mountinfo_foreach(bool (*fn)(const struct mountinfo_entry *m, void *arg), v
 		    .target = mnt_fs_get_target(fs),
 		    .fstype = mnt_fs_get_fstype(fs),
 		    .source = mnt_fs_get_source(fs),
+		    .root = mnt_fs_get_root(fs),
 		};
 
 		if (!m.target || !m.fstype)

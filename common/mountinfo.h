@@ -18,6 +18,7 @@ struct mountinfo_entry {
 	const char *target; /* the mount point */
 	const char *fstype; /* e.g. "fuse", "fuse.pinfs" */
 	const char *source;
+	const char *root; /* what of its filesystem is mounted: "/" for all */
 };
 
 /*

@@ -765,7 +765,7 @@ static gpointer watch_thread(gpointer data)
 static void inval(struct cluster *cl, struct pinfs_inode *inode)
 {
 	if (cl->fs->se)
-		fuse_lowlevel_notify_inval_inode(cl->fs->se, (fuse_ino_t)(uintptr_t)inode,
+		fuse_lowlevel_notify_inval_inode(cl->fs->se, inode_nodeid(cl->fs, inode),
 						 0, 0);
 }
 

@@ -22,21 +22,24 @@
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /*
- * A backing inode.  Its address is the FUSE node id.  Identity is
- * (dev, ino) of the backing file, so hard links share one inode and
- * renames keep it.
+ * A backing inode.  Identity is (dev, ino) of the backing file, so hard
+ * links share one inode and renames keep it.  Its FUSE node id is made from
+ * the backing file's own handle where that fits (inode.c), so that file
+ * handles outlive the daemon; its address is its key in the lease table.
  */
 struct pinfs_inode {
 	int fd; /* O_PATH descriptor of the backing inode; -1 only for none */
 	dev_t dev;
 	ino_t ino;
-	mode_t type; /* S_IFMT bits: fixed for the inode's life */
+	fuse_ino_t nodeid; /* fixed for the inode's life */
+	mode_t type;	   /* S_IFMT bits: fixed for the inode's life */
 	/* Protected by pinfs.inode_lock: the kernel's lookup count, and for a
 	 * symlink the directory and name it was last looked up by (the only
 	 * way to reach its own extended attributes). */
 	uint64_t nlookup;
-	/* FUSE's generation of this node id: unique to this allocation, so a
-	 * file handle naming a freed and reused address is refused. */
+	/* FUSE's generation of this node id: 0 for a node id made from the
+	 * backing handle, else unique to this allocation, so that a file
+	 * handle naming a node id given out before is refused. */
 	uint32_t generation;
 	/* Once forgotten, a "tombstone" (inode.c): fd is -1 and this is the
 	 * backing file's handle, by which a file handle of ours is resolved
@@ -136,9 +139,21 @@ struct pinfs {
 	 * the read or write path. */
 	pthread_mutex_t inode_lock;
 	GHashTable *inodes;
-	GHashTable *live;    /* the same inodes by address: which node ids exist */
+	GHashTable *live;    /* the same inodes by address: which ones exist */
 	GQueue tombs;	     /* forgotten inodes kept for file handles, oldest first */
 	int handle_mount_fd; /* the backing root, for open_by_handle_at */
+	/* The same inodes by node id.  Changed with inode_lock held and
+	 * nodeid_lock write-held; inode_get read-holds nodeid_lock only. */
+	pthread_rwlock_t nodeid_lock;
+	GHashTable *by_nodeid;
+	uint64_t next_nodeid; /* for node ids not made from a handle */
+	/* The backing filesystem's file handles, if they fit in a node id:
+	 * their type (-1: they do not) and length.  whole_fs: the backing
+	 * directory is the root of its filesystem, so every file a handle
+	 * names is inside it. */
+	int fh_type;
+	unsigned int fh_bytes;
+	bool whole_fs;
 
 	/* handle_lock protects handles: every open file and directory handle
 	 * (address -> its free function), so that handles whose release never

@@ -12,12 +12,19 @@
  *
  * File handles (name_to_handle_at, NFS export) carry our node id and its
  * generation; the kernel resolves one it no longer caches with a lookup of
- * "." in that node id.  So a forgotten inode is not freed at once: it
- * becomes a tombstone, its descriptor closed and the backing file's own
- * handle kept, and a lookup of "." reopens it with open_by_handle_at (the
- * daemon must run as root for that).  The TOMBS_MAX most recently forgotten
- * are kept; older ones are freed and their handles answer ESTALE, as do all
- * handles after a restart of the daemon (node ids are addresses).
+ * "." in that node id.  Where the backing filesystem's own handles fit in
+ * 64 bits (ext4, and xfs or tmpfs with 32-bit inode numbers), the node id
+ * is the backing handle itself and the generation 0, so that such a lookup
+ * can reopen the file with open_by_handle_at even in a daemon that never
+ * saw it (after a restart).  The file must be inside the backing directory:
+ * a directory is checked by walking "..", and any other file only when the
+ * backing directory is the root of its filesystem.  Other files get node
+ * ids from a counter, and a generation that is never 0.
+ *
+ * A forgotten inode is not freed at once either: it becomes a tombstone,
+ * its descriptor closed and the backing file's own handle kept, and a
+ * lookup of "." reopens it.  The TOMBS_MAX most recently forgotten are
+ * kept.  Both need the daemon to run as root (open_by_handle_at).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +34,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "mountinfo.h"
 #include "perm.h"
 
 static guint inode_hash(gconstpointer p)
@@ -43,6 +51,40 @@ static gboolean inode_equal(gconstpointer a, gconstpointer b)
 	return x->ino == y->ino && x->dev == y->dev;
 }
 
+static struct file_handle *backing_handle(int fd);
+
+struct whole_fs_query {
+	const char *target;
+	dev_t dev;
+	bool whole;
+};
+
+static bool match_backing_mount(const struct mountinfo_entry *m, void *arg)
+{
+	struct whole_fs_query *q = arg;
+
+	if (m->dev == q->dev && !strcmp(m->target, q->target))
+		q->whole = m->root && !strcmp(m->root, "/"); /* the topmost one counts */
+	return true;
+}
+
+/* Can node ids be made from backing handles, and is every file of the
+ * backing filesystem inside the backing directory? */
+static void handles_init_format(struct pinfs *fs)
+{
+	struct file_handle *fh = backing_handle(fs->root.fd);
+	struct whole_fs_query q = {fs->cfg.backing, fs->root.dev, false};
+
+	fs->fh_type = -1;
+	if (fh && fh->handle_bytes <= 12) {
+		fs->fh_type = fh->handle_type;
+		fs->fh_bytes = fh->handle_bytes;
+	}
+	g_free(fh);
+	if (fs->cfg.backing && mountinfo_foreach(match_backing_mount, &q))
+		fs->whole_fs = q.whole;
+}
+
 void inode_table_init(struct pinfs *fs)
 {
 	pthread_mutex_init(&fs->inode_lock, NULL);
@@ -56,6 +98,11 @@ void inode_table_init(struct pinfs *fs)
 		    openat(fs->root.fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	fs->inodes = g_hash_table_new(inode_hash, inode_equal);
 	fs->live = g_hash_table_new(g_direct_hash, g_direct_equal);
+	pthread_rwlock_init(&fs->nodeid_lock, NULL);
+	fs->by_nodeid = g_hash_table_new(g_int64_hash, g_int64_equal);
+	fs->next_nodeid = FUSE_ROOT_ID + 1;
+	fs->root.nodeid = FUSE_ROOT_ID;
+	handles_init_format(fs);
 }
 
 #define TOMBS_MAX 65536
@@ -72,6 +119,120 @@ static void inode_free(struct pinfs_inode *inode)
 	g_free(inode->link_name);
 	pthread_rwlock_destroy(&inode->layout_lock);
 	g_free(inode);
+}
+
+/* ---- Node ids ---- */
+
+/* The node id made from backing handle fh, or 0 if it makes none. */
+static fuse_ino_t nodeid_of_handle(struct pinfs *fs, const struct file_handle *fh)
+{
+	unsigned char b[12] = {0};
+	fuse_ino_t id;
+
+	if (!fh || fs->fh_type < 0 || fh->handle_type != fs->fh_type ||
+	    fh->handle_bytes != fs->fh_bytes)
+		return 0;
+	memcpy(b, fh->f_handle, fh->handle_bytes);
+	for (int i = 8; i < 12; i++)
+		if (b[i])
+			return 0;
+	memcpy(&id, b, sizeof(id));
+	return id > FUSE_ROOT_ID ? id : 0;
+}
+
+/* The backing handle (g_free) that node id id was made from, or NULL if
+ * it cannot be one. */
+static struct file_handle *handle_of_nodeid(struct pinfs *fs, fuse_ino_t id)
+{
+	unsigned char b[12] = {0};
+	struct file_handle *fh;
+
+	if (fs->fh_type < 0 || id <= FUSE_ROOT_ID)
+		return NULL;
+	memcpy(b, &id, sizeof(id));
+	for (unsigned int i = fs->fh_bytes; i < sizeof(id); i++)
+		if (b[i])
+			return NULL;
+	fh = g_malloc0(sizeof(*fh) + fs->fh_bytes);
+	fh->handle_type = fs->fh_type;
+	fh->handle_bytes = fs->fh_bytes;
+	memcpy(fh->f_handle, b, fs->fh_bytes);
+	return fh;
+}
+
+/* Make an inode for backing descriptor fd (which it takes) with node id
+ * nodeid if that is free, else one from the counter.  inode_lock held. */
+static struct pinfs_inode *inode_new(struct pinfs *fs, int fd, const struct stat *st,
+				     fuse_ino_t nodeid)
+{
+	struct pinfs_inode *inode = g_new0(struct pinfs_inode, 1);
+
+	inode->fd = fd;
+	inode->dev = st->st_dev;
+	inode->ino = st->st_ino;
+	inode->type = st->st_mode & S_IFMT;
+	inode->link_dir_fd = -1;
+	pthread_rwlock_init(&inode->layout_lock, NULL);
+	if (nodeid && !g_hash_table_contains(fs->by_nodeid, &nodeid)) {
+		inode->nodeid = nodeid;
+		inode->generation = 0;
+	} else {
+		/* Counter ids start high, away from most handle-made ones;
+		 * their generation is never 0, so no handle-made handle
+		 * matches them. */
+		do
+			inode->nodeid = (1ULL << 63) | fs->next_nodeid++;
+		while (g_hash_table_contains(fs->by_nodeid, &inode->nodeid));
+		do
+			inode->generation = atomic_fetch_add(&next_generation, 1);
+		while (!inode->generation);
+	}
+	g_hash_table_add(fs->inodes, inode);
+	g_hash_table_add(fs->live, inode);
+	pthread_rwlock_wrlock(&fs->nodeid_lock);
+	g_hash_table_insert(fs->by_nodeid, &inode->nodeid, inode);
+	pthread_rwlock_unlock(&fs->nodeid_lock);
+	return inode;
+}
+
+/* Take inode out of every table.  inode_lock held. */
+static void inode_unlist(struct pinfs *fs, struct pinfs_inode *inode)
+{
+	g_hash_table_remove(fs->inodes, inode);
+	g_hash_table_remove(fs->live, inode);
+	pthread_rwlock_wrlock(&fs->nodeid_lock);
+	g_hash_table_remove(fs->by_nodeid, &inode->nodeid);
+	pthread_rwlock_unlock(&fs->nodeid_lock);
+}
+
+/* Is directory fd the backing root or below it?  Walks "..". */
+static bool dir_inside(struct pinfs *fs, int fd)
+{
+	int cur = fcntl(fd, F_DUPFD_CLOEXEC, 0), next;
+	struct stat st, up;
+	bool inside = false;
+
+	for (int depth = 0; cur >= 0 && depth < 4096; depth++) {
+		if (fstat(cur, &st) < 0)
+			break;
+		if (st.st_dev == fs->root.dev && st.st_ino == fs->root.ino) {
+			inside = true;
+			break;
+		}
+		next = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (next < 0)
+			break;
+		if (fstat(next, &up) < 0 || up.st_dev != st.st_dev ||
+		    up.st_ino == st.st_ino) {
+			close(next); /* another mount, or the filesystem's root */
+			break;
+		}
+		close(cur);
+		cur = next;
+	}
+	if (cur >= 0)
+		close(cur);
+	return inside;
 }
 
 /* ---- Tombstones: forgotten inodes that file handles can still name.
@@ -104,8 +265,7 @@ static void tomb_drop(struct pinfs *fs, struct pinfs_inode *inode)
 {
 	g_queue_delete_link(&fs->tombs, inode->tomb_link);
 	inode->tomb_link = NULL;
-	g_hash_table_remove(fs->inodes, inode);
-	g_hash_table_remove(fs->live, inode);
+	inode_unlist(fs, inode);
 	inode_free(inode);
 }
 
@@ -179,17 +339,25 @@ void inode_table_destroy(struct pinfs *fs)
 		inode_free(key);
 	g_hash_table_destroy(fs->inodes);
 	g_hash_table_destroy(fs->live);
+	g_hash_table_destroy(fs->by_nodeid);
+	pthread_rwlock_destroy(&fs->nodeid_lock);
 	g_queue_clear(&fs->tombs);
 	if (fs->handle_mount_fd >= 0)
 		close(fs->handle_mount_fd);
 	pthread_mutex_destroy(&fs->inode_lock);
 }
 
+/* The inode of node id ino, which the kernel holds (so it exists). */
 struct pinfs_inode *inode_get(struct pinfs *fs, fuse_ino_t ino)
 {
+	struct pinfs_inode *inode;
+
 	if (ino == FUSE_ROOT_ID)
 		return &fs->root;
-	return (struct pinfs_inode *)(uintptr_t)ino;
+	pthread_rwlock_rdlock(&fs->nodeid_lock);
+	inode = g_hash_table_lookup(fs->by_nodeid, &ino);
+	pthread_rwlock_unlock(&fs->nodeid_lock);
+	return inode;
 }
 
 /*
@@ -233,16 +401,11 @@ int inode_lookup(struct pinfs *fs, struct pinfs_inode *parent, const char *name,
 		if (inode->fd != fd)
 			close(fd);
 	} else {
-		inode = g_new0(struct pinfs_inode, 1);
-		inode->fd = fd;
-		inode->generation = atomic_fetch_add(&next_generation, 1);
-		inode->dev = key.dev;
-		inode->ino = key.ino;
-		inode->type = e->attr.st_mode & S_IFMT;
-		inode->link_dir_fd = -1;
-		pthread_rwlock_init(&inode->layout_lock, NULL);
-		g_hash_table_add(fs->inodes, inode);
-		g_hash_table_add(fs->live, inode);
+		struct file_handle *fh =
+		    key.dev == fs->root.dev ? backing_handle(fd) : NULL;
+
+		inode = inode_new(fs, fd, &e->attr, nodeid_of_handle(fs, fh));
+		g_free(fh);
 	}
 	inode->nlookup++;
 	if (S_ISLNK(inode->type))
@@ -256,13 +419,74 @@ int inode_lookup(struct pinfs *fs, struct pinfs_inode *parent, const char *name,
 }
 
 /*
+ * Lookup of "." in a node id this daemon does not know (one from before a
+ * restart, or a tombstone long freed): open the backing file the node id
+ * was made from, if it is inside the backing directory.
+ */
+static int lookup_by_handle(struct pinfs *fs, fuse_ino_t nodeid,
+			    struct fuse_entry_param *e)
+{
+	struct file_handle *fh = handle_of_nodeid(fs, nodeid), *again = NULL;
+	struct pinfs_inode key, *inode;
+	int fd = -1, err = ESTALE;
+
+	if (!fh || !fs->running_as_root || fs->handle_mount_fd < 0)
+		goto out;
+	fd = open_by_handle_at(fs->handle_mount_fd, fh, O_PATH | O_CLOEXEC);
+	if (fd < 0 ||
+	    fstatat(fd, "", &e->attr, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ||
+	    e->attr.st_dev != fs->root.dev)
+		goto out;
+	again = backing_handle(fd);
+	if (nodeid_of_handle(fs, again) != nodeid)
+		goto out;
+	if (S_ISDIR(e->attr.st_mode) ? !dir_inside(fs, fd) : !fs->whole_fs)
+		goto out;
+
+	key.dev = e->attr.st_dev;
+	key.ino = e->attr.st_ino;
+	pthread_mutex_lock(&fs->inode_lock);
+	inode = g_hash_table_lookup(fs->inodes, &key);
+	if (inode && inode->fd < 0 && !same_handle(again, inode->backing_fh)) {
+		tomb_drop(fs, inode); /* an older file with that inode number */
+		inode = NULL;
+	}
+	if (inode && inode->nodeid != nodeid) {
+		inode = NULL; /* known under another node id: not this handle */
+	} else if (inode && inode->fd < 0) {
+		if (tomb_revive(fs, inode, fd))
+			fd = -1;
+		else
+			inode = NULL;
+	} else if (!inode && !g_hash_table_contains(fs->by_nodeid, &nodeid)) {
+		inode = inode_new(fs, fd, &e->attr, nodeid);
+		fd = -1;
+	}
+	if (inode) {
+		inode->nlookup++;
+		e->ino = nodeid;
+		e->generation = inode->generation;
+		err = 0;
+	}
+	pthread_mutex_unlock(&fs->inode_lock);
+	if (!err)
+		perm_note(inode, e->attr.st_mode);
+out:
+	if (fd >= 0)
+		close(fd);
+	g_free(fh);
+	g_free(again);
+	return err;
+}
+
+/*
  * Lookup of "." in nodeid: the kernel resolving a file handle of ours
  * whose inode it no longer caches.  The node id may be a tombstone, or not
- * ours at all (a handle from before a restart): then ESTALE.
+ * known here at all.
  */
 int inode_lookup_self(struct pinfs *fs, fuse_ino_t nodeid, struct fuse_entry_param *e)
 {
-	struct pinfs_inode *inode = inode_get(fs, nodeid);
+	struct pinfs_inode *inode;
 	struct file_handle *fh = NULL;
 	int fd = -1, err = 0;
 	bool kept = false; /* fd is now inode's */
@@ -271,9 +495,11 @@ int inode_lookup_self(struct pinfs *fs, fuse_ino_t nodeid, struct fuse_entry_par
 	e->attr_timeout = fs->cfg.timeout;
 	e->entry_timeout = fs->cfg.timeout;
 	pthread_mutex_lock(&fs->inode_lock);
-	if (inode != &fs->root && !g_hash_table_contains(fs->live, inode)) {
-		err = ESTALE;
-		goto unlock;
+	inode = nodeid == FUSE_ROOT_ID ? &fs->root
+				       : g_hash_table_lookup(fs->by_nodeid, &nodeid);
+	if (!inode) {
+		pthread_mutex_unlock(&fs->inode_lock);
+		return lookup_by_handle(fs, nodeid, e);
 	}
 	if (inode->fd < 0) {
 		/* Open it by the backing handle without the lock (it may
@@ -318,7 +544,8 @@ unlock:
 /* The FUSE node id of inode. */
 fuse_ino_t inode_nodeid(struct pinfs *fs, struct pinfs_inode *inode)
 {
-	return inode == &fs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)inode;
+	(void)fs;
+	return inode->nodeid;
 }
 
 /* Add one to the lookup count: the caller keeps inode alive past a reply
@@ -343,8 +570,7 @@ void inode_forget(struct pinfs *fs, struct pinfs_inode *inode, uint64_t n)
 	g_assert(inode->nlookup >= n);
 	inode->nlookup -= n;
 	if (inode->nlookup == 0 && !tomb_make(fs, inode)) {
-		g_hash_table_remove(fs->inodes, inode);
-		g_hash_table_remove(fs->live, inode);
+		inode_unlist(fs, inode);
 		gone = true;
 	}
 	pthread_mutex_unlock(&fs->inode_lock);
@@ -353,13 +579,14 @@ void inode_forget(struct pinfs *fs, struct pinfs_inode *inode, uint64_t n)
 }
 
 /*
- * A duplicate of the O_PATH descriptor of node id nodeid, or -1 if that
- * inode is gone.  For callers that hold a node id without a reference (the
- * control channel, after the lease that named it may have ended).
+ * A duplicate of the O_PATH descriptor of the inode at address key (its
+ * key in the lease table), or -1 if that inode is gone.  For callers that
+ * hold a key without a reference (the control channel, after the lease
+ * that named it may have ended).
  */
-int inode_dup_fd(struct pinfs *fs, uint64_t nodeid)
+int inode_dup_fd(struct pinfs *fs, uint64_t key)
 {
-	struct pinfs_inode *inode = (struct pinfs_inode *)(uintptr_t)nodeid;
+	struct pinfs_inode *inode = (struct pinfs_inode *)(uintptr_t)key;
 	int fd = -1;
 
 	pthread_mutex_lock(&fs->inode_lock);

@@ -433,8 +433,8 @@ static void drop_kernel_cache(struct pinfs *fs, struct pinfs_inode *inode, uint6
 			      uint64_t len)
 {
 	if (fs->se)
-		fuse_lowlevel_notify_inval_inode(fs->se, ino_of(inode), (off_t)off,
-						 (off_t)len);
+		fuse_lowlevel_notify_inval_inode(fs->se, inode_nodeid(fs, inode),
+						 (off_t)off, (off_t)len);
 }
 
 /* A backing descriptor we may write to, whatever flags the holder used
@@ -855,7 +855,7 @@ bool window_read(fuse_req_t req, struct pinfs_file *pf, size_t size, off_t off)
 		 * file's page cache, where older opens would find it as the
 		 * window changes.  Dropped once the reply is out (the kernel
 		 * holds the page locked until then). */
-		iv->ino = (uint64_t)(uintptr_t)pf->inode;
+		iv->ino = inode_nodeid(w->fs, pf->inode);
 		iv->off = off;
 		iv->len = (off_t)size;
 		g_thread_pool_push(w->inval, iv, NULL);
