@@ -19,6 +19,7 @@
 #include <glib.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/mount.h>
 
 #include "atime.h"
 #include "proc.h"
@@ -43,6 +44,36 @@ static void atime_read_flags(void)
 	atomic_store_explicit(&dir_flags, noatime || nodiratime ? O_NOATIME : 0,
 			      memory_order_relaxed);
 	atomic_store_explicit(&checked_us, g_get_monotonic_time(), memory_order_relaxed);
+}
+
+int atime_set_mount_flags(const char *mnt, int rule, bool nodiratime)
+{
+	static const struct {
+		const char *word;
+		unsigned long flag;
+	} keep[] = {{"ro", MS_RDONLY},	      {"nosuid", MS_NOSUID},
+		    {"nodev", MS_NODEV},      {"noexec", MS_NOEXEC},
+		    {"noatime", MS_NOATIME},  {"nodiratime", MS_NODIRATIME},
+		    {"relatime", MS_RELATIME}};
+	g_autofree char *opts = proc_mount_opts(mnt);
+	g_auto(GStrv) words = NULL;
+	unsigned long flags = MS_REMOUNT | MS_BIND;
+
+	if (!opts)
+		return ENOENT;
+	/* A bind remount sets every per-mount flag: start from today's. */
+	words = g_strsplit(opts, ",", -1);
+	for (char **w = words; *w; w++)
+		for (size_t i = 0; i < G_N_ELEMENTS(keep); i++)
+			if (!strcmp(*w, keep[i].word))
+				flags |= keep[i].flag;
+	if (rule) {
+		flags &= ~(MS_NOATIME | MS_RELATIME);
+		flags |= rule == 2 ? MS_STRICTATIME : MS_RELATIME;
+	}
+	if (nodiratime)
+		flags |= MS_NODIRATIME;
+	return mount(NULL, mnt, NULL, flags, NULL) < 0 ? errno : 0;
 }
 
 void atime_init(const char *mnt)

@@ -8,6 +8,13 @@
 
 #include <stdbool.h>
 
+/*
+ * Set relatime or strictatime (rule 1 or 2; 0 neither) and nodiratime on
+ * the mount at mountpoint, keeping its other flags: libfuse refuses these
+ * options when it mounts.  0 or an errno (EPERM without CAP_SYS_ADMIN).
+ */
+int atime_set_mount_flags(const char *mountpoint, int rule, bool nodiratime);
+
 /* Learn the mount's atime flags (at INIT, once the mount exists). */
 void atime_init(const char *mountpoint);
 

@@ -110,6 +110,11 @@ struct pinfs_config {
 	 * store them (opts.c). */
 	int leases_on;
 	int pinned_fail;
+	/* relatime, strictatime and nodiratime, which libfuse refuses at
+	 * mount time: set on the mount once it exists (atime.c).  atime_rule
+	 * is 0 (not given), 1 relatime or 2 strictatime. */
+	int atime_rule;
+	int nodiratime;
 	unsigned window_mode; /* enum window_mode (window.h) */
 	/* dma_module=require: without the pinfs_dma module, layout changes of
 	 * files that may be mapped shared fail (ENOPKG) instead of going

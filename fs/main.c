@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cluster.h"
+#include "atime.h"
 #include "daemon.h"
 #include "logwriter.h"
 #include "handles.h"
@@ -152,6 +153,23 @@ int main(int argc, char *argv[])
 		goto out_session;
 	if (fuse_session_mount(se, opts.mountpoint) != 0)
 		goto out_signals;
+	if (fs.cfg.atime_rule || fs.cfg.nodiratime) {
+		int err = atime_set_mount_flags(opts.mountpoint, fs.cfg.atime_rule,
+						fs.cfg.nodiratime);
+
+		if (err) {
+			fprintf(stderr,
+				"pinfs: cannot set %s%s%s on %s: %s (mount -o "
+				"remount,bind,... sets them)\n",
+				fs.cfg.atime_rule == 2	 ? "strictatime"
+				: fs.cfg.atime_rule == 1 ? "relatime"
+							 : "",
+				fs.cfg.atime_rule && fs.cfg.nodiratime ? "," : "",
+				fs.cfg.nodiratime ? "nodiratime" : "", opts.mountpoint,
+				strerror(err));
+			goto out_unmount;
+		}
+	}
 	if (fuse_daemonize(opts.foreground) != 0)
 		goto out_unmount;
 	logwriter_install(); /* stderr and stdout are final now */

@@ -36,6 +36,9 @@ static const struct fuse_opt pinfs_opts[] = {
 	PINFS_OPT("etcd_ttl=%s", etcd_ttl_opt),
 	PINFS_VAL("quorum=fail", quorum_wait, 0),
 	PINFS_VAL("quorum=wait", quorum_wait, 1),
+	PINFS_VAL("relatime", atime_rule, 1),
+	PINFS_VAL("strictatime", atime_rule, 2),
+	PINFS_VAL("nodiratime", nodiratime, 1),
 	FUSE_OPT_END,
 };
 /* clang-format on */

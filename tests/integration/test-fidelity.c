@@ -760,6 +760,65 @@ static void test_atime(void)
 	pm_unmount(pm);
 }
 
+/* The atime words (noatime, nodiratime, relatime) of the mount at path,
+ * from /proc/self/mountinfo's per-mount options. */
+static char *atime_words(const char *path)
+{
+	g_autofree char *text = NULL;
+	g_auto(GStrv) lines = NULL;
+	GString *s = g_string_new(NULL);
+
+	g_assert_true(g_file_get_contents("/proc/self/mountinfo", &text, NULL, NULL));
+	lines = g_strsplit(text, "\n", -1);
+	for (char **ln = lines; *ln; ln++) {
+		g_auto(GStrv) f = g_strsplit(*ln, " ", 7);
+		g_auto(GStrv) words = NULL;
+
+		if (g_strv_length(f) < 6 || strcmp(f[4], path))
+			continue;
+		words = g_strsplit(f[5], ",", -1);
+		g_string_truncate(s, 0); /* the topmost mount counts */
+		for (char **w = words; *w; w++)
+			if (!strcmp(*w, "noatime") || !strcmp(*w, "nodiratime") ||
+			    !strcmp(*w, "relatime"))
+				g_string_append_printf(s, "%s ", *w);
+	}
+	return g_string_free(s, FALSE);
+}
+
+/* -o relatime, strictatime and nodiratime, which libfuse refuses, give the
+ * mount the flags they give an ext4 mount. */
+static void test_atime_options(void)
+{
+	const char *opts[] = {"relatime", "strictatime", "nodiratime",
+			      "strictatime,nodiratime", "noatime"};
+	struct pm *pm = pm_mount("allow_other");
+	g_autofree char *ref = pm_spath(pm, "ref");
+	int bad = 0;
+
+	g_assert_no_errno(mkdir(ref, 0755));
+	g_assert_no_errno(mount(ref, ref, NULL, MS_BIND, NULL));
+	for (size_t i = 0; i < G_N_ELEMENTS(opts); i++) {
+		g_autofree char *o = g_strdup_printf("allow_other,%s", opts[i]);
+		struct pm *p = pm_mount_on(pm_backing(pm), o);
+		g_autofree char *want = NULL, *got = NULL;
+
+		remount(ref, "atime,diratime,relatime");
+		remount(ref, opts[i]);
+		want = atime_words(ref);
+		got = atime_words(pm_mnt(p));
+		if (strcmp(want, got)) {
+			pm_message("-o %s: ext4 \"%s\", pinfs \"%s\"", opts[i], want,
+				   got);
+			bad++;
+		}
+		pm_unmount(p);
+	}
+	umount2(ref, MNT_DETACH);
+	g_assert_cmpint(bad, ==, 0);
+	pm_unmount(pm);
+}
+
 /* ---- File handles ---- */
 
 struct handle {
@@ -938,6 +997,7 @@ int main(int argc, char **argv)
 	pm_init(&argc, &argv);
 	pm_add_test("/fidelity/metadata", test_metadata);
 	pm_add_test("/fidelity/atime", test_atime);
+	pm_add_test("/fidelity/atime-options", test_atime_options);
 	pm_add_test("/fidelity/handles", test_handles);
 	pm_add_test("/fidelity/handles-restart", test_handles_restart);
 	return g_test_run();
