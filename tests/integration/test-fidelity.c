@@ -166,6 +166,10 @@ static void describe(GString *s, const char *dir, const char *rel)
 	g_string_append_printf(s, "%s: %o %u:%u", rel, st.st_mode, st.st_uid, st.st_gid);
 	if (S_ISREG(st.st_mode))
 		g_string_append_printf(s, " size=%lld", (long long)st.st_size);
+	if (st.st_mtime == 1234567890) /* set by act_times */
+		g_string_append(s, " mtime=set");
+	if (st.st_atime == 1234567890)
+		g_string_append(s, " atime=set");
 	if (!S_ISLNK(st.st_mode)) {
 		append_acl(s, p, "system.posix_acl_access");
 		if (S_ISDIR(st.st_mode))
@@ -567,6 +571,78 @@ static int act_dio_stale(void *dir)
 	return MIN(stale, 99) ? 100 + MIN(stale, 99) : 0;
 }
 
+/* Up to four results in one exit status: 0 ok, 1 EPERM, 2 EACCES, 3 else,
+ * two bits each, the first call lowest. */
+static int outcome(int *acc, int shift, int ret)
+{
+	int code = ret == 0 ? 0 : errno == EPERM ? 1 : errno == EACCES ? 2 : 3;
+
+	*acc |= code << (2 * shift);
+	return *acc;
+}
+
+/* A file of root's that anyone may write, one of UID_A's. */
+static void setup_times(const char *dir)
+{
+	make_file(dir, "r", 10, 0666, 0, 0);
+	make_file(dir, "own", 10, 0644, UID_A, UID_A);
+}
+
+/* utimensat: "now" needs write access, explicit times ownership. */
+static int act_times(void *dir)
+{
+	g_autofree char *r = at(dir, "r"), *own = at(dir, "own");
+	struct timespec set[2] = {{1234567890, 0}, {1234567890, 0}};
+	struct timespec now[2] = {{0, UTIME_NOW}, {0, UTIME_NOW}};
+	struct timespec omit[2] = {{0, UTIME_OMIT}, {1234567890, 0}};
+	int acc = 0;
+
+	outcome(&acc, 0, utimensat(AT_FDCWD, r, NULL, 0));
+	outcome(&acc, 1, utimensat(AT_FDCWD, r, now, 0));
+	outcome(&acc, 2, utimensat(AT_FDCWD, r, omit, 0));
+	return outcome(&acc, 3, utimensat(AT_FDCWD, own, set, 0));
+}
+
+/* A file of UID_A's in his own group, one of root's. */
+static void setup_owner_rules(const char *dir)
+{
+	make_file(dir, "f", 10, 06755, UID_A, UID_A);
+	make_file(dir, "r", 10, 0644, 0, 0);
+}
+
+/* chown and chmod: who may give a file away, to which group, and chmod a
+ * file of someone else's. */
+static int act_owner_rules(void *dir)
+{
+	g_autofree char *f = at(dir, "f"), *r = at(dir, "r");
+	int acc = 0;
+
+	outcome(&acc, 0, chown(f, UID_B, (gid_t)-1));
+	outcome(&acc, 1, chown(f, (uid_t)-1, GID_OTHER));
+	outcome(&acc, 2, chmod(r, 0600));
+	return outcome(&acc, 3, chown(f, (uid_t)-1, (gid_t)-1)); /* kills nothing */
+}
+
+/* Modes of new nodes under umask 022, asked with every bit. */
+static void setup_create(const char *dir)
+{
+	(void)dir;
+}
+
+static int act_create_modes(void *dir)
+{
+	g_autofree char *f = at(dir, "f"), *d = at(dir, "d"), *p = at(dir, "p");
+	g_autofree char *n = at(dir, "n");
+	int acc = 0, fd;
+
+	umask(022);
+	fd = open(f, O_WRONLY | O_CREAT | O_EXCL, 07777);
+	outcome(&acc, 0, fd < 0 ? -1 : close(fd));
+	outcome(&acc, 1, mkdir(d, 07777));
+	outcome(&acc, 2, mkfifo(p, 07777));
+	return outcome(&acc, 3, mknod(n, S_IFREG | 07777, 0));
+}
+
 static const struct fcase cases[] = {
     {"write", setup_setid, act_write, {"f", "nogx"}},
     {"write-direct", setup_setid, act_write_direct, {"f", "nogx"}},
@@ -589,6 +665,9 @@ static const struct fcase cases[] = {
     {"dio-mmap", setup_dio, act_dio_mmap, {"f"}},
     {"dio-bypass", setup_dio, act_dio_bypass, {"f"}},
     {"dio-stale", setup_dio, act_dio_stale, {"f"}},
+    {"times", setup_times, act_times, {"r", "own"}},
+    {"owner-rules", setup_owner_rules, act_owner_rules, {"f", "r"}},
+    {"create-modes", setup_create, act_create_modes, {"f", "d", "p", "n"}},
 };
 
 /* Run case c by actor a in top (a directory of its own is made in it). */
