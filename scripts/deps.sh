@@ -14,7 +14,8 @@ fio gnuplot-nox liburing-dev libibverbs-dev ibverbs-providers rdma-core ibverbs-
 qemu-system-x86 busybox-static kmod cpio xz-utils dkms
 linux-image-amd64 linux-headers-amd64 linux-image-6.12-amd64 linux-headers-6.12-amd64
 e2fsprogs attr iproute2 procps psmisc util-linux clang valgrind
-etcd-server etcd-client libcurl4-openssl-dev libmount-dev"
+etcd-server etcd-client libcurl4-openssl-dev libmount-dev
+nfs-kernel-server nfs-common rpcbind"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
