@@ -14,9 +14,9 @@
  *                 total = truncate returned - truncate start
  *   etcd-rtt      one etcd transaction (a put) from the bench: the floor
  *                 of any cross-node step
- *   2 holder nodes  the cross-node break with read leases on A and on a
- *                 third daemon C, the truncate through B: notify is when
- *                 the later of the two holders was told
+ *   2, 3 holder nodes  the cross-node break with read leases on A and on
+ *                 a third daemon C (and a fourth, D), the truncate through
+ *                 B: notify is when the last of the holders was told
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -169,18 +169,35 @@ static int take_release(int fd, int n, struct series *s)
 }
 
 /* How many leases A can hold besides the others: the daemon keeps two
- * descriptors per open, and inherits our RLIMIT_NOFILE. */
+ * descriptors per open, and inherits our RLIMIT_NOFILE, which is raised
+ * first as far as allowed (past the hard limit only with CAP_SYS_RESOURCE,
+ * up to fs.nr_open). */
 static int bulk_count(void)
 {
 	struct rlimit rl;
 	int limit, want = opt.max_leases ? opt.max_leases : 10000;
+	rlim_t need = (rlim_t)want * 2 + 1000;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return 0;
+	if (rl.rlim_cur < need) {
+		struct rlimit up = {need, MAX(need, rl.rlim_max)};
+
+		if (setrlimit(RLIMIT_NOFILE, &up) < 0) {
+			up.rlim_cur = MIN(need, rl.rlim_max);
+			up.rlim_max = rl.rlim_max;
+			if (setrlimit(RLIMIT_NOFILE, &up) < 0)
+				progress("cluster: RLIMIT_NOFILE: %s", g_strerror(errno));
+		}
+		if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+			return 0;
+	}
 	limit = ((int)MIN(rl.rlim_cur, (rlim_t)G_MAXINT) - 1000) / 2;
 	if (want > limit)
-		note_add("cluster: %d leases held, not %d: RLIMIT_NOFILE is %d and the "
-			 "daemon keeps two descriptors per open",
+		note_add("cluster: %d leases held, not %d: RLIMIT_NOFILE could be raised "
+			 "to %d only (its hard limit; raising that needs "
+			 "CAP_SYS_RESOURCE), and the daemon keeps two descriptors per "
+			 "open",
 			 limit, want, (int)rl.rlim_cur);
 	return MAX(MIN(want, limit), 0);
 }
@@ -201,10 +218,12 @@ static int bulk_leases(const int *fds, int n, int type)
 int run_cluster(void)
 {
 	struct etcd3 e = {0};
-	struct bmount *a = NULL, *b = NULL, *l = NULL, *c3 = NULL;
-	struct holder ha = {0}, hl = {0}, h2a = {0}, h2c = {0};
-	g_autofree char *oa = NULL, *ob = NULL, *oc = NULL, *f2a = NULL, *f2b = NULL,
-			*f2c = NULL;
+	struct bmount *a = NULL, *b = NULL, *l = NULL, *c3 = NULL, *d4 = NULL;
+	struct holder ha = {0}, hl = {0}, h2a = {0}, h2c = {0}, h3a = {0}, h3c = {0},
+		      h3d = {0};
+	g_autofree char *oa = NULL, *ob = NULL, *oc = NULL, *od = NULL, *f2a = NULL,
+			*f2b = NULL, *f2c = NULL, *f3a = NULL, *f3b = NULL, *f3c = NULL,
+			*f3d = NULL;
 	g_autofree char *fa = NULL, *fb = NULL, *fl = NULL, *ta = NULL, *tl = NULL;
 	g_autoptr(GError) err = NULL;
 	struct etcd *c = NULL;
@@ -222,15 +241,26 @@ int run_cluster(void)
 			     (int)getpid());
 	oc = g_strdup_printf("etcd=%s,node=c,cluster=bench%d,break_time=10", e.urls,
 			     (int)getpid());
+	od = g_strdup_printf("etcd=%s,node=d,cluster=bench%d,break_time=10", e.urls,
+			     (int)getpid());
 	a = bm_mount(oa);
 	b = bm_mount_on(a->backing, ob);
 	c3 = bm_mount_on(a->backing, oc);
+	d4 = bm_mount_on(a->backing, od);
 	f2a = bm_path(a, "leased2");
 	f2b = bm_path(b, "leased2");
 	f2c = bm_path(c3, "leased2");
 	write_file(f2a);
 	h2a.path = f2a;
 	h2c.path = f2c;
+	f3a = bm_path(a, "leased3");
+	f3b = bm_path(b, "leased3");
+	f3c = bm_path(c3, "leased3");
+	f3d = bm_path(d4, "leased3");
+	write_file(f3a);
+	h3a.path = f3a;
+	h3c.path = f3c;
+	h3d.path = f3d;
 	l = bm_mount("break_time=10");
 	fa = bm_path(a, "leased");
 	fb = bm_path(b, "leased");
@@ -247,7 +277,8 @@ int run_cluster(void)
 	hl.path = fl;
 	c = etcd_new(e.urls, &err);
 	if (fda < 0 || fdl < 0 || !c || holder_start(&ha) < 0 || holder_start(&hl) < 0 ||
-	    holder_start(&h2a) < 0 || holder_start(&h2c) < 0)
+	    holder_start(&h2a) < 0 || holder_start(&h2c) < 0 || holder_start(&h3a) < 0 ||
+	    holder_start(&h3c) < 0 || holder_start(&h3d) < 0)
 		goto out;
 	/* nbulk opens on A over nfiles files, for leases held while measuring */
 	bulk = g_new(int, MAX(nbulk, 1));
@@ -289,10 +320,15 @@ int run_cluster(void)
 					       "cross-node, 2 holder nodes", 2, "us");
 		struct series *t2 = series_get("cluster", "break total",
 					       "cross-node, 2 holder nodes", 2, "us");
-		guint s0[9] = {te->samples->len, tlo->samples->len, nx->samples->len,
-			       nl->samples->len, tx->samples->len,  tlb->samples->len,
-			       rt->samples->len, n2->samples->len,  t2->samples->len};
-		struct holder *two[2] = {&h2a, &h2c};
+		struct series *n3 = series_get("cluster", "break notify",
+					       "cross-node, 3 holder nodes", 3, "us");
+		struct series *t3 = series_get("cluster", "break total",
+					       "cross-node, 3 holder nodes", 3, "us");
+		guint s0[11] = {te->samples->len, tlo->samples->len, nx->samples->len,
+				nl->samples->len, tx->samples->len,  tlb->samples->len,
+				rt->samples->len, n2->samples->len,  t2->samples->len,
+				n3->samples->len, t3->samples->len};
+		struct holder *two[2] = {&h2a, &h2c}, *three[3] = {&h3a, &h3c, &h3d};
 
 		progress("cluster: round %d/%d: %d take+release, %d breaks each", r + 1,
 			 opt.rounds, n, nb);
@@ -306,7 +342,8 @@ int run_cluster(void)
 			size = size ? 0 : 4096;
 			if (one_break(&ha, fb, size, nx, tx) < 0 ||
 			    one_break(&hl, fl, size, nl, tlb) < 0 ||
-			    one_break_n(two, 2, f2b, size, n2, t2) < 0)
+			    one_break_n(two, 2, f2b, size, n2, t2) < 0 ||
+			    one_break_n(three, 3, f3b, size, n3, t3) < 0)
 				goto out;
 			t0 = now_ns();
 			if (etcd_put(c, "/bench/rtt", "x", 0, &err) < 0) {
@@ -324,6 +361,8 @@ int run_cluster(void)
 		series_end_round(rt, s0[6]);
 		series_end_round(n2, s0[7]);
 		series_end_round(t2, s0[8]);
+		series_end_round(n3, s0[9]);
+		series_end_round(t3, s0[10]);
 
 		/* The same on A with nbulk more leases held there, over nfiles
 		 * files (taken and dropped each round, in this round). */
@@ -373,6 +412,10 @@ int run_cluster(void)
 			  series_find("cluster", "break total",
 				      "cross-node, 2 holder nodes", 2),
 			  series_find("cluster", "break total", "cross-node", 1));
+		ratio_add("cluster", "break total, 3 holder nodes / 1 holder node", 3,
+			  series_find("cluster", "break total",
+				      "cross-node, 3 holder nodes", 3),
+			  series_find("cluster", "break total", "cross-node", 1));
 		if (nbulk) {
 			ratio_add("cluster", "take+release, leases held / none", nbulk,
 				  series_find("cluster", "take+release",
@@ -408,7 +451,12 @@ out:
 	holder_stop(&hl);
 	holder_stop(&h2a);
 	holder_stop(&h2c);
+	holder_stop(&h3a);
+	holder_stop(&h3c);
+	holder_stop(&h3d);
 	etcd_free(c);
+	if (d4)
+		bm_unmount(d4);
 	if (c3)
 		bm_unmount(c3);
 	if (b)
