@@ -20,6 +20,7 @@
 
 #include "clock.h"
 #include "ctlproto.h"
+#include "jsonmember.h"
 
 #ifndef PINFS_VERSION
 #define PINFS_VERSION "unknown"
@@ -48,25 +49,6 @@ static uint64_t now_ns(const struct ctl_proto *s)
 
 /* ---- Building responses ---- */
 
-/* JSON integers are signed 64-bit; no file offset can exceed INT64_MAX. */
-static void add_u64(JsonBuilder *b, const char *name, uint64_t v)
-{
-	json_builder_set_member_name(b, name);
-	json_builder_add_int_value(b, v > G_MAXINT64 ? G_MAXINT64 : (gint64)v);
-}
-
-static void add_int(JsonBuilder *b, const char *name, gint64 v)
-{
-	json_builder_set_member_name(b, name);
-	json_builder_add_int_value(b, v);
-}
-
-static void add_bool(JsonBuilder *b, const char *name, gboolean v)
-{
-	json_builder_set_member_name(b, name);
-	json_builder_add_boolean_value(b, v);
-}
-
 /* A length, with null meaning "to end of file" (LT_LEN_EOF). */
 static void add_len(JsonBuilder *b, const char *name, uint64_t len)
 {
@@ -74,7 +56,7 @@ static void add_len(JsonBuilder *b, const char *name, uint64_t len)
 		json_builder_set_member_name(b, name);
 		json_builder_add_null_value(b);
 	} else {
-		add_u64(b, name, len);
+		json_member_u64(b, name, len);
 	}
 }
 
@@ -99,7 +81,7 @@ static JsonBuilder *ok_begin(void)
 	JsonBuilder *b = json_builder_new();
 
 	json_builder_begin_object(b);
-	add_bool(b, "ok", TRUE);
+	json_member_bool(b, "ok", TRUE);
 	return b;
 }
 
@@ -138,8 +120,8 @@ static void reply_error(struct ctl_req *c, int err, const char *fmt, ...)
 	va_end(ap);
 
 	json_builder_begin_object(b);
-	add_bool(b, "ok", FALSE);
-	add_int(b, "errno", err);
+	json_member_bool(b, "ok", FALSE);
+	json_member_int(b, "errno", err);
 	add_text(b, "error", msg);
 	reply_builder(c, b);
 	g_free(msg);
@@ -252,7 +234,7 @@ static void copy_waiter(const struct lt_waiter_info *wi, void *arg)
 static void add_who(JsonBuilder *b, struct names *n, uint64_t ino, pid_t pid)
 {
 	add_text(b, "path", names_path(n, ino));
-	add_int(b, "pid", pid);
+	json_member_int(b, "pid", pid);
 	add_text(b, "command", names_comm(n, pid));
 }
 
@@ -260,38 +242,38 @@ static void add_lease(JsonBuilder *b, struct names *n, const void *row, uint64_t
 {
 	const struct lt_lease_info *li = row;
 
-	add_u64(b, "id", li->lease_id);
-	add_u64(b, "ino", li->ino);
-	add_u64(b, "fh", li->fh);
+	json_member_u64(b, "id", li->lease_id);
+	json_member_u64(b, "ino", li->ino);
+	json_member_u64(b, "fh", li->fh);
 	add_who(b, n, li->ino, li->pid);
 	add_text(b, "type", type_name(li->type));
-	add_bool(b, "exclusive", li->exclusive);
+	json_member_bool(b, "exclusive", li->exclusive);
 	add_text(b, "state", state_name(li->state));
-	add_u64(b, "offset", li->off);
+	json_member_u64(b, "offset", li->off);
 	add_len(b, "length", li->len);
-	add_u64(b, "granted_ns", li->granted_ns);
-	add_u64(b, "age_ns", since(now, li->granted_ns));
+	json_member_u64(b, "granted_ns", li->granted_ns);
+	json_member_u64(b, "age_ns", since(now, li->granted_ns));
 	if (li->break_start_ns) {
-		add_u64(b, "break_start_ns", li->break_start_ns);
-		add_u64(b, "breaking_ns", since(now, li->break_start_ns));
+		json_member_u64(b, "break_start_ns", li->break_start_ns);
+		json_member_u64(b, "breaking_ns", since(now, li->break_start_ns));
 	}
-	add_u64(b, "pinned_bytes", li->pinned_bytes);
-	add_u64(b, "pins", li->npins);
+	json_member_u64(b, "pinned_bytes", li->pinned_bytes);
+	json_member_u64(b, "pins", li->npins);
 }
 
 static void add_waiter(JsonBuilder *b, struct names *n, const void *row, uint64_t now)
 {
 	const struct lt_waiter_info *wi = row;
 
-	add_u64(b, "id", wi->waiter_id);
-	add_u64(b, "ino", wi->ino);
-	add_u64(b, "breaker_fh", wi->breaker_fh);
+	json_member_u64(b, "id", wi->waiter_id);
+	json_member_u64(b, "ino", wi->ino);
+	json_member_u64(b, "breaker_fh", wi->breaker_fh);
 	add_who(b, n, wi->ino, wi->pid);
-	add_u64(b, "offset", wi->off);
+	json_member_u64(b, "offset", wi->off);
 	add_len(b, "length", wi->len);
-	add_u64(b, "parked_ns", wi->parked_ns);
-	add_u64(b, "waited_ns", since(now, wi->parked_ns));
-	add_bool(b, "pins_only", wi->pins_only);
+	json_member_u64(b, "parked_ns", wi->parked_ns);
+	json_member_u64(b, "waited_ns", since(now, wi->parked_ns));
+	json_member_bool(b, "pins_only", wi->pins_only);
 }
 
 /*
@@ -311,7 +293,7 @@ static void reply_rows(struct ctl_req *c, const char *member, GArray *rows,
 
 	names_init(&names, s);
 	b = ok_begin();
-	add_u64(b, "now_ns", now);
+	json_member_u64(b, "now_ns", now);
 	json_builder_set_member_name(b, member);
 	json_builder_begin_array(b);
 	for (guint i = 0; i < rows->len; i++) {
@@ -358,20 +340,21 @@ static void cmd_stats(struct ctl_req *c, JsonObject *req)
 	b = ok_begin();
 	json_builder_set_member_name(b, "stats");
 	json_builder_begin_object(b);
-	add_u64(b, "granted", st.granted);
-	add_u64(b, "released", st.released);
-	add_u64(b, "broken", st.broken);
-	add_u64(b, "revoked", st.revoked);
-	add_u64(b, "refused", st.refused);
-	add_u64(b, "parked", st.parked);
-	add_u64(b, "resumed", st.resumed);
-	add_u64(b, "cancelled", st.cancelled);
-	add_u64(b, "active_leases", st.active_leases);
-	add_u64(b, "parked_now", st.parked_now);
-	add_u64(b, "wait_count", st.wait_count);
-	add_u64(b, "wait_max_ns", st.wait_max_ns);
-	add_u64(b, "wait_total_ns", st.wait_total_ns);
-	add_u64(b, "wait_mean_ns", st.wait_count ? st.wait_total_ns / st.wait_count : 0);
+	json_member_u64(b, "granted", st.granted);
+	json_member_u64(b, "released", st.released);
+	json_member_u64(b, "broken", st.broken);
+	json_member_u64(b, "revoked", st.revoked);
+	json_member_u64(b, "refused", st.refused);
+	json_member_u64(b, "parked", st.parked);
+	json_member_u64(b, "resumed", st.resumed);
+	json_member_u64(b, "cancelled", st.cancelled);
+	json_member_u64(b, "active_leases", st.active_leases);
+	json_member_u64(b, "parked_now", st.parked_now);
+	json_member_u64(b, "wait_count", st.wait_count);
+	json_member_u64(b, "wait_max_ns", st.wait_max_ns);
+	json_member_u64(b, "wait_total_ns", st.wait_total_ns);
+	json_member_u64(b, "wait_mean_ns",
+			st.wait_count ? st.wait_total_ns / st.wait_count : 0);
 	json_builder_end_object(b);
 	reply_builder(c, b);
 }
@@ -392,21 +375,21 @@ static void cmd_status(struct ctl_req *c, JsonObject *req)
 		c->s->hooks.status(c->s->hook_ctx, &st);
 
 	b = ok_begin();
-	add_u64(b, "now_ns", now);
+	json_member_u64(b, "now_ns", now);
 	json_builder_set_member_name(b, "status");
 	json_builder_begin_object(b);
-	add_bool(b, "leases", st.leases);
-	add_u64(b, "break_time_s", st.break_time);
+	json_member_bool(b, "leases", st.leases);
+	json_member_u64(b, "break_time_s", st.break_time);
 	add_text(b, "pinned", st.pinned_fail ? "fail" : "wait");
 	json_builder_set_member_name(b, "undeclared_pins");
 	json_builder_begin_object(b);
-	add_bool(b, "watched", st.dma_watched);
+	json_member_bool(b, "watched", st.dma_watched);
 	add_text(b, "module", st.dma_module);
 	add_text(b, "detail", st.dma_detail);
 	add_text(b, "dma_module", st.dma_require ? "require" : "auto");
-	add_u64(b, "since_ns", st.dma_since_ns);
-	add_u64(b, "for_ns", since(now, st.dma_since_ns));
-	add_u64(b, "changes", st.dma_changes);
+	json_member_u64(b, "since_ns", st.dma_since_ns);
+	json_member_u64(b, "for_ns", since(now, st.dma_since_ns));
+	json_member_u64(b, "changes", st.dma_changes);
 	json_builder_end_object(b);
 	json_builder_end_object(b);
 	reply_builder(c, b);
@@ -418,7 +401,7 @@ static void cmd_version(struct ctl_req *c, JsonObject *req)
 
 	(void)req;
 	add_text(b, "version", PINFS_VERSION);
-	add_int(b, "protocol", CTL_PROTOCOL_VERSION);
+	json_member_int(b, "protocol", CTL_PROTOCOL_VERSION);
 	reply_builder(c, b);
 }
 
@@ -499,7 +482,7 @@ static void cmd_revoke(struct ctl_req *c, JsonObject *req)
 			 "lease %s revoked on request of uid %d pid %d", idstr,
 			 (int)c->uid, (int)c->pid);
 	b = ok_begin();
-	add_int(b, "id", id);
+	json_member_int(b, "id", id);
 	reply_builder(c, b);
 }
 

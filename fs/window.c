@@ -54,6 +54,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "jsonmember.h"
 #include "pinfs_abi.h"
 #include "window.h"
 
@@ -936,10 +937,15 @@ static char *window_path(struct windows *w, struct window *win)
 	return res;
 }
 
-static void add_int(JsonBuilder *b, const char *name, int64_t v)
+/* "@name": @text, or null when there is none or it is not UTF-8. */
+static void add_utf8_or_null(JsonBuilder *b, const char *name, const char *text)
 {
-	json_builder_set_member_name(b, name);
-	json_builder_add_int_value(b, v);
+	if (text && g_utf8_validate(text, -1, NULL)) {
+		json_member_str(b, name, text);
+	} else {
+		json_builder_set_member_name(b, name);
+		json_builder_add_null_value(b);
+	}
 }
 
 void window_list_json(struct windows *w, JsonBuilder *b)
@@ -952,25 +958,16 @@ void window_list_json(struct windows *w, JsonBuilder *b)
 		char *comm = pid_comm(win->pid), *path = window_path(w, win);
 
 		json_builder_begin_object(b);
-		add_int(b, "id", (int64_t)win->id);
-		json_builder_set_member_name(b, "path");
-		if (path && g_utf8_validate(path, -1, NULL))
-			json_builder_add_string_value(b, path);
-		else
-			json_builder_add_null_value(b);
-		add_int(b, "pid", win->pid);
-		add_int(b, "uid", win->uid);
-		json_builder_set_member_name(b, "command");
-		if (comm && g_utf8_validate(comm, -1, NULL))
-			json_builder_add_string_value(b, comm);
-		else
-			json_builder_add_null_value(b);
-		add_int(b, "offset", (int64_t)win->off);
-		add_int(b, "length", (int64_t)win->len);
-		add_int(b, "unsynced_bytes", (int64_t)window_unsynced(win));
-		add_int(b, "written_bytes", (int64_t)win->written);
-		json_builder_set_member_name(b, "state");
-		json_builder_add_string_value(b, win->attached ? "attached" : "detached");
+		json_member_int(b, "id", (int64_t)win->id);
+		add_utf8_or_null(b, "path", path);
+		json_member_int(b, "pid", win->pid);
+		json_member_int(b, "uid", win->uid);
+		add_utf8_or_null(b, "command", comm);
+		json_member_int(b, "offset", (int64_t)win->off);
+		json_member_int(b, "length", (int64_t)win->len);
+		json_member_int(b, "unsynced_bytes", (int64_t)window_unsynced(win));
+		json_member_int(b, "written_bytes", (int64_t)win->written);
+		json_member_str(b, "state", win->attached ? "attached" : "detached");
 		json_builder_end_object(b);
 		g_free(comm);
 		g_free(path);

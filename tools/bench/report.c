@@ -16,6 +16,7 @@
 #include <json-glib/json-glib.h>
 
 #include "bench.h"
+#include "jsonmember.h"
 
 extern GPtrArray *all_series, *all_ratios, *all_targets, *all_notes, *meta_keys;
 extern GHashTable *meta;
@@ -80,18 +81,6 @@ static void add_num(JsonBuilder *b, const char *k, double v)
 		json_builder_add_null_value(b);
 }
 
-static void add_str(JsonBuilder *b, const char *k, const char *v)
-{
-	json_builder_set_member_name(b, k);
-	json_builder_add_string_value(b, v);
-}
-
-static void add_int(JsonBuilder *b, const char *k, gint64 v)
-{
-	json_builder_set_member_name(b, k);
-	json_builder_add_int_value(b, v);
-}
-
 /* "@k": [one object per item of @items, its members from @add_members]. */
 static void add_objects(JsonBuilder *b, const char *k, GPtrArray *items,
 			void (*add_members)(JsonBuilder *b, gconstpointer item))
@@ -110,12 +99,12 @@ static void add_series_members(JsonBuilder *b, gconstpointer item)
 {
 	const struct series *s = item;
 
-	add_str(b, "suite", s->suite);
-	add_str(b, "metric", s->metric);
-	add_str(b, "variant", s->variant);
+	json_member_str(b, "suite", s->suite);
+	json_member_str(b, "metric", s->metric);
+	json_member_str(b, "variant", s->variant);
 	add_num(b, "x", s->x);
-	add_str(b, "unit", s->unit);
-	add_int(b, "samples", s->samples->len);
+	json_member_str(b, "unit", s->unit);
+	json_member_int(b, "samples", s->samples->len);
 	add_num(b, "median", s->median);
 	add_num(b, "p99", s->p99);
 	add_num(b, "mean", s->mean);
@@ -133,10 +122,10 @@ static void add_ratio_members(JsonBuilder *b, gconstpointer item)
 {
 	const struct ratio *r = item;
 
-	add_str(b, "suite", r->suite);
-	add_str(b, "ratio", r->name);
+	json_member_str(b, "suite", r->suite);
+	json_member_str(b, "ratio", r->name);
 	add_num(b, "x", r->x);
-	add_int(b, "rounds", r->n);
+	json_member_int(b, "rounds", r->n);
 	add_num(b, "median", r->median);
 	add_num(b, "p99", r->p99);
 	add_num(b, "ratio_of_medians", r->of_medians);
@@ -146,9 +135,9 @@ static void add_target_members(JsonBuilder *b, gconstpointer item)
 {
 	const struct target *t = item;
 
-	add_str(b, "target", t->what);
-	add_str(b, "measured", t->measured);
-	add_str(b, "verdict", t->verdict);
+	json_member_str(b, "target", t->what);
+	json_member_str(b, "measured", t->measured);
+	json_member_str(b, "verdict", t->verdict);
 }
 
 static int write_json(void)
@@ -163,8 +152,8 @@ static int write_json(void)
 	json_builder_set_member_name(b, "meta");
 	json_builder_begin_object(b);
 	for (guint i = 0; i < meta_keys->len; i++)
-		add_str(b, meta_keys->pdata[i],
-			g_hash_table_lookup(meta, meta_keys->pdata[i]));
+		json_member_str(b, meta_keys->pdata[i],
+				g_hash_table_lookup(meta, meta_keys->pdata[i]));
 	json_builder_end_object(b);
 
 	add_objects(b, "results", all_series, add_series_members);
