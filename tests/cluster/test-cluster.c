@@ -4,8 +4,9 @@
  *
  * Each test starts a 3-member etcd cluster on loopback ports (temporary
  * data directories, killed at the end) and two or three pinfs daemons over
- * one backing directory, then plays holders and changes on different
- * mounts with real processes:
+ * one backing directory, each daemon in a mount namespace of its own (as on
+ * hosts of their own; the test reaches each mount through /proc/PID/root),
+ * then plays holders and changes on different mounts with real processes:
  *
  *   /cluster/etcd/client        the etcd client alone (fs/etcd.c)
  *   /cluster/break-resume       a truncate through B parks until A's holder,
@@ -127,7 +128,7 @@ static struct pm *node_mount_extra(struct etcd3 *ec, const char *backing,
 	g_autofree char *opts =
 	    g_strdup_printf("etcd=%s,node=%s,cluster=t%d,etcd_ttl=%d,break_time=%d%s",
 			    ec->urls, node, (int)getpid(), ttl, break_time, extra);
-	struct pm *pm = backing ? pm_mount_on(backing, opts) : pm_mount(opts);
+	struct pm *pm = pm_mount_on_ns(backing, opts);
 
 	pm_expect_log(pm, "cluster");
 	pm_message("node %s: %s", node, pm_mnt(pm));
@@ -160,6 +161,26 @@ struct two_nodes {
 	char *fa, *fb; /* f through A and through B */
 };
 
+/* x's daemon runs in a mount namespace of its own, neither this test's
+ * nor y's, and x's mount is not in y's namespace. */
+static void assert_own_ns(struct pm *x, struct pm *y)
+{
+	g_autofree char *lx = g_strdup_printf("/proc/%d/ns/mnt", pm_daemon_pid(x));
+	g_autofree char *ly = g_strdup_printf("/proc/%d/ns/mnt", pm_daemon_pid(y));
+	g_autofree char *nx = g_file_read_link(lx, NULL);
+	g_autofree char *ny = g_file_read_link(ly, NULL);
+	g_autofree char *self = g_file_read_link("/proc/self/ns/mnt", NULL);
+	g_autofree char *x_in_y =
+	    g_strdup_printf("/proc/%d/root%s", pm_daemon_pid(y), pm_ns_mnt(x));
+
+	g_assert_nonnull(nx);
+	g_assert_nonnull(ny);
+	g_assert_cmpstr(nx, !=, ny);
+	g_assert_cmpstr(nx, !=, self);
+	g_assert_true(pm_is_fuse_mount(pm_mnt(x)));
+	g_assert_false(pm_is_fuse_mount(x_in_y));
+}
+
 static struct two_nodes two_nodes_start(int ttl, int a_break_time)
 {
 	struct two_nodes n;
@@ -167,6 +188,8 @@ static struct two_nodes two_nodes_start(int ttl, int a_break_time)
 	n.ec = ec_start();
 	n.a = node_mount_opts(n.ec, NULL, "a", ttl, a_break_time);
 	n.b = node_mount_ttl(n.ec, pm_backing(n.a), "b", ttl);
+	assert_own_ns(n.a, n.b);
+	assert_own_ns(n.b, n.a);
 	n.fa = pm_path(n.a, "f");
 	n.fb = pm_path(n.b, "f");
 	return n;
@@ -694,11 +717,15 @@ static void test_exclusive(void)
 	two_nodes_stop(&n);
 }
 
-/* pinfsctl --json CMD MNT: the reply's "cluster" object. */
+/* pinfsctl --json CMD MNT, run in the node's mount namespace: the reply's
+ * "cluster" object. */
 static JsonObject *ctl_cluster(const char *cmd, struct pm *pm, JsonParser *p)
 {
 	const char *ctl = g_getenv("PINFSCTL");
-	const char *argv[] = {ctl, "--json", cmd, pm_mnt(pm), NULL};
+	g_autofree char *ns =
+	    g_strdup_printf("--mount=/proc/%d/ns/mnt", pm_daemon_pid(pm));
+	g_autofree char *nsenter = g_find_program_in_path("nsenter");
+	const char *argv[] = {nsenter, ns, ctl, "--json", cmd, pm_ns_mnt(pm), NULL};
 	g_autofree char *out = NULL;
 	JsonObject *resp;
 
@@ -766,7 +793,10 @@ static void test_visibility(void)
 		g_assert_cmpstr(json_array_get_string_element(w, 0), ==, "a");
 	}
 	{
-		const char *argv[] = {ctl, "waiters", pm_mnt(n.b), NULL};
+		g_autofree char *ns =
+		    g_strdup_printf("--mount=/proc/%d/ns/mnt", pm_daemon_pid(n.b));
+		g_autofree char *nsenter = g_find_program_in_path("nsenter");
+		const char *argv[] = {nsenter, ns, ctl, "waiters", pm_ns_mnt(n.b), NULL};
 		g_autofree char *out = NULL;
 
 		g_assert_cmpint(pm_run_cmd(argv, 30, &out, NULL), ==, 0);
@@ -1041,7 +1071,7 @@ static void test_exerciser(void)
 		    g_strdup_printf("etcd=%s,node=%c,cluster=t%d,etcd_ttl=6,timeout=0",
 				    ec->urls, 'a' + i, (int)getpid());
 
-		pm[i] = i ? pm_mount_on(pm_backing(pm[0]), opts) : pm_mount(opts);
+		pm[i] = pm_mount_on_ns(i ? pm_backing(pm[0]) : NULL, opts);
 		pm_expect_log(pm[i], "cluster");
 	}
 	status = pm_run_cmd(

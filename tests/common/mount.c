@@ -46,7 +46,8 @@
 struct pm {
 	char *root;	     /* temporary directory holding all of the below */
 	char *backing;	     /* root/backing */
-	char *mnt;	     /* root/mnt */
+	char *mnt;	     /* root/mnt, or /proc/PID/root/.../mnt (own_ns) */
+	char *ns_mnt;	     /* own_ns: root/mnt, in the daemon's namespace */
 	char *scratch;	     /* root/scratch: plain directory, same fs as backing */
 	char *log;	     /* the daemon's stdout + stderr (root/daemon.log) */
 	pid_t pid;	     /* the daemon, 0 once reaped */
@@ -414,6 +415,14 @@ struct pm *pm_mount_spec(const struct pm_spec *spec)
 	g_assert_cmpint(pm->pid, >=, 0);
 	if (pm->pid == 0) {
 		child_setup(log_fd, log_fd);
+		/* A mount namespace of the daemon's own, like a host of its
+		 * own: its mount is seen from here through /proc/PID/root. */
+		if (spec->own_ns &&
+		    (unshare(CLONE_NEWNS) < 0 ||
+		     mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)) {
+			dprintf(2, "own mount namespace: %s\n", strerror(errno));
+			_exit(127);
+		}
 		execvp(argv->pdata[0], (char **)argv->pdata);
 		dprintf(2, "exec %s: %s\n", (char *)argv->pdata[0], strerror(errno));
 		_exit(127);
@@ -421,6 +430,12 @@ struct pm *pm_mount_spec(const struct pm_spec *spec)
 	live_mounts[slot].pid = pm->pid;
 	tell_reaper("+ %d %s\n", pm->pid, pm->mnt);
 	close(log_fd);
+	if (spec->own_ns) {
+		/* Only the daemon lives in its namespace: once it is gone, so is
+		 * the mount, which the reaper's kill covers. */
+		pm->ns_mnt = pm->mnt;
+		pm->mnt = g_strdup_printf("/proc/%d/root%s", (int)pm->pid, pm->ns_mnt);
+	}
 
 	end = now_ms() + PM_TIMEOUT_MS;
 	while (!pm_is_fuse_mount(pm->mnt)) {
@@ -442,6 +457,11 @@ struct pm *pm_mount_spec(const struct pm_spec *spec)
 const char *pm_mnt(struct pm *pm)
 {
 	return pm->mnt;
+}
+
+const char *pm_ns_mnt(struct pm *pm)
+{
+	return pm->ns_mnt ? pm->ns_mnt : pm->mnt;
 }
 
 const char *pm_backing(struct pm *pm)
@@ -572,13 +592,44 @@ static char *unexpected_log_lines(struct pm *pm)
 	return g_string_free(out, out->len == 0);
 }
 
+/* own_ns: unmount ns_mnt inside the daemon's namespace (as root there). */
+static int umount_in_ns(struct pm *pm, int flags)
+{
+	g_autofree char *ns = g_strdup_printf("/proc/%d/ns/mnt", (int)pm->pid);
+	int status, fd;
+	pid_t pid;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		fd = open(ns, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || setns(fd, CLONE_NEWNS) < 0)
+			_exit(errno & 0xff);
+		_exit(umount2(pm->ns_mnt, flags) < 0 ? errno & 0xff : 0);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	errno = WEXITSTATUS(status);
+	return errno ? -1 : 0;
+}
+
 char *pm_stop(struct pm *pm)
 {
 	g_autoptr(GString) problems = g_string_new(NULL);
 	g_autofree char *bad_lines = NULL;
 
 	if (pm->pid > 0) {
-		if (pm_is_fuse_mount(pm->mnt) && umount2(pm->mnt, 0) < 0) {
+		if (pm->ns_mnt) {
+			if (pm_is_fuse_mount(pm->mnt) && umount_in_ns(pm, 0) < 0) {
+				g_string_append_printf(
+				    problems, "umount(%s) in its namespace: %s; ",
+				    pm->ns_mnt, g_strerror(errno));
+				umount_in_ns(pm, MNT_DETACH);
+			}
+		} else if (pm_is_fuse_mount(pm->mnt) && umount2(pm->mnt, 0) < 0) {
 			g_string_append_printf(problems, "umount(%s): %s; ", pm->mnt,
 					       g_strerror(errno));
 			umount2(pm->mnt, MNT_DETACH);
@@ -598,8 +649,9 @@ char *pm_stop(struct pm *pm)
 						  : "killed by signal",
 			    WIFEXITED(pm->status) ? WEXITSTATUS(pm->status)
 						  : WTERMSIG(pm->status));
-	} else if (pm_is_fuse_mount(pm->mnt)) {
-		/* The daemon was killed; take down what it left. */
+	} else if (!pm->ns_mnt && pm_is_fuse_mount(pm->mnt)) {
+		/* The daemon was killed; take down what it left (in its own
+		 * namespace, that went with it). */
 		umount2(pm->mnt, MNT_DETACH);
 	}
 	live_mounts[pm->slot].used = 0;
@@ -622,6 +674,7 @@ void pm_free(struct pm *pm, gboolean keep)
 	g_free(pm->root);
 	g_free(pm->backing);
 	g_free(pm->mnt);
+	g_free(pm->ns_mnt);
 	g_free(pm->scratch);
 	g_free(pm->log);
 	g_free(pm);

@@ -90,6 +90,11 @@ struct pm_spec {
 	 * argument, for libfuse's passthrough examples (pinfs-bench). */
 	gboolean source_opt;
 	const char *backing; /* an existing backing directory (kept) */
+	/* Start the daemon in a mount namespace of its own (as a daemon on
+	 * another host would be): pm_mnt() is then /proc/PID/root/.../mnt,
+	 * the mount as seen from here, and pm_ns_mnt() the mount point in the
+	 * daemon's namespace (for a tool run there, say through nsenter). */
+	gboolean own_ns;
 };
 
 /* pm_mount() without g_test: aborts (g_error) when it cannot mount. */
@@ -102,7 +107,11 @@ gboolean pm_can_mount(void);
  * pm_backing() (several daemons over one directory); it is not removed. */
 struct pm *pm_mount_on(const char *backing, const char *opts);
 
-const char *pm_mnt(struct pm *pm);     /* the mount point */
+const char *pm_mnt(struct pm *pm); /* the mount point */
+/* own_ns: the mount point in the daemon's namespace; else pm_mnt(). */
+const char *pm_ns_mnt(struct pm *pm);
+/* As pm_mount_on(), the daemon in a mount namespace of its own (own_ns). */
+struct pm *pm_mount_on_ns(const char *backing, const char *opts);
 const char *pm_backing(struct pm *pm); /* the backing directory */
 const char *
 pm_scratch(struct pm *pm); /* a plain directory on the backing fs, outside pinfs */

@@ -57,6 +57,17 @@ struct pm *pm_mount_on(const char *backing, const char *opts)
 	return pm_mount_spec(&spec);
 }
 
+struct pm *pm_mount_on_ns(const char *backing, const char *opts)
+{
+	struct pm_spec spec = {.opts = opts, .backing = backing, .own_ns = TRUE};
+
+	if (!pm_can_mount() && g_test_subprocess() && g_getenv("PM_SKIP_FILE")) {
+		pm_skip("mounting pinfs needs root and /dev/fuse");
+		exit(0);
+	}
+	return pm_mount_spec(&spec);
+}
+
 void pm_unmount(struct pm *pm)
 {
 	g_autofree char *problems = pm_stop(pm);
