@@ -7,6 +7,8 @@
  * pipe, and blocks until it is told of the break:
  *   pinfs-signal   SIGIO from the daemon; the handler stamps the time
  *   pinfs-pollpri  poll(POLLPRI) on the leased descriptor returns
+ *   pinfs-setsig   the F_SETSIG signal (SIGRTMIN + 2, PINFS_IOC_SETSIG, sent
+ *                  with si_fd); the handler stamps the time
  *   kernel-signal  a classic kernel lease (F_SETLEASE F_RDLCK) on a file of
  *                  a plain directory, SIGIO from the kernel
  * It then stamps the time and releases.  The bench process stamps the
@@ -32,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -40,9 +43,46 @@
 #include "bench.h"
 #include "pinfs_abi.h"
 
-enum mode { M_SIGNAL, M_POLL, M_KERNEL, M_COUNT };
+enum mode { M_SIGNAL, M_POLL, M_SETSIG, M_KERNEL, M_COUNT };
 
-static const char *const mode_name[] = {"pinfs-signal", "pinfs-pollpri", "kernel-signal"};
+static const char *const mode_name[] = {"pinfs-signal", "pinfs-pollpri", "pinfs-setsig",
+					"kernel-signal"};
+
+/* In the F_SETSIG holder: its shared page, and the signal's handler. */
+static struct holder_shm *setsig_shm;
+static int setsig_fd;
+
+static void on_setsig(int sig, siginfo_t *si, void *ctx)
+{
+	uint64_t zero = 0;
+
+	(void)sig;
+	(void)ctx;
+	if (si->si_fd == setsig_fd)
+		atomic_compare_exchange_strong(&setsig_shm->t_notify, &zero, now_ns());
+}
+
+/* Like holder_catch_sigio, for SIGRTMIN + 2 with its siginfo. */
+static void catch_setsig(struct holder_shm *shm, int fd, sigset_t *old)
+{
+	struct sigaction sa = {.sa_sigaction = on_setsig, .sa_flags = SA_SIGINFO};
+	sigset_t block;
+
+	setsig_shm = shm;
+	setsig_fd = fd;
+	sigemptyset(&block);
+	sigaddset(&block, SIGRTMIN + 2);
+	sigaction(SIGRTMIN + 2, &sa, NULL);
+	sigprocmask(SIG_BLOCK, &block, old);
+	sigdelset(old, SIGRTMIN + 2);
+}
+
+static int ioc_setsig(int fd, int sig)
+{
+	struct pinfs_setsig s = {.size = sizeof(s), .signal = sig, .fd = fd};
+
+	return ioctl(fd, PINFS_IOC_SETSIG, &s);
+}
 
 struct holder {
 	enum mode mode;
@@ -66,6 +106,8 @@ static void holder_main(void *arg, int cmd, int reply)
 		_exit(1);
 	if (h->mode == M_POLL)
 		signal(SIGIO, SIG_IGN);
+	else if (h->mode == M_SETSIG)
+		catch_setsig(h->p.shm, fd, &old);
 	else
 		holder_catch_sigio(h->p.shm, &old);
 	while (read(cmd, &c, 1) == 1 && c == 'g') {
@@ -76,6 +118,8 @@ static void holder_main(void *arg, int cmd, int reply)
 			r = fcntl(fd, F_SETLEASE, F_RDLCK);
 		else
 			r = ioc_setlease(fd, PINFS_LEASE_READ);
+		if (r == 0 && h->mode == M_SETSIG)
+			r = ioc_setsig(fd, SIGRTMIN + 2);
 		c = r < 0 ? 'e' : 'r';
 		if (write(reply, &c, 1) != 1 || r < 0)
 			_exit(2);
@@ -255,6 +299,9 @@ int run_break(void)
 		pol = ratio_add("break", "pinfs POLLPRI notify / noop ioctl", 1,
 				series_find("break", "notify", "pinfs-pollpri", 1),
 				series_find("break", "noop", "pinfs-pollpri", 1));
+		ratio_add("break", "pinfs F_SETSIG notify / noop ioctl", 1,
+			  series_find("break", "notify", "pinfs-setsig", 1),
+			  series_find("break", "noop", "pinfs-setsig", 1));
 		/* The GETXATTR share of each: the rest is notify - it. */
 		gs =
 		    ratio_add("break", "getxattr round trip / noop ioctl (signal rounds)",
