@@ -21,6 +21,7 @@
 #include "cluster.h"
 #include "atime.h"
 #include "daemon.h"
+#include "killpriv.h"
 #include "logwriter.h"
 #include "handles.h"
 #include "window.h"
@@ -40,6 +41,9 @@ static void usage(const char *prog)
 	    "                           for them (default) or fails with ETXTBSY\n"
 	    "    -o leases=on|off       off: a plain passthrough (default on)\n"
 	    "    -o timeout=SECONDS     attribute and entry cache time (default 1)\n"
+	    "    -o writeback_cache     with leases=off: cache writes in the kernel;\n"
+	    "                           changes made in BACKING directly may not\n"
+	    "                           show (see pinfs(8))\n"
 	    "    -o user_leases=N       leases one user may hold (default 4096;\n"
 	    "                           0: no limit; root is not limited)\n"
 	    "    -o user_pins=N         pins one user may register (default 65536;\n"
@@ -170,6 +174,7 @@ int main(int argc, char *argv[])
 			goto out_unmount;
 		}
 	}
+	killpriv_v2_install(se);
 	if (fuse_daemonize(opts.foreground) != 0)
 		goto out_unmount;
 	logwriter_install(); /* stderr and stdout are final now */
