@@ -415,12 +415,14 @@ struct holder {
 	uint64_t off, len;
 };
 
-enum { CMD_RELEASE = 1, CMD_STATE, CMD_TYPE, CMD_PIN, CMD_EXIT };
+enum { CMD_RELEASE = 1, CMD_STATE, CMD_TYPE, CMD_PIN, CMD_EXIT, CMD_WRITE, CMD_CLOSE };
 
 /*
  * A holder kid: opens path, takes the lease, sends the result, then serves
  * commands: CMD_RELEASE, CMD_PIN (pins [0, 4096); both send the errno),
- * CMD_STATE, CMD_TYPE (send the GETLEASE state / type), CMD_EXIT.
+ * CMD_STATE, CMD_TYPE (send the GETLEASE state / type), CMD_WRITE (writes
+ * 4 KiB at 0, sends the count), CMD_CLOSE (closes the descriptor, ending
+ * its lease; sends close's errno), CMD_EXIT.
  */
 static int holder_main(void *arg)
 {
@@ -444,6 +446,16 @@ static int holder_main(void *arg)
 			break;
 		case CMD_PIN:
 			kid_send(pin_add(fd, 0, 4096, NULL));
+			break;
+		case CMD_WRITE: {
+			static char page[4096] = {'w'};
+
+			kid_send((int)pwrite(fd, page, sizeof(page), 0));
+			break;
+		}
+		case CMD_CLOSE:
+			kid_send(close(fd) < 0 ? errno : 0);
+			fd = -1;
 			break;
 		case CMD_EXIT:
 			return 0;
@@ -574,6 +586,43 @@ static void test_write_conflict(void)
 		assert_err(lease_take(fd2, PINFS_LEASE_READ), EAGAIN);
 		close(fd2);
 	}
+	close(fd);
+	pm_unmount(pm);
+}
+
+/*
+ * Rule 2: closing the last descriptor ends the lease, also while a change
+ * waits for it, and also after the holder wrote (dirty pages, with
+ * writeback_cache): close() must not wait behind the parked truncate.
+ */
+static void test_close_while_parked(void)
+{
+	struct pm *pm = pm_mount(NULL);
+	g_autofree char *path = pm_path(pm, "f");
+	g_autofree char *bpath = pm_bpath(pm, "f");
+	struct holder h = {.path = path, .type = PINFS_LEASE_WRITE};
+	struct op op = {.kind = OP_TRUNCATE, .path = path, .len = 100};
+	struct kid *k, *t;
+	char c;
+	int fd;
+
+	put_size(path, 8192);
+	k = kid_start(holder_main, &h);
+	assert_err(kid_answer(k, "write lease"), 0);
+	g_assert_cmpint(holder_ask(k, CMD_WRITE), ==, 4096);
+	t = kid_start(op_run, &op);
+	g_assert_true(holder_wait_state(k, PINFS_STATE_BREAKING, DONE_MS));
+	kid_assert_busy(t, STILL_WAITING_MS, "truncate");
+	assert_err(holder_ask(k, CMD_CLOSE), 0);
+	assert_err(kid_answer(t, "truncate after the holder closed"), 0);
+	kid_end(t);
+	kid_put(k, CMD_EXIT);
+	kid_end(k);
+	/* The holder's write came before the truncate and survives it. */
+	g_assert_cmpint(size_of(bpath), ==, 100);
+	fd = open_ok(bpath, O_RDONLY);
+	g_assert_cmpint(pread(fd, &c, 1, 0), ==, 1);
+	g_assert_cmpint(c, ==, 'w');
 	close(fd);
 	pm_unmount(pm);
 }
@@ -2367,6 +2416,7 @@ int main(int argc, char **argv)
 
 	pm_add_test("/leases/types/read-shared", test_read_shared);
 	pm_add_test("/leases/types/write-conflict", test_write_conflict);
+	pm_add_test("/leases/owner/close-while-parked", test_close_while_parked);
 	pm_add_test("/leases/abi/validation", test_abi_validation);
 	pm_add_test("/leases/owner/dup", test_owner_dup);
 	pm_add_test("/leases/owner/fork", test_owner_fork);
