@@ -115,6 +115,9 @@ struct pinfs_config {
 	 * is 0 (not given), 1 relatime or 2 strictatime. */
 	int atime_rule;
 	int nodiratime;
+	/* writeback_cache: the kernel caches writes and owns regular files'
+	 * size and times (docs/design.md, "Writes"). */
+	int writeback_cache;
 	unsigned window_mode; /* enum window_mode (window.h) */
 	/* dma_module=require: without the pinfs_dma module, layout changes of
 	 * files that may be mapped shared fail (ENOPKG) instead of going
@@ -137,7 +140,8 @@ struct pinfs {
 	struct pinfs_config cfg;
 	struct pinfs_inode root;
 	bool running_as_root;
-	bool single_thread; /* -s: one thread serves every request */
+	bool single_thread;   /* -s: one thread serves every request */
+	bool writeback_cache; /* negotiated at INIT (lo_init) */
 
 	/* inode_lock protects inodes (the (dev, ino) -> inode map) and every
 	 * inode's nlookup.  It is taken by lookup and forget only, never on

@@ -30,6 +30,7 @@
 #include "atime.h"
 #include "daemon.h"
 #include "handles.h"
+#include "killpriv.h"
 #include "nonblock.h"
 #include "perm.h"
 #include "readahead.h"
@@ -77,9 +78,24 @@ static void lo_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
 		conn->want |= FUSE_CAP_EXPORT_SUPPORT;
 	atime_init(fs->cfg.mountpoint);
-	/* Keep page cache coherent with our own writes; no writeback cache,
-	 * so a size change always reaches the daemon. */
-	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/*
+	 * No writeback cache unless asked for (docs/design.md, "Writes"):
+	 * with it the kernel owns a regular file's size and times, so a
+	 * change made in the backing directory may not show.  Only with
+	 * FUSE_HANDLE_KILLPRIV_V2 (killpriv.c): without it, a cached write
+	 * to a set-ID file reaches the daemon as page writeback, which
+	 * cannot tell who wrote, and the set-ID bits would stay.
+	 */
+	fs->writeback_cache = fs->cfg.writeback_cache &&
+			      (conn->capable & FUSE_CAP_WRITEBACK_CACHE) &&
+			      killpriv_v2_offered();
+	if (fs->cfg.writeback_cache && !fs->writeback_cache)
+		fprintf(stderr, "pinfs: this kernel or libfuse cannot do writeback_cache "
+				"safely; writing through\n");
+	if (fs->writeback_cache)
+		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+	else
+		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	/*
 	 * No atomic O_TRUNC: with it the daemon truncates inside the OPEN, but
 	 * the kernel sets its own size to 0 and drops the page cache later,
@@ -447,10 +463,22 @@ static void file_drop(struct pinfs *fs, struct pinfs_file *pf)
 	file_free(pf);
 }
 
-/* Flags for the backing open: O_NOFOLLOW would refuse the /proc magic link. */
-static int backing_flags(int flags)
+/*
+ * Flags for the backing open: O_NOFOLLOW would refuse the /proc magic link.
+ * With the writeback cache the kernel reads pages to fill partly written
+ * ones, also through a write-only handle, and it keeps the end of file
+ * itself: O_WRONLY becomes O_RDWR, O_APPEND goes (the kernel already
+ * turned every append into a write at its end of file).
+ */
+static int backing_flags(fuse_req_t req, int flags)
 {
-	return flags & ~O_NOFOLLOW;
+	flags &= ~O_NOFOLLOW;
+	if (pinfs_data(req)->writeback_cache) {
+		if ((flags & O_ACCMODE) == O_WRONLY)
+			flags = (flags & ~O_ACCMODE) | O_RDWR;
+		flags &= ~O_APPEND;
+	}
+	return flags;
 }
 
 static void fill_open_reply(fuse_req_t req, struct fuse_file_info *fi,
@@ -489,7 +517,8 @@ static void do_open(fuse_req_t req, struct pinfs_inode *inode, struct fuse_file_
 	int fd;
 
 	proc_path(path, inode->fd);
-	fd = atime_openat(AT_FDCWD, path, backing_flags(fi->flags) | O_CLOEXEC, 0, false);
+	fd = atime_openat(AT_FDCWD, path, backing_flags(req, fi->flags) | O_CLOEXEC, 0,
+			  false);
 	if (fd < 0) {
 		fuse_reply_err(req, errno);
 		return;
@@ -517,7 +546,8 @@ static void lo_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct fuse_entry_param e;
 	int fd, err = 0;
 
-	fd = atime_openat(dir->fd, name, backing_flags(fi->flags | O_CREAT) | O_CLOEXEC,
+	fd = atime_openat(dir->fd, name,
+			  backing_flags(req, fi->flags | O_CREAT) | O_CLOEXEC,
 			  perm_create_mode(req, dir, mode), false);
 	if (fd < 0) {
 		err = errno;
@@ -711,7 +741,11 @@ static void lo_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_
 			}
 			fd = tmp_fd;
 		}
-		n = clip_writepage(fi_file(fi), off, size);
+		/* With the writeback cache every buffered write comes this
+		 * way, extending ones too; the kernel clips them to its size. */
+		n = pinfs_data(req)->writeback_cache
+			? (ssize_t)size
+			: clip_writepage(fi_file(fi), off, size);
 		if (n < 0)
 			goto reply;
 		if (n == 0) { /* truncated off completely: nothing to write */

@@ -26,6 +26,7 @@ static const struct fuse_opt pinfs_opts[] = {
 	PINFS_VAL("leases=on", leases_on, 1),
 	PINFS_VAL("leases=off", leases_on, 0),
 	PINFS_OPT("timeout=%s", timeout_opt),
+	PINFS_VAL("writeback_cache", writeback_cache, 1),
 	PINFS_OPT("user_leases=%s", user_leases_opt),
 	PINFS_OPT("user_pins=%s", user_pins_opt),
 	PINFS_OPT("window=%s", window),
@@ -205,6 +206,13 @@ int opts_check(struct pinfs_config *cfg)
 	}
 	if (cfg->etcd && !cfg->leases_on) {
 		fprintf(stderr, "pinfs: etcd= needs leases=on\n");
+		return -1;
+	}
+	if (cfg->writeback_cache && cfg->leases_on) {
+		fprintf(stderr,
+			"pinfs: writeback_cache needs leases=off (with it, a truncate "
+			"waiting for a lease holds back the holder's close(), and the "
+			"daemon cannot see the kernel's size; see pinfs(8))\n");
 		return -1;
 	}
 	if (!cfg->etcd &&

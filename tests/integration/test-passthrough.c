@@ -753,6 +753,85 @@ static void test_backing_change_reopen(void)
 	pm_unmount(pm);
 }
 
+/*
+ * -o writeback_cache (with leases=off): writes are cached in the kernel,
+ * which owns the size.  What pinfs(8) promises: data reaches the backing
+ * file by fsync() and by close(), extending writes give the right size
+ * (through pinfs at once, in the backing file after fsync), write-only and
+ * O_APPEND descriptors work (the kernel reads around partial pages and
+ * keeps the end of file), and a same-size rewrite made in the backing
+ * directory shows at the next open.  Without leases=off it is refused.
+ */
+static void test_writeback_cache(void)
+{
+	struct pm *pm = pm_mount("leases=off,writeback_cache");
+	g_autofree char *m = pm_path(pm, "f");
+	g_autofree char *b = pm_bpath(pm, "f");
+	g_autofree char *want = g_malloc(3 * 4096 + 100);
+	g_autofree char *ext = g_malloc(8192);
+	struct stat st;
+	int fd;
+
+	fill_random(want, 3 * 4096 + 100);
+	put(m, want, 4096);
+	assert_contents(b, want, 4096); /* close() wrote it */
+
+	/* Extending writes on a write-only descriptor, fsync. */
+	fd = open(m, O_WRONLY);
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_cmpint(pwrite(fd, want + 4096, 2 * 4096 + 100, 4096), ==,
+			2 * 4096 + 100);
+	g_assert_cmpint(pwrite(fd, "Z", 1, 10), ==, 1); /* a partial page */
+	want[10] = 'Z';
+	g_assert_no_errno(fstat(fd, &st));
+	g_assert_cmpint(st.st_size, ==, 3 * 4096 + 100);
+	g_assert_no_errno(fsync(fd));
+	assert_contents(b, want, 3 * 4096 + 100);
+	/* O_APPEND appends at the kernel's end of file. */
+	g_assert_no_errno(close(fd));
+	fd = open(m, O_WRONLY | O_APPEND);
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_cmpint(write(fd, "tail", 4), ==, 4);
+	g_assert_no_errno(close(fd));
+	g_assert_no_errno(stat(m, &st));
+	g_assert_cmpint(st.st_size, ==, 3 * 4096 + 104);
+	g_assert_no_errno(stat(b, &st));
+	g_assert_cmpint(st.st_size, ==, 3 * 4096 + 104);
+
+	/* Same size, new data, written in the backing directory. */
+	fill_random(ext, 8192);
+	put(m, ext, 8192);
+	fill_random(ext, 8192);
+	put(b, ext, 8192);
+	assert_contents(m, ext, 8192);
+	pm_unmount(pm);
+
+	/* Leases and the writeback cache do not go together. */
+	{
+		const char *bin = pm_bin();
+		g_autoptr(GError) gerr = NULL;
+		g_autofree char *dir = g_dir_make_tmp("pinfs-wb-XXXXXX", &gerr);
+		g_autofree char *bd = g_build_filename(dir, "b", NULL);
+		g_autofree char *md = g_build_filename(dir, "m", NULL);
+		g_autofree char *err = NULL;
+		int status;
+
+		g_assert_no_error(gerr);
+		g_assert_no_errno(mkdir(bd, 0755));
+		g_assert_no_errno(mkdir(md, 0755));
+		status = pm_run_cmd(
+		    (const char *[]){bin, "-f", "-o", "writeback_cache", bd, md, NULL},
+		    10, NULL, &err);
+		g_assert_true(WIFEXITED(status));
+		g_assert_cmpint(WEXITSTATUS(status), !=, 0);
+		g_assert_nonnull(strstr(err, "leases=off"));
+		g_assert_false(pm_is_fuse_mount(md));
+		g_assert_no_errno(rmdir(md));
+		g_assert_no_errno(rmdir(bd));
+		g_assert_no_errno(rmdir(dir));
+	}
+}
+
 static void test_append(void)
 {
 	struct pm *pm = pm_mount(NULL);
@@ -2371,6 +2450,75 @@ static void test_cli_debug(void)
 	pm_unmount(pm);
 }
 
+/* Occurrences of needle in haystack. */
+static int count_of(const char *haystack, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = haystack; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+/* In a kid: write 1 byte at 0 of the path; 0 or the errno. */
+static int write_byte_fn(void *path)
+{
+	int fd = open(path, O_WRONLY), err = 0;
+
+	if (fd < 0)
+		return errno;
+	if (pwrite(fd, "x", 1, 0) != 1)
+		err = errno;
+	close(fd);
+	return err;
+}
+
+/*
+ * The kernel asks before a write whether it must drop file capabilities
+ * (GETXATTR security.capability).  pinfs negotiates FUSE_HANDLE_KILLPRIV_V2
+ * (fs/killpriv.c), so the kernel remembers the answer "none" for the inode
+ * (S_NOSEC) instead of asking again before every write; the capability is
+ * still dropped by a write, as the backing filesystem drops it, by root or
+ * not.
+ */
+static void test_write_kill_caps(void)
+{
+	struct pm *pm = pm_mount_argv("allow_other", (const char *[]){"-d", NULL});
+	g_autofree char *m = pm_path(pm, "f");
+	g_autofree char *b = pm_bpath(pm, "f");
+	g_autofree char *log = NULL;
+	/* struct vfs_cap_data, revision 2: cap_net_raw permitted. */
+	const uint32_t cap[5] = {0x02000000, 1u << 13, 0, 0, 0};
+	int fd, asks;
+
+	pm_expect_log(pm, "unique: [0-9]+, error: ");
+	put_str(m, "0123456789");
+	g_assert_no_errno(chmod(b, 0666));
+	for (int who = 0; who < 2; who++) {
+		g_assert_no_errno(
+		    setxattr(b, "security.capability", cap, sizeof(cap), 0));
+		if (who == 0)
+			g_assert_cmpint(write_byte_fn(m), ==, 0);
+		else
+			g_assert_cmpint(pm_run_as(UID_A, UID_A, write_byte_fn, m), ==, 0);
+		errno = 0;
+		g_assert_cmpint(getxattr(b, "security.capability", NULL, 0), ==, -1);
+		g_assert_cmpint(errno, ==, ENODATA);
+	}
+
+	/* 200 writes: the kernel asks once, or after an attribute refresh. */
+	fd = open(m, O_WRONLY);
+	g_assert_cmpint(fd, >=, 0);
+	for (int i = 0; i < 200; i++)
+		g_assert_cmpint(pwrite(fd, "y", 1, i), ==, 1);
+	g_assert_no_errno(close(fd));
+	log = pm_daemon_log(pm);
+	asks = count_of(log, "GETXATTR");
+	pm_message("GETXATTR requests for 2 + 200 writes: %d", asks);
+	g_assert_cmpint(asks, <, 20);
+	pm_unmount(pm);
+}
+
 /* In a kid: truncate the path to 0; 0 or the errno. */
 static int truncate_fn(void *path)
 {
@@ -2493,11 +2641,13 @@ int main(int argc, char **argv)
 	pm_add_test("/passthrough/read-write", test_read_write);
 	pm_add_test("/passthrough/backing-change-reopen", test_backing_change_reopen);
 	pm_add_test("/passthrough/append", test_append);
+	pm_add_test("/passthrough/writeback-cache", test_writeback_cache);
 	pm_add_test("/passthrough/fsync", test_fsync);
 	pm_add_test("/passthrough/readdir", test_readdir);
 	pm_add_test("/passthrough/readdirplus", test_readdirplus);
 	pm_add_test("/passthrough/statfs", test_statfs);
 	pm_add_test("/passthrough/xattr", test_xattr);
+	pm_add_test("/passthrough/write-kill-caps", test_write_kill_caps);
 	pm_add_test("/passthrough/fallocate", test_fallocate);
 	pm_add_test("/passthrough/copy-file-range", test_copy_file_range);
 	pm_add_test("/passthrough/lseek-data-hole", test_lseek_data_hole);
