@@ -34,12 +34,6 @@
 static uint64_t init_unique;
 static bool init_offered;
 static int init_done; /* atomic: the INIT reply went out */
-static int active;    /* atomic: the kernel was told */
-
-bool killpriv_v2_active(void)
-{
-	return __atomic_load_n(&active, __ATOMIC_RELAXED);
-}
 
 /* Did the kernel offer the flag?  For the init handler (lo_init), which
  * libfuse calls between reading INIT and writing its reply. */
@@ -86,7 +80,6 @@ static ssize_t kp_writev(int fd, struct iovec *iov, int count, void *userdata)
 	    iov[1].iov_len >=
 		offsetof(struct fuse_init_out, flags) + sizeof(init->flags)) {
 		init->flags |= FUSE_HANDLE_KILLPRIV_V2;
-		__atomic_store_n(&active, 1, __ATOMIC_RELAXED);
 	}
 out:
 	return writev(fd, iov, count);

@@ -6,6 +6,5 @@
 
 void killpriv_v2_install(struct fuse_session *se);
 bool killpriv_v2_offered(void);
-bool killpriv_v2_active(void);
 
 #endif
