@@ -314,6 +314,14 @@ static int setattr_make(fuse_req_t req, struct pinfs_inode *inode, struct stat *
 	int err = 0;
 
 	proc_path(path, inode->fd);
+	if (!(valid & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID |
+		       FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+		       FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)) &&
+	    S_ISREG(inode->type)) {
+		err = perm_kill_chown(req, inode); /* chown(f, -1, -1) */
+		if (err)
+			goto out;
+	}
 	if (valid & FUSE_SET_ATTR_MODE) {
 		if ((pf ? fchmod(pf->fd, attr->st_mode) : chmod(path, attr->st_mode)) <
 		    0) {

@@ -116,6 +116,35 @@ int perm_kill_priv(fuse_req_t req, struct pinfs_inode *inode)
 	return chmod_inode(inode, st.st_mode & 07777 & ~kill);
 }
 
+/*
+ * A SETATTR that sets nothing, on a regular file: how the kernel passes on
+ * chown(f, -1, -1) when the daemon drops privileges itself
+ * (FUSE_HANDLE_KILLPRIV_V2, killpriv.c).  As for any chown of a
+ * non-directory, set-user-ID goes, and set-group-ID if the group may
+ * execute or the caller (not fsuid 0) is outside the file's group.
+ * Returns 0 or an errno.
+ */
+int perm_kill_chown(fuse_req_t req, struct pinfs_inode *inode)
+{
+	struct stat st;
+	mode_t kill = 0;
+
+	if (fstatat(inode->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return errno;
+	if (!S_ISREG(st.st_mode))
+		return 0;
+	if (st.st_mode & S_ISUID)
+		kill |= S_ISUID;
+	if ((st.st_mode & S_ISGID) &&
+	    ((st.st_mode & S_IXGRP) ||
+	     (fuse_req_ctx(req)->uid != 0 && !caller_in_group(req, st.st_gid))))
+		kill |= S_ISGID;
+	if (!kill)
+		return 0;
+	perm_note(inode, st.st_mode & ~kill);
+	return chmod_inode(inode, st.st_mode & 07777 & ~kill);
+}
+
 /* An access ACL was just set on inode by the caller of req: a caller not in
  * the file's group (and not root) loses its set-group-ID bit. */
 int perm_acl_set(fuse_req_t req, struct pinfs_inode *inode)

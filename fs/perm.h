@@ -18,6 +18,7 @@ void perm_note(struct pinfs_inode *inode, mode_t mode);
 /* Before a write, truncate, fallocate or copy into inode by req's caller:
  * clear the set-ID bits that caller may not keep.  0 or an errno. */
 int perm_kill_priv(fuse_req_t req, struct pinfs_inode *inode);
+int perm_kill_chown(fuse_req_t req, struct pinfs_inode *inode);
 
 /* After req's caller set inode's access ACL: clear set-group-ID if the
  * caller is not in the file's group.  0 or an errno. */
