@@ -9,6 +9,10 @@
  *   pinfs-pollpri  poll(POLLPRI) on the leased descriptor returns
  *   pinfs-setsig   the F_SETSIG signal (SIGRTMIN + 2, PINFS_IOC_SETSIG, sent
  *                  with si_fd); the handler stamps the time
+ *   pinfs-written  SIGIO, as pinfs-signal, but the bench writes one byte of the
+ *                  file through pinfs before each truncate: the kernel then
+ *                  knows the file has no capabilities to drop (S_NOSEC, with
+ *                  FUSE_HANDLE_KILLPRIV_V2) and sends no GETXATTR first
  *   kernel-signal  a classic kernel lease (F_SETLEASE F_RDLCK) on a file of
  *                  a plain directory, SIGIO from the kernel
  * It then stamps the time and releases.  The bench process stamps the
@@ -43,10 +47,10 @@
 #include "bench.h"
 #include "pinfs_abi.h"
 
-enum mode { M_SIGNAL, M_POLL, M_SETSIG, M_KERNEL, M_COUNT };
+enum mode { M_SIGNAL, M_POLL, M_SETSIG, M_WRITTEN, M_KERNEL, M_COUNT };
 
 static const char *const mode_name[] = {"pinfs-signal", "pinfs-pollpri", "pinfs-setsig",
-					"kernel-signal"};
+					"pinfs-written", "kernel-signal"};
 
 /* In the F_SETSIG holder: its shared page, and the signal's handler. */
 static struct holder_shm *setsig_shm;
@@ -88,6 +92,7 @@ struct holder {
 	enum mode mode;
 	char *path;
 	struct holder_proc p; /* its process, pipes and shared page */
+	int wfd;	      /* M_WRITTEN: the bench's O_RDWR descriptor of it */
 	off_t size;	      /* of the leased file: each truncate must change it, or it
 			       * breaks nothing (pinfs drops a size change to the same size) */
 };
@@ -190,6 +195,10 @@ static int one_break(struct holder *h, int noop_fd, const char *noop_path,
 	}
 	while (!atomic_load(&h->p.shm->blocking))
 		;
+	if (h->mode == M_WRITTEN && pwrite(h->wfd, "x", 1, 0) != 1) {
+		progress("break: write %s: %s", h->path, g_strerror(errno));
+		return -1;
+	}
 	/* The baselines, timed next to the break they are compared with,
 	 * after the same pause: all start with the daemon's threads asleep. */
 	g_usleep(200);
@@ -252,6 +261,7 @@ int run_break(void)
 					  : bm_path(pm, "leased-%d", m);
 		write_file(h[m].path);
 		h[m].size = 4096;
+		h[m].wfd = m == M_WRITTEN ? open(h[m].path, O_RDWR) : -1;
 		if (holder_start(&h[m]) < 0) {
 			progress("break: cannot start holder: %s", g_strerror(errno));
 			ret = -1;
@@ -299,6 +309,9 @@ int run_break(void)
 		pol = ratio_add("break", "pinfs POLLPRI notify / noop ioctl", 1,
 				series_find("break", "notify", "pinfs-pollpri", 1),
 				series_find("break", "noop", "pinfs-pollpri", 1));
+		ratio_add("break", "pinfs signal notify after a write / noop ioctl", 1,
+			  series_find("break", "notify", "pinfs-written", 1),
+			  series_find("break", "noop", "pinfs-written", 1));
 		ratio_add("break", "pinfs F_SETSIG notify / noop ioctl", 1,
 			  series_find("break", "notify", "pinfs-setsig", 1),
 			  series_find("break", "noop", "pinfs-setsig", 1));
@@ -339,6 +352,8 @@ out:
 		close(nfd);
 	for (int m = 0; m < M_COUNT; m++) {
 		holder_stop(&h[m]);
+		if (h[m].wfd > 0)
+			close(h[m].wfd);
 		g_free(h[m].path);
 	}
 	bm_unmount(pm);
