@@ -155,11 +155,19 @@ static void probe(struct dma *d, bool first)
 	q.fd = root;
 	if (ioctl(dev, PINFS_DMA_IOC_QUERY, &q) == 0) {
 		set_state(d, DMA_WATCHED, "the pinfs_dma module answers", first);
+	} else if (errno == EPERM) {
+		/* It answers, but not about an inode the daemon's user does
+		 * not own: a daemon not running as root, whose mount root the
+		 * kernel still gives to root until its first GETATTR.  The
+		 * files the daemon creates are its user's. */
+		set_state(d, DMA_WATCHED,
+			  "the pinfs_dma module answers about the files the daemon's "
+			  "user owns",
+			  first);
 	} else {
 		snprintf(why, sizeof(why), "%s does not answer QUERY: %s%s",
 			 PINFS_DMA_DEVICE, g_strerror(errno),
 			 errno == ENOTTY || errno == EINVAL ? " (another module version?)"
-			 : errno == EPERM		    ? " (the daemon is not root)"
 							    : "");
 		set_state(d, DMA_UNUSABLE, why, first);
 	}

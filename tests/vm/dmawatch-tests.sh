@@ -24,6 +24,8 @@
 #  - a mount made while the module is loaded says so, and protects the
 #    same way (and an RDMA registration with soft-RoCE, where the kernel
 #    allows it);
+#  - a daemon run by a user other than root asks the module the same way
+#    (a pin by that user holds its truncate back);
 #  - rmmod works while pinfs is mounted, the mounts report it gone; insmod
 #    again, and the truncate waits for a pin again;
 #  - the require mount, module loaded: the truncate of an open file works.
@@ -46,13 +48,16 @@ mkdir "$d/tmpfs"
 mount -t tmpfs -o size=64M tmpfs "$d/tmpfs"
 # mount_pinfs NAME OPTIONS (timeout=3600: see lease-tests.sh), pids
 . "$(dirname "$0")/guest-lib.sh"
+# A command prefix for what must run as the user of a daemon that is not
+# root (nonroot_daemon); empty: as root.
+as=()
 
 # status_is MNT true|false: pinfsctl status --json says watched or not,
 # within 10 s (the daemon hears of /dev through inotify).
 status_is() {
 	local i
 	for i in $(seq 50); do
-		"$PINFSCTL" --json status "$1" >"$d/status.json" 2>&1
+		"${as[@]}" "$PINFSCTL" --json status "$1" >"$d/status.json" 2>&1
 		grep -q "\"watched\":$2" "$d/status.json" && return 0
 		sleep 0.2
 	done
@@ -60,8 +65,8 @@ status_is() {
 	return 1
 }
 
-mkfile() { head -c 32768 /dev/zero | tr '\0' 'A' >"$1"; }
-size_of() { stat -c %s "$1"; }
+mkfile() { "${as[@]}" bash -c "head -c 32768 /dev/zero | tr '\\0' A >\"\$1\"" mkfile "$1"; }
+size_of() { "${as[@]}" stat -c %s "$1"; }
 
 # pin_then_truncate LABEL DIR HOLDER...: HOLDER pins DIR/FILE (with no
 # lease) and holds it until SIGTERM; ": > FILE" must wait, be seen parked
@@ -84,10 +89,10 @@ pin_then_truncate() {
 		wait $hp
 		return 3 # could not pin
 	fi
-	bash -c ': >"$1"' truncater "$f" &
+	"${as[@]}" bash -c ': >"$1"' truncater "$f" &
 	tp=$!
 	for i in $(seq 100); do
-		if "$PINFSCTL" --json waiters "$dir" | grep -q '"pins_only":true'; then
+		if "${as[@]}" "$PINFSCTL" --json waiters "$dir" | grep -q '"pins_only":true'; then
 			seen=1
 			break
 		fi
@@ -268,6 +273,41 @@ if [ -n "${PINFS_PIN:-}" ] && [ -e /sys/class/infiniband/rxe0 ]; then
 fi
 umount "$d/before"
 
+# ---- a daemon that is not root ----
+# pinfs run by nobody (mounted through fusermount3) asks the module about
+# its own files: a pin taken by a process of that uid keeps a truncate
+# waiting until it is dropped.  All of it runs as nobody: without
+# allow_other, nobody else may use the mount.
+u=65534
+as=(setpriv --reuid $u --regid $u --clear-groups env -u XDG_RUNTIME_DIR)
+# What udev would do on a real machine: /dev/fuse for everyone; and a
+# scratch directory others may enter.
+chmod 0666 /dev/fuse
+chmod 0755 "$d"
+mkdir "$d/tmpfs/user" "$d/user"
+chown $u:$u "$d/tmpfs/user" "$d/user"
+"${as[@]}" "$PINFS_BIN" -f -o timeout=3600,break_time=30 "$d/tmpfs/user" "$d/user" \
+	2>"$d/user.log" &
+pids+=($!)
+for i in $(seq 100); do
+	grep -q " $d/user fuse" /proc/self/mounts && break
+	sleep 0.1
+done
+if ! grep -q " $d/user fuse" /proc/self/mounts; then
+	sed 's/^/# /' "$d/user.log"
+	echo "Bail out! pinfs as uid $u did not mount"
+	exit 1
+fi
+ok "uid $u: pinfs mounted"
+check "uid $u: the daemon runs as uid $u" \
+	grep -Eq "^Uid:\s+$u\s+$u\s+$u" "/proc/${pids[-1]}/status"
+check "uid $u: status says watched" status_is "$d/user" true
+check "uid $u: the daemon said so at mount" \
+	grep -q "undeclared DMA pins are watched: " "$d/user.log"
+pin_then_truncate user "$d/user" "${as[@]}" "$DMA_HOLD"
+as=()
+umount "$d/user"
+
 # ---- unloaded and loaded again ----
 rmmod pinfs_dma
 check "rmmod works while pinfs is mounted" test ! -e /dev/pinfs_dma
@@ -283,7 +323,7 @@ for m in auto req; do
 	umount "$d/$m"
 done
 wait "${pids[@]}"
-for m in auto req before; do
+for m in auto req before user; do
 	check "$m: daemon log has no warning" bash -c "! grep -E 'WARNING|CRITICAL|ERROR' '$d/$m.log'"
 	sed "s/^/# pinfs $m: /" "$d/$m.log"
 done
