@@ -31,7 +31,9 @@ int etcd3_start(struct etcd3 *e, GError **error);
 /* Start member i again (existing: it rejoins its cluster); kill it. */
 int etcd3_member_start(struct etcd3 *e, int i, bool existing, GError **error);
 void etcd3_member_stop(struct etcd3 *e, int i);
-/* Wait until a write through the cluster succeeds (timeout_s at most). */
+/* Wait until a write through each running member's own endpoint succeeds
+ * (timeout_s at most for each): every member started is back in the
+ * cluster, not just a quorum of them. */
 int etcd3_wait_ready(struct etcd3 *e, int timeout_s, GError **error);
 /* Kill every member and the reaper, remove the data directory. */
 void etcd3_stop(struct etcd3 *e);
