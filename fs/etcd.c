@@ -241,14 +241,20 @@ static JsonNode *parse_answer(const char *body, gssize len, GError **error)
 	if (json_object_has_member(o, "error")) {
 		JsonNode *err = json_object_get_member(o, "error");
 		const char *msg = NULL;
+		int64_t code = get_i64(o, "code");
 
-		if (JSON_NODE_HOLDS_VALUE(err))
+		if (JSON_NODE_HOLDS_VALUE(err)) {
 			msg = json_node_get_string(err);
-		else if (JSON_NODE_HOLDS_OBJECT(err))
+		} else if (JSON_NODE_HOLDS_OBJECT(err)) {
 			msg = json_object_get_string_member_with_default(
 			    json_node_get_object(err), "message", NULL);
-		g_set_error(error, ETCD_ERROR, ETCD_ERROR_SERVER, "etcd: %s",
-			    msg ? msg : "error");
+			code = get_i64(json_node_get_object(err), "grpc_code");
+		}
+		/* gRPC's UNAVAILABLE: this member cannot serve the request
+		 * now (no leader, an election, a timeout), another may. */
+		g_set_error(error, ETCD_ERROR,
+			    code == 14 ? ETCD_ERROR_UNAVAILABLE : ETCD_ERROR_SERVER,
+			    "etcd: %s", msg ? msg : "error");
 		goto fail;
 	}
 	goto out;
@@ -266,8 +272,9 @@ static JsonNode *call_once(struct etcd *e, const char *path, const char *body,
 /*
  * POST body to path on each endpoint in turn until one answers (an answer
  * with an etcd error counts: another member would say the same, except
- * "no leader" or a timeout, which are worth asking elsewhere), and round
- * again until retry_ms have passed (a leader election takes a while).
+ * "unavailable" ones such as "no leader" or a timeout, which are worth
+ * asking elsewhere), and round again until retry_ms have passed (a leader
+ * election takes a while).
  */
 static JsonNode *call(struct etcd *e, const char *path, const char *body, GError **error)
 {
@@ -332,6 +339,8 @@ static JsonNode *call_once(struct etcd *e, const char *path, const char *body,
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 		root = parse_answer(out->str, (gssize)out->len, &last);
 		if (!root && status / 100 == 2 && last && last->domain != ETCD_ERROR)
+			continue;
+		if (!root && g_error_matches(last, ETCD_ERROR, ETCD_ERROR_UNAVAILABLE))
 			continue;
 		if (!root && last && strstr(last->message, "leader"))
 			continue;

@@ -28,6 +28,8 @@ enum etcd_error {
 	ETCD_ERROR_SERVER,	/* etcd answered with an error */
 	ETCD_ERROR_PROTOCOL,	/* an answer we cannot parse */
 	ETCD_ERROR_CANCELLED,	/* etcd_watch: stopped by its caller */
+	ETCD_ERROR_UNAVAILABLE, /* etcd answered "unavailable" (gRPC code 14: no
+				   leader, timed out, stopped...): ask again */
 };
 
 struct etcd;
