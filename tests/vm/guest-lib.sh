@@ -9,6 +9,7 @@
 
 # The daemons mount_pinfs started, for the caller to kill and wait for.
 pids=()
+declare -A pinfs_pid
 
 # mount_pinfs NAME OPTIONS: pinfs -f -o OPTIONS over $d/tmpfs/NAME at
 # $d/NAME, its stderr in $d/NAME.log.  Waits up to 10 s for the mount to
@@ -19,6 +20,7 @@ mount_pinfs() {
 	mkdir "$d/tmpfs/$name" "$d/$name"
 	"$PINFS_BIN" -f -o "$opts" "$d/tmpfs/$name" "$d/$name" 2>"$d/$name.log" &
 	pids+=($!)
+	pinfs_pid[$name]=$!
 	for i in $(seq 100); do
 		grep -q " $d/$name fuse" /proc/self/mounts && return 0
 		sleep 0.1
@@ -44,4 +46,19 @@ mount_ext4() {
 	truncate -s 64M "$d/tmpfs/ext4.img" &&
 		mkfs.ext4 -q -F "$d/tmpfs/ext4.img" >&2 &&
 		mount -o loop "$d/tmpfs/ext4.img" "$d/ext4"
+}
+
+# unmount_pinfs NAME...: unmount each and wait for every daemon.  A mount
+# still busy (a failed test left a holder behind) is detached and its
+# daemon killed, so that the job ends instead of waiting for the guest's
+# timeout.
+unmount_pinfs() {
+	local name
+	for name in "$@"; do
+		umount "$d/$name" 2>/dev/null && continue
+		echo "# $d/$name is busy at the end: detached, its daemon killed" >&2
+		umount -l "$d/$name" 2>/dev/null
+		kill -KILL "${pinfs_pid[$name]}" 2>/dev/null
+	done
+	wait "${pids[@]}" 2>/dev/null
 }

@@ -755,8 +755,11 @@ static void test_protected(gconstpointer data)
 	}
 	saved = errno;
 	t_end = g_get_monotonic_time();
+	if (ret != 0)
+		g_test_message("%s of the leased file failed after %.2f s: %s",
+			       sc->open_ftruncate ? "ftruncate" : "truncate",
+			       (t_end - t_start) / 1e6, g_strerror(saved));
 	g_assert_cmpint(ret, ==, 0);
-	(void)saved;
 	holder_finish(&h);
 
 	g_test_message("%s: truncate waited %.2f s; holder notified after %.2f s with "

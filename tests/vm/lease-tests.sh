@@ -43,10 +43,7 @@ fi
 set +e
 "$@"
 rc=$?
-for n in off on wait2 fail2; do
-	umount "$d/$n" 2>/dev/null
-done
-wait "${pids[@]}" 2>/dev/null
+unmount_pinfs off on wait2 fail2
 # The daemons' logs, for the record (TAP comments on stderr).
 for n in on wait2 fail2; do
 	[ -s "$d/$n.log" ] && sed "s/^/# pinfs $n: /" "$d/$n.log" >&2

@@ -169,11 +169,8 @@ killed always "$d/always" rdma
 killed always "$d/always" iouring
 
 echo "1..$n"
-for m in auto always never; do
-	umount "$d/$m" 2>/dev/null
-done
+unmount_pinfs auto always never
 umount "$d/ext4" 2>/dev/null
-wait "${pids[@]}" 2>/dev/null
 for m in auto always never; do
 	[ -s "$d/$m.log" ] && sed "s/^/# pinfs $m: /" "$d/$m.log" >&2
 done
