@@ -357,6 +357,16 @@ static struct gone *gone_new(struct cluster *cl, struct mfile *mf, const char *i
 	return g;
 }
 
+/* The intent an a/ or c/ key (KIND/FILE/NODE/SEQ/PEER) is about, if the
+ * mirror has it. */
+static struct mintent *peer_key_intent(struct cluster *cl, char **parts)
+{
+	g_autofree char *ikey = g_strdup_printf("%s/%s", parts[2], parts[3]);
+	struct mfile *mf = mfile_get(cl, parts[1], false);
+
+	return mf ? g_hash_table_lookup(mf->intents, ikey) : NULL;
+}
+
 /*
  * Apply one event to the mirror.  rel is the key below the prefix.
  * Idempotent: a put of a key the mirror has is a no-op (a resync replays).
@@ -482,30 +492,20 @@ static void apply(struct cluster *cl, bool put, const char *rel, const char *val
 			mfile_maybe_drop(cl, mf);
 		}
 	} else if (n == 5 && !strcmp(parts[0], "a")) { /* a/FILE/NODE/SEQ/PEER */
-		char *ikey = g_strdup_printf("%s/%s", parts[2], parts[3]);
-		struct mintent *mi = NULL;
+		struct mintent *mi = peer_key_intent(cl, parts);
 
-		mf = mfile_get(cl, parts[1], false);
-		if (mf)
-			mi = g_hash_table_lookup(mf->intents, ikey);
 		if (mi && put)
 			g_hash_table_replace(mi->answers, g_strdup(parts[4]),
 					     GINT_TO_POINTER(atoi(value) + 1));
 		else if (mi)
 			g_hash_table_remove(mi->answers, parts[4]);
-		g_free(ikey);
 	} else if (n == 5 && !strcmp(parts[0], "c")) { /* c/FILE/NODE/SEQ/PEER */
-		char *ikey = g_strdup_printf("%s/%s", parts[2], parts[3]);
-		struct mintent *mi = NULL;
+		struct mintent *mi = peer_key_intent(cl, parts);
 
-		mf = mfile_get(cl, parts[1], false);
-		if (mf)
-			mi = g_hash_table_lookup(mf->intents, ikey);
 		if (mi && put)
 			g_hash_table_add(mi->cleared, g_strdup(parts[4]));
 		else if (mi)
 			g_hash_table_remove(mi->cleared, parts[4]);
-		g_free(ikey);
 	}
 out:
 	g_strfreev(parts);
