@@ -65,6 +65,18 @@ status_is() {
 	return 1
 }
 
+# wait_for_line PID FILE GREP-ARGS...: until FILE has a line grep finds,
+# PID has exited, or 30 s have passed; true if the line is there.
+wait_for_line() {
+	local pid=$1 file=$2 i
+	shift 2
+	for i in $(seq 300); do
+		grep -q "$@" "$file" && return 0
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	grep -q "$@" "$file"
+}
 mkfile() { "${as[@]}" bash -c "head -c 32768 /dev/zero | tr '\\0' A >\"\$1\"" mkfile "$1"; }
 size_of() { "${as[@]}" stat -c %s "$1"; }
 
@@ -78,12 +90,7 @@ pin_then_truncate() {
 	mkfile "$f"
 	"$@" "$f" >"$d/hold.out" 2>"$d/hold.err" &
 	hp=$!
-	for i in $(seq 300); do
-		grep -q -e '^pinned' -e 'holding' "$d/hold.out" && break
-		kill -0 $hp 2>/dev/null || break
-		sleep 0.1
-	done
-	if ! grep -q -e '^pinned' -e 'holding' "$d/hold.out"; then
+	if ! wait_for_line $hp "$d/hold.out" -e '^pinned' -e 'holding'; then
 		sed 's/^/# holder: /' "$d/hold.out" "$d/hold.err"
 		kill $hp 2>/dev/null
 		wait $hp
@@ -152,13 +159,8 @@ lease_then_module() {
 	"$PINFS_PIN" --backend mlock --writes 0 --lease read --on-break ignore "$f" \
 		>"$d/lease.out" 2>"$d/lease.err" &
 	lp=$!
-	for i in $(seq 300); do
-		grep -q holding "$d/lease.out" && break
-		kill -0 $lp 2>/dev/null || break
-		sleep 0.1
-	done
 	check "lease-first: the holder holds a lease, the module is absent" \
-		grep -q holding "$d/lease.out"
+		wait_for_line $lp "$d/lease.out" holding
 	bash -c ': >"$1"' truncater "$f" &
 	tp=$!
 	check "lease-first: the truncate waits behind the lease" waiter_seen "$d/auto" false $tp
@@ -166,13 +168,8 @@ lease_then_module() {
 	check "lease-first: status says watched after insmod" status_is "$d/auto" true
 	"$DMA_HOLD" "$f" >"$d/hold.out" 2>"$d/hold.err" &
 	hp=$!
-	for i in $(seq 300); do
-		grep -q -e '^pinned' -e 'holding' "$d/hold.out" && break
-		kill -0 $hp 2>/dev/null || break
-		sleep 0.1
-	done
 	check "lease-first: dma-hold pinned the file while the truncate waited" \
-		grep -q -e '^pinned' -e 'holding' "$d/hold.out"
+		wait_for_line $hp "$d/hold.out" -e '^pinned' -e 'holding'
 	sed 's/^/# dma-hold: /' "$d/hold.out" "$d/hold.err"
 	kill -TERM $lp
 	wait $lp
