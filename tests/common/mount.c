@@ -588,8 +588,12 @@ static char *unexpected_log_lines(struct pm *pm)
 
 	for (int i = 0; lines[i]; i++) {
 		gboolean ok = FALSE;
+		/* Without the test's own directory, whose random name may
+		 * spell one of the words ("pinfs-test-BUGUZ3"). */
+		g_auto(GStrv) parts = g_strsplit(lines[i], pm->root, -1);
+		g_autofree char *text = g_strjoinv("", parts);
 
-		if (!g_regex_match(bad, lines[i], 0, NULL))
+		if (!g_regex_match(bad, text, 0, NULL))
 			continue;
 		for (guint j = 0; j < pm->expected->len && !ok; j++)
 			ok = g_regex_match(pm->expected->pdata[j], lines[i], 0, NULL);
