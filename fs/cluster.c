@@ -61,6 +61,7 @@
 #include "cluster.h"
 #include "daemon.h"
 #include "etcd.h"
+#include "jsonmember.h"
 
 #define REMOTE_TAG 0x434c5553u /* never a layout_op: see cluster_is_remote */
 
@@ -1577,31 +1578,6 @@ struct publish_collect {
 	unsigned n;
 };
 
-static const char *const type_names[] = {"read", "write", "unlock"};
-static const char *const state_names[] = {"none", "active", "breaking", "revoked"};
-
-static void add_str(JsonBuilder *b, const char *name, const char *v)
-{
-	json_builder_set_member_name(b, name);
-	json_builder_add_string_value(b, v);
-}
-
-static void add_int(JsonBuilder *b, const char *name, gint64 v)
-{
-	json_builder_set_member_name(b, name);
-	json_builder_add_int_value(b, v);
-}
-
-/* "length", null for to-EOF as in the control channel's own replies. */
-static void add_len(JsonBuilder *b, uint64_t len)
-{
-	json_builder_set_member_name(b, "length");
-	if (len == LT_LEN_EOF)
-		json_builder_add_null_value(b);
-	else
-		json_builder_add_int_value(b, (gint64)MIN(len, (uint64_t)G_MAXINT64));
-}
-
 static void collect_file_lease(const struct lt_lease_info *li, void *arg)
 {
 	struct publish_collect *pc = arg;
@@ -1609,14 +1585,13 @@ static void collect_file_lease(const struct lt_lease_info *li, void *arg)
 	if (li->ino != pc->ino)
 		return;
 	json_builder_begin_object(pc->b);
-	add_int(pc->b, "id", (gint64)li->lease_id);
-	add_int(pc->b, "pid", li->pid);
-	add_str(pc->b, "type", type_names[li->type % 3]);
-	json_builder_set_member_name(pc->b, "exclusive");
-	json_builder_add_boolean_value(pc->b, li->exclusive);
-	add_str(pc->b, "state", state_names[li->state % 4]);
-	add_int(pc->b, "offset", (gint64)li->off);
-	add_len(pc->b, li->len);
+	json_member_u64(pc->b, "id", li->lease_id);
+	json_member_int(pc->b, "pid", li->pid);
+	json_member_str(pc->b, "type", lt_type_name(li->type));
+	json_member_bool(pc->b, "exclusive", li->exclusive);
+	json_member_str(pc->b, "state", lt_state_name(li->state));
+	json_member_u64(pc->b, "offset", li->off);
+	json_member_len(pc->b, "length", li->len);
 	json_builder_end_object(pc->b);
 	pc->n++;
 }
@@ -1698,8 +1673,8 @@ static void describe_leases(JsonBuilder *b, struct mfile *mf, const char *node,
 		if (!JSON_NODE_HOLDS_OBJECT(e))
 			continue;
 		json_builder_begin_object(b);
-		add_str(b, "node", node);
-		add_str(b, "file", mf->id);
+		json_member_str(b, "node", node);
+		json_member_str(b, "file", mf->id);
 		json_object_iter_init(&oi, json_node_get_object(e));
 		while (json_object_iter_next(&oi, &name, &val)) {
 			json_builder_set_member_name(b, name);
@@ -1718,13 +1693,12 @@ static void describe_change(JsonBuilder *b, struct mfile *mf, const char *ikey,
 	gpointer k;
 
 	json_builder_begin_object(b);
-	add_str(b, "node", mi->node);
-	add_str(b, "file", mf->id);
-	add_str(b, "intent", ikey);
-	add_int(b, "offset", (gint64)mi->off);
-	add_len(b, mi->len);
-	json_builder_set_member_name(b, "nonblock");
-	json_builder_add_boolean_value(b, mi->nonblock);
+	json_member_str(b, "node", mi->node);
+	json_member_str(b, "file", mf->id);
+	json_member_str(b, "intent", ikey);
+	json_member_u64(b, "offset", mi->off);
+	json_member_len(b, "length", mi->len);
+	json_member_bool(b, "nonblock", mi->nonblock);
 	/* Nodes with interest in the file that have not answered. */
 	json_builder_set_member_name(b, "waiting_for");
 	json_builder_begin_array(b);
@@ -1744,9 +1718,9 @@ void cluster_describe(struct cluster *cl, const char *what, JsonBuilder *b)
 
 	json_builder_set_member_name(b, "cluster");
 	json_builder_begin_object(b);
-	add_str(b, "node", cl->node);
-	add_str(b, "cluster", cl->name);
-	add_str(b, "state", atomic_load(&cl->state) == CL_UP ? "up" : "fenced");
+	json_member_str(b, "node", cl->node);
+	json_member_str(b, "cluster", cl->name);
+	json_member_str(b, "state", atomic_load(&cl->state) == CL_UP ? "up" : "fenced");
 	json_builder_set_member_name(b, leases ? "leases" : "changes");
 	json_builder_begin_array(b);
 	g_mutex_lock(&cl->lock);

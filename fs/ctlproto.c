@@ -49,17 +49,6 @@ static uint64_t now_ns(const struct ctl_proto *s)
 
 /* ---- Building responses ---- */
 
-/* A length, with null meaning "to end of file" (LT_LEN_EOF). */
-static void add_len(JsonBuilder *b, const char *name, uint64_t len)
-{
-	if (len == LT_LEN_EOF) {
-		json_builder_set_member_name(b, name);
-		json_builder_add_null_value(b);
-	} else {
-		json_member_u64(b, name, len);
-	}
-}
-
 /* A string that may hold any bytes (a path, a comm); NULL becomes null. */
 static void add_text(JsonBuilder *b, const char *name, const char *text)
 {
@@ -187,32 +176,6 @@ static const char *names_path(struct names *n, uint64_t ino)
 	return value;
 }
 
-static const char *type_name(enum lt_type type)
-{
-	switch (type) {
-	case LT_READ:
-		return "read";
-	case LT_WRITE:
-		return "write";
-	default:
-		return "unlock";
-	}
-}
-
-static const char *state_name(enum lt_state state)
-{
-	switch (state) {
-	case LT_ACTIVE:
-		return "active";
-	case LT_BREAKING:
-		return "breaking";
-	case LT_REVOKED:
-		return "revoked";
-	default:
-		return "none";
-	}
-}
-
 static uint64_t since(uint64_t now, uint64_t then)
 {
 	return now > then ? now - then : 0;
@@ -246,11 +209,11 @@ static void add_lease(JsonBuilder *b, struct names *n, const void *row, uint64_t
 	json_member_u64(b, "ino", li->ino);
 	json_member_u64(b, "fh", li->fh);
 	add_who(b, n, li->ino, li->pid);
-	add_text(b, "type", type_name(li->type));
+	add_text(b, "type", lt_type_name(li->type));
 	json_member_bool(b, "exclusive", li->exclusive);
-	add_text(b, "state", state_name(li->state));
+	add_text(b, "state", lt_state_name(li->state));
 	json_member_u64(b, "offset", li->off);
-	add_len(b, "length", li->len);
+	json_member_len(b, "length", li->len);
 	json_member_u64(b, "granted_ns", li->granted_ns);
 	json_member_u64(b, "age_ns", since(now, li->granted_ns));
 	if (li->break_start_ns) {
@@ -270,7 +233,7 @@ static void add_waiter(JsonBuilder *b, struct names *n, const void *row, uint64_
 	json_member_u64(b, "breaker_fh", wi->breaker_fh);
 	add_who(b, n, wi->ino, wi->pid);
 	json_member_u64(b, "offset", wi->off);
-	add_len(b, "length", wi->len);
+	json_member_len(b, "length", wi->len);
 	json_member_u64(b, "parked_ns", wi->parked_ns);
 	json_member_u64(b, "waited_ns", since(now, wi->parked_ns));
 	json_member_bool(b, "pins_only", wi->pins_only);

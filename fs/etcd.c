@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "etcd.h"
+#include "jsonmember.h"
 
 G_DEFINE_QUARK(pinfs - etcd - error - quark, etcd_error)
 
@@ -382,16 +383,14 @@ static void add_i64(JsonBuilder *b, const char *name, int64_t v)
 	char buf[32];
 
 	g_snprintf(buf, sizeof(buf), "%" G_GINT64_FORMAT, v);
-	json_builder_set_member_name(b, name);
-	json_builder_add_string_value(b, buf);
+	json_member_str(b, name, buf);
 }
 
 static void add_b64(JsonBuilder *b, const char *name, const char *s)
 {
 	char *enc = b64(s);
 
-	json_builder_set_member_name(b, name);
-	json_builder_add_string_value(b, enc);
+	json_member_str(b, name, enc);
 	g_free(enc);
 }
 
@@ -476,40 +475,42 @@ void etcd_txn_free(struct etcd_txn *t)
 	g_free(t);
 }
 
-void etcd_txn_put(struct etcd_txn *t, const char *key, const char *value, int64_t lease)
+/* Open one request of the transaction: {"OP": {"key": ..., and close it
+ * with txn_op_end once its other members are in. */
+static void txn_op_begin(struct etcd_txn *t, const char *op, const char *key, bool prefix)
 {
 	json_builder_begin_object(t->ops);
-	json_builder_set_member_name(t->ops, "requestPut");
+	json_builder_set_member_name(t->ops, op);
 	json_builder_begin_object(t->ops);
-	add_key(t->ops, key, false);
-	add_b64(t->ops, "value", value);
-	if (lease)
-		add_i64(t->ops, "lease", lease);
+	add_key(t->ops, key, prefix);
+}
+
+static void txn_op_end(struct etcd_txn *t)
+{
 	json_builder_end_object(t->ops);
 	json_builder_end_object(t->ops);
 	t->nops++;
+}
+
+void etcd_txn_put(struct etcd_txn *t, const char *key, const char *value, int64_t lease)
+{
+	txn_op_begin(t, "requestPut", key, false);
+	add_b64(t->ops, "value", value);
+	if (lease)
+		add_i64(t->ops, "lease", lease);
+	txn_op_end(t);
 }
 
 void etcd_txn_delete(struct etcd_txn *t, const char *key, bool prefix)
 {
-	json_builder_begin_object(t->ops);
-	json_builder_set_member_name(t->ops, "requestDeleteRange");
-	json_builder_begin_object(t->ops);
-	add_key(t->ops, key, prefix);
-	json_builder_end_object(t->ops);
-	json_builder_end_object(t->ops);
-	t->nops++;
+	txn_op_begin(t, "requestDeleteRange", key, prefix);
+	txn_op_end(t);
 }
 
 void etcd_txn_range(struct etcd_txn *t, const char *key, bool prefix)
 {
-	json_builder_begin_object(t->ops);
-	json_builder_set_member_name(t->ops, "requestRange");
-	json_builder_begin_object(t->ops);
-	add_key(t->ops, key, prefix);
-	json_builder_end_object(t->ops);
-	json_builder_end_object(t->ops);
-	t->nops++;
+	txn_op_begin(t, "requestRange", key, prefix);
+	txn_op_end(t);
 }
 
 int etcd_txn_run(struct etcd *e, struct etcd_txn *t, int64_t *rev, GPtrArray **ranges,
@@ -707,8 +708,7 @@ int etcd_watch(struct etcd *e, const char *prefix, int64_t start_rev,
 	json_builder_begin_object(b);
 	add_key(b, prefix, true);
 	add_i64(b, "start_revision", start_rev);
-	json_builder_set_member_name(b, "progress_notify");
-	json_builder_add_boolean_value(b, TRUE);
+	json_member_bool(b, "progress_notify", TRUE);
 	json_builder_end_object(b);
 	json_builder_end_object(b);
 	body = builder_to_string(b);

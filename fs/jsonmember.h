@@ -25,6 +25,18 @@ static inline void json_member_u64(JsonBuilder *b, const char *name, uint64_t v)
 	json_member_int(b, name, v > G_MAXINT64 ? G_MAXINT64 : (gint64)v);
 }
 
+/* A length where UINT64_MAX means "to the end" (a lease range to end of
+ * file, LT_LEN_EOF): null, as pinfsctl and the cluster listings show it. */
+static inline void json_member_len(JsonBuilder *b, const char *name, uint64_t len)
+{
+	if (len == UINT64_MAX) {
+		json_builder_set_member_name(b, name);
+		json_builder_add_null_value(b);
+	} else {
+		json_member_u64(b, name, len);
+	}
+}
+
 static inline void json_member_bool(JsonBuilder *b, const char *name, gboolean v)
 {
 	json_builder_set_member_name(b, name);

@@ -286,9 +286,30 @@ static bool lease_live(const struct lt_open *o)
 	return o->state == LT_ACTIVE || o->state == LT_BREAKING;
 }
 
-static const char *type_name(unsigned type)
+const char *lt_type_name(enum lt_type type)
 {
-	return type == LT_WRITE ? "write" : "read";
+	switch (type) {
+	case LT_READ:
+		return "read";
+	case LT_WRITE:
+		return "write";
+	default:
+		return "unlock";
+	}
+}
+
+const char *lt_state_name(enum lt_state state)
+{
+	switch (state) {
+	case LT_ACTIVE:
+		return "active";
+	case LT_BREAKING:
+		return "breaking";
+	case LT_REVOKED:
+		return "revoked";
+	default:
+		return "none";
+	}
 }
 
 static void batch_push(GArray **a, size_t size, const void *v)
@@ -930,9 +951,9 @@ int lt_setlease(struct lease_table *t, uint64_t ino, uint64_t fh, pid_t pid, uid
 	if (o->state == LT_ACTIVE) {
 		/* Upgrade, downgrade or new range of the same lease. */
 		batch_log(t, &b, "grant", o->lease_id, ino, pid,
-			  "change %s%s -> %s%s %" PRIu64 "+%" PRIu64, type_name(o->type),
-			  o->exclusive ? " exclusive" : "", type_name(type),
-			  exclusive ? " exclusive" : "", off, len);
+			  "change %s%s -> %s%s %" PRIu64 "+%" PRIu64,
+			  lt_type_name(o->type), o->exclusive ? " exclusive" : "",
+			  lt_type_name(type), exclusive ? " exclusive" : "", off, len);
 	} else {
 		if (o->state == LT_REVOKED) /* a new lease replaces it */
 			g_hash_table_remove(t->by_id, &o->lease_id);
@@ -946,7 +967,7 @@ int lt_setlease(struct lease_table *t, uint64_t ino, uint64_t fh, pid_t pid, uid
 		t->stats.granted++;
 		t->stats.active_leases++;
 		batch_log(t, &b, "grant", o->lease_id, ino, pid,
-			  "%s%s %" PRIu64 "+%" PRIu64, type_name(type),
+			  "%s%s %" PRIu64 "+%" PRIu64, lt_type_name(type),
 			  exclusive ? " exclusive" : "", off, len);
 	}
 	o->type = type;

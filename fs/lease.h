@@ -45,6 +45,11 @@ enum lt_type { LT_READ = 0, LT_WRITE = 1, LT_UNLOCK = 2 };
 
 enum lt_state { LT_NONE = 0, LT_ACTIVE = 1, LT_BREAKING = 2, LT_REVOKED = 3 };
 
+/* "read", "write", "unlock"; "none", "active", "breaking", "revoked": the
+ * names the log, the control channel and the cluster listings use. */
+const char *lt_type_name(enum lt_type type);
+const char *lt_state_name(enum lt_state state);
+
 enum lt_end {
 	LT_END_NONE = 0,
 	LT_END_RELEASED = 1,
