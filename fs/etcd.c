@@ -406,13 +406,21 @@ static void add_key(JsonBuilder *b, const char *key, bool prefix)
 	}
 }
 
+/* POST {"NAME": "V"} (etcd's JSON gateway wants 64-bit numbers as strings). */
+static JsonNode *call_i64(struct etcd *e, const char *path, const char *name, int64_t v,
+			  GError **error)
+{
+	char body[96];
+
+	g_snprintf(body, sizeof(body), "{\"%s\":\"%" G_GINT64_FORMAT "\"}", name, v);
+	return call(e, path, body, error);
+}
+
 int etcd_lease_grant(struct etcd *e, int64_t ttl, int64_t *id, GError **error)
 {
-	char body[64];
 	JsonNode *root;
 
-	g_snprintf(body, sizeof(body), "{\"TTL\":\"%" G_GINT64_FORMAT "\"}", ttl);
-	root = call(e, "/v3/lease/grant", body, error);
+	root = call_i64(e, "/v3/lease/grant", "TTL", ttl, error);
 	if (!root)
 		return -1;
 	*id = get_i64(json_node_get_object(root), "ID");
@@ -427,12 +435,10 @@ int etcd_lease_grant(struct etcd *e, int64_t ttl, int64_t *id, GError **error)
 
 int etcd_lease_keepalive(struct etcd *e, int64_t id, int64_t *ttl_left, GError **error)
 {
-	char body[64];
 	JsonNode *root;
 	JsonObject *o;
 
-	g_snprintf(body, sizeof(body), "{\"ID\":\"%" G_GINT64_FORMAT "\"}", id);
-	root = call(e, "/v3/lease/keepalive", body, error);
+	root = call_i64(e, "/v3/lease/keepalive", "ID", id, error);
 	if (!root)
 		return -1;
 	o = json_node_get_object(root);
@@ -445,11 +451,9 @@ int etcd_lease_keepalive(struct etcd *e, int64_t id, int64_t *ttl_left, GError *
 
 int etcd_lease_revoke(struct etcd *e, int64_t id, GError **error)
 {
-	char body[64];
 	JsonNode *root;
 
-	g_snprintf(body, sizeof(body), "{\"ID\":\"%" G_GINT64_FORMAT "\"}", id);
-	root = call(e, "/v3/lease/revoke", body, error);
+	root = call_i64(e, "/v3/lease/revoke", "ID", id, error);
 	if (!root)
 		return -1;
 	json_node_unref(root);
