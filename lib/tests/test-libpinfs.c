@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include <glib.h>
-#include <glib/gstdio.h>
 
 #include "check.h"
 
@@ -33,12 +32,7 @@ struct fixture {
 
 static void fixture_setup(struct fixture *f, gconstpointer data)
 {
-	const char *parent = data ? data : g_get_tmp_dir();
-	g_autofree char *tmpl = g_build_filename(parent, "libpinfs-XXXXXX", NULL);
-
-	f->dir = g_mkdtemp(g_steal_pointer(&tmpl));
-	g_assert_nonnull(f->dir);
-	f->path = g_build_filename(f->dir, "f", NULL);
+	f->path = tmp_file_path(data, "libpinfs", &f->dir);
 	f->fd = open(f->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	g_assert_cmpint(f->fd, >=, 0);
 	g_assert_cmpint(ftruncate(f->fd, 8192), ==, 0);
@@ -48,10 +42,7 @@ static void fixture_teardown(struct fixture *f, gconstpointer data)
 {
 	(void)data;
 	close(f->fd);
-	g_assert_cmpint(g_unlink(f->path), ==, 0);
-	g_assert_cmpint(g_rmdir(f->dir), ==, 0);
-	g_free(f->path);
-	g_free(f->dir);
+	tmp_file_remove(f->dir, f->path);
 }
 
 /* Every call on a file that is not on FUSE fails with ENOTTY. */

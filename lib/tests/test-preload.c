@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include <glib.h>
-#include <glib/gstdio.h>
 
 #include "check.h"
 
@@ -46,13 +45,10 @@ struct fixture {
 static void fixture_setup(struct fixture *f, gconstpointer data)
 {
 	const struct entry *e = data;
-	g_autofree char *tmpl = g_build_filename(g_get_tmp_dir(), "preload-XXXXXX", NULL);
 	int fd;
 
 	f->fcntl = e->fn;
-	f->dir = g_mkdtemp(g_steal_pointer(&tmpl));
-	g_assert_nonnull(f->dir);
-	f->path = g_build_filename(f->dir, "f", NULL);
+	f->path = tmp_file_path(NULL, "preload", &f->dir);
 	fd = open(f->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	g_assert_cmpint(fd, >=, 0);
 	g_assert_cmpint(write(fd, "pinfs", 5), ==, 5);
@@ -65,10 +61,7 @@ static void fixture_teardown(struct fixture *f, gconstpointer data)
 {
 	(void)data;
 	close(f->fd);
-	g_assert_cmpint(g_unlink(f->path), ==, 0);
-	g_assert_cmpint(g_rmdir(f->dir), ==, 0);
-	g_free(f->path);
-	g_free(f->dir);
+	tmp_file_remove(f->dir, f->path);
 }
 
 /* Both symbols resolve to the shim, and the shim finds glibc's behind it. */

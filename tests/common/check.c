@@ -3,6 +3,7 @@
 #include "check.h"
 
 #include <errno.h>
+#include <glib/gstdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -44,4 +45,23 @@ int env_int(const char *name, int def)
 	const char *v = g_getenv(name);
 
 	return v && *v ? atoi(v) : def;
+}
+
+char *tmp_file_path(const char *parent, const char *prefix, char **dir)
+{
+	g_autofree char *name = g_strconcat(prefix, "-XXXXXX", NULL);
+	g_autofree char *tmpl =
+	    g_build_filename(parent ? parent : g_get_tmp_dir(), name, NULL);
+
+	*dir = g_mkdtemp(g_steal_pointer(&tmpl));
+	g_assert_nonnull(*dir);
+	return g_build_filename(*dir, "f", NULL);
+}
+
+void tmp_file_remove(char *dir, char *path)
+{
+	g_assert_cmpint(g_unlink(path), ==, 0);
+	g_assert_cmpint(g_rmdir(dir), ==, 0);
+	g_free(path);
+	g_free(dir);
 }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * check.h - small helpers the integration tests share: errno names in
- * assertions, file sizes, a monotonic clock and numbers from the
- * environment.  (The mount itself is mount.h's.)
+ * assertions, file sizes, temporary files, a monotonic clock and numbers
+ * from the environment.  (The mount itself is mount.h's.)
  */
 #ifndef PINFS_TEST_CHECK_H
 #define PINFS_TEST_CHECK_H
@@ -28,6 +28,16 @@ off_t size_of(const char *path);
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 int64_t now_ns(void);
+
+/*
+ * A new directory @prefix-XXXXXX in @parent (NULL: the temporary directory):
+ * returns the path of a file "f" in it (not created) and the directory's in
+ * *dir.  tmp_file_remove() takes both away again.
+ */
+char *tmp_file_path(const char *parent, const char *prefix, char **dir);
+
+/* Unlink @path, remove @dir (asserting that both work) and g_free() both. */
+void tmp_file_remove(char *dir, char *path);
 
 /* $name as an int, or @def when unset or empty. */
 int env_int(const char *name, int def);

@@ -20,7 +20,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libmount.h>
-#include <linux/magic.h>
 #include <ftw.h>
 #include <grp.h>
 #include <limits.h>
@@ -244,7 +243,7 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 	return 0;
 }
 
-static void rm_rf(const char *path)
+void pm_rm_rf(const char *path)
 {
 	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
@@ -320,7 +319,7 @@ static G_NORETURN void mount_failed(struct pm *pm, const char *why)
 	umount2(pm->mnt, MNT_DETACH);
 	live_mounts[pm->slot].used = 0;
 	tell_reaper("- %s\n", pm->mnt);
-	rm_rf(pm->root); /* its log is printed above (or kept elsewhere) */
+	pm_rm_rf(pm->root); /* its log is printed above (or kept elsewhere) */
 	g_error("pm_mount(%s): %s", pm->mnt, why);
 }
 
@@ -680,7 +679,7 @@ void pm_free(struct pm *pm, gboolean keep)
 	if (keep)
 		g_printerr("pm: kept %s for inspection\n", pm->root);
 	else
-		rm_rf(pm->root);
+		pm_rm_rf(pm->root);
 	g_ptr_array_unref(pm->expected);
 	g_free(pm->root);
 	g_free(pm->backing);
@@ -749,6 +748,6 @@ int pm_run_cmd(const char *const *argv, int timeout_s, char **out, char **err)
 		*out = g_strdup("");
 	if (err && !g_file_get_contents(err_path, err, NULL, NULL))
 		*err = g_strdup("");
-	rm_rf(dir);
+	pm_rm_rf(dir);
 	return status;
 }

@@ -186,6 +186,10 @@ gboolean pm_is_fuse_mount(const char *path);
  */
 gboolean pm_in_mount_table(const char *path);
 
+/* Remove @path and everything below it, staying on its filesystem (a mount
+ * below it is left alone); errors are ignored. */
+void pm_rm_rf(const char *path);
+
 /* The daemon binary ($PINFS_BIN); skips the test if it is unset. */
 const char *pm_bin(void);
 

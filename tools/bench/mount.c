@@ -11,7 +11,6 @@
  * logs stay in OUTDIR/logs.
  */
 #include <errno.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -129,15 +128,6 @@ struct bmount *bm_plain(void)
 	return m;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
 void bm_unmount(struct bmount *m)
 {
 	if (m->pm) {
@@ -152,7 +142,7 @@ void bm_unmount(struct bmount *m)
 			progress("warning: pinfs -o %s: %s", m->opts, problems);
 		pm_free(m->pm, FALSE);
 	} else {
-		nftw(m->dir, rm_one, 64, FTW_DEPTH | FTW_PHYS);
+		pm_rm_rf(m->dir);
 	}
 	g_free(m->dir);
 	g_free(m->backing);
