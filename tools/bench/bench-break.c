@@ -125,10 +125,7 @@ static void holder_main(void *arg, int cmd, int reply)
 			r = ioc_setlease(fd, PINFS_LEASE_READ);
 		if (r == 0 && h->mode == M_SETSIG)
 			r = ioc_setsig(fd, SIGRTMIN + 2);
-		c = r < 0 ? 'e' : 'r';
-		if (write(reply, &c, 1) != 1 || r < 0)
-			_exit(2);
-		atomic_store(&h->p.shm->blocking, 1);
+		holder_answer(h->p.shm, reply, r);
 		if (h->mode == M_POLL) {
 			struct pollfd p = {.fd = fd, .events = POLLPRI};
 
@@ -139,8 +136,7 @@ static void holder_main(void *arg, int cmd, int reply)
 			while (!atomic_load(&h->p.shm->t_notify))
 				sigsuspend(&old);
 		}
-		atomic_store(&h->p.shm->blocking, 0);
-		atomic_store(&h->p.shm->t_release, now_ns());
+		holder_woken(h->p.shm);
 		if (h->mode == M_KERNEL)
 			r = fcntl(fd, F_SETLEASE, F_UNLCK);
 		else
@@ -156,25 +152,6 @@ static int holder_start(struct holder *h)
 	return holder_fork(&h->p, holder_main, h);
 }
 
-static void holder_stop(struct holder *h)
-{
-	if (h->p.pid <= 0)
-		return;
-	/* A holder still waiting for a break (after an error) never reads
-	 * its pipe again: give it a moment, then kill it. */
-	if (write(h->p.cmd, "q", 1) == 1) {
-		for (int i = 0; i < 100; i++) {
-			if (waitpid(h->p.pid, NULL, WNOHANG) == h->p.pid)
-				goto reaped;
-			g_usleep(10000);
-		}
-	}
-	kill(h->p.pid, SIGKILL);
-	waitpid(h->p.pid, NULL, 0);
-reaped:
-	holder_release(&h->p);
-}
-
 /* The series of one holder mode. */
 struct break_series {
 	struct series *noop, *getxattr, *notify, *resume, *total;
@@ -187,14 +164,11 @@ static int one_break(struct holder *h, int noop_fd, const char *noop_path,
 {
 	uint64_t t0, t1, tn, tr;
 	double gx;
-	char c;
 
-	if (write(h->p.cmd, "g", 1) != 1 || read(h->p.reply, &c, 1) != 1 || c != 'r') {
+	if (holder_take(&h->p) < 0) {
 		progress("break: %s holder could not take its lease", mode_name[h->mode]);
 		return -1;
 	}
-	while (!atomic_load(&h->p.shm->blocking))
-		;
 	if (h->mode == M_WRITTEN && pwrite(h->wfd, "x", 1, 0) != 1) {
 		progress("break: write %s: %s", h->path, g_strerror(errno));
 		return -1;
@@ -235,18 +209,6 @@ static int one_break(struct holder *h, int noop_fd, const char *noop_path,
 	return 0;
 }
 
-static void write_file(const char *path)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	char buf[4096] = {1};
-
-	if (fd >= 0) {
-		if (write(fd, buf, sizeof(buf)) < 0)
-			progress("write %s: %s", path, g_strerror(errno));
-		close(fd);
-	}
-}
-
 int run_break(void)
 {
 	struct bmount *pm = bm_mount("leases=on,break_time=10");
@@ -259,7 +221,7 @@ int run_break(void)
 		h[m].mode = m;
 		h[m].path = m == M_KERNEL ? bm_path(plain, "leased")
 					  : bm_path(pm, "leased-%d", m);
-		write_file(h[m].path);
+		holder_file(h[m].path);
 		h[m].size = 4096;
 		h[m].wfd = m == M_WRITTEN ? open(h[m].path, O_RDWR) : -1;
 		if (holder_start(&h[m]) < 0) {
@@ -268,7 +230,7 @@ int run_break(void)
 			goto out;
 		}
 	}
-	write_file(noop_path);
+	holder_file(noop_path);
 	nfd = open(noop_path, O_RDONLY);
 	for (int r = 0; r < opt.rounds && !ret; r++) {
 		progress("break: round %d/%d, %d breaks per mode", r + 1, opt.rounds, n);
@@ -287,16 +249,14 @@ int run_break(void)
 						s.total};
 			guint len0[G_N_ELEMENTS(all)];
 
-			for (guint k = 0; k < G_N_ELEMENTS(all); k++)
-				len0[k] = all[k]->samples->len;
+			series_rounds_begin(all, G_N_ELEMENTS(all), len0);
 			for (int i = 0; i < n; i++) {
 				if (one_break(&h[m], nfd, noop_path, &s) < 0) {
 					ret = -1;
 					break;
 				}
 			}
-			for (guint k = 0; k < G_N_ELEMENTS(all); k++)
-				series_end_round(all[k], len0[k]);
+			series_rounds_end(all, G_N_ELEMENTS(all), len0);
 		}
 	}
 	if (!ret) {
@@ -351,7 +311,7 @@ out:
 	if (nfd >= 0)
 		close(nfd);
 	for (int m = 0; m < M_COUNT; m++) {
-		holder_stop(&h[m]);
+		holder_stop(&h[m].p);
 		if (h[m].wfd > 0)
 			close(h[m].wfd);
 		g_free(h[m].path);

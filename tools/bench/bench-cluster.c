@@ -66,14 +66,10 @@ static void holder_main(void *arg, int cmd, int reply)
 			g_usleep(100);
 
 		atomic_store(&h->p.shm->t_notify, 0);
-		c = r < 0 ? 'e' : 'r';
-		if (write(reply, &c, 1) != 1 || r < 0)
-			_exit(2);
-		atomic_store(&h->p.shm->blocking, 1);
+		holder_answer(h->p.shm, reply, r);
 		while (!atomic_load(&h->p.shm->t_notify))
 			sigsuspend(&old);
-		atomic_store(&h->p.shm->blocking, 0);
-		atomic_store(&h->p.shm->t_release, now_ns());
+		holder_woken(h->p.shm);
 		if (ioc_setlease(fd, PINFS_LEASE_UNLOCK) < 0)
 			_exit(3);
 	}
@@ -85,15 +81,6 @@ static int holder_start(struct holder *h)
 	return holder_fork(&h->p, holder_main, h);
 }
 
-static void holder_stop(struct holder *h)
-{
-	if (h->p.pid <= 0)
-		return;
-	kill(h->p.pid, SIGKILL);
-	waitpid(h->p.pid, NULL, 0);
-	holder_release(&h->p);
-}
-
 /* One break of the leases of holders h[0..nh) by a truncate of path (their
  * file, maybe through another mount) to size.  notify: when the last
  * holder was told. */
@@ -101,16 +88,12 @@ static int one_break_n(struct holder **h, int nh, const char *path, off_t size,
 		       struct series *notify, struct series *total)
 {
 	uint64_t t0, t1, tn = 0;
-	char c;
 
 	for (int i = 0; i < nh; i++) {
-		if (write(h[i]->p.cmd, "g", 1) != 1 || read(h[i]->p.reply, &c, 1) != 1 ||
-		    c != 'r') {
+		if (holder_take(&h[i]->p) < 0) {
 			progress("cluster: a holder could not take its lease");
 			return -1;
 		}
-		while (!atomic_load(&h[i]->p.shm->blocking))
-			;
 	}
 	g_usleep(200);
 	t0 = now_ns();
@@ -138,18 +121,6 @@ static int one_break(struct holder *h, const char *path, off_t size,
 		     struct series *notify, struct series *total)
 {
 	return one_break_n(&h, 1, path, size, notify, total);
-}
-
-static void write_file(const char *path)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
-	char buf[4096] = {1};
-
-	if (fd >= 0) {
-		if (write(fd, buf, sizeof(buf)) < 0)
-			progress("write %s: %s", path, g_strerror(errno));
-		close(fd);
-	}
 }
 
 /* n take+release pairs on fd into s, in us per pair. */
@@ -250,14 +221,14 @@ int run_cluster(void)
 	f2a = bm_path(a, "leased2");
 	f2b = bm_path(b, "leased2");
 	f2c = bm_path(c3, "leased2");
-	write_file(f2a);
+	holder_file(f2a);
 	h2a.path = f2a;
 	h2c.path = f2c;
 	f3a = bm_path(a, "leased3");
 	f3b = bm_path(b, "leased3");
 	f3c = bm_path(c3, "leased3");
 	f3d = bm_path(d4, "leased3");
-	write_file(f3a);
+	holder_file(f3a);
 	h3a.path = f3a;
 	h3c.path = f3c;
 	h3d.path = f3d;
@@ -267,10 +238,10 @@ int run_cluster(void)
 	fl = bm_path(l, "leased");
 	ta = bm_path(a, "takes");
 	tl = bm_path(l, "takes");
-	write_file(fa);
-	write_file(fl);
-	write_file(ta);
-	write_file(tl);
+	holder_file(fa);
+	holder_file(fl);
+	holder_file(ta);
+	holder_file(tl);
 	fda = open(ta, O_RDONLY);
 	fdl = open(tl, O_RDONLY);
 	ha.path = fa;
@@ -286,7 +257,7 @@ int run_cluster(void)
 		g_autofree char *name = g_strdup_printf("bulk%d", i);
 		g_autofree char *path = bm_path(a, name);
 
-		write_file(path);
+		holder_file(path);
 	}
 	for (; nopen < nbulk; nopen++) {
 		g_autofree char *name = g_strdup_printf("bulk%d", nopen % nfiles);
@@ -324,12 +295,11 @@ int run_cluster(void)
 					       "cross-node, 3 holder nodes", 3, "us");
 		struct series *t3 = series_get("cluster", "break total",
 					       "cross-node, 3 holder nodes", 3, "us");
-		guint s0[11] = {te->samples->len, tlo->samples->len, nx->samples->len,
-				nl->samples->len, tx->samples->len,  tlb->samples->len,
-				rt->samples->len, n2->samples->len,  t2->samples->len,
-				n3->samples->len, t3->samples->len};
+		struct series *all[] = {te, tlo, nx, nl, tx, tlb, rt, n2, t2, n3, t3};
+		guint s0[G_N_ELEMENTS(all)];
 		struct holder *two[2] = {&h2a, &h2c}, *three[3] = {&h3a, &h3c, &h3d};
 
+		series_rounds_begin(all, G_N_ELEMENTS(all), s0);
 		progress("cluster: round %d/%d: %d take+release, %d breaks each", r + 1,
 			 opt.rounds, n, nb);
 		if (take_release(fda, n / 2, te) < 0 ||
@@ -352,17 +322,7 @@ int run_cluster(void)
 			}
 			series_add(rt, (double)(now_ns() - t0) / 1e3);
 		}
-		series_end_round(te, s0[0]);
-		series_end_round(tlo, s0[1]);
-		series_end_round(nx, s0[2]);
-		series_end_round(nl, s0[3]);
-		series_end_round(tx, s0[4]);
-		series_end_round(tlb, s0[5]);
-		series_end_round(rt, s0[6]);
-		series_end_round(n2, s0[7]);
-		series_end_round(t2, s0[8]);
-		series_end_round(n3, s0[9]);
-		series_end_round(t3, s0[10]);
+		series_rounds_end(all, G_N_ELEMENTS(all), s0);
 
 		/* The same on A with nbulk more leases held there, over nfiles
 		 * files (taken and dropped each round, in this round). */
@@ -375,9 +335,10 @@ int run_cluster(void)
 			struct series *txb =
 			    series_get("cluster", "break total",
 				       "cross-node, leases held", nbulk, "us");
-			guint b0[3] = {tb->samples->len, nxb->samples->len,
-				       txb->samples->len};
+			struct series *held[] = {tb, nxb, txb};
+			guint b0[G_N_ELEMENTS(held)];
 
+			series_rounds_begin(held, G_N_ELEMENTS(held), b0);
 			if (bulk_leases(bulk, nbulk, PINFS_LEASE_READ) < 0 ||
 			    take_release(fda, n, tb) < 0)
 				goto out;
@@ -388,9 +349,7 @@ int run_cluster(void)
 			}
 			if (bulk_leases(bulk, nbulk, PINFS_LEASE_UNLOCK) < 0)
 				goto out;
-			series_end_round(tb, b0[0]);
-			series_end_round(nxb, b0[1]);
-			series_end_round(txb, b0[2]);
+			series_rounds_end(held, G_N_ELEMENTS(held), b0);
 		}
 	}
 	{
@@ -447,13 +406,13 @@ out:
 		close(fda);
 	if (fdl >= 0)
 		close(fdl);
-	holder_stop(&ha);
-	holder_stop(&hl);
-	holder_stop(&h2a);
-	holder_stop(&h2c);
-	holder_stop(&h3a);
-	holder_stop(&h3c);
-	holder_stop(&h3d);
+	holder_stop(&ha.p);
+	holder_stop(&hl.p);
+	holder_stop(&h2a.p);
+	holder_stop(&h2c.p);
+	holder_stop(&h3a.p);
+	holder_stop(&h3c.p);
+	holder_stop(&h3d.p);
 	etcd_free(c);
 	if (d4)
 		bm_unmount(d4);

@@ -140,6 +140,18 @@ void series_end_round(struct series *s, guint first_sample)
 	g_array_free(r, TRUE);
 }
 
+void series_rounds_begin(struct series *const *s, guint n, guint *first)
+{
+	for (guint i = 0; i < n; i++)
+		first[i] = s[i]->samples->len;
+}
+
+void series_rounds_end(struct series *const *s, guint n, const guint *first)
+{
+	for (guint i = 0; i < n; i++)
+		series_end_round(s[i], first[i]);
+}
+
 /* num / den, round by round (the rounds both series have). */
 struct ratio *ratio_add(const char *suite, const char *name, double x, struct series *num,
 			struct series *den)

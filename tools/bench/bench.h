@@ -71,6 +71,10 @@ struct series *series_get(const char *suite, const char *metric, const char *var
 void series_add(struct series *s, double v);
 /* Close the current round of s: its median goes into round_medians. */
 void series_end_round(struct series *s, guint first_sample);
+/* A round of the series s[0..n) measured together: begin notes where it
+ * starts in first[0..n), end closes it in each with series_end_round(). */
+void series_rounds_begin(struct series *const *s, guint n, guint *first);
+void series_rounds_end(struct series *const *s, guint n, const guint *first);
 /* Compute median, p99, mean, min and max from the samples. */
 void series_finish(struct series *s);
 struct series *series_find(const char *suite, const char *metric, const char *variant,
@@ -137,7 +141,11 @@ struct holder_proc {
 int holder_fork(struct holder_proc *p, void (*child)(void *arg, int cmd, int reply),
 		void *arg);
 void holder_catch_sigio(struct holder_shm *shm, sigset_t *old);
-void holder_release(struct holder_proc *p);
+void holder_answer(struct holder_shm *shm, int reply, int r); /* in the child */
+void holder_woken(struct holder_shm *shm);		      /* in the child */
+int holder_take(struct holder_proc *p);
+void holder_stop(struct holder_proc *p);
+void holder_file(const char *path);
 
 /* Lease ioctls (the ABI of lib/pinfs_abi.h). */
 int ioc_noop(int fd);

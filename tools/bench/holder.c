@@ -3,11 +3,15 @@
  * holder.c - pinfs-bench: the plumbing of a lease holder in a forked child,
  * shared by the break and cluster benchmarks.  Each of them has its own
  * holder loop; this file gives it a shared page for its timestamps, its two
- * pipes, and the stamp of the moment SIGIO arrives.
+ * pipes, the stamp of the moment SIGIO arrives, the steps of a take and a
+ * break on both sides of the pipes, and the file it leases.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -65,11 +69,76 @@ void holder_catch_sigio(struct holder_shm *shm, sigset_t *old)
 	sigdelset(old, SIGIO);
 }
 
+/* In the child, having tried to take its lease (r: 0, or < 0 if refused):
+ * answer the bench ('r' or 'e'; a refused holder exits 2), and mark itself
+ * about to sleep until the break. */
+void holder_answer(struct holder_shm *shm, int reply, int r)
+{
+	char c = r < 0 ? 'e' : 'r';
+
+	if (write(reply, &c, 1) != 1 || r < 0)
+		_exit(2);
+	atomic_store(&shm->blocking, 1);
+}
+
+/* In the child, told of the break: stamp the start of its release. */
+void holder_woken(struct holder_shm *shm)
+{
+	atomic_store(&shm->blocking, 0);
+	atomic_store(&shm->t_release, now_ns());
+}
+
+/* In the bench: have the holder take its lease ('g'), and wait until it
+ * is about to sleep for the break.  -1 if it could not take it. */
+int holder_take(struct holder_proc *p)
+{
+	char c;
+
+	if (write(p->cmd, "g", 1) != 1 || read(p->reply, &c, 1) != 1 || c != 'r')
+		return -1;
+	while (!atomic_load(&p->shm->blocking))
+		;
+	return 0;
+}
+
 /* Close the pipes and unmap the page of a holder already reaped. */
-void holder_release(struct holder_proc *p)
+static void holder_release(struct holder_proc *p)
 {
 	close(p->cmd);
 	close(p->reply);
 	munmap(p->shm, sizeof(struct holder_shm));
 	p->pid = 0;
+}
+
+/* Stop a holder (if started): 'q', and SIGKILL if it has not exited a
+ * second later (a holder still waiting for a break, after an error, never
+ * reads its pipe again). */
+void holder_stop(struct holder_proc *p)
+{
+	if (p->pid <= 0)
+		return;
+	if (write(p->cmd, "q", 1) == 1) {
+		for (int i = 0; i < 100; i++) {
+			if (waitpid(p->pid, NULL, WNOHANG) == p->pid)
+				goto reaped;
+			g_usleep(10000);
+		}
+	}
+	kill(p->pid, SIGKILL);
+	waitpid(p->pid, NULL, 0);
+reaped:
+	holder_release(p);
+}
+
+/* A 4 KiB file at path, for a holder to lease. */
+void holder_file(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	char buf[4096] = {1};
+
+	if (fd >= 0) {
+		if (write(fd, buf, sizeof(buf)) < 0)
+			progress("write %s: %s", path, g_strerror(errno));
+		close(fd);
+	}
 }
