@@ -717,19 +717,32 @@ static void test_exclusive(void)
 	two_nodes_stop(&n);
 }
 
-/* pinfsctl --json CMD MNT, run in the node's mount namespace: the reply's
- * "cluster" object. */
-static JsonObject *ctl_cluster(const char *cmd, struct pm *pm, JsonParser *p)
+/* pinfsctl [--json] CMD MNT, run in the node's mount namespace: its
+ * output (it must succeed). */
+static char *ctl_out(struct pm *pm, bool json, const char *cmd)
 {
-	const char *ctl = g_getenv("PINFSCTL");
 	g_autofree char *ns =
 	    g_strdup_printf("--mount=/proc/%d/ns/mnt", pm_daemon_pid(pm));
 	g_autofree char *nsenter = g_find_program_in_path("nsenter");
-	const char *argv[] = {nsenter, ns, ctl, "--json", cmd, pm_ns_mnt(pm), NULL};
-	g_autofree char *out = NULL;
+	const char *argv[7] = {nsenter, ns, g_getenv("PINFSCTL")};
+	char *out = NULL;
+	int n = 3;
+
+	if (json)
+		argv[n++] = "--json";
+	argv[n++] = cmd;
+	argv[n++] = pm_ns_mnt(pm);
+	g_assert_cmpint(pm_run_cmd(argv, 30, &out, NULL), ==, 0);
+	return out;
+}
+
+/* pinfsctl --json CMD MNT in the node's namespace: the reply's "cluster"
+ * object. */
+static JsonObject *ctl_cluster(const char *cmd, struct pm *pm, JsonParser *p)
+{
+	g_autofree char *out = ctl_out(pm, true, cmd);
 	JsonObject *resp;
 
-	g_assert_cmpint(pm_run_cmd(argv, 30, &out, NULL), ==, 0);
 	g_assert_true(json_parser_load_from_data(p, out, -1, NULL));
 	resp = json_node_get_object(json_parser_get_root(p));
 	g_assert_true(json_object_get_boolean_member(resp, "ok"));
@@ -793,13 +806,8 @@ static void test_visibility(void)
 		g_assert_cmpstr(json_array_get_string_element(w, 0), ==, "a");
 	}
 	{
-		g_autofree char *ns =
-		    g_strdup_printf("--mount=/proc/%d/ns/mnt", pm_daemon_pid(n.b));
-		g_autofree char *nsenter = g_find_program_in_path("nsenter");
-		const char *argv[] = {nsenter, ns, ctl, "waiters", pm_ns_mnt(n.b), NULL};
-		g_autofree char *out = NULL;
+		g_autofree char *out = ctl_out(n.b, false, "waiters");
 
-		g_assert_cmpint(pm_run_cmd(argv, 30, &out, NULL), ==, 0);
 		g_assert_nonnull(strstr(out, "this node b"));
 		g_assert_nonnull(strstr(out, "WAITING-FOR"));
 	}
