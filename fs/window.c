@@ -802,6 +802,18 @@ static bool range_staged(struct windows *w, struct pinfs_inode *inode, uint64_t 
 	return false;
 }
 
+/* The part [*a, *b) of the file range [off, off + n) that win stages, if
+ * win is attached and of inode: false if there is none. */
+static bool window_span(const struct window *win, const struct pinfs_inode *inode,
+			uint64_t off, uint64_t n, uint64_t *a, uint64_t *b)
+{
+	if (win->inode != inode || !win->attached)
+		return false;
+	*a = MAX(off, win->off);
+	*b = MIN(off + n, win->off + win->len);
+	return *a < *b;
+}
+
 bool window_read(fuse_req_t req, struct pinfs_file *pf, size_t size, off_t off)
 {
 	struct windows *w = pinfs_data(req)->windows;
@@ -835,11 +847,8 @@ bool window_read(fuse_req_t req, struct pinfs_file *pf, size_t size, off_t off)
 			struct window *win = l->data;
 			uint64_t a, b;
 
-			if (win->inode != pf->inode || !win->attached)
-				continue;
-			a = MAX((uint64_t)off, win->off);
-			b = MIN((uint64_t)off + (uint64_t)n, win->off + win->len);
-			if (a < b)
+			if (window_span(win, pf->inode, (uint64_t)off, (uint64_t)n, &a,
+					&b))
 				memcpy(buf + (a - (uint64_t)off),
 				       win->map + (a - win->off), b - a);
 		}
@@ -890,14 +899,10 @@ void window_write_done(struct pinfs *fs, struct pinfs_file *pf, off_t off, size_
 		struct window *win = l->data;
 		uint64_t a, b;
 
-		if (win->inode != pf->inode || !win->attached)
-			continue;
-		a = MAX((uint64_t)off, win->off);
-		b = MIN((uint64_t)off + n, win->off + win->len);
 		/* What was just written, read back into the window; the page
 		 * stays "changed" and is written back again (same bytes, or
 		 * a device's newer ones). */
-		if (a < b &&
+		if (window_span(win, pf->inode, (uint64_t)off, n, &a, &b) &&
 		    pread(win->wfd, win->map + (a - win->off), b - a, (off_t)a) < 0)
 			g_warning("window %" PRIu64 ": cannot copy a write in: %s",
 				  win->id, g_strerror(errno));
