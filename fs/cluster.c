@@ -1761,6 +1761,18 @@ static bool node_name_ok(const char *s)
 	return true;
 }
 
+/* Free the etcd clients, the names and cl: what cluster_new sets up first,
+ * all there is to free when it fails. */
+static void cluster_free_base(struct cluster *cl)
+{
+	etcd_free(cl->etcd);
+	etcd_free(cl->live);
+	g_free(cl->node);
+	g_free(cl->name);
+	g_free(cl->prefix);
+	g_free(cl);
+}
+
 struct cluster *cluster_new(struct pinfs *fs, GError **error)
 {
 	struct cluster *cl = g_new0(struct cluster, 1);
@@ -1849,12 +1861,7 @@ struct cluster *cluster_new(struct pinfs *fs, GError **error)
 		  cl->name, cl->node, fs->cfg.etcd, cl->ttl);
 	return cl;
 fail:
-	etcd_free(cl->etcd);
-	etcd_free(cl->live);
-	g_free(cl->node);
-	g_free(cl->name);
-	g_free(cl->prefix);
-	g_free(cl);
+	cluster_free_base(cl);
 	return NULL;
 }
 
@@ -1913,10 +1920,5 @@ void cluster_free(struct cluster *cl)
 	g_mutex_clear(&cl->lock);
 	g_main_loop_unref(cl->loop);
 	g_main_context_unref(cl->ctx);
-	etcd_free(cl->etcd);
-	etcd_free(cl->live);
-	g_free(cl->node);
-	g_free(cl->name);
-	g_free(cl->prefix);
-	g_free(cl);
+	cluster_free_base(cl);
 }
