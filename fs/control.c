@@ -13,6 +13,7 @@
 #include "cluster.h"
 #include "control.h"
 #include "dma.h"
+#include "passthrough.h"
 #include "proc.h"
 #include "window.h"
 
@@ -88,6 +89,8 @@ static void hook_status(void *ctx, struct ctl_status *st)
 	st->leases = fs->cfg.leases_on;
 	st->pinned_fail = fs->cfg.pinned_fail;
 	st->break_time = fs->cfg.break_time;
+	passthrough_status(fs, st->passthrough, sizeof(st->passthrough),
+			   &st->passthrough_files, &st->passthrough_opens);
 	if (!d)
 		return;
 	dma_get_status(d, &ds);

@@ -56,6 +56,9 @@ struct ctl_status {
 	char dma_detail[192];
 	uint64_t dma_since_ns; /* on the lease clock: the last change, or mount */
 	uint64_t dma_changes;  /* changes since the mount */
+	char passthrough[128]; /* "in use" or "off (why)" */
+	uint64_t passthrough_files; /* open files in passthrough mode now */
+	uint64_t passthrough_opens; /* passthrough opens since the mount */
 };
 
 struct ctl_hooks {

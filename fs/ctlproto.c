@@ -334,6 +334,7 @@ static void cmd_status(struct ctl_req *c, JsonObject *req)
 	memset(&st, 0, sizeof(st));
 	st.leases = true; /* a server exists only with a lease table */
 	g_strlcpy(st.dma_module, "unknown", sizeof(st.dma_module));
+	g_strlcpy(st.passthrough, "unknown", sizeof(st.passthrough));
 	if (c->s->hooks.status)
 		c->s->hooks.status(c->s->hook_ctx, &st);
 
@@ -353,6 +354,12 @@ static void cmd_status(struct ctl_req *c, JsonObject *req)
 	json_member_u64(b, "since_ns", st.dma_since_ns);
 	json_member_u64(b, "for_ns", since(now, st.dma_since_ns));
 	json_member_u64(b, "changes", st.dma_changes);
+	json_builder_end_object(b);
+	json_builder_set_member_name(b, "passthrough");
+	json_builder_begin_object(b);
+	add_text(b, "state", st.passthrough);
+	json_member_u64(b, "files", st.passthrough_files);
+	json_member_u64(b, "opens", st.passthrough_opens);
 	json_builder_end_object(b);
 	json_builder_end_object(b);
 	reply_builder(c, b);

@@ -75,6 +75,13 @@ struct pinfs_inode {
 	 * may_be_mapped).  Counted on open and release, read without a lock. */
 	atomic_uint rw_opens;
 	atomic_int rw_open_tid;
+	/* FUSE passthrough (passthrough.c), protected by passthrough_lock:
+	 * the backing id the kernel serves this inode's passthrough opens
+	 * from (0: none, the inode is not in passthrough mode), how many
+	 * open files use it, and how many open files do not. */
+	int pt_backing;
+	unsigned int pt_opens;
+	unsigned int cached_opens;
 };
 
 /* An open file: its address is the FUSE file handle (fi->fh). */
@@ -91,6 +98,10 @@ struct pinfs_file {
 	/* Opened with FOPEN_DIRECT_IO because the file had a staging window,
 	 * or with O_DIRECT: its reads and writes bypass the page cache. */
 	bool direct_io;
+	/* Counted by passthrough.c (in pt_opens if passthrough, else in
+	 * cached_opens); both fixed at open. */
+	bool pt_counted;
+	bool passthrough;
 };
 
 struct pinfs_config {
@@ -118,6 +129,8 @@ struct pinfs_config {
 	/* writeback_cache: the kernel caches writes and owns regular files'
 	 * size and times (docs/design.md, "Writes"). */
 	int writeback_cache;
+	/* passthrough=auto (1) or off (0) */
+	int passthrough;
 	unsigned window_mode; /* enum window_mode (window.h) */
 	/* dma_module=require: without the pinfs_dma module, layout changes of
 	 * files that may be mapped shared fail (ENOPKG) instead of going
@@ -142,6 +155,7 @@ struct pinfs {
 	bool running_as_root;
 	bool single_thread;   /* -s: one thread serves every request */
 	bool writeback_cache; /* negotiated at INIT (lo_init) */
+	struct passthrough *pt; /* FUSE passthrough (passthrough.c) */
 
 	/* inode_lock protects inodes (the (dev, ino) -> inode map) and every
 	 * inode's nlookup.  It is taken by lookup and forget only, never on

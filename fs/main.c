@@ -21,7 +21,8 @@
 #include "cluster.h"
 #include "atime.h"
 #include "daemon.h"
-#include "killpriv.h"
+#include "passthrough.h"
+#include "wire.h"
 #include "logwriter.h"
 #include "handles.h"
 #include "window.h"
@@ -174,7 +175,7 @@ int main(int argc, char *argv[])
 			goto out_unmount;
 		}
 	}
-	killpriv_v2_install(se);
+	wire_install(se);
 	if (fuse_daemonize(opts.foreground) != 0)
 		goto out_unmount;
 	logwriter_install(); /* stderr and stdout are final now */
@@ -225,6 +226,7 @@ int main(int argc, char *argv[])
 	fs.windows = NULL;
 	layout_free(fs.layout);
 	cluster_free(fs.cluster);
+	passthrough_free(&fs);
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:

@@ -30,8 +30,9 @@
 #include "atime.h"
 #include "daemon.h"
 #include "handles.h"
-#include "killpriv.h"
+#include "wire.h"
 #include "nonblock.h"
+#include "passthrough.h"
 #include "perm.h"
 #include "readahead.h"
 #include "stamps.h"
@@ -82,7 +83,7 @@ static void lo_init(void *userdata, struct fuse_conn_info *conn)
 	 * No writeback cache unless asked for (docs/design.md, "Writes"):
 	 * with it the kernel owns a regular file's size and times, so a
 	 * change made in the backing directory may not show.  Only with
-	 * FUSE_HANDLE_KILLPRIV_V2 (killpriv.c): without it, a cached write
+	 * FUSE_HANDLE_KILLPRIV_V2 (wire.c): without it, a cached write
 	 * to a set-ID file reaches the daemon as page writeback, which
 	 * cannot tell who wrote, and the set-ID bits would stay.
 	 */
@@ -118,6 +119,7 @@ static void lo_init(void *userdata, struct fuse_conn_info *conn)
 	 * must.
 	 */
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+	passthrough_init(fs);
 }
 
 static void lo_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -466,6 +468,7 @@ static struct pinfs_file *file_new(struct pinfs *fs, struct pinfs_inode *inode, 
  * or has released it. */
 static void file_drop(struct pinfs *fs, struct pinfs_file *pf)
 {
+	passthrough_release(fs, pf);
 	layout_note_release(pf->inode, pf->flags);
 	handle_remove(fs, pf);
 	file_free(pf);
@@ -533,6 +536,7 @@ static void do_open(fuse_req_t req, struct pinfs_inode *inode, struct fuse_file_
 	}
 	layout_note_open(inode, fi->flags, fuse_req_ctx(req)->pid);
 	fill_open_reply(req, fi, file_new(pinfs_data(req), inode, fd, fi->flags));
+	passthrough_open(pinfs_data(req), fi_file(fi), fi, false);
 	if (fuse_reply_open(req, fi) == -ENOENT) /* the caller is gone */
 		file_drop(pinfs_data(req), fi_file(fi));
 }
@@ -573,6 +577,7 @@ static void lo_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	fill_open_reply(
 	    req, fi,
 	    file_new(pinfs_data(req), inode_get(pinfs_data(req), e.ino), fd, fi->flags));
+	passthrough_open(pinfs_data(req), fi_file(fi), fi, true);
 out:
 	if (err)
 		fuse_reply_err(req, err);

@@ -27,6 +27,8 @@ static const struct fuse_opt pinfs_opts[] = {
 	PINFS_VAL("leases=off", leases_on, 0),
 	PINFS_OPT("timeout=%s", timeout_opt),
 	PINFS_VAL("writeback_cache", writeback_cache, 1),
+	PINFS_VAL("passthrough=auto", passthrough, 1),
+	PINFS_VAL("passthrough=off", passthrough, 0),
 	PINFS_OPT("user_leases=%s", user_leases_opt),
 	PINFS_OPT("user_pins=%s", user_pins_opt),
 	PINFS_OPT("window=%s", window),
@@ -99,6 +101,10 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	}
 	if (g_str_has_prefix(arg, "leases=")) {
 		fprintf(stderr, "pinfs: %s: expected on or off\n", arg);
+		return -1;
+	}
+	if (g_str_has_prefix(arg, "passthrough=")) {
+		fprintf(stderr, "pinfs: %s: expected auto or off\n", arg);
 		return -1;
 	}
 	if (g_str_has_prefix(arg, "quorum=")) {

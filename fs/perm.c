@@ -38,7 +38,7 @@ void perm_init(struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_HANDLE_KILLPRIV)
 		conn->want |= FUSE_CAP_HANDLE_KILLPRIV;
 #ifdef FUSE_CAP_HANDLE_KILLPRIV_V2
-	/* Older libfuse: killpriv.c. */
+	/* Older libfuse: wire.c. */
 	if (conn->capable & FUSE_CAP_HANDLE_KILLPRIV_V2)
 		conn->want |= FUSE_CAP_HANDLE_KILLPRIV_V2;
 #endif
@@ -119,7 +119,7 @@ int perm_kill_priv(fuse_req_t req, struct pinfs_inode *inode)
 /*
  * A SETATTR that sets nothing, on a regular file: how the kernel passes on
  * chown(f, -1, -1) when the daemon drops privileges itself
- * (FUSE_HANDLE_KILLPRIV_V2, killpriv.c).  As for any chown of a
+ * (FUSE_HANDLE_KILLPRIV_V2, wire.c).  As for any chown of a
  * non-directory, set-user-ID goes, and set-group-ID if the group may
  * execute or the caller (not fsuid 0) is outside the file's group.
  * Returns 0 or an errno.

@@ -55,6 +55,7 @@
 #include <unistd.h>
 
 #include "jsonmember.h"
+#include "passthrough.h"
 #include "pinfs_abi.h"
 #include "window.h"
 
@@ -497,6 +498,10 @@ static int window_map(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_fi
 		return EOPNOTSUPP;
 	if ((pf->flags & O_ACCMODE) == O_RDONLY)
 		return EACCES; /* as mmap(PROT_WRITE, MAP_SHARED) of it */
+	/* Reads and writes of a file in FUSE passthrough mode never reach the
+	 * daemon, which could not keep them coherent with the window. */
+	if (passthrough_inode_busy(fs, inode))
+		return EBUSY;
 	len = (io->length + WIN_PAGE - 1) / WIN_PAGE * WIN_PAGE;
 
 	/* The range must lie inside this open file's active lease. */

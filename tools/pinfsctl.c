@@ -638,6 +638,16 @@ static void print_status(JsonObject *resp)
 			  "declared");
 	else
 		printf("%-16s dma_module=%s\n", "", dma);
+	n = json_object_get_member(st, "passthrough");
+	u = n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+	if (u) {
+		char *state = member_text(u, "state", "?");
+
+		printf("%-16s %s (%" G_GINT64_FORMAT " files open through it, %" G_GINT64_FORMAT
+		       " opens since the mount)\n",
+		       "passthrough", state, member_int(u, "files"), member_int(u, "opens"));
+		g_free(state);
+	}
 	g_free(age);
 	g_free(dma);
 	g_free(module);

@@ -193,6 +193,8 @@ opts = {
     "break-time-trailing": b"-obreak_time=1x\0/srv/b",
     "timeout-inf": b"-otimeout=inf\0/srv/b",
     "timeout-trailing": b"-otimeout=1s\0/srv/b",
+    "passthrough": b"-o\0passthrough=off,passthrough=auto\0/srv/b\0/mnt/m",
+    "bad-passthrough": b"-opassthrough=on\0/srv/b",
 }
 
 for target, seeds in (("ioctl", ioctl), ("ctl", ctl), ("ctl-stream", ctl_stream),

@@ -2476,7 +2476,7 @@ static int write_byte_fn(void *path)
 /*
  * The kernel asks before a write whether it must drop file capabilities
  * (GETXATTR security.capability).  pinfs negotiates FUSE_HANDLE_KILLPRIV_V2
- * (fs/killpriv.c), so the kernel remembers the answer "none" for the inode
+ * (fs/wire.c), so the kernel remembers the answer "none" for the inode
  * (S_NOSEC) instead of asking again before every write; the capability is
  * still dropped by a write, as the backing filesystem drops it, by root or
  * not.

@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * passthrough.c - which opens the kernel serves from the backing file itself.
+ *
+ * With FUSE passthrough (Linux 6.9+, -o passthrough=auto) the daemon
+ * registers a backing file with the kernel (FUSE_DEV_IOC_BACKING_OPEN on
+ * /dev/fuse) and names its id in the open reply (wire.c).  The kernel then
+ * sends read(), write(), splice and mmap() of that open file straight to a
+ * file it opens on the backing file's path, with the daemon's credentials,
+ * and never asks the daemon.  Everything else (truncate, fallocate,
+ * setattr, copy_file_range, lease ioctls, release) still comes to the
+ * daemon, so layout changes break and park behind leases as before.
+ *
+ * The kernel's rules (fs/fuse/iomode.c): an inode is either in cached mode
+ * (opens that use its page cache) or in passthrough mode (opens with
+ * FOPEN_PASSTHROUGH, all on one backing file) while any open file exists;
+ * an open that does not match fails with EIO.  So the choice is per inode:
+ * the first open decides, and every open while the inode has open files
+ * follows it.  A passthrough open may not ask to keep the page cache.  The
+ * daemon's counts lag the kernel's only in the safe direction: the kernel
+ * leaves a mode before it sends the release that lets the daemon count it
+ * out.
+ *
+ * An inode enters passthrough mode only if nothing it promises needs the
+ * daemon on the read or write path:
+ *   - no lease, pin or parked waiter, and the pinfs_dma module is not
+ *     watching (layout_keep_cache): pages a device may have pinned stay in
+ *     the FUSE page cache they were pinned in;
+ *   - no staging window, and none can be made while the inode is in
+ *     passthrough mode (passthrough_inode_busy: reads and writes of a
+ *     staged range must reach the daemon);
+ *   - not set-ID: the daemon drops the bits for a write by an ordinary
+ *     user judged by the backing file's own mode (perm_kill_priv), where
+ *     the kernel would judge by the mode it cached;
+ *   - not O_DIRECT: the daemon gives the backing file aligned buffers;
+ *   - not while the mount says noatime: the kernel reads the backing file
+ *     without O_NOATIME (atime.c), and its atime would move.
+ * An O_DIRECT open or a window's direct-I/O open of an inode already in
+ * passthrough mode gets FOPEN_DIRECT_IO with it: its reads and writes still
+ * reach the daemon, only mmap() maps the backing file.
+ *
+ * A file that becomes set-ID while open through passthrough: the kernel
+ * drops the bits itself before a passthrough write, judged by the writer's
+ * own credentials (file_remove_privs on the FUSE file, which becomes a
+ * SETATTR to the daemon), as for any write.
+ *
+ * Backing files are registered with CAP_SYS_RESOURCE out of the registering
+ * thread's effective set, so the kernel's writes through them respect disk
+ * quotas and reserved blocks like an ordinary user's.
+ *
+ * Locking: passthrough.lock protects every inode's pt_backing, pt_opens and
+ * cached_opens, and the counts below; it is taken on open and release only
+ * (never on the read or write path), and not at all with passthrough off.
+ * It is held over the registration ioctl, which takes no daemon lock.
+ */
+#ifndef G_LOG_DOMAIN
+#define G_LOG_DOMAIN "pinfs"
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/fuse.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "atime.h"
+#include "lease.h"
+#include "passthrough.h"
+#include "window.h"
+#include "wire.h"
+
+/* Protocol 7.40 pieces that Debian 12's <linux/fuse.h> (7.38) lacks, with
+ * the kernel's values. */
+#ifndef FUSE_DEV_IOC_BACKING_OPEN
+struct fuse_backing_map {
+	int32_t fd;
+	uint32_t flags;
+	uint64_t padding;
+};
+#define FUSE_DEV_IOC_BACKING_OPEN _IOW(FUSE_DEV_IOC_MAGIC, 1, struct fuse_backing_map)
+#define FUSE_DEV_IOC_BACKING_CLOSE _IOW(FUSE_DEV_IOC_MAGIC, 2, uint32_t)
+#endif
+
+struct passthrough {
+	pthread_mutex_t lock;
+	int devfd;	 /* the session's /dev/fuse descriptor */
+	atomic_bool on;	 /* new opens may use passthrough */
+	char why[128];	 /* for the log and pinfsctl status; under lock */
+	uint64_t opens;	 /* passthrough opens since the mount; under lock */
+	uint64_t files;	 /* open files in passthrough mode now; under lock */
+	uint64_t inodes; /* inodes in passthrough mode now; under lock */
+	bool told_loop;	 /* the stack-depth refusal was logged; under lock */
+};
+
+/* Does this thread have cap in its effective set? */
+static bool have_cap(int cap)
+{
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct d[2];
+
+	if (syscall(SYS_capget, &h, d) != 0)
+		return false;
+	return d[CAP_TO_INDEX(cap)].effective & CAP_TO_MASK(cap);
+}
+
+void passthrough_init(struct pinfs *fs)
+{
+	struct passthrough *pt = g_new0(struct passthrough, 1);
+	const char *why = "in use";
+
+	pthread_mutex_init(&pt->lock, NULL);
+	pt->devfd = fuse_session_fd(fs->se);
+	if (!fs->cfg.passthrough)
+		why = "off (passthrough=off)";
+	else if (!wire_passthrough_offered())
+		why = "off (the kernel does not offer FUSE passthrough)";
+	else if (fs->writeback_cache)
+		why = "off (writeback_cache)";
+	else if (!have_cap(CAP_SYS_ADMIN))
+		why = "off (registering backing files needs CAP_SYS_ADMIN)";
+	else
+		atomic_store(&pt->on, true);
+	g_strlcpy(pt->why, why, sizeof(pt->why));
+	wire_want_passthrough(atomic_load(&pt->on));
+	fs->pt = pt;
+	g_message("passthrough: %s", why);
+}
+
+void passthrough_free(struct pinfs *fs)
+{
+	if (!fs->pt)
+		return;
+	pthread_mutex_destroy(&fs->pt->lock);
+	g_free(fs->pt);
+	fs->pt = NULL;
+}
+
+/* Turn passthrough off for the rest of the mount.  Called with pt->lock. */
+static void pt_give_up(struct passthrough *pt, const char *why, int err)
+{
+	atomic_store(&pt->on, false);
+	g_snprintf(pt->why, sizeof(pt->why), "off (%s: %s)", why, g_strerror(err));
+	g_warning("passthrough: %s", pt->why);
+}
+
+/*
+ * Register fd's file as a backing file: its id (> 0), or -errno.  The id's
+ * credentials are this thread's, without CAP_SYS_RESOURCE (see the top).
+ * Called with pt->lock.
+ */
+static int register_backing(struct passthrough *pt, int fd)
+{
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct saved[2], d[2];
+	struct fuse_backing_map map = {.fd = fd};
+	bool dropped = false;
+	int id, err = 0;
+
+	if (syscall(SYS_capget, &h, saved) == 0) {
+		memcpy(d, saved, sizeof(d));
+		d[0].effective &= ~CAP_TO_MASK(CAP_SYS_RESOURCE);
+		dropped = syscall(SYS_capset, &h, d) == 0;
+	}
+	id = ioctl(pt->devfd, FUSE_DEV_IOC_BACKING_OPEN, &map);
+	if (id < 0)
+		err = errno;
+	if (dropped && syscall(SYS_capset, &h, saved) != 0)
+		g_error("passthrough: cannot restore this thread's capabilities: %s",
+			g_strerror(errno));
+	return id > 0 ? id : -(err ? err : EIO);
+}
+
+static void unregister_backing(struct passthrough *pt, int id)
+{
+	uint32_t u = (uint32_t)id;
+
+	if (ioctl(pt->devfd, FUSE_DEV_IOC_BACKING_CLOSE, &u) < 0)
+		g_warning("passthrough: closing backing id %d: %s", id,
+			  g_strerror(errno));
+}
+
+/* May this open put its inode in passthrough mode?  See the top. */
+static bool may_start(struct pinfs *fs, struct pinfs_file *pf, struct fuse_file_info *fi)
+{
+	struct pinfs_inode *inode = pf->inode;
+
+	return !inode->cached_opens && !(pf->flags & O_DIRECT) && !fi->direct_io &&
+	       !atime_open_flags(false) &&
+	       !atomic_load_explicit(&inode->setid, memory_order_relaxed) &&
+	       !atomic_load_explicit(&inode->windows, memory_order_relaxed) &&
+	       !layout_keep_cache(fs, inode);
+}
+
+void passthrough_open(struct pinfs *fs, struct pinfs_file *pf, struct fuse_file_info *fi,
+		      bool create)
+{
+	struct passthrough *pt = fs->pt;
+	struct pinfs_inode *inode = pf->inode;
+	int id = 0;
+
+	if (!pt || !atomic_load_explicit(&pt->on, memory_order_relaxed))
+		return;
+	pthread_mutex_lock(&pt->lock);
+	pf->pt_counted = true;
+	if (inode->pt_backing) {
+		id = inode->pt_backing;
+	} else if (atomic_load(&pt->on) && may_start(fs, pf, fi)) {
+		id = register_backing(pt, pf->fd);
+		if (id == -EPERM) {
+			pt_give_up(pt, "the kernel refused a backing file", EPERM);
+		} else if (id < 0 && !pt->told_loop) {
+			/* ELOOP: the backing file is on a stacking filesystem. */
+			pt->told_loop = true;
+			g_message("passthrough: not for some files: %s", g_strerror(-id));
+		}
+		if (id > 0) {
+			inode->pt_backing = id;
+			pt->inodes++;
+		}
+	}
+	if (id > 0) {
+		inode->pt_opens++;
+		pf->passthrough = true;
+		pt->files++;
+		pt->opens++;
+	} else {
+		inode->cached_opens++;
+	}
+	pthread_mutex_unlock(&pt->lock);
+	if (!pf->passthrough)
+		return;
+	/* The kernel refuses FOPEN_KEEP_CACHE with passthrough; it drops the
+	 * FUSE page cache on open, which the checks above allow. */
+	fi->keep_cache = 0;
+	if (pf->direct_io)
+		fi->direct_io = 1;
+	wire_next_open_passthrough(fi->fh, id, create);
+}
+
+void passthrough_release(struct pinfs *fs, struct pinfs_file *pf)
+{
+	struct passthrough *pt = fs->pt;
+	struct pinfs_inode *inode = pf->inode;
+
+	if (!pf->pt_counted)
+		return;
+	pthread_mutex_lock(&pt->lock);
+	if (!pf->passthrough) {
+		inode->cached_opens--;
+	} else {
+		pt->files--;
+		if (--inode->pt_opens == 0) {
+			/* The kernel holds its own reference to the backing
+			 * file while it has passthrough files of the inode;
+			 * the id only lets new opens join them. */
+			unregister_backing(pt, inode->pt_backing);
+			inode->pt_backing = 0;
+			pt->inodes--;
+		}
+	}
+	pthread_mutex_unlock(&pt->lock);
+}
+
+bool passthrough_inode_busy(struct pinfs *fs, struct pinfs_inode *inode)
+{
+	struct passthrough *pt = fs->pt;
+	bool busy;
+
+	if (!pt)
+		return false;
+	pthread_mutex_lock(&pt->lock);
+	busy = inode->pt_backing != 0;
+	pthread_mutex_unlock(&pt->lock);
+	return busy;
+}
+
+void passthrough_status(struct pinfs *fs, char *why, size_t len, uint64_t *files,
+			uint64_t *opens)
+{
+	struct passthrough *pt = fs->pt;
+
+	*files = *opens = 0;
+	if (!pt) {
+		g_strlcpy(why, "off (not negotiated yet)", len);
+		return;
+	}
+	pthread_mutex_lock(&pt->lock);
+	g_strlcpy(why, pt->why, len);
+	*files = pt->files;
+	*opens = pt->opens;
+	pthread_mutex_unlock(&pt->lock);
+}

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * passthrough.h - FUSE passthrough: which opens the kernel serves from the
+ * backing file itself (passthrough.c).
+ */
+#ifndef PINFS_PASSTHROUGH_H
+#define PINFS_PASSTHROUGH_H
+
+#include "daemon.h"
+
+/* From lo_init: decide whether this mount uses passthrough (-o
+ * passthrough=, what the kernel offered, the daemon's capabilities), ask
+ * for it in the INIT reply and log the outcome. */
+void passthrough_init(struct pinfs *fs);
+void passthrough_free(struct pinfs *fs);
+
+/* Just before fuse_reply_open (create false) or fuse_reply_create with
+ * fi->fh set: choose pf's mode, adjust fi and announce the reply (wire.c).
+ * Nothing at all with passthrough off. */
+void passthrough_open(struct pinfs *fs, struct pinfs_file *pf, struct fuse_file_info *fi,
+		      bool create);
+
+/* pf is released (or its open failed after passthrough_open). */
+void passthrough_release(struct pinfs *fs, struct pinfs_file *pf);
+
+/* Is the inode in passthrough mode (its reads and writes do not reach the
+ * daemon)? */
+bool passthrough_inode_busy(struct pinfs *fs, struct pinfs_inode *inode);
+
+/* For pinfsctl status: "in use" or "off (why)", open files in passthrough
+ * mode now, passthrough opens since the mount. */
+void passthrough_status(struct pinfs *fs, char *why, size_t len, uint64_t *files,
+			uint64_t *opens);
+
+#endif
