@@ -336,6 +336,44 @@ static void test_truncate_revoked(void)
 	pm_unmount(pm);
 }
 
+/*
+ * A holder in a child: a read lease on p and a window on its first LEN
+ * bytes, filled with fill; then, until killed, it keeps writing fill into
+ * the window (busy) or sleeps.  Returns once the window is filled.
+ */
+static pid_t window_holder(const char *p, char fill, bool busy)
+{
+	int pipefd[2];
+	pid_t pid;
+	char c;
+
+	g_assert_no_errno(pipe(pipefd));
+	fflush(stdout);
+	pid = fork();
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0) {
+		struct pinfs_window *w;
+		int fd = open(p, O_RDWR);
+
+		if (busy)
+			signal(SIGIO, SIG_IGN);
+		if (fd < 0 || pinfs_setlease(fd, PINFS_LEASE_READ, 0, 0, 0) < 0 ||
+		    pinfs_window_map(fd, 0, LEN, 0, &w) < 0)
+			_exit(1);
+		memset(w->addr, fill, LEN);
+		if (write(pipefd[1], "r", 1) != 1)
+			_exit(1);
+		while (busy)
+			((volatile char *)w->addr)[LEN - 1] = fill;
+		pause();
+		_exit(0);
+	}
+	close(pipefd[1]);
+	g_assert_cmpint(read(pipefd[0], &c, 1), ==, 1);
+	close(pipefd[0]);
+	return pid;
+}
+
 /* The holder is killed with a truncate parked (break_time=0: no
  * revocation): its death writes the window back before the truncate. */
 static void test_holder_killed(void)
@@ -343,32 +381,10 @@ static void test_holder_killed(void)
 	struct pm *pm = pm_mount("window=always,break_time=0");
 	g_autofree char *b = pm_bpath(pm, "f");
 	g_autofree char *p = pm_path(pm, "f");
-	int pipefd[2];
 	pid_t holder, trunc;
-	char c;
 
 	make_file(b, LEN, 'a', 0);
-	g_assert_no_errno(pipe(pipefd));
-	fflush(stdout);
-	holder = fork();
-	g_assert_cmpint(holder, >=, 0);
-	if (holder == 0) {
-		struct pinfs_window *w;
-		int fd = open(p, O_RDWR);
-
-		signal(SIGIO, SIG_IGN);
-		if (fd < 0 || pinfs_setlease(fd, PINFS_LEASE_READ, 0, 0, 0) < 0 ||
-		    pinfs_window_map(fd, 0, LEN, 0, &w) < 0)
-			_exit(1);
-		memset(w->addr, 'H', LEN);
-		if (write(pipefd[1], "r", 1) != 1)
-			_exit(1);
-		for (;;) /* keeps "writing" until killed */
-			((volatile char *)w->addr)[LEN - 1] = 'H';
-	}
-	close(pipefd[1]);
-	g_assert_cmpint(read(pipefd[0], &c, 1), ==, 1);
-	close(pipefd[0]);
+	holder = window_holder(p, 'H', true);
 	trunc = truncate_in_child(p, 4096);
 	g_usleep(200000); /* let it park (if not, it runs after the kill: same) */
 	g_assert_cmpint(size_of(b), ==, LEN); /* held back by the lease */
@@ -386,31 +402,10 @@ static void test_holder_killed_idle(void)
 	struct pm *pm = pm_mount("window=always");
 	g_autofree char *b = pm_bpath(pm, "f");
 	g_autofree char *p = pm_path(pm, "f");
-	int pipefd[2];
 	pid_t holder;
-	char c;
 
 	make_file(b, LEN, 'a', 0);
-	g_assert_no_errno(pipe(pipefd));
-	fflush(stdout);
-	holder = fork();
-	g_assert_cmpint(holder, >=, 0);
-	if (holder == 0) {
-		struct pinfs_window *w;
-		int fd = open(p, O_RDWR);
-
-		if (fd < 0 || pinfs_setlease(fd, PINFS_LEASE_READ, 0, 0, 0) < 0 ||
-		    pinfs_window_map(fd, 0, LEN, 0, &w) < 0)
-			_exit(1);
-		memset(w->addr, 'K', LEN);
-		if (write(pipefd[1], "r", 1) != 1)
-			_exit(1);
-		pause();
-		_exit(0);
-	}
-	close(pipefd[1]);
-	g_assert_cmpint(read(pipefd[0], &c, 1), ==, 1);
-	close(pipefd[0]);
+	holder = window_holder(p, 'K', false);
 	g_assert_no_errno(kill(holder, SIGKILL));
 	wait_status(holder);
 	/* The release reaches the daemon in the background. */
