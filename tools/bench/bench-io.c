@@ -416,32 +416,36 @@ int run_io(void)
 				       "create",       "stat",	      "unlink",
 				       "truncate"};
 
+		/* Each job's ratios: numerator / denominator variants (no
+		 * passthrough_ll ratio without passthrough_ll: ratio_add()
+		 * skips a missing series). */
+		static const struct {
+			const char *label;
+			enum variant num, den;
+		} rdefs[] = {
+		    {"pinfs / backing", V_ON, V_BACKING},
+		    {"pinfs / leases-off", V_ON, V_OFF},
+		    {"pinfs-leased / leases-off", V_LEASED, V_OFF},
+		    {"leases-off / backing", V_OFF, V_BACKING},
+		    {"pinfs / passthrough_ll", V_ON, V_PEER},
+		    {"leases-off / passthrough_ll", V_OFF, V_PEER},
+		};
+
 		for (size_t j = 0; j < G_N_ELEMENTS(names); j++) {
 			struct series *s[V_COUNT];
 			bool lat = j >= G_N_ELEMENTS(jobs);
-			g_autofree char *a =
-			    g_strdup_printf("%s: pinfs / backing", names[j]);
-			g_autofree char *b =
-			    g_strdup_printf("%s: pinfs / leases-off", names[j]);
-			g_autofree char *c =
-			    g_strdup_printf("%s: pinfs-leased / leases-off", names[j]);
-			g_autofree char *d =
-			    g_strdup_printf("%s: leases-off / backing", names[j]);
-			g_autofree char *e =
-			    g_strdup_printf("%s: pinfs / passthrough_ll", names[j]);
-			g_autofree char *f =
-			    g_strdup_printf("%s: leases-off / passthrough_ll", names[j]);
-			struct ratio *rb;
+			struct ratio *rb = NULL; /* pinfs / leases-off, for the target */
 
 			for (int v = 0; v < V_COUNT; v++)
 				s[v] = series_find("io", names[j], vname[v], 0);
-			ratio_add("io", a, 0, s[V_ON], s[V_BACKING]);
-			rb = ratio_add("io", b, 0, s[V_ON], s[V_OFF]);
-			ratio_add("io", c, 0, s[V_LEASED], s[V_OFF]);
-			ratio_add("io", d, 0, s[V_OFF], s[V_BACKING]);
-			if (s[V_PEER]) {
-				ratio_add("io", e, 0, s[V_ON], s[V_PEER]);
-				ratio_add("io", f, 0, s[V_OFF], s[V_PEER]);
+			for (size_t k = 0; k < G_N_ELEMENTS(rdefs); k++) {
+				g_autofree char *name =
+				    g_strdup_printf("%s: %s", names[j], rdefs[k].label);
+				struct ratio *r = ratio_add(
+				    "io", name, 0, s[rdefs[k].num], s[rdefs[k].den]);
+
+				if (rdefs[k].num == V_ON && rdefs[k].den == V_OFF)
+					rb = r;
 			}
 			/* how much slower than leases=off: >1 is slower */
 			if (rb) {
