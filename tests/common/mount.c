@@ -19,7 +19,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libmount.h>
 #include <ftw.h>
 #include <grp.h>
 #include <limits.h>
@@ -37,6 +36,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "mountinfo.h"
 
 /* How long a mount or a daemon exit may take (longer under PINFS_TEST_WRAPPER). */
 #define PM_TIMEOUT_MS (g_getenv("PINFS_TEST_WRAPPER") ? 120000 : 10000)
@@ -224,14 +225,10 @@ gboolean pm_is_fuse_mount(const char *path)
 
 gboolean pm_in_mount_table(const char *path)
 {
-	struct libmnt_table *tb = mnt_new_table_from_file("/proc/self/mountinfo");
-	gboolean found;
+	dev_t dev;
+	g_autofree char *type = mountinfo_by_target(path, NULL, true, &dev);
 
-	g_assert_nonnull(tb);
-	/* The path as given: no canonicalization, which could stat the mount. */
-	found = mnt_table_find_target(tb, path, MNT_ITER_BACKWARD) != NULL;
-	mnt_unref_table(tb);
-	return found;
+	return type != NULL;
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
