@@ -1624,18 +1624,13 @@ static gboolean on_publish(gpointer data)
 		struct publish_collect pc = {.ino = (uint64_t)(uintptr_t)v};
 		char *lk = key(cl, "l/%s/%s", (char *)k, cl->node), *text;
 		GError *error = NULL;
-		JsonGenerator *gen;
-		JsonNode *root;
 		int ret;
 
 		pc.b = json_builder_new();
 		json_builder_begin_array(pc.b);
 		lt_foreach_lease(cl->fs->leases, collect_file_lease, &pc);
 		json_builder_end_array(pc.b);
-		root = json_builder_get_root(pc.b);
-		gen = json_generator_new();
-		json_generator_set_root(gen, root);
-		text = json_generator_to_data(gen, NULL);
+		text = json_text_of(pc.b, NULL);
 		if (pc.n)
 			ret =
 			    etcd_put(cl->etcd, lk, text, atomic_load(&cl->lease), &error);
@@ -1644,8 +1639,6 @@ static gboolean on_publish(gpointer data)
 		if (ret < 0)
 			g_clear_error(&error); /* shown stale; it goes with our lease */
 		g_free(text);
-		g_object_unref(gen);
-		json_node_unref(root);
 		g_object_unref(pc.b);
 		g_free(lk);
 	}

@@ -77,20 +77,14 @@ static JsonBuilder *ok_begin(void)
 /* Close the object begun by ok_begin and queue it as one line. */
 static void reply_builder(struct ctl_req *c, JsonBuilder *b)
 {
-	JsonGenerator *gen = json_generator_new();
-	JsonNode *root;
 	gchar *text;
 	gsize len;
 
 	json_builder_end_object(b);
-	root = json_builder_get_root(b);
-	json_generator_set_root(gen, root);
-	text = json_generator_to_data(gen, &len);
+	text = json_text_of(b, &len);
 	g_string_append_len(c->out, text, len);
 	g_string_append_c(c->out, '\n');
 	g_free(text);
-	json_node_unref(root);
-	g_object_unref(gen);
 	g_object_unref(b);
 }
 

@@ -365,19 +365,6 @@ out:
 	return root;
 }
 
-static char *builder_to_string(JsonBuilder *b)
-{
-	JsonGenerator *g = json_generator_new();
-	JsonNode *root = json_builder_get_root(b);
-	char *s;
-
-	json_generator_set_root(g, root);
-	s = json_generator_to_data(g, NULL);
-	json_node_unref(root);
-	g_object_unref(g);
-	return s;
-}
-
 static void add_i64(JsonBuilder *b, const char *name, int64_t v)
 {
 	char buf[32];
@@ -528,7 +515,7 @@ int etcd_txn_run(struct etcd *e, struct etcd_txn *t, int64_t *rev, GPtrArray **r
 
 	json_builder_end_array(t->ops);
 	json_builder_end_object(t->ops);
-	body = builder_to_string(t->ops);
+	body = json_text_of(t->ops, NULL);
 	etcd_txn_free(t);
 	root = call(e, "/v3/kv/txn", body, error);
 	g_free(body);
@@ -715,7 +702,7 @@ int etcd_watch(struct etcd *e, const char *prefix, int64_t start_rev,
 	json_member_bool(b, "progress_notify", TRUE);
 	json_builder_end_object(b);
 	json_builder_end_object(b);
-	body = builder_to_string(b);
+	body = json_text_of(b, NULL);
 	g_object_unref(b);
 
 	g_mutex_lock(&e->lock);

@@ -2,7 +2,8 @@
 /*
  * jsonmember.h - one call per "name": value member of a JSON object being
  * built with json-glib's JsonBuilder (the control channel's replies, the
- * window and cluster listings, pinfs-bench's results).  Header-only, like
+ * window and cluster listings, pinfs-bench's results), and the text of
+ * the object once built.  Header-only, like
  * clock.h, so that every program that builds such objects can use it
  * without another library.
  */
@@ -47,6 +48,21 @@ static inline void json_member_str(JsonBuilder *b, const char *name, const char 
 {
 	json_builder_set_member_name(b, name);
 	json_builder_add_string_value(b, v);
+}
+
+/* The JSON text (g_free) of what b has built, in one line; *len (if not
+ * NULL) its length. */
+static inline char *json_text_of(JsonBuilder *b, gsize *len)
+{
+	JsonGenerator *gen = json_generator_new();
+	JsonNode *root = json_builder_get_root(b);
+	char *text;
+
+	json_generator_set_root(gen, root);
+	text = json_generator_to_data(gen, len);
+	json_node_unref(root);
+	g_object_unref(gen);
+	return text;
 }
 
 #endif /* PINFS_JSONMEMBER_H */
