@@ -137,10 +137,11 @@ static void lo_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_entry(req, &e);
 }
 
-/* After a mknodat or symlinkat that returned res (-1 with errno): give the
- * new node to the caller, look it up and reply. */
+/* After a mknodat, mkdirat or symlinkat that returned res (-1 with errno):
+ * give the new node to the caller (or remove it, with unlinkat's flags
+ * unlink_flags, if that fails), look it up and reply. */
 static void reply_new_node(fuse_req_t req, struct pinfs_inode *parent, const char *name,
-			   int res)
+			   int res, int unlink_flags)
 {
 	struct fuse_entry_param e;
 	int err = 0;
@@ -151,7 +152,7 @@ static void reply_new_node(fuse_req_t req, struct pinfs_inode *parent, const cha
 	}
 	err = perm_chown_new(req, parent, name);
 	if (err) {
-		unlinkat(parent->fd, name, 0);
+		unlinkat(parent->fd, name, unlink_flags);
 		goto out;
 	}
 	err = inode_lookup(pinfs_data(req), parent, name, &e);
@@ -168,31 +169,16 @@ static void lo_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	struct pinfs_inode *dir = req_inode(req, parent);
 
 	reply_new_node(req, dir, name,
-		       mknodat(dir->fd, name, perm_create_mode(req, dir, mode), rdev));
+		       mknodat(dir->fd, name, perm_create_mode(req, dir, mode), rdev), 0);
 }
 
 static void lo_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	struct pinfs_inode *dir = req_inode(req, parent);
-	int res = mkdirat(dir->fd, name, perm_create_mode(req, dir, mode));
-	struct fuse_entry_param e;
-	int err = 0;
 
-	if (res < 0) {
-		err = errno;
-		goto out;
-	}
-	err = perm_chown_new(req, dir, name);
-	if (err) {
-		unlinkat(dir->fd, name, AT_REMOVEDIR);
-		goto out;
-	}
-	err = inode_lookup(pinfs_data(req), dir, name, &e);
-out:
-	if (err)
-		fuse_reply_err(req, err);
-	else
-		fuse_reply_entry(req, &e);
+	reply_new_node(req, dir, name,
+		       mkdirat(dir->fd, name, perm_create_mode(req, dir, mode)),
+		       AT_REMOVEDIR);
 }
 
 static void lo_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
@@ -200,7 +186,7 @@ static void lo_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 {
 	struct pinfs_inode *dir = req_inode(req, parent);
 
-	reply_new_node(req, dir, name, symlinkat(link, dir->fd, name));
+	reply_new_node(req, dir, name, symlinkat(link, dir->fd, name), 0);
 }
 
 static void lo_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char *name)
