@@ -102,13 +102,9 @@ static void holder_main(void *arg, int cmd, int reply)
 {
 	struct holder *h = arg;
 	sigset_t old;
+	int fd = holder_open(h->path);
 	char c;
-	int fd;
 
-	bm_forked_child();
-	fd = open(h->path, O_RDONLY);
-	if (fd < 0)
-		_exit(1);
 	if (h->mode == M_POLL)
 		signal(SIGIO, SIG_IGN);
 	else if (h->mode == M_SETSIG)

@@ -46,13 +46,9 @@ static void holder_main(void *arg, int cmd, int reply)
 {
 	struct holder *h = arg;
 	sigset_t old;
+	int fd = holder_open(h->path);
 	char c;
-	int fd;
 
-	bm_forked_child();
-	fd = open(h->path, O_RDONLY);
-	if (fd < 0)
-		_exit(1);
 	holder_catch_sigio(h->p.shm, &old);
 	while (read(cmd, &c, 1) == 1 && c == 'g') {
 		int r;

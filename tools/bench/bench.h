@@ -140,6 +140,7 @@ struct holder_proc {
 };
 int holder_fork(struct holder_proc *p, void (*child)(void *arg, int cmd, int reply),
 		void *arg);
+int holder_open(const char *path); /* in the child */
 void holder_catch_sigio(struct holder_shm *shm, sigset_t *old);
 void holder_answer(struct holder_shm *shm, int reply, int r); /* in the child */
 void holder_woken(struct holder_shm *shm);		      /* in the child */

@@ -69,6 +69,19 @@ void holder_catch_sigio(struct holder_shm *shm, sigset_t *old)
 	sigdelset(old, SIGIO);
 }
 
+/* In the child, first: set up as a forked bench child (bm_forked_child)
+ * and open path read-only, the descriptor it leases; exits 1 if it cannot. */
+int holder_open(const char *path)
+{
+	int fd;
+
+	bm_forked_child();
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		_exit(1);
+	return fd;
+}
+
 /* In the child, having tried to take its lease (r: 0, or < 0 if refused):
  * answer the bench ('r' or 'e'; a refused holder exits 2), and mark itself
  * about to sleep until the break. */
