@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -74,6 +75,8 @@ struct kid *kid_start_opts(const struct kid_opts *o, int (*fn)(void *), void *ar
 	g_assert_no_errno(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv));
 	fflush(stdout);
 	fflush(stderr);
+	pid_t parent = getpid();
+
 	k->pid = fork();
 	g_assert_cmpint(k->pid, >=, 0);
 	if (k->pid == 0) {
@@ -86,6 +89,12 @@ struct kid *kid_start_opts(const struct kid_opts *o, int (*fn)(void *), void *ar
 		    (setgroups(0, NULL) < 0 || setresgid(o->gid, o->gid, o->gid) < 0 ||
 		     setresuid(o->uid, o->uid, o->uid) < 0))
 			_exit(255);
+		/* A kid dies with its test: a test killed by its timeout must
+		 * not leave a kid holding the test's output pipes open (the
+		 * runner would wait for them forever).  Set after the uid
+		 * change, which clears it; the test may already be gone. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+			_exit(122);
 		r = fn(arg);
 		send(kid_sock, &r, sizeof(r), MSG_NOSIGNAL); /* the test may be gone */
 		_exit(r & 0xff);
