@@ -14,9 +14,10 @@ declare -A pinfs_pid
 # mount_pinfs NAME OPTIONS: pinfs -f -o OPTIONS over $d/tmpfs/NAME at
 # $d/NAME, its stderr in $d/NAME.log.  Waits up to 10 s for the mount to
 # show in /proc/self/mounts; fails with the daemon's log on stderr when it
-# does not.
+# does not.  $PINFS_TEST_OPTS (as on the host, e.g. passthrough=auto) is
+# added to every mount.
 mount_pinfs() {
-	local name=$1 opts=$2 i
+	local name=$1 opts=$2${PINFS_TEST_OPTS:+,$PINFS_TEST_OPTS} i
 	mkdir "$d/tmpfs/$name" "$d/$name"
 	"$PINFS_BIN" -f -o "$opts" "$d/tmpfs/$name" "$d/$name" 2>"$d/$name.log" &
 	pids+=($!)

@@ -15,9 +15,14 @@ The peer is given as a binary: this script builds nothing.  libfuse's
 example/passthrough_hp.cc is not shipped by Debian; build it yourself from
 libfuse's source and pass its path.  Needs root (loop device, mounts).
 
+With --meta, small files instead of fio: per target and round, create
+(open O_CREAT|O_EXCL, write 1 KiB, close), stat and unlink of --files
+files, timed per operation; ratios are operations per second against the
+peer's.
+
 usage: fio-vs-hp.py --pinfs build/fs/pinfs --peer /path/to/passthrough_hp
-                    [--rounds 3] [--runtime 5] [--pinfs-opts ,writeback_cache]
-                    [--only JOB,...] [--json out.json]
+                    [--rounds 3] [--runtime 5] [--pinfs-opts OPTS] [--variant OPTS]...
+                    [--only JOB,...] [--meta [--files N]] [--json out.json]
 """
 import argparse
 import json
@@ -62,6 +67,58 @@ def fio(directory, job, invalidate, runtime):
     return kib / 1024.0
 
 
+def meta(directory, files):
+    """Operations per second of create, stat and unlink of small files."""
+    d = os.path.join(directory, "meta")
+    os.mkdir(d)
+    names = [os.path.join(d, "f%d" % i) for i in range(files)]
+    data = b"x" * 1024
+    out = {}
+    t = time.perf_counter()
+    for n in names:
+        fd = os.open(n, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.write(fd, data)
+        os.close(fd)
+    out["create"] = files / (time.perf_counter() - t)
+    t = time.perf_counter()
+    for n in names:
+        os.stat(n)
+    out["stat"] = files / (time.perf_counter() - t)
+    t = time.perf_counter()
+    for n in names:
+        os.unlink(n)
+    out["unlink"] = files / (time.perf_counter() - t)
+    os.rmdir(d)
+    return out
+
+
+def main_meta(args, order, pinfses, m):
+    res = {}  # (op, target) -> [ops/s per round]
+    for r in range(args.rounds):
+        rot = order[r % len(order):] + order[:r % len(order)]
+        for t in rot:
+            for op, v in meta(m.targets[t], args.files).items():
+                res.setdefault((op, t), []).append(v)
+    print("| operation | peer ops/s | ext4 ops/s | " +
+          " | ".join("%s ops/s | %s / peer (range)" % (t, t) for t in pinfses) + " |")
+    print("|---|---|---|" + "---|---|" * len(pinfses))
+    for op in ("create", "stat", "unlink"):
+        h = res[(op, "peer")]
+        cells = []
+        for t in pinfses:
+            ratios = [a / b for a, b in zip(res[(op, t)], h)]
+            cells.append("%.0f | %.2f (%.2f-%.2f)" % (
+                statistics.median(res[(op, t)]), statistics.median(ratios),
+                min(ratios), max(ratios)))
+        ext4 = res.get((op, "ext4"))
+        print("| %s | %.0f | %s | %s |" % (
+            op, statistics.median(h), "%.0f" % statistics.median(ext4) if ext4 else "",
+            " | ".join(cells)))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"%s|%s" % k: v for k, v in res.items()}, f, indent=1)
+
+
 class Mounts:
     def __init__(self, args):
         self.args = args
@@ -86,6 +143,7 @@ class Mounts:
             os.mkdir(os.path.join(base, "pinfs%d" % i))
             mp = os.path.join(self.tmp, "pinfs%d" % i)
             os.mkdir(mp)
+            opts = ",".join(o for o in (self.args.pinfs_opts, opts) if o)
             sh(self.args.pinfs, "-o", "allow_other,default_permissions" +
                ("," + opts if opts else ""), os.path.join(base, "pinfs%d" % i), mp)
             self.mounted.insert(0, mp)
@@ -126,17 +184,26 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pinfs", required=True)
     ap.add_argument("--peer", required=True)
+    ap.add_argument("--pinfs-opts", default="",
+                    help="extra options of every pinfs mount, e.g. passthrough=auto")
     ap.add_argument("--variant", action="append", default=[],
                     help="also a pinfs mounted with these extra options, e.g. writeback_cache")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--runtime", type=int, default=5)
     ap.add_argument("--only", default="", help="comma-separated job names")
     ap.add_argument("--no-ext4", action="store_true")
+    ap.add_argument("--meta", action="store_true",
+                    help="small files (create, stat, unlink) instead of fio")
+    ap.add_argument("--files", type=int, default=300)
     ap.add_argument("--json")
     args = ap.parse_args()
     jobs = [j for j in JOBS if not args.only or j[0] in args.only.split(",")]
     pinfses = ["pinfs"] + ["pinfs," + v for v in args.variant]
     order = pinfses + ["peer"] + ([] if args.no_ext4 else ["ext4"])
+    if args.meta:
+        with Mounts(args) as m:
+            main_meta(args, order, pinfses, m)
+        return
     res = {}  # (row, target) -> [MiB/s per round]
     with Mounts(args) as m:
         for r in range(args.rounds):
