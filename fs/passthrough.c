@@ -87,13 +87,12 @@ struct fuse_backing_map {
 
 struct passthrough {
 	pthread_mutex_t lock;
-	int devfd;	 /* the session's /dev/fuse descriptor */
-	atomic_bool on;	 /* new opens may use passthrough */
-	char why[128];	 /* for the log and pinfsctl status; under lock */
-	uint64_t opens;	 /* passthrough opens since the mount; under lock */
-	uint64_t files;	 /* open files in passthrough mode now; under lock */
-	uint64_t inodes; /* inodes in passthrough mode now; under lock */
-	bool told_loop;	 /* the stack-depth refusal was logged; under lock */
+	int devfd;	/* the session's /dev/fuse descriptor */
+	atomic_bool on; /* new opens may use passthrough */
+	char why[128];	/* for the log and pinfsctl status; under lock */
+	uint64_t opens; /* passthrough opens since the mount; under lock */
+	uint64_t files; /* open files in passthrough mode now; under lock */
+	bool told_loop; /* the stack-depth refusal was logged; under lock */
 };
 
 /* Does this thread have cap in its effective set? */
@@ -144,7 +143,7 @@ static void pt_give_up(struct passthrough *pt, const char *why, int err)
 {
 	atomic_store(&pt->on, false);
 	g_snprintf(pt->why, sizeof(pt->why), "off (%s: %s)", why, g_strerror(err));
-	g_warning("passthrough: %s", pt->why);
+	g_message("passthrough: %s", pt->why);
 }
 
 /*
@@ -217,10 +216,8 @@ void passthrough_open(struct pinfs *fs, struct pinfs_file *pf, struct fuse_file_
 			pt->told_loop = true;
 			g_message("passthrough: not for some files: %s", g_strerror(-id));
 		}
-		if (id > 0) {
+		if (id > 0)
 			inode->pt_backing = id;
-			pt->inodes++;
-		}
 	}
 	if (id > 0) {
 		inode->pt_opens++;
@@ -259,7 +256,6 @@ void passthrough_release(struct pinfs *fs, struct pinfs_file *pf)
 			 * the id only lets new opens join them. */
 			unregister_backing(pt, inode->pt_backing);
 			inode->pt_backing = 0;
-			pt->inodes--;
 		}
 	}
 	pthread_mutex_unlock(&pt->lock);
