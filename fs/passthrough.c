@@ -24,8 +24,9 @@
  * An inode enters passthrough mode only if nothing it promises needs the
  * daemon on the read or write path:
  *   - no lease, pin or parked waiter, and the pinfs_dma module is not
- *     watching (layout_keep_cache): pages a device may have pinned stay in
- *     the FUSE page cache they were pinned in;
+ *     loaded (layout_keep_cache; with leases=off, dma_module_present):
+ *     pages a device may have pinned stay in the FUSE page cache they were
+ *     pinned in, and the module finds them there;
  *   - no staging window, and none can be made while the inode is in
  *     passthrough mode (passthrough_inode_busy: reads and writes of a
  *     staged range must reach the daemon);
@@ -70,6 +71,7 @@
 #include "atime.h"
 #include "lease.h"
 #include "passthrough.h"
+#include "pinfs_dma_abi.h"
 #include "window.h"
 #include "wire.h"
 
@@ -182,6 +184,13 @@ static void unregister_backing(struct passthrough *pt, int id)
 			  g_strerror(errno));
 }
 
+/* With leases=off nothing watches the pinfs_dma module (layout.c): is it
+ * there?  One access() per inode entering passthrough mode. */
+static bool dma_module_present(struct pinfs *fs)
+{
+	return !fs->leases && access(PINFS_DMA_DEVICE, F_OK) == 0;
+}
+
 /* May this open put its inode in passthrough mode?  See the top. */
 static bool may_start(struct pinfs *fs, struct pinfs_file *pf, struct fuse_file_info *fi)
 {
@@ -191,7 +200,7 @@ static bool may_start(struct pinfs *fs, struct pinfs_file *pf, struct fuse_file_
 	       !atime_open_flags(false) &&
 	       !atomic_load_explicit(&inode->setid, memory_order_relaxed) &&
 	       !atomic_load_explicit(&inode->windows, memory_order_relaxed) &&
-	       !layout_keep_cache(fs, inode);
+	       !layout_keep_cache(fs, inode) && !dma_module_present(fs);
 }
 
 void passthrough_open(struct pinfs *fs, struct pinfs_file *pf, struct fuse_file_info *fi,
