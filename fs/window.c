@@ -498,10 +498,6 @@ static int window_map(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_fi
 		return EOPNOTSUPP;
 	if ((pf->flags & O_ACCMODE) == O_RDONLY)
 		return EACCES; /* as mmap(PROT_WRITE, MAP_SHARED) of it */
-	/* Reads and writes of a file in FUSE passthrough mode never reach the
-	 * daemon, which could not keep them coherent with the window. */
-	if (passthrough_inode_busy(fs, inode))
-		return EBUSY;
 	len = (io->length + WIN_PAGE - 1) / WIN_PAGE * WIN_PAGE;
 
 	/* The range must lie inside this open file's active lease. */
@@ -513,6 +509,10 @@ static int window_map(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_fi
 	lend = st.len == LT_LEN_EOF ? UINT64_MAX : st.off + st.len;
 	if (io->offset < st.off || io->offset + io->length > lend)
 		return EPERM;
+	/* Reads and writes of a file in FUSE passthrough mode never reach the
+	 * daemon, which could not keep them coherent with the window. */
+	if (passthrough_inode_busy(fs, inode))
+		return EBUSY;
 
 	win = g_new0(struct window, 1);
 	win->inode = inode;
