@@ -26,6 +26,8 @@
  *                              staging window is refused (EBUSY)
  *   /fuse-passthrough/noatime  on a noatime mount reads still reach the
  *                              daemon (the backing file's atime stays)
+ *   /fuse-passthrough/non-root a daemon of an ordinary user (through
+ *                              fusermount3) says it goes without, and works
  *
  * Environment: PINFS_BIN (meson sets it).  Needs root and /dev/fuse.
  */
@@ -39,6 +41,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
+#include <grp.h>
 #include <unistd.h>
 
 #include <glib.h>
@@ -468,6 +472,84 @@ static void test_noatime(void)
 	pm_unmount(pm);
 }
 
+#define UID_NOBODY 65534 /* has a name, which fusermount3 needs */
+
+/* In a child: become UID_NOBODY and exec argv, stderr to errfd. */
+static pid_t spawn_as_nobody(const char *const *argv, int errfd)
+{
+	pid_t pid = fork();
+
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0) {
+		if (errfd >= 0)
+			dup2(errfd, 2);
+		if (setgroups(0, NULL) < 0 || setgid(UID_NOBODY) < 0 ||
+		    setuid(UID_NOBODY) < 0)
+			_exit(126);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static int read_f_fn(void *path)
+{
+	char buf[8] = {0};
+	int fd = open(path, O_RDONLY), n;
+
+	if (fd < 0)
+		return errno;
+	n = (int)read(fd, buf, sizeof(buf));
+	close(fd);
+	return n == 4 && !memcmp(buf, "data", 4) ? 0 : 200;
+}
+
+static void test_non_root(void)
+{
+	g_autofree char *dir = g_dir_make_tmp("pinfs-pt-XXXXXX", NULL);
+	g_autofree char *b = g_build_filename(dir, "b", NULL);
+	g_autofree char *m = g_build_filename(dir, "m", NULL);
+	g_autofree char *f = g_build_filename(b, "f", NULL);
+	g_autofree char *mf = g_build_filename(m, "f", NULL);
+	g_autofree char *logp = g_build_filename(dir, "log", NULL);
+	g_autofree char *log = NULL;
+	const char *daemon[] = {pm_bin(), "-f", "-o", "passthrough=auto", b, m, NULL};
+	const char *umount[] = {"/bin/fusermount3", "-u", m, NULL};
+	int logfd, status, i;
+	pid_t pid;
+
+	g_assert_nonnull(dir);
+	g_assert_no_errno(chmod(dir, 0755));
+	g_assert_no_errno(mkdir(b, 0755));
+	g_assert_no_errno(mkdir(m, 0755));
+	g_assert_true(g_file_set_contents(f, "data", 4, NULL));
+	g_assert_no_errno(chown(b, UID_NOBODY, UID_NOBODY));
+	g_assert_no_errno(chown(m, UID_NOBODY, UID_NOBODY));
+	g_assert_no_errno(chown(f, UID_NOBODY, UID_NOBODY));
+	logfd = open(logp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	g_assert_cmpint(logfd, >=, 0);
+	pid = spawn_as_nobody(daemon, logfd);
+	close(logfd);
+	for (i = 0; i < 100 && !pm_is_fuse_mount(m); i++)
+		g_usleep(100000);
+	g_assert_true(pm_is_fuse_mount(m));
+	g_assert_cmpint(pm_run_as(UID_NOBODY, UID_NOBODY, read_f_fn, mf), ==, 0);
+	g_assert_cmpint(waitpid(spawn_as_nobody(umount, -1), &status, 0), >, 0);
+	g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+	g_assert_true(g_file_get_contents(logp, &log, NULL, NULL));
+	if (!strstr(log,
+		    "passthrough: off (registering backing files needs CAP_SYS_ADMIN)"))
+		pm_message("daemon log:\n%s", log);
+	g_assert_nonnull(strstr(
+	    log, "passthrough: off (registering backing files needs CAP_SYS_ADMIN)"));
+	g_assert_no_errno(unlink(f));
+	g_assert_no_errno(unlink(logp));
+	g_assert_no_errno(rmdir(b));
+	g_assert_no_errno(rmdir(m));
+	g_assert_no_errno(rmdir(dir));
+}
+
 int main(int argc, char **argv)
 {
 	pm_init(&argc, &argv);
@@ -477,5 +559,6 @@ int main(int argc, char **argv)
 	pm_add_test("/fuse-passthrough/setid", test_setid);
 	pm_add_test("/fuse-passthrough/leases", test_leases);
 	pm_add_test("/fuse-passthrough/noatime", test_noatime);
+	pm_add_test("/fuse-passthrough/non-root", test_non_root);
 	return g_test_run();
 }
