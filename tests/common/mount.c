@@ -708,6 +708,18 @@ int pm_run_as(uid_t uid, gid_t gid, int (*fn)(void *arg), void *arg)
 	return 128 + WTERMSIG(status);
 }
 
+int pm_write_byte(void *path)
+{
+	int fd = open(path, O_WRONLY), err = 0;
+
+	if (fd < 0)
+		return errno;
+	if (pwrite(fd, "x", 1, 0) != 1)
+		err = errno;
+	close(fd);
+	return err;
+}
+
 int pm_run_cmd(const char *const *argv, int timeout_s, char **out, char **err)
 {
 	g_autoptr(GError) gerr = NULL;

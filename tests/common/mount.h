@@ -201,6 +201,10 @@ const char *pm_bin(void);
  */
 int pm_run_as(uid_t uid, gid_t gid, int (*fn)(void *arg), void *arg);
 
+/* A pm_run_as() body: write 1 byte at offset 0 of the file @path; 0 or the
+ * errno. */
+int pm_write_byte(void *path);
+
 /*
  * Run @argv (argv[0] a path) to completion with a timeout in seconds.
  * Returns the wait status, or -1 if it timed out (it is killed then).

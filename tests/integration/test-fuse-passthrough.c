@@ -343,18 +343,6 @@ static int chmod_then_write_fn(void *path)
 	return err;
 }
 
-static int write_fn(void *path)
-{
-	int fd = open(path, O_WRONLY), err = 0;
-
-	if (fd < 0)
-		return errno;
-	if (pwrite(fd, "x", 1, 0) != 1)
-		err = errno;
-	close(fd);
-	return err;
-}
-
 static mode_t mode_of(const char *path)
 {
 	struct stat st;
@@ -383,7 +371,7 @@ static void test_setid(void)
 	/* Set-ID when opened: no passthrough, the daemon drops the bits. */
 	g_assert_no_errno(chmod(s, 06755));
 	writes = requests(pm, "WRITE");
-	g_assert_cmpint(pm_run_as(UID_A, UID_A, write_fn, s), ==, 0);
+	g_assert_cmpint(pm_run_as(UID_A, UID_A, pm_write_byte, s), ==, 0);
 	g_assert_cmpint(requests(pm, "WRITE"), >, writes);
 	g_assert_cmpint(mode_of(b), ==, 0755);
 

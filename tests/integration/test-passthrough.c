@@ -2460,19 +2460,6 @@ static int count_of(const char *haystack, const char *needle)
 	return n;
 }
 
-/* In a kid: write 1 byte at 0 of the path; 0 or the errno. */
-static int write_byte_fn(void *path)
-{
-	int fd = open(path, O_WRONLY), err = 0;
-
-	if (fd < 0)
-		return errno;
-	if (pwrite(fd, "x", 1, 0) != 1)
-		err = errno;
-	close(fd);
-	return err;
-}
-
 /*
  * The kernel asks before a write whether it must drop file capabilities
  * (GETXATTR security.capability).  pinfs negotiates FUSE_HANDLE_KILLPRIV_V2
@@ -2498,9 +2485,9 @@ static void test_write_kill_caps(void)
 		g_assert_no_errno(
 		    setxattr(b, "security.capability", cap, sizeof(cap), 0));
 		if (who == 0)
-			g_assert_cmpint(write_byte_fn(m), ==, 0);
+			g_assert_cmpint(pm_write_byte(m), ==, 0);
 		else
-			g_assert_cmpint(pm_run_as(UID_A, UID_A, write_byte_fn, m), ==, 0);
+			g_assert_cmpint(pm_run_as(UID_A, UID_A, pm_write_byte, m), ==, 0);
 		errno = 0;
 		g_assert_cmpint(getxattr(b, "security.capability", NULL, 0), ==, -1);
 		g_assert_cmpint(errno, ==, ENODATA);
