@@ -82,6 +82,12 @@ struct pinfs_inode {
 	int pt_backing;
 	unsigned int pt_opens;
 	unsigned int cached_opens;
+	/* The daemon thread now opening this file as a write-back guard
+	 * (wbguard.c), 0 for none: its open is marked pinfs_file.wb_guard. */
+	atomic_int guard_tid;
+	/* Released guard files, freed once the kernel forgets the inode
+	 * (pinfs_file.wb_guard).  Protected by pinfs.inode_lock. */
+	struct pinfs_file *retired;
 };
 
 /* An open file: its address is the FUSE file handle (fi->fh). */
@@ -102,6 +108,14 @@ struct pinfs_file {
 	 * cached_opens); both fixed at open. */
 	bool pt_counted;
 	bool passthrough;
+	/* The daemon's own write-back guard (wbguard.c).  Linux 6.1 may still
+	 * name it in a page write-back after its release (a write queued
+	 * behind another open file's in-flight write of the same page carries
+	 * the handle it was gathered with), so its release does not free it:
+	 * it joins inode->retired (next: the list's link) until the kernel
+	 * forgets the inode. */
+	bool wb_guard;
+	struct pinfs_file *retired_next;
 };
 
 struct pinfs_config {
@@ -209,6 +223,7 @@ int inode_dup_fd(struct pinfs *fs, uint64_t nodeid);
 fuse_ino_t inode_nodeid(struct pinfs *fs, struct pinfs_inode *inode);
 int inode_link_path(struct pinfs *fs, struct pinfs_inode *inode, int *dir_fd,
 		    char **name);
+void inode_retire_file(struct pinfs *fs, struct pinfs_file *pf);
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops lo_ops;

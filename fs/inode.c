@@ -109,8 +109,23 @@ void inode_table_init(struct pinfs *fs)
 
 static atomic_uint next_generation = 1;
 
+/* Free the released guard files of inode (pinfs_file.wb_guard): the
+ * kernel holds no reference to the inode any more, so no request can name
+ * them.  Called with inode_lock held, or at unmount. */
+static void retired_free(struct pinfs_inode *inode)
+{
+	while (inode->retired) {
+		struct pinfs_file *pf = inode->retired;
+
+		inode->retired = pf->retired_next;
+		close(pf->fd);
+		g_free(pf);
+	}
+}
+
 static void inode_free(struct pinfs_inode *inode)
 {
+	retired_free(inode);
 	if (inode->fd >= 0)
 		close(inode->fd);
 	g_free(inode->backing_fh);
@@ -548,6 +563,16 @@ fuse_ino_t inode_nodeid(struct pinfs *fs, struct pinfs_inode *inode)
 	return inode->nodeid;
 }
 
+/* The kernel released pf, a guard file of the daemon's own: keep it (and
+ * its backing descriptor) until the kernel forgets its inode. */
+void inode_retire_file(struct pinfs *fs, struct pinfs_file *pf)
+{
+	pthread_mutex_lock(&fs->inode_lock);
+	pf->retired_next = pf->inode->retired;
+	pf->inode->retired = pf;
+	pthread_mutex_unlock(&fs->inode_lock);
+}
+
 /* Add one to the lookup count: the caller keeps inode alive past a reply
  * (after which the kernel may forget it) and drops it with inode_forget. */
 void inode_hold(struct pinfs *fs, struct pinfs_inode *inode)
@@ -569,6 +594,8 @@ void inode_forget(struct pinfs *fs, struct pinfs_inode *inode, uint64_t n)
 	pthread_mutex_lock(&fs->inode_lock);
 	g_assert(inode->nlookup >= n);
 	inode->nlookup -= n;
+	if (inode->nlookup == 0)
+		retired_free(inode);
 	if (inode->nlookup == 0 && !tomb_make(fs, inode)) {
 		inode_unlist(fs, inode);
 		gone = true;

@@ -42,6 +42,7 @@
 #include "notify.h"
 #include "pinfs_abi.h"
 #include "proc.h"
+#include "wbguard.h"
 #include "window.h"
 
 struct layout {
@@ -52,6 +53,7 @@ struct layout {
 	struct events *ev;
 	struct break_timer *timer; /* NULL with leases=off */
 	struct dma *dma;	   /* the pinfs_dma module's view; NULL with leases=off */
+	struct wbguard *guard;	   /* write-back guards; NULL with leases=off */
 	struct control *ctl;	   /* NULL: no control channel */
 	struct notify *notify;
 };
@@ -427,6 +429,11 @@ void layout_change(fuse_req_t req, struct layout_change *c, size_t size)
 	inode_forget(fs, inode, 1); /* the request still holds it */
 	if (ret == LT_PARKED) {
 		atomic_store(&p->waiter_id, id);
+		/* Pages a device pinned must stay writable back after their
+		 * holder's death: an open file of our own, in place before
+		 * anyone can resume the change (p->lock).  Holding no inode
+		 * or table lock: it asks this daemon to open the file. */
+		wbguard_take(l->guard, inode);
 		fuse_req_interrupt_func(req, on_interrupt, p);
 		g_mutex_unlock(&p->lock);
 		parked = true;
@@ -762,6 +769,7 @@ struct layout *layout_new(struct pinfs *fs, GError **error)
 					   effects_on_event_thread, l);
 		dma_watch(l->dma, l->t, events_context(l->ev), effects_on_event_thread,
 			  l);
+		l->guard = wbguard_new(fs, l->dma, events_context(l->ev));
 	}
 	fs->leases = l->t;
 	fs->layout = l;
@@ -799,6 +807,7 @@ void layout_free(struct layout *l)
 		break_timer_stop(l->timer);
 	if (l->dma)
 		dma_stop(l->dma);
+	wbguard_free(l->guard);
 	if (l->t)
 		lt_destroy(l->t, &fx);
 	layout_effects_run(l, &fx);

@@ -451,13 +451,17 @@ static struct pinfs_file *file_new(struct pinfs *fs, struct pinfs_inode *inode, 
 }
 
 /* The kernel will never release this handle (its open was interrupted),
- * or has released it. */
+ * or has released it.  A write-back guard is kept until the kernel forgets
+ * its inode (pinfs_file.wb_guard). */
 static void file_drop(struct pinfs *fs, struct pinfs_file *pf)
 {
 	passthrough_release(fs, pf);
 	layout_note_release(pf->inode, pf->flags);
 	handle_remove(fs, pf);
-	file_free(pf);
+	if (pf->wb_guard)
+		inode_retire_file(fs, pf);
+	else
+		file_free(pf);
 }
 
 /*
@@ -522,6 +526,11 @@ static void do_open(fuse_req_t req, struct pinfs_inode *inode, struct fuse_file_
 	}
 	layout_note_open(inode, fi->flags, fuse_req_ctx(req)->pid);
 	fill_open_reply(req, fi, file_new(pinfs_data(req), inode, fd, fi->flags));
+	/* pid 0: a caller outside our pid namespace, never a guard. */
+	fi_file(fi)->wb_guard =
+	    fuse_req_ctx(req)->pid != 0 &&
+	    atomic_load_explicit(&inode->guard_tid, memory_order_relaxed) ==
+		fuse_req_ctx(req)->pid;
 	passthrough_open(pinfs_data(req), fi_file(fi), fi, false);
 	if (fuse_reply_open(req, fi) == -ENOENT) /* the caller is gone */
 		file_drop(pinfs_data(req), fi_file(fi));

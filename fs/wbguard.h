@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * wbguard.h - the daemon's own writable open file of a file whose pages a
+ * device holds pinned while a layout change of it waits, so that the kernel
+ * can still write those pages back once the device lets them go, dirty,
+ * after the last open file of the process that pinned them is gone
+ * (wbguard.c, docs/dma.md).
+ */
+#ifndef PINFS_WBGUARD_H
+#define PINFS_WBGUARD_H
+
+#include <glib.h>
+
+#include "daemon.h"
+#include "dma.h"
+
+struct wbguard;
+
+/* The guards of the mount fs, checked on the event thread (ctx) against
+ * the pinfs_dma module's view d. */
+struct wbguard *wbguard_new(struct pinfs *fs, struct dma *d, GMainContext *ctx);
+/*
+ * A change of inode was parked: if the module sees pinned pages in it and
+ * the daemon has no guard of it yet, open one.  Asks the daemon itself to
+ * open the file, so the caller must hold no lock an open takes (inode and
+ * table locks) and must not be the only thread that serves requests.
+ */
+void wbguard_take(struct wbguard *g, struct pinfs_inode *inode);
+/* Unmount, once the event thread has stopped: close every guard. */
+void wbguard_free(struct wbguard *g);
+
+#endif /* PINFS_WBGUARD_H */
