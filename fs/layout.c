@@ -433,7 +433,7 @@ void layout_change(fuse_req_t req, struct layout_change *c, size_t size)
 		 * holder's death: an open file of our own, in place before
 		 * anyone can resume the change (p->lock).  Holding no inode
 		 * or table lock: it asks this daemon to open the file. */
-		wbguard_take(l->guard, inode);
+		wbguard_take(l->guard, inode, false);
 		fuse_req_interrupt_func(req, on_interrupt, p);
 		g_mutex_unlock(&p->lock);
 		parked = true;
@@ -601,6 +601,12 @@ void layout_ioctl(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_file *
 		window_lease_ended(fs, inode, fh_of(pf));
 	if (!err && cmd == PINFS_IOC_VERSION && window_enabled(fs->windows))
 		u.v.features |= PINFS_FEAT_WINDOW;
+	/* A holder that may map the file shared and writable, and pin it: its
+	 * pages stay writable back should it die before its device lets them
+	 * go (wbguard.c).  Before the reply, holding no lock. */
+	if (!err && cmd == PINFS_IOC_SETLEASE && pf && u.l.type != PINFS_LEASE_UNLOCK &&
+	    (pf->flags & O_ACCMODE) == O_RDWR)
+		wbguard_take(fs->layout->guard, inode, true);
 	if (err)
 		fuse_reply_err(req, err);
 	else

@@ -16,16 +16,20 @@
  * fsync(), and the device's bytes are lost.  The daemon hears of the
  * release only after the kernel took the file off that list.
  *
- * So while a change of a file is parked and the pinfs_dma module sees
- * pinned pages in it, the daemon holds an open file of its own: opened
- * O_RDWR through the mount and mapped once, which keeps it on the list
- * until it is closed.  Every 100 ms the event thread asks the module again;
- * once no page of the file is pinned (an unpin marks each page dirty before
+ * So the daemon holds an open file of its own, opened O_RDWR through the
+ * mount and mapped once, which keeps it on the list until it is closed:
+ * from the grant of a lease on an open file that can be mapped shared and
+ * writable (before the grant's reply, so before the holder can pin), and
+ * from the parking of a change of a file in which the pinfs_dma module
+ * sees pinned pages (pins nobody declared).  Every 100 ms the event
+ * thread looks again; once the file has no lease, pin or waiter and the
+ * module sees no page of it pinned (an unpin marks each page dirty before
  * it lets it go), it starts the write-back of the file through that file
  * and closes it.  sync_file_range(), not fsync(): fsync takes the inode
  * lock, which a parked truncate holds; the write-back is queued behind it
  * instead.  The daemon's open replies say noflush, so the close does not
- * wait for that lock either.
+ * wait for that lock either.  Only with the module: without it the daemon
+ * cannot tell when the device lets the pages go.
  *
  * The daemon knows no path of the file, so it opens it by FUSE's own file
  * handle (node id and generation, as the kernel gives them to NFS) with
@@ -157,7 +161,9 @@ static gboolean on_poll(gpointer data)
 	for (GList *e = all; e; e = e->next) {
 		struct guard *gd = e->data;
 
-		if (dma_pinned_bytes(g->dma, gd->inode->ino, 0, LT_LEN_EOF, false) == 0)
+		if (!atomic_load_explicit(&gd->inode->lease_active,
+					  memory_order_relaxed) &&
+		    dma_pinned_bytes(g->dma, gd->inode->ino, 0, LT_LEN_EOF, false) == 0)
 			gone = g_list_prepend(gone, gd);
 	}
 	g_mutex_lock(&g->lock);
@@ -176,7 +182,7 @@ static gboolean on_poll(gpointer data)
 	return again;
 }
 
-void wbguard_take(struct wbguard *g, struct pinfs_inode *inode)
+void wbguard_take(struct wbguard *g, struct pinfs_inode *inode, bool leased)
 {
 	struct guard *gd;
 	bool have;
@@ -187,14 +193,16 @@ void wbguard_take(struct wbguard *g, struct pinfs_inode *inode)
 	g_mutex_lock(&g->lock);
 	have = g_hash_table_contains(g->guards, inode);
 	g_mutex_unlock(&g->lock);
-	if (have || dma_pinned_bytes(g->dma, inode->ino, 0, LT_LEN_EOF, false) == 0)
+	if (have ||
+	    (!leased && dma_pinned_bytes(g->dma, inode->ino, 0, LT_LEN_EOF, false) == 0))
 		return;
 	fd = open_on_mount(g, inode);
 	if (fd < 0) {
 		if (!atomic_exchange(&g->refused_logged, true))
-			g_message("%s: cannot hold a file with DMA-pinned pages open "
-				  "for their write-back (inode %llu): %s; a holder "
-				  "killed while a change waits may lose them",
+			g_message("%s: cannot keep an open file of its own for the "
+				  "write-back of pages a device may pin (inode %llu): "
+				  "%s; pages a killed holder's device unpins late may "
+				  "be lost",
 				  g->fs->cfg.mountpoint, (unsigned long long)inode->ino,
 				  g_strerror(errno));
 		return;

@@ -10,6 +10,7 @@
 #define PINFS_WBGUARD_H
 
 #include <glib.h>
+#include <stdbool.h>
 
 #include "daemon.h"
 #include "dma.h"
@@ -20,12 +21,15 @@ struct wbguard;
  * the pinfs_dma module's view d. */
 struct wbguard *wbguard_new(struct pinfs *fs, struct dma *d, GMainContext *ctx);
 /*
- * A change of inode was parked: if the module sees pinned pages in it and
- * the daemon has no guard of it yet, open one.  Asks the daemon itself to
- * open the file, so the caller must hold no lock an open takes (inode and
- * table locks) and must not be the only thread that serves requests.
+ * Hold a guard of inode, if the module is there and the daemon has none:
+ * when a lease is granted on an open file that can be mapped shared and
+ * writable (leased true), or when a change of inode was parked and the
+ * module sees pinned pages in it.  Asks the daemon itself to open the file,
+ * so the caller must hold no lock an open takes (inode and table locks)
+ * and must not be the only thread that serves requests.  The guard goes
+ * once the file has no lease, pin or waiter and no page pinned.
  */
-void wbguard_take(struct wbguard *g, struct pinfs_inode *inode);
+void wbguard_take(struct wbguard *g, struct pinfs_inode *inode, bool leased);
 /* Unmount, once the event thread has stopped: close every guard. */
 void wbguard_free(struct wbguard *g);
 

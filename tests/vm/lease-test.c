@@ -1082,6 +1082,7 @@ static void killed_holder(const struct holder_cfg *cfg, struct holder_log *hl,
  * file goes) does not, and relies on the daemon's own open file of the
  * file (fs/wbguard.c).  Where the kernel refuses the long-term pin
  * (Linux 6.5 and later), the test is skipped: nothing can be lost.
+ * idle: the same with no truncate at all; every page keeps its bytes.
  *
  * On the break_time=2 mount: the kernel holds the FUSE release of the
  * killed holder's open file back until its page write-back, itself held
@@ -1177,10 +1178,12 @@ int main(int argc, char **argv)
 	static struct sc sc1[G_N_ELEMENTS(backends) * G_N_ELEMENTS(dirs)];
 	static struct sc2 sc2[G_N_ELEMENTS(backends)];
 	static const struct sc2 sc2_open = {"kmod", TRUE};
-	static const struct sc6 sc6[] = {{"kmod", FALSE, FALSE},
-					 {"kmod", TRUE, FALSE},
-					 {"rdma", FALSE, FALSE},
-					 {"rdma", TRUE, FALSE}};
+	/* backend, device first, idle */
+	static const struct sc6 sc6[] = {
+	    {"kmod", FALSE, FALSE}, {"kmod", TRUE, FALSE}, {"rdma", FALSE, FALSE},
+	    {"rdma", TRUE, FALSE},  {"kmod", FALSE, TRUE}, {"kmod", TRUE, TRUE},
+	    {"rdma", FALSE, TRUE},  {"rdma", TRUE, TRUE},
+	};
 	size_t b, d, n = 0;
 
 	g_test_init(&argc, &argv, NULL);
@@ -1219,6 +1222,14 @@ int main(int argc, char **argv)
 	g_test_add_data_func("/scenario6/holder-killed/rdma/file-first", &sc6[2],
 			     test_killed);
 	g_test_add_data_func("/scenario6/holder-killed/rdma/device-first", &sc6[3],
+			     test_killed);
+	g_test_add_data_func("/scenario6/idle-holder-killed/file-first", &sc6[4],
+			     test_killed);
+	g_test_add_data_func("/scenario6/idle-holder-killed/device-first", &sc6[5],
+			     test_killed);
+	g_test_add_data_func("/scenario6/idle-holder-killed/rdma/file-first", &sc6[6],
+			     test_killed);
+	g_test_add_data_func("/scenario6/idle-holder-killed/rdma/device-first", &sc6[7],
 			     test_killed);
 	return g_test_run();
 }
