@@ -430,9 +430,7 @@ void layout_change(fuse_req_t req, struct layout_change *c, size_t size)
 	if (ret == LT_PARKED) {
 		atomic_store(&p->waiter_id, id);
 		/* Pages a device pinned must stay writable back after their
-		 * holder's death: an open file of our own, in place before
-		 * anyone can resume the change (p->lock).  Holding no inode
-		 * or table lock: it asks this daemon to open the file. */
+		 * holder's death: an open file of our own (wbguard.c). */
 		wbguard_take(l->guard, inode, false);
 		fuse_req_interrupt_func(req, on_interrupt, p);
 		g_mutex_unlock(&p->lock);
@@ -603,7 +601,7 @@ void layout_ioctl(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_file *
 		u.v.features |= PINFS_FEAT_WINDOW;
 	/* A holder that may map the file shared and writable, and pin it: its
 	 * pages stay writable back should it die before its device lets them
-	 * go (wbguard.c).  Before the reply, holding no lock. */
+	 * go (wbguard.c): opened soon after by a thread of its own. */
 	if (!err && cmd == PINFS_IOC_SETLEASE && pf && u.l.type != PINFS_LEASE_UNLOCK &&
 	    (pf->flags & O_ACCMODE) == O_RDWR)
 		wbguard_take(fs->layout->guard, inode, true);

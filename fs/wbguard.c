@@ -34,11 +34,16 @@
  * The daemon knows no path of the file, so it opens it by FUSE's own file
  * handle (node id and generation, as the kernel gives them to NFS) with
  * open_by_handle_at() on the mount, which needs CAP_DAC_READ_SEARCH: a
- * daemon without it holds no guard and says so once.  A single-threaded
- * daemon (-s) holds none either: it could not serve its own open.
+ * daemon without it holds no guard and says so once.  The opens are made
+ * by a thread of their own (opener), never by a thread that serves
+ * requests: a worker waiting for its own open could hold up the others,
+ * or all of them.
  *
- * Locking: lock protects guards (pinfs_inode -> struct guard) and poll.  It
- * is never held across an open, a close or a question to the module.
+ * Locking: lock protects guards (pinfs_inode -> struct guard), poll and
+ * stopping.  It is never held across an open, a close or a question to
+ * the module.  A guard whose open is under way (fd -1) belongs to the
+ * opener; refs counts the opener's tasks and the mount's own reference,
+ * so that an open still under way at unmount finds g.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -60,18 +65,24 @@
 
 struct guard {
 	struct pinfs_inode *inode; /* held (inode_hold) while the guard is */
-	int fd;			   /* O_RDWR on the mount, mapped once */
+	int fd;			   /* O_RDWR on the mount, mapped once; -1: opening */
+	bool leased;		   /* taken for a lease grant, not for pins seen */
 };
 
 struct wbguard {
 	struct pinfs *fs;
 	struct dma *dma;
 	GMainContext *ctx;
+	GThreadPool *opener; /* one thread: makes the opens */
 	GMutex lock;
 	GHashTable *guards; /* pinfs_inode * -> struct guard * */
 	GSource *poll;	    /* runs while guards is not empty */
+	bool stopping;	    /* unmount: the opener touches nothing more */
+	gint refs;
 	atomic_bool refused_logged;
 };
+
+static void opener_run(gpointer data, gpointer user_data);
 
 struct wbguard *wbguard_new(struct pinfs *fs, struct dma *d, GMainContext *ctx)
 {
@@ -80,9 +91,20 @@ struct wbguard *wbguard_new(struct pinfs *fs, struct dma *d, GMainContext *ctx)
 	g->fs = fs;
 	g->dma = d;
 	g->ctx = ctx;
+	g->refs = 1;
 	g_mutex_init(&g->lock);
 	g->guards = g_hash_table_new(g_direct_hash, g_direct_equal);
+	g->opener = g_thread_pool_new(opener_run, g, 1, FALSE, NULL);
 	return g;
+}
+
+static void wbguard_unref(struct wbguard *g)
+{
+	if (!g_atomic_int_dec_and_test(&g->refs))
+		return;
+	g_hash_table_destroy(g->guards);
+	g_mutex_clear(&g->lock);
+	g_free(g);
 }
 
 /* Open inode through the mount by its FUSE file handle and map it once:
@@ -147,18 +169,27 @@ static void guard_drop(struct wbguard *g, struct guard *gd)
 	g_free(gd);
 }
 
-/* Event thread: drop the guards of files with no page pinned any more. */
+/*
+ * Event thread: drop the guards of files with no lease, pin or waiter and
+ * no page pinned any more.
+ */
 static gboolean on_poll(gpointer data)
 {
 	struct wbguard *g = data;
-	GList *all, *gone = NULL;
+	GList *open = NULL, *gone = NULL;
+	GHashTableIter it;
+	gpointer v;
 	gboolean again;
 
+	/* Only this thread removes open guards, so those in open stay valid;
+	 * guards still opening belong to the opener. */
 	g_mutex_lock(&g->lock);
-	all = g_hash_table_get_values(g->guards);
+	g_hash_table_iter_init(&it, g->guards);
+	while (g_hash_table_iter_next(&it, NULL, &v))
+		if (((struct guard *)v)->fd >= 0)
+			open = g_list_prepend(open, v);
 	g_mutex_unlock(&g->lock);
-	/* Only this thread removes guards: those in all stay valid. */
-	for (GList *e = all; e; e = e->next) {
+	for (GList *e = open; e; e = e->next) {
 		struct guard *gd = e->data;
 
 		if (!atomic_load_explicit(&gd->inode->lease_active,
@@ -178,53 +209,83 @@ static gboolean on_poll(gpointer data)
 	for (GList *e = gone; e; e = e->next)
 		guard_drop(g, e->data);
 	g_list_free(gone);
-	g_list_free(all);
+	g_list_free(open);
 	return again;
+}
+
+/* Called with lock held: check the guards every POLL_MS from now on. */
+static void poll_start(struct wbguard *g)
+{
+	if (g->poll)
+		return;
+	g->poll = g_timeout_source_new(POLL_MS);
+	g_source_set_callback(g->poll, on_poll, g, NULL);
+	g_source_attach(g->poll, g->ctx);
+}
+
+/*
+ * The opener thread: open the guard gd stands for, unless it was taken
+ * for pins that are gone already.
+ */
+static void opener_run(gpointer data, gpointer user_data)
+{
+	struct wbguard *g = user_data;
+	struct guard *gd = data;
+	bool want = gd->leased ||
+		    dma_pinned_bytes(g->dma, gd->inode->ino, 0, LT_LEN_EOF, false) > 0;
+	int fd = want ? open_on_mount(g, gd->inode) : -1;
+	int err = errno;
+
+	g_mutex_lock(&g->lock);
+	if (g->stopping) {
+		/* Unmount: the inode table goes too. */
+		g_mutex_unlock(&g->lock);
+		if (fd >= 0)
+			close(fd);
+		g_free(gd);
+		wbguard_unref(g);
+		return;
+	}
+	if (fd >= 0) {
+		gd->fd = fd;
+		poll_start(g);
+		g_mutex_unlock(&g->lock);
+		wbguard_unref(g);
+		return;
+	}
+	g_hash_table_remove(g->guards, gd->inode);
+	g_mutex_unlock(&g->lock);
+	if (want && !atomic_exchange(&g->refused_logged, true))
+		g_message("%s: cannot keep an open file of its own for the write-back "
+			  "of pages a device may pin (inode %llu): %s; pages a killed "
+			  "holder's device unpins late may be lost",
+			  g->fs->cfg.mountpoint, (unsigned long long)gd->inode->ino,
+			  g_strerror(err));
+	inode_forget(g->fs, gd->inode, 1);
+	g_free(gd);
+	wbguard_unref(g);
 }
 
 void wbguard_take(struct wbguard *g, struct pinfs_inode *inode, bool leased)
 {
 	struct guard *gd;
-	bool have;
-	int fd;
 
-	if (!g || g->fs->single_thread || !S_ISREG(inode->type) || !dma_watched(g->dma))
+	if (!g || !S_ISREG(inode->type) || !dma_watched(g->dma))
 		return;
 	g_mutex_lock(&g->lock);
-	have = g_hash_table_contains(g->guards, inode);
-	g_mutex_unlock(&g->lock);
-	if (have ||
-	    (!leased && dma_pinned_bytes(g->dma, inode->ino, 0, LT_LEN_EOF, false) == 0))
-		return;
-	fd = open_on_mount(g, inode);
-	if (fd < 0) {
-		if (!atomic_exchange(&g->refused_logged, true))
-			g_message("%s: cannot keep an open file of its own for the "
-				  "write-back of pages a device may pin (inode %llu): "
-				  "%s; pages a killed holder's device unpins late may "
-				  "be lost",
-				  g->fs->cfg.mountpoint, (unsigned long long)inode->ino,
-				  g_strerror(errno));
+	if (g->stopping || g_hash_table_contains(g->guards, inode)) {
+		g_mutex_unlock(&g->lock);
 		return;
 	}
 	gd = g_new(struct guard, 1);
 	gd->inode = inode;
-	gd->fd = fd;
+	gd->fd = -1;
+	gd->leased = leased;
 	inode_hold(g->fs, inode);
-	g_mutex_lock(&g->lock);
-	if (g_hash_table_contains(g->guards, inode)) {
-		/* Another change of the file took one meanwhile. */
-		g_mutex_unlock(&g->lock);
-		guard_drop(g, gd);
-		return;
-	}
 	g_hash_table_insert(g->guards, inode, gd);
-	if (!g->poll) {
-		g->poll = g_timeout_source_new(POLL_MS);
-		g_source_set_callback(g->poll, on_poll, g, NULL);
-		g_source_attach(g->poll, g->ctx);
-	}
+	g_atomic_int_inc(&g->refs);
 	g_mutex_unlock(&g->lock);
+	g_thread_pool_push(g->opener, gd, NULL);
 }
 
 void wbguard_free(struct wbguard *g)
@@ -234,20 +295,29 @@ void wbguard_free(struct wbguard *g)
 
 	if (!g)
 		return;
+	g_mutex_lock(&g->lock);
+	g->stopping = true;
 	if (g->poll) {
 		g_source_destroy(g->poll);
 		g_source_unref(g->poll);
+		g->poll = NULL;
 	}
-	/* Closed without write-back: the mount is going away. */
+	/* Closed without write-back: the mount is going away.  Guards still
+	 * opening are the opener's to free. */
 	g_hash_table_iter_init(&it, g->guards);
 	while (g_hash_table_iter_next(&it, NULL, &v)) {
 		struct guard *gd = v;
 
+		if (gd->fd < 0)
+			continue;
 		close(gd->fd);
 		inode_forget(g->fs, gd->inode, 1);
 		g_free(gd);
 	}
-	g_hash_table_destroy(g->guards);
-	g_mutex_clear(&g->lock);
-	g_free(g);
+	g_hash_table_remove_all(g->guards);
+	g_mutex_unlock(&g->lock);
+	/* An open under way may wait for a request nobody serves any more:
+	 * do not wait for it (it ends when the mount does). */
+	g_thread_pool_free(g->opener, TRUE, FALSE);
+	wbguard_unref(g);
 }

@@ -24,10 +24,9 @@ struct wbguard *wbguard_new(struct pinfs *fs, struct dma *d, GMainContext *ctx);
  * Hold a guard of inode, if the module is there and the daemon has none:
  * when a lease is granted on an open file that can be mapped shared and
  * writable (leased true), or when a change of inode was parked and the
- * module sees pinned pages in it.  Asks the daemon itself to open the file,
- * so the caller must hold no lock an open takes (inode and table locks)
- * and must not be the only thread that serves requests.  The guard goes
- * once the file has no lease, pin or waiter and no page pinned.
+ * module sees pinned pages in it.  Any thread: the open is made by a
+ * thread of wbguard.c's own, soon after.  The guard goes once the file
+ * has no lease, pin or waiter and no page pinned.
  */
 void wbguard_take(struct wbguard *g, struct pinfs_inode *inode, bool leased);
 /* Unmount, once the event thread has stopped: close every guard. */
