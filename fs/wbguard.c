@@ -33,11 +33,12 @@
  *
  * The daemon knows no path of the file, so it opens it by FUSE's own file
  * handle (node id and generation, as the kernel gives them to NFS) with
- * open_by_handle_at() on the mount, which needs CAP_DAC_READ_SEARCH: a
- * daemon without it holds no guard and says so once.  The opens are made
- * by a thread of their own (opener), never by a thread that serves
- * requests: a worker waiting for its own open could hold up the others,
- * or all of them.
+ * open_by_handle_at(), on a detached copy of the mount (open_tree) so that
+ * the guard does not keep the mount busy.  That needs CAP_DAC_READ_SEARCH
+ * and CAP_SYS_ADMIN: a daemon without them holds no guard and says so
+ * once.  The opens are made by a thread of their own (opener), never by
+ * a thread that serves requests: a worker waiting for its own open could
+ * hold up the others, or all of them.
  *
  * Locking: lock protects guards (pinfs_inode -> struct guard), poll and
  * stopping.  It is never held across an open, a close or a question to
@@ -52,6 +53,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -107,8 +109,14 @@ static void wbguard_unref(struct wbguard *g)
 	g_free(g);
 }
 
-/* Open inode through the mount by its FUSE file handle and map it once:
- * the descriptor, or -1 with errno. */
+/*
+ * Open inode through the mount by its FUSE file handle and map it once:
+ * the descriptor, or -1 with errno.  Opened on a detached copy of the
+ * mount (open_tree), not on the mount itself, so that the guard never
+ * makes the mount busy: an unmount goes through, and the superblock (and
+ * the daemon, whose session ends with it) lives on until the guard is
+ * closed.
+ */
 static int open_on_mount(struct wbguard *g, struct pinfs_inode *inode)
 {
 	const size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -116,14 +124,19 @@ static int open_on_mount(struct wbguard *g, struct pinfs_inode *inode)
 	uint32_t words[FUSE_FH_WORDS] = {(uint32_t)(nodeid >> 32), (uint32_t)nodeid,
 					 inode->generation};
 	struct file_handle *fh = g_malloc(sizeof(*fh) + sizeof(words));
-	int root, fd = -1, err = 0;
+	int mnt, copy = -1, root = -1, fd = -1, err = 0;
 	void *map;
 
 	fh->handle_bytes = sizeof(words);
 	fh->handle_type = FUSE_FH_TYPE;
 	memcpy(fh->f_handle, words, sizeof(words));
+	mnt = open(g->fs->cfg.mountpoint, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (mnt >= 0)
+		copy = open_tree(mnt, "",
+				 OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
 	/* Not O_PATH, which open_by_handle_at() refuses (EBADF). */
-	root = open(g->fs->cfg.mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (copy >= 0)
+		root = openat(copy, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0) {
 		err = errno;
 		goto out;
@@ -149,6 +162,10 @@ static int open_on_mount(struct wbguard *g, struct pinfs_inode *inode)
 out:
 	if (root >= 0)
 		close(root);
+	if (copy >= 0)
+		close(copy);
+	if (mnt >= 0)
+		close(mnt);
 	g_free(fh);
 	errno = err;
 	return fd;
@@ -317,7 +334,8 @@ void wbguard_free(struct wbguard *g)
 	g_hash_table_remove_all(g->guards);
 	g_mutex_unlock(&g->lock);
 	/* An open under way may wait for a request nobody serves any more:
-	 * do not wait for it (it ends when the mount does). */
-	g_thread_pool_free(g->opener, TRUE, FALSE);
+	 * do not wait for it (it ends when the mount does).  With none, the
+	 * pool goes at once. */
+	g_thread_pool_free(g->opener, TRUE, g_atomic_int_get(&g->refs) == 1);
 	wbguard_unref(g);
 }
