@@ -85,6 +85,9 @@ struct pinfs_inode {
 	/* The daemon thread now opening this file as a write-back guard
 	 * (wbguard.c), 0 for none: its open is marked pinfs_file.wb_guard. */
 	atomic_int guard_tid;
+	/* The detached copy of the mount that guard opens through, handed to
+	 * its pinfs_file by lo_open; -1 for none. */
+	atomic_int guard_mnt;
 	/* Released guard files, freed once the kernel forgets the inode
 	 * (pinfs_file.wb_guard).  Protected by pinfs.inode_lock. */
 	struct pinfs_file *retired;
@@ -116,6 +119,10 @@ struct pinfs_file {
 	 * forgets the inode. */
 	bool wb_guard;
 	struct pinfs_file *retired_next;
+	/* A guard's detached copy of the mount (inode.guard_mnt), closed once
+	 * the kernel released the guard, so that after an unmount the
+	 * superblock goes only when its release has been served; -1 none. */
+	int guard_mnt;
 };
 
 struct pinfs_config {
@@ -167,8 +174,8 @@ struct pinfs {
 	struct pinfs_config cfg;
 	struct pinfs_inode root;
 	bool running_as_root;
-	bool single_thread;   /* -s: one thread serves every request */
-	bool writeback_cache; /* negotiated at INIT (lo_init) */
+	bool single_thread;	/* -s: one thread serves every request */
+	bool writeback_cache;	/* negotiated at INIT (lo_init) */
 	struct passthrough *pt; /* FUSE passthrough (passthrough.c) */
 
 	/* inode_lock protects inodes (the (dev, ino) -> inode map) and every

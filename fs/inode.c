@@ -118,6 +118,8 @@ static void retired_free(struct pinfs_inode *inode)
 		struct pinfs_file *pf = inode->retired;
 
 		inode->retired = pf->retired_next;
+		if (pf->guard_mnt >= 0)
+			close(pf->guard_mnt);
 		close(pf->fd);
 		g_free(pf);
 	}
@@ -187,6 +189,7 @@ static struct pinfs_inode *inode_new(struct pinfs *fs, int fd, const struct stat
 	inode->ino = st->st_ino;
 	inode->type = st->st_mode & S_IFMT;
 	inode->link_dir_fd = -1;
+	inode->guard_mnt = -1;
 	pthread_rwlock_init(&inode->layout_lock, NULL);
 	if (nodeid && !g_hash_table_contains(fs->by_nodeid, &nodeid)) {
 		inode->nodeid = nodeid;
@@ -567,10 +570,16 @@ fuse_ino_t inode_nodeid(struct pinfs *fs, struct pinfs_inode *inode)
  * its backing descriptor) until the kernel forgets its inode. */
 void inode_retire_file(struct pinfs *fs, struct pinfs_file *pf)
 {
+	int mnt = pf->guard_mnt;
+
+	pf->guard_mnt = -1;
 	pthread_mutex_lock(&fs->inode_lock);
 	pf->retired_next = pf->inode->retired;
 	pf->inode->retired = pf;
 	pthread_mutex_unlock(&fs->inode_lock);
+	/* After an unmount, this may be the last hold on the superblock. */
+	if (mnt >= 0)
+		close(mnt);
 }
 
 /* Add one to the lookup count: the caller keeps inode alive past a reply

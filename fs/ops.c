@@ -531,6 +531,8 @@ static void do_open(fuse_req_t req, struct pinfs_inode *inode, struct fuse_file_
 	    fuse_req_ctx(req)->pid != 0 &&
 	    atomic_load_explicit(&inode->guard_tid, memory_order_relaxed) ==
 		fuse_req_ctx(req)->pid;
+	fi_file(fi)->guard_mnt =
+	    fi_file(fi)->wb_guard ? atomic_exchange(&inode->guard_mnt, -1) : -1;
 	passthrough_open(pinfs_data(req), fi_file(fi), fi, false);
 	if (fuse_reply_open(req, fi) == -ENOENT) /* the caller is gone */
 		file_drop(pinfs_data(req), fi_file(fi));

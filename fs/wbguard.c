@@ -141,10 +141,13 @@ static int open_on_mount(struct wbguard *g, struct pinfs_inode *inode)
 		err = errno;
 		goto out;
 	}
-	/* Our open, marked as a guard by lo_open (pinfs_file.wb_guard). */
+	/* Our open, marked as a guard by lo_open (pinfs_file.wb_guard), which
+	 * also takes the copy of the mount (pinfs_file.guard_mnt). */
+	atomic_store(&inode->guard_mnt, copy);
 	atomic_store(&inode->guard_tid, (int)gettid());
 	fd = open_by_handle_at(root, fh, O_RDWR | O_CLOEXEC);
 	atomic_store(&inode->guard_tid, 0);
+	copy = atomic_exchange(&inode->guard_mnt, -1); /* -1 if taken */
 	if (fd < 0) {
 		err = errno;
 		goto out;
