@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * wbguard.c - write-back guards: the daemon's own writable open file of a
- * file whose page-cache pages a device holds pinned while a layout change
- * of the file waits.
+ * leased file, or of one whose page-cache pages a device holds pinned
+ * while a layout change of it waits.
  *
  * Without the writeback cache, FUSE writes a file's dirty pages back only
  * through an open file that was mapped shared and writable: mmap() puts it
@@ -19,7 +19,7 @@
  * So the daemon holds an open file of its own, opened O_RDWR through the
  * mount and mapped once, which keeps it on the list until it is closed:
  * from the grant of a lease on an open file that can be mapped shared and
- * writable (before the grant's reply, so before the holder can pin), and
+ * writable (opened soon after the grant), and
  * from the parking of a change of a file in which the pinfs_dma module
  * sees pinned pages (pins nobody declared).  Every 100 ms the event
  * thread looks again; once the file has no lease, pin or waiter and the
@@ -34,7 +34,9 @@
  * The daemon knows no path of the file, so it opens it by FUSE's own file
  * handle (node id and generation, as the kernel gives them to NFS) with
  * open_by_handle_at(), on a detached copy of the mount (open_tree) so that
- * the guard does not keep the mount busy.  That needs CAP_DAC_READ_SEARCH
+ * the guard does not keep the mount busy; the copy goes when the daemon
+ * serves the guard's release (inode_retire_file), so that a superblock
+ * whose mount is gone ends as after an ordinary unmount.  That needs CAP_DAC_READ_SEARCH
  * and CAP_SYS_ADMIN: a daemon without them holds no guard and says so
  * once.  The opens are made by a thread of their own (opener), never by
  * a thread that serves requests: a worker waiting for its own open could
