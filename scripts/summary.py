@@ -46,11 +46,11 @@ def count_log(log, failures):
                     else:
                         sub_fail += 1
                         failures.append((f"{where}: {s}", []))
-            if sub_ok + sub_fail + sub_skip and result in ("OK", "FAIL", "EXPECTEDFAIL"):
+            if sub_ok + sub_fail + sub_skip and result in ("OK", "FAIL", "ERROR", "EXPECTEDFAIL"):
                 passed += sub_ok
                 skipped += sub_skip
                 failed += sub_fail
-                if result == "FAIL" and sub_fail == 0:
+                if result in ("FAIL", "ERROR") and sub_fail == 0:
                     failed += 1  # crashed or bad exit after its subtests
                     failures.append((f"{where}: {result} after its subtests",
                                      tail(t.get("stderr")) + tail(t.get("stdout"), 4)))
