@@ -82,6 +82,10 @@ struct pinfs_inode {
 	int pt_backing;
 	unsigned int pt_opens;
 	unsigned int cached_opens;
+	/* The passthrough opens whose reads and writes bypass the daemon (not
+	 * direct I/O), struct pinfs_file; also under passthrough_lock.  A
+	 * staging window needs them all to be its holder's (window.c). */
+	GList *pt_bypass;
 	/* The daemon thread now opening this file as a write-back guard
 	 * (wbguard.c), 0 for none: its open is marked pinfs_file.wb_guard. */
 	atomic_int guard_tid;
@@ -111,6 +115,10 @@ struct pinfs_file {
 	 * cached_opens); both fixed at open. */
 	bool pt_counted;
 	bool passthrough;
+	/* The thread that opened it (the FUSE caller, 0 outside the daemon's
+	 * pid namespace), resolved to its process only when a staging window
+	 * asks whose passthrough opens the inode has. */
+	pid_t opener;
 	/* The daemon's own write-back guard (wbguard.c).  Linux 6.1 may still
 	 * name it in a page write-back after its release (a write queued
 	 * behind another open file's in-flight write of the same page carries

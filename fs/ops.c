@@ -486,6 +486,7 @@ static void fill_open_reply(fuse_req_t req, struct fuse_file_info *fi,
 			    struct pinfs_file *pf)
 {
 	fi->fh = (uint64_t)(uintptr_t)pf;
+	pf->opener = fuse_req_ctx(req)->pid;
 	/* No FLUSH on close(): on Linux 6.1 fuse_flush may take the inode lock
 	 * and then a holder's close() would wait behind a parked truncate. */
 	fi->noflush = 1;

@@ -27,9 +27,11 @@
  *     loaded (layout_keep_cache; with leases=off, dma_module_present):
  *     pages a device may have pinned stay in the FUSE page cache they were
  *     pinned in, and the module finds them there;
- *   - no staging window, and none can be made while the inode is in
- *     passthrough mode (passthrough_inode_busy: reads and writes of a
- *     staged range must reach the daemon);
+ *   - no staging window: reads and writes of a staged range must reach
+ *     the daemon.  A window is made on an inode already in passthrough
+ *     mode only if every open that bypasses the daemon is its holder's
+ *     (passthrough_window_check; pt_bypass lists them, with the thread
+ *     that opened each); opens made while it exists are direct I/O;
  *   - not set-ID: the daemon drops the bits for a write by an ordinary
  *     user judged by the backing file's own mode (perm_kill_priv), where
  *     the kernel would judge by the mode it cached;
@@ -49,8 +51,8 @@
  * thread's effective set, so the kernel's writes through them respect disk
  * quotas and reserved blocks like an ordinary user's.
  *
- * Locking: passthrough.lock protects every inode's pt_backing, pt_opens and
- * cached_opens, and the counts below; it is taken on open and release only
+ * Locking: passthrough.lock protects every inode's pt_backing, pt_opens,
+ * cached_opens and pt_bypass, and the counts below; it is taken on open and release only
  * (never on the read or write path), and not at all with passthrough off.
  * It is held over the registration ioctl, which takes no daemon lock.
  */
@@ -72,6 +74,7 @@
 #include "lease.h"
 #include "passthrough.h"
 #include "pinfs_dma_abi.h"
+#include "proc.h"
 #include "window.h"
 #include "wire.h"
 
@@ -214,6 +217,13 @@ void passthrough_open(struct pinfs *fs, struct pinfs_file *pf, struct fuse_file_
 		return;
 	pthread_mutex_lock(&pt->lock);
 	pf->pt_counted = true;
+	/* A window made since fill_open_reply looked: this open must reach
+	 * the daemon too (window.c counts the window before it asks
+	 * passthrough_window_check, which takes this lock). */
+	if (atomic_load(&inode->windows)) {
+		fi->direct_io = 1;
+		pf->direct_io = true;
+	}
 	if (inode->pt_backing) {
 		id = inode->pt_backing;
 	} else if (atomic_load(&pt->on) && may_start(fs, pf, fi)) {
@@ -233,6 +243,8 @@ void passthrough_open(struct pinfs *fs, struct pinfs_file *pf, struct fuse_file_
 		pf->passthrough = true;
 		pt->files++;
 		pt->opens++;
+		if (!pf->direct_io)
+			inode->pt_bypass = g_list_prepend(inode->pt_bypass, pf);
 	} else {
 		inode->cached_opens++;
 	}
@@ -259,6 +271,7 @@ void passthrough_release(struct pinfs *fs, struct pinfs_file *pf)
 		inode->cached_opens--;
 	} else {
 		pt->files--;
+		inode->pt_bypass = g_list_remove(inode->pt_bypass, pf);
 		if (--inode->pt_opens == 0) {
 			/* The kernel holds its own reference to the backing
 			 * file while it has passthrough files of the inode;
@@ -270,17 +283,37 @@ void passthrough_release(struct pinfs *fs, struct pinfs_file *pf)
 	pthread_mutex_unlock(&pt->lock);
 }
 
-bool passthrough_inode_busy(struct pinfs *fs, struct pinfs_inode *inode)
+int passthrough_window_check(struct pinfs *fs, struct pinfs_inode *inode,
+			     struct pinfs_file *pf, pid_t holder, pid_t *other)
 {
 	struct passthrough *pt = fs->pt;
-	bool busy;
+	GArray *tids;
+	int err = 0;
 
+	*other = 0;
 	if (!pt)
-		return false;
+		return 0;
+	tids = g_array_new(FALSE, FALSE, sizeof(pid_t));
 	pthread_mutex_lock(&pt->lock);
-	busy = inode->pt_backing != 0;
+	for (GList *l = inode->pt_bypass; l; l = l->next) {
+		struct pinfs_file *o = l->data;
+
+		if (o != pf)
+			g_array_append_val(tids, o->opener);
+	}
 	pthread_mutex_unlock(&pt->lock);
-	return busy;
+	/* Outside the lock: /proc is read for each.  An open released
+	 * meanwhile no longer matters; one made meanwhile is direct I/O. */
+	for (guint i = 0; i < tids->len && !err; i++) {
+		pid_t tid = g_array_index(tids, pid_t, i);
+
+		if (tid <= 0 || proc_tid_to_tgid(tid) != holder) {
+			*other = tid;
+			err = EBUSY;
+		}
+	}
+	g_array_free(tids, TRUE);
+	return err;
 }
 
 void passthrough_status(struct pinfs *fs, char *why, size_t len, uint64_t *files,

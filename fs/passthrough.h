@@ -23,9 +23,16 @@ void passthrough_open(struct pinfs *fs, struct pinfs_file *pf, struct fuse_file_
 /* pf is released (or its open failed after passthrough_open). */
 void passthrough_release(struct pinfs *fs, struct pinfs_file *pf);
 
-/* Is the inode in passthrough mode (its reads and writes do not reach the
- * daemon)? */
-bool passthrough_inode_busy(struct pinfs *fs, struct pinfs_inode *inode);
+/*
+ * May holder (a process) have a staging window on inode, asked through its
+ * open file pf?  0 if every open of inode whose reads and writes bypass the
+ * daemon (a passthrough open that is not direct I/O) is pf or was opened
+ * by a thread of holder; else EBUSY, with *other the thread that opened
+ * one that is not (0: unknown).  The caller has counted the window in
+ * inode->windows first, so that opens made from here on are direct I/O.
+ */
+int passthrough_window_check(struct pinfs *fs, struct pinfs_inode *inode,
+			     struct pinfs_file *pf, pid_t holder, pid_t *other);
 
 /* For pinfsctl status: "in use" or "off (why)", open files in passthrough
  * mode now, passthrough opens since the mount. */

@@ -24,6 +24,12 @@
  * is copied, so a page a device changes meanwhile is written again next
  * time, never skipped.
  *
+ * A file in FUSE passthrough mode (passthrough.c) gets a window only if
+ * every open file of it that the kernel serves without the daemon is the
+ * holder's (passthrough_ok); those keep reading and writing the backing
+ * file, and every mapping maps it (docs/dma.md).  Opens made while the
+ * window exists are direct I/O as on any file, so they reach the daemon.
+ *
  * Once written back for a lease that ended or a change that cut the range,
  * a window is detached: the daemon drops its memory and later syncs fail
  * with ENOLCK, since the file no longer matches the window's range.
@@ -35,7 +41,8 @@
  * by the I/O hooks, so a file that never had a window pays one atomic load.
  * Lock order: an inode's layout_lock (held by window_before_change's
  * caller) -> windows.lock; nothing is called with windows.lock held that
- * takes another daemon lock except inode_hold/inode_forget (inode_lock).
+ * takes another daemon lock except inode_hold/inode_forget (inode_lock) and
+ * passthrough_window_check (passthrough.lock).
  */
 #ifndef G_LOG_DOMAIN
 #define G_LOG_DOMAIN "pinfs"
@@ -472,6 +479,31 @@ static int fill_window(struct window *win)
 	return 0;
 }
 
+/*
+ * Reads and writes of a file in FUSE passthrough mode go to the backing
+ * file without the daemon, which cannot keep them coherent with a window;
+ * the kernel keeps such open files in that mode until they close.  So a
+ * window is made only if every such open of the file is the holder's own
+ * (docs/dma.md says what they then see).  0 or EBUSY.
+ */
+static int passthrough_ok(struct pinfs *fs, struct pinfs_inode *inode,
+			  struct pinfs_file *pf, pid_t pid)
+{
+	pid_t other;
+	int err = passthrough_window_check(fs, inode, pf, pid, &other);
+
+	if (err && other > 0)
+		g_message("window for pid %d refused (EBUSY): thread %d of another "
+			  "process has the file open through FUSE passthrough",
+			  (int)pid, (int)other);
+	else if (err)
+		g_message("window for pid %d refused (EBUSY): a process outside the "
+			  "daemon's pid namespace has the file open through FUSE "
+			  "passthrough",
+			  (int)pid);
+	return err;
+}
+
 static int window_map(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_file *pf,
 		      pid_t pid, struct pinfs_window_io *io)
 {
@@ -509,10 +541,11 @@ static int window_map(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_fi
 	lend = st.len == LT_LEN_EOF ? UINT64_MAX : st.off + st.len;
 	if (io->offset < st.off || io->offset + io->length > lend)
 		return EPERM;
-	/* Reads and writes of a file in FUSE passthrough mode never reach the
-	 * daemon, which could not keep them coherent with the window. */
-	if (passthrough_inode_busy(fs, inode))
-		return EBUSY;
+	/* A first look, so that a refusal costs nothing; the check that
+	 * counts is made as the window is attached. */
+	err = passthrough_ok(fs, inode, pf, pid);
+	if (err)
+		return err;
 
 	win = g_new0(struct window, 1);
 	win->inode = inode;
@@ -573,10 +606,18 @@ static int window_map(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_fi
 	/* Checked again: another window may have been made meanwhile. */
 	err = window_charge_ok(w, pid, uid, len);
 	if (!err) {
+		/* Counted first: from here on new opens are direct I/O, so
+		 * the check sees every open that bypasses the daemon.  If it
+		 * refuses, the opens made meanwhile stay direct I/O. */
+		atomic_fetch_add(&inode->windows, 1);
+		err = passthrough_ok(fs, inode, pf, pid);
+		if (err)
+			atomic_fetch_sub(&inode->windows, 1);
+	}
+	if (!err) {
 		win->id = w->next_id++;
 		win->attached = true;
 		inode_hold(fs, inode);
-		atomic_fetch_add(&inode->windows, 1);
 		w->list = g_list_prepend(w->list, win);
 		atomic_fetch_add(&w->nlisted, 1);
 	}

@@ -415,7 +415,47 @@ static void test_holder_killed_idle(void)
 	pm_unmount(pm);
 }
 
-/* What other openers see of a staged range (docs/dma.md). */
+/* Open files of the mount in FUSE passthrough mode now, from `pinfsctl
+ * status --json`; -1 without pinfsctl. */
+static long pt_files(struct pm *pm)
+{
+	const char *ctl = g_getenv("PINFSCTL");
+	const char *argv[] = {ctl, "--json", "status", pm_mnt(pm), NULL};
+	g_autofree char *out = NULL;
+	JsonParser *parser;
+	GError *err = NULL;
+	JsonObject *o;
+	long n;
+
+	if (!have_control(pm))
+		return -1;
+	g_assert_cmpint(pm_run_cmd(argv, 30, &out, NULL), ==, 0);
+	parser = json_parser_new();
+	g_assert_true(json_parser_load_from_data(parser, out, -1, &err));
+	g_assert_no_error(err);
+	o = json_node_get_object(json_parser_get_root(parser));
+	o = json_object_get_object_member(o, "status");
+	o = json_object_get_object_member(o, "passthrough");
+	n = (long)json_object_get_int_member(o, "files");
+	g_object_unref(parser);
+	return n;
+}
+
+/* Does this mount use FUSE passthrough (-o passthrough=auto on a kernel
+ * that offers it)? */
+static bool pt_in_use(struct pm *pm)
+{
+	g_autofree char *log = pm_daemon_log(pm);
+
+	return strstr(log, "passthrough: in use") != NULL;
+}
+
+/*
+ * What other openers see of a staged range (docs/dma.md).  With FUSE
+ * passthrough, the descriptor opened before the window (by the holder's
+ * process, so the window is allowed) reads and writes the file itself, and
+ * mappings map the file: the rows of the table that the kernel decides.
+ */
 static void test_coherence(void)
 {
 	struct pm *pm = pm_mount("window=always");
@@ -424,12 +464,16 @@ static void test_coherence(void)
 	struct pinfs_window *w = NULL;
 	char buf[4096];
 	int fd, before, after;
+	bool pt;
 	void *m;
 
 	make_file(b, 2 * LEN, 'a', 0);
 	before = open(p, O_RDWR);
 	g_assert_cmpint(before, >=, 0);
 	g_assert_cmpint(pread(before, buf, 4096, 0), ==, 4096); /* cached */
+	pt = pt_in_use(pm);
+	if (pt && pt_files(pm) >= 0)
+		g_assert_cmpint(pt_files(pm), ==, 1);
 	fd = open_leased(pm, "f");
 	g_assert_no_errno(pinfs_window_map(fd, 0, LEN, 0, &w));
 	memset(w->addr, 'X', 4096); /* not synced */
@@ -452,30 +496,56 @@ static void test_coherence(void)
 	/* Outside the window: as usual. */
 	g_assert_cmpint(pread(after, buf, 4096, LEN), ==, 4096);
 	g_assert_cmpint(buf[0], ==, 'a');
-	/* A shared mapping could not follow the window: refused. */
 	m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, after, 0);
-	g_assert_true(m == MAP_FAILED);
-	g_assert_cmpint(errno, ==, ENODEV);
+	if (!pt) {
+		/* A shared mapping could not follow the window: refused. */
+		g_assert_true(m == MAP_FAILED);
+		g_assert_cmpint(errno, ==, ENODEV);
+	} else {
+		/* The kernel maps the file itself, as last written back. */
+		g_assert_true(m != MAP_FAILED);
+		g_assert_cmpint(((char *)m)[0], ==, 'a');
+		munmap(m, 4096);
+	}
 
-	/* Opened before: its page cache could go stale, so the staged range
-	 * is refused; the rest works. */
-	assert_errno(pread(before, buf, 4096, 0), EBUSY);
-	assert_errno(pwrite(before, buf, 10, 0), EBUSY);
+	if (!pt) {
+		/* Opened before: its page cache could go stale, so the staged
+		 * range is refused; the rest works. */
+		assert_errno(pread(before, buf, 4096, 0), EBUSY);
+		assert_errno(pwrite(before, buf, 10, 0), EBUSY);
+	} else {
+		/* Opened before, through passthrough: the file itself, which
+		 * the next write-back of a changed page overwrites. */
+		g_assert_cmpint(pread(before, buf, 4096, 0), ==, 4096);
+		g_assert_cmpint(buf[0], ==, 'a');
+		memset(buf, 'Q', 10);
+		g_assert_cmpint(pwrite(before, buf, 10, 0), ==, 10);
+		g_assert_cmpint(count_not(b, 0, 10, 'Q'), ==, 0);
+		g_assert_cmpint(((char *)w->addr)[0], ==, 'Y');
+	}
 	g_assert_cmpint(pread(before, buf, 4096, LEN), ==, 4096);
 	g_assert_cmpint(buf[0], ==, 'a');
 
-	/* A private mapping copies the window's bytes; the page its fault
-	 * put in the page cache is dropped at once after (the daemon's
-	 * invalidation is asynchronous: wait for it), so older opens are
-	 * refused again rather than served that copy. */
 	m = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, after, 0);
 	g_assert_true(m != MAP_FAILED);
-	g_assert_cmpint(((char *)m)[0], ==, 'Y');
-	g_assert_cmpint(((char *)m)[10], ==, 'X');
-	munmap(m, 4096);
-	for (int i = 0; i < 500 && pread(before, buf, 4096, 0) >= 0; i++)
-		g_usleep(10000);
-	assert_errno(pread(before, buf, 4096, 0), EBUSY);
+	if (!pt) {
+		/* A private mapping copies the window's bytes; the page its
+		 * fault put in the page cache is dropped at once after (the
+		 * daemon's invalidation is asynchronous: wait for it), so
+		 * older opens are refused again rather than served that
+		 * copy. */
+		g_assert_cmpint(((char *)m)[0], ==, 'Y');
+		g_assert_cmpint(((char *)m)[10], ==, 'X');
+		munmap(m, 4096);
+		for (int i = 0; i < 500 && pread(before, buf, 4096, 0) >= 0; i++)
+			g_usleep(10000);
+		assert_errno(pread(before, buf, 4096, 0), EBUSY);
+	} else {
+		/* The file itself again. */
+		g_assert_cmpint(((char *)m)[0], ==, 'Q');
+		g_assert_cmpint(((char *)m)[10], ==, 'a');
+		munmap(m, 4096);
+	}
 
 	/* After the window: everyone reads the file, which has it all. */
 	g_assert_no_errno(pinfs_window_unmap(w));
@@ -486,6 +556,217 @@ static void test_coherence(void)
 	g_assert_cmpint(buf[99], ==, 'W');
 	close(before);
 	close(after);
+	close(fd);
+	pm_unmount(pm);
+}
+
+/* Mount with window=always and passthrough=auto; NULL (the test skipped)
+ * where passthrough is not in use. */
+static struct pm *mount_passthrough(void)
+{
+	struct pm *pm = pm_mount("window=always,passthrough=auto");
+
+	if (!pt_in_use(pm)) {
+		pm_unmount(pm);
+		pm_skip("FUSE passthrough is not in use on this mount");
+		return NULL;
+	}
+	return pm;
+}
+
+/* Another thread of this process: opens a file and stays until told. */
+struct opener {
+	const char *path;
+	int fd;
+	int ready[2], go[2];
+};
+
+static gpointer opener_thread(gpointer data)
+{
+	struct opener *o = data;
+	char c;
+
+	o->fd = open(o->path, O_RDWR);
+	if (write(o->ready[1], "r", 1) != 1 || read(o->go[0], &c, 1) != 1)
+		o->fd = -2;
+	return NULL;
+}
+
+/*
+ * A file already in passthrough mode, opened only by the holder's process
+ * (the leased descriptor, and one from another of its threads, still
+ * running when the window is asked for): the window
+ * is made; the device's bytes reach the file at each sync point; opens
+ * made while it exists read and write the window; when it ends, readers
+ * through passthrough read everything from the file.
+ */
+static void test_passthrough_holder(void)
+{
+	struct pm *pm = mount_passthrough();
+	g_autofree char *b = NULL, *p = NULL;
+	struct pinfs_window *w = NULL;
+	struct opener op = {0};
+	JsonParser *parser;
+	GThread *thread;
+	char buf[4096], c;
+	int fd, other, after;
+
+	if (!pm)
+		return;
+	b = pm_bpath(pm, "f");
+	p = pm_path(pm, "f");
+	make_file(b, 2 * LEN, 'a', 0);
+	fd = open(p, O_RDWR); /* no lease yet: passthrough */
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_no_errno(pipe(op.ready));
+	g_assert_no_errno(pipe(op.go));
+	op.path = p;
+	thread = g_thread_new("opener", opener_thread, &op);
+	g_assert_cmpint(read(op.ready[0], &c, 1), ==, 1);
+	other = op.fd;
+	g_assert_cmpint(other, >=, 0);
+	if (pt_files(pm) >= 0)
+		g_assert_cmpint(pt_files(pm), ==, 2);
+	g_assert_no_errno(pinfs_setlease(fd, PINFS_LEASE_READ, 0, 0, 0));
+	g_assert_no_errno(pinfs_window_map(fd, 0, LEN, 0, &w));
+	g_assert_cmpint(((char *)w->addr)[LEN - 1], ==, 'a');
+	g_assert_cmpint(write(op.go[1], "g", 1), ==, 1);
+	g_thread_join(thread);
+	g_assert_cmpint(op.fd, ==, other);
+	for (int i = 0; i < 2; i++) {
+		close(op.ready[i]);
+		close(op.go[i]);
+	}
+	if (have_control(pm)) {
+		JsonArray *a = list_windows(pm, &parser);
+
+		g_assert_cmpuint(json_array_get_length(a), ==, 1);
+		g_object_unref(parser);
+	}
+
+	/* The device writes; a sync puts its bytes in the file, where the
+	 * holder's passthrough descriptors read them. */
+	memset(w->addr, 'D', 2 * 4096);
+	g_assert_cmpint(count_not(b, 0, 4096, 'a'), ==, 0);
+	g_assert_no_errno(pinfs_window_sync(w));
+	g_assert_cmpint(count_not(b, 0, 2 * 4096, 'D'), ==, 0);
+	g_assert_cmpint(count_not(b, 2 * 4096, 2 * LEN - 2 * 4096, 'a'), ==, 0);
+	g_assert_cmpint(pread(other, buf, 4096, 4096), ==, 4096);
+	g_assert_cmpint(buf[4095], ==, 'D');
+
+	/* Opened while the window exists: through the daemon (still a
+	 * passthrough open for the kernel, which then has three). */
+	memset((char *)w->addr + 3 * 4096, 'E', 100);
+	after = open(p, O_RDWR);
+	g_assert_cmpint(after, >=, 0);
+	if (pt_files(pm) >= 0)
+		g_assert_cmpint(pt_files(pm), ==, 3);
+	g_assert_cmpint(pread(after, buf, 100, 3 * 4096), ==, 100);
+	g_assert_cmpint(buf[99], ==, 'E');
+	memset(buf, 'W', 100);
+	g_assert_cmpint(pwrite(after, buf, 100, 5 * 4096), ==, 100);
+	g_assert_cmpint(((char *)w->addr)[5 * 4096 + 99], ==, 'W');
+	g_assert_cmpint(count_not(b, 5 * 4096, 100, 'W'), ==, 0);
+
+	/* fsync from any descriptor, then the end of the window. */
+	g_assert_no_errno(fsync(after));
+	g_assert_cmpint(count_not(b, 3 * 4096, 100, 'E'), ==, 0);
+	memset((char *)w->addr + LEN - 4096, 'F', 4096);
+	g_assert_no_errno(pinfs_window_unmap(w));
+	g_assert_cmpint(pread(fd, buf, 4096, LEN - 4096), ==, 4096);
+	g_assert_cmpint(count_not(b, LEN - 4096, 4096, 'F'), ==, 0);
+	g_assert_cmpint(buf[0], ==, 'F');
+	g_assert_cmpint(buf[4095], ==, 'F');
+	g_assert_cmpint(size_of(b), ==, 2 * LEN);
+	close(after);
+	close(other);
+	close(fd);
+	pm_unmount(pm);
+}
+
+/*
+ * Another process has the file open through passthrough: no window
+ * (EBUSY, said in the daemon's log) until it closes it.  A process that
+ * opens it while the window exists reads the window.
+ */
+static void test_passthrough_other(void)
+{
+	struct pm *pm = mount_passthrough();
+	g_autofree char *b = NULL, *p = NULL, *log = NULL;
+	struct pinfs_window *w = NULL;
+	int go[2], ready[2], fd, st;
+	pid_t pid;
+	char c;
+
+	if (!pm)
+		return;
+	b = pm_bpath(pm, "f");
+	p = pm_path(pm, "f");
+	make_file(b, LEN, 'a', 0);
+	g_assert_no_errno(pipe(go));
+	g_assert_no_errno(pipe(ready));
+	fflush(stdout);
+	pid = fork();
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0) {
+		int o = open(p, O_RDWR);
+
+		close(go[1]);
+		if (o < 0 || write(ready[1], "r", 1) != 1)
+			_exit(1);
+		if (read(go[0], &c, 1) != 1) /* until told */
+			_exit(2);
+		_exit(0);
+	}
+	close(go[0]);
+	close(ready[1]);
+	g_assert_cmpint(read(ready[0], &c, 1), ==, 1);
+	fd = open_leased(pm, "f");
+	assert_errno(pinfs_window_map(fd, 0, LEN, 0, &w), EBUSY);
+	g_assert_null(w);
+	log = pm_daemon_log(pm);
+	g_assert_nonnull(strstr(log, "refused (EBUSY)"));
+	if (have_control(pm)) {
+		JsonParser *parser;
+
+		g_assert_cmpuint(json_array_get_length(list_windows(pm, &parser)), ==, 0);
+		g_object_unref(parser);
+	}
+	g_assert_cmpint(write(go[1], "g", 1), ==, 1);
+	g_assert_cmpint(WEXITSTATUS(wait_status(pid)), ==, 0);
+	close(go[1]);
+	close(ready[0]);
+
+	/* Closed: the release reaches the daemon in the background. */
+	for (int i = 0; i < 400 && pinfs_window_map(fd, 0, LEN, 0, &w) < 0; i++) {
+		g_assert_cmpint(errno, ==, EBUSY);
+		g_usleep(10000);
+	}
+	g_assert_nonnull(w);
+	memset(w->addr, 'N', 100);
+
+	/* Another process opening it now reads and writes the window. */
+	fflush(stdout);
+	pid = fork();
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0) {
+		char buf[100];
+		int o = open(p, O_RDWR);
+
+		if (o < 0 || pread(o, buf, 100, 0) != 100 || buf[99] != 'N')
+			_exit(1);
+		memset(buf, 'O', 10);
+		if (pwrite(o, buf, 10, 200) != 10)
+			_exit(2);
+		_exit(0);
+	}
+	st = wait_status(pid);
+	g_assert_true(WIFEXITED(st));
+	g_assert_cmpint(WEXITSTATUS(st), ==, 0);
+	g_assert_cmpint(((char *)w->addr)[209], ==, 'O');
+	g_assert_no_errno(pinfs_window_unmap(w));
+	g_assert_cmpint(count_not(b, 0, 100, 'N'), ==, 0);
+	g_assert_cmpint(count_not(b, 200, 10, 'O'), ==, 0);
 	close(fd);
 	pm_unmount(pm);
 }
@@ -662,6 +943,8 @@ int main(int argc, char **argv)
 	pm_add_test("/window/holder-killed", test_holder_killed);
 	pm_add_test("/window/holder-killed-idle", test_holder_killed_idle);
 	pm_add_test("/window/coherence", test_coherence);
+	pm_add_test("/window/passthrough-holder", test_passthrough_holder);
+	pm_add_test("/window/passthrough-other", test_passthrough_other);
 	pm_add_test("/window/limits", test_limits);
 	pm_add_test("/window/preload-iouring", test_preload_iouring);
 	return g_test_run();
