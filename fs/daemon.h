@@ -86,6 +86,10 @@ struct pinfs_inode {
 	 * direct I/O), struct pinfs_file; also under passthrough_lock.  A
 	 * staging window needs them all to be its holder's (window.c). */
 	GList *pt_bypass;
+	/* Set once the inode entered passthrough mode, never cleared: its
+	 * mappings may be the backing file's, whose pages a device may have
+	 * pinned (layout.c asks the pinfs_dma module about those too). */
+	atomic_bool pt_used;
 	/* The daemon thread now opening this file as a write-back guard
 	 * (wbguard.c), 0 for none: its open is marked pinfs_file.wb_guard. */
 	atomic_int guard_tid;

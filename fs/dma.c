@@ -232,8 +232,8 @@ static void lost(struct dma *d, int err)
  * mount never looks busy to umount.  The device is not kept open either,
  * so that the module can be unloaded.
  */
-uint64_t dma_pinned_bytes(struct dma *d, ino_t ino, uint64_t off, uint64_t len,
-			  bool must_know)
+uint64_t dma_pinned_bytes(struct dma *d, ino_t ino, int backing_fd, uint64_t off,
+			  uint64_t len, bool must_know)
 {
 	const uint64_t unknown = must_know ? (uint64_t)sysconf(_SC_PAGESIZE) : 0;
 	struct pinfs_dma_query q;
@@ -264,6 +264,21 @@ uint64_t dma_pinned_bytes(struct dma *d, ino_t ino, uint64_t off, uint64_t len,
 		bytes = 0; /* not in the inode cache: no cached page, no pin */
 	else
 		err = errno;
+	if (!err && backing_fd >= 0) {
+		/* The backing file's own pages, which mappings of a file in
+		 * passthrough mode map: ino 0 asks about fd's inode. */
+		memset(&q, 0, sizeof(q));
+		q.size = sizeof(q);
+		q.fd = backing_fd;
+		q.offset = off;
+		q.len = len == LT_LEN_EOF ? 0 : len;
+		if (ioctl(dev, PINFS_DMA_IOC_QUERY, &q) == 0) {
+			bytes += q.pinned * (uint64_t)sysconf(_SC_PAGESIZE);
+		} else {
+			err = errno;
+			bytes = unknown;
+		}
+	}
 	close(root);
 	close(dev);
 	if (err)

@@ -53,14 +53,16 @@ bool dma_watched(struct dma *d);
  */
 bool dma_recheck(struct dma *d);
 /*
- * Bytes of [off, off+len) (len LT_LEN_EOF: to the end) of the backing
- * inode ino that a device has pinned.  If the module cannot be asked,
- * 0, or, when must_know (dma_module=require and a file that may be mapped
- * shared), one page: "may be pinned", so the change waits until it can be
- * told.
+ * Bytes of [off, off+len) (len LT_LEN_EOF: to the end) of the file whose
+ * FUSE inode is ino that a device has pinned: pages of the FUSE inode, and
+ * with backing_fd >= 0 (a descriptor of the backing file, O_PATH will do)
+ * those of the backing inode as well, where mappings of a file in FUSE
+ * passthrough mode pin.  If the module cannot be asked, 0, or, when
+ * must_know (dma_module=require and a file that may be mapped shared), one
+ * page: "may be pinned", so the change waits until it can be told.
  */
-uint64_t dma_pinned_bytes(struct dma *d, ino_t ino, uint64_t off, uint64_t len,
-			  bool must_know);
+uint64_t dma_pinned_bytes(struct dma *d, ino_t ino, int backing_fd, uint64_t off,
+			  uint64_t len, bool must_know);
 /* Any thread, after a change was parked: poll until none is. */
 void dma_start_poll(struct dma *d);
 /* The state, for the control channel. */

@@ -35,6 +35,7 @@
 
 #include "daemon.h"
 #include "mountinfo.h"
+#include "passthrough.h"
 #include "perm.h"
 
 static guint inode_hash(gconstpointer p)
@@ -284,6 +285,7 @@ static void tomb_drop(struct pinfs *fs, struct pinfs_inode *inode)
 	g_queue_delete_link(&fs->tombs, inode->tomb_link);
 	inode->tomb_link = NULL;
 	inode_unlist(fs, inode);
+	passthrough_inode_gone(fs, inode);
 	inode_free(inode);
 }
 
@@ -607,6 +609,7 @@ void inode_forget(struct pinfs *fs, struct pinfs_inode *inode, uint64_t n)
 		retired_free(inode);
 	if (inode->nlookup == 0 && !tomb_make(fs, inode)) {
 		inode_unlist(fs, inode);
+		passthrough_inode_gone(fs, inode);
 		gone = true;
 	}
 	pthread_mutex_unlock(&fs->inode_lock);

@@ -40,6 +40,7 @@
 #include "events.h"
 #include "leaselog.h"
 #include "notify.h"
+#include "passthrough.h"
 #include "pinfs_abi.h"
 #include "proc.h"
 #include "wbguard.h"
@@ -731,9 +732,10 @@ static void on_file_active(void *arg, uint64_t ino, bool active)
 	atomic_store_explicit(&inode->lease_active, active, memory_order_relaxed);
 }
 
-/* Rule 11 for pins nobody registered: ask the pinfs_dma module.  With
- * dma_module=require, a file that may be mapped waits while it cannot
- * be asked. */
+/* Rule 11 for pins nobody registered: ask the pinfs_dma module, about the
+ * backing file's pages too where mappings of the file may be the backing
+ * file's (passthrough.c).  With dma_module=require, a file that may be
+ * mapped waits while it cannot be asked. */
 static uint64_t on_unregistered_pins(void *arg, uint64_t ino, uint64_t off, uint64_t len)
 {
 	struct layout *l = arg;
@@ -741,7 +743,9 @@ static uint64_t on_unregistered_pins(void *arg, uint64_t ino, uint64_t off, uint
 	bool must_know = l->fs->cfg.dma_require &&
 			 atomic_load_explicit(&inode->rw_opens, memory_order_relaxed);
 
-	return dma_pinned_bytes(l->dma, inode->ino, off, len, must_know);
+	int backing_fd = passthrough_maps_backing(l->fs, inode) ? inode->fd : -1;
+
+	return dma_pinned_bytes(l->dma, inode->ino, backing_fd, off, len, must_know);
 }
 
 /* ---- start and stop ---- */

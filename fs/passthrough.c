@@ -51,10 +51,26 @@
  * thread's effective set, so the kernel's writes through them respect disk
  * quotas and reserved blocks like an ordinary user's.
  *
+ * Pins of a passthrough mapping: mmap() of a file in passthrough mode maps
+ * the backing file, so a device that pins such a mapping pins the backing
+ * file's pages, not the FUSE inode's.  The pinfs_dma module is kept from
+ * seeing no pin by refusing passthrough while it is loaded (above); a file
+ * that entered passthrough mode before the module came is marked
+ * (pt_used), and the pin check asks the module about its backing inode too
+ * (layout.c).  The mark lives as long as the daemon's inode; when that is
+ * freed the backing file is remembered here (gone), so that the inode made
+ * for it later is marked again, up to GONE_MAX files, after which every
+ * file's backing inode is asked about (gone_all).
+ *
  * Locking: passthrough.lock protects every inode's pt_backing, pt_opens,
- * cached_opens and pt_bypass, and the counts below; it is taken on open and release only
+ * cached_opens and pt_bypass, and the counts below; it is taken on open
+ * and release only
  * (never on the read or write path), and not at all with passthrough off.
- * It is held over the registration ioctl, which takes no daemon lock.
+ * It is not held over the registration ioctl: an open registers the
+ * backing file first and then, under the lock, either installs the id or,
+ * when another open of the inode decided meanwhile, closes it again.
+ * gone_lock protects gone; it is taken only when an inode that was in
+ * passthrough mode is freed, and by the pin check while gone is not empty.
  */
 #ifndef G_LOG_DOMAIN
 #define G_LOG_DOMAIN "pinfs"
@@ -98,7 +114,35 @@ struct passthrough {
 	uint64_t opens; /* passthrough opens since the mount; under lock */
 	uint64_t files; /* open files in passthrough mode now; under lock */
 	bool told_loop; /* the stack-depth refusal was logged; under lock */
+	/* Backing files (dev, ino) of freed inodes that were in passthrough
+	 * mode; see the top. */
+	pthread_mutex_t gone_lock;
+	GHashTable *gone;	/* of struct dev_ino, under gone_lock */
+	atomic_uint gone_count; /* its size, read without the lock */
+	atomic_bool gone_all;	/* gone overflowed: ask for every file */
 };
+
+/* Files remembered in passthrough.gone at most. */
+#define GONE_MAX 65536
+
+struct dev_ino {
+	dev_t dev;
+	ino_t ino;
+};
+
+static guint dev_ino_hash(gconstpointer p)
+{
+	const struct dev_ino *k = p;
+
+	return g_int64_hash(&k->ino) ^ (guint)k->dev;
+}
+
+static gboolean dev_ino_equal(gconstpointer a, gconstpointer b)
+{
+	const struct dev_ino *x = a, *y = b;
+
+	return x->dev == y->dev && x->ino == y->ino;
+}
 
 /* Does this thread have cap in its effective set? */
 static bool have_cap(int cap)
@@ -117,6 +161,8 @@ void passthrough_init(struct pinfs *fs)
 	const char *why = "in use";
 
 	pthread_mutex_init(&pt->lock, NULL);
+	pthread_mutex_init(&pt->gone_lock, NULL);
+	pt->gone = g_hash_table_new_full(dev_ino_hash, dev_ino_equal, g_free, NULL);
 	pt->devfd = fuse_session_fd(fs->se);
 	if (!fs->cfg.passthrough)
 		why = "off (passthrough=off)";
@@ -139,6 +185,8 @@ void passthrough_free(struct pinfs *fs)
 	if (!fs->pt)
 		return;
 	pthread_mutex_destroy(&fs->pt->lock);
+	pthread_mutex_destroy(&fs->pt->gone_lock);
+	g_hash_table_destroy(fs->pt->gone);
 	g_free(fs->pt);
 	fs->pt = NULL;
 }
@@ -154,7 +202,6 @@ static void pt_give_up(struct passthrough *pt, const char *why, int err)
 /*
  * Register fd's file as a backing file: its id (> 0), or -errno.  The id's
  * credentials are this thread's, without CAP_SYS_RESOURCE (see the top).
- * Called with pt->lock.
  */
 static int register_backing(struct passthrough *pt, int fd)
 {
@@ -194,7 +241,9 @@ static bool dma_module_present(struct pinfs *fs)
 	return !fs->leases && access(PINFS_DMA_DEVICE, F_OK) == 0;
 }
 
-/* May this open put its inode in passthrough mode?  See the top. */
+/* May this open put its inode in passthrough mode, as far as the inode's
+ * state tells?  See the top.  Called with pt->lock, before and after the
+ * registration. */
 static bool may_start(struct pinfs *fs, struct pinfs_file *pf, struct fuse_file_info *fi)
 {
 	struct pinfs_inode *inode = pf->inode;
@@ -203,40 +252,60 @@ static bool may_start(struct pinfs *fs, struct pinfs_file *pf, struct fuse_file_
 	       !atime_open_flags(false) &&
 	       !atomic_load_explicit(&inode->setid, memory_order_relaxed) &&
 	       !atomic_load_explicit(&inode->windows, memory_order_relaxed) &&
-	       !layout_keep_cache(fs, inode) && !dma_module_present(fs);
+	       !layout_keep_cache(fs, inode);
 }
 
-void passthrough_open(struct pinfs *fs, struct pinfs_file *pf, struct fuse_file_info *fi,
-		      bool create)
+/* A registration failed with -id: give up on EPERM, log ELOOP (a backing
+ * file on a stacking filesystem) once.  Called with pt->lock. */
+static void registration_failed(struct passthrough *pt, int id)
+{
+	if (id == -EPERM) {
+		pt_give_up(pt, "the kernel refused a backing file", EPERM);
+	} else if (!pt->told_loop) {
+		pt->told_loop = true;
+		g_message("passthrough: not for some files: %s", g_strerror(-id));
+	}
+}
+
+/*
+ * The backing id for pf's open: the inode's, if it is in passthrough mode;
+ * else a new one, if the inode may enter it (registered without the lock,
+ * see the top); else 0.  Counts the open in either mode.
+ */
+static int choose_mode(struct pinfs *fs, struct pinfs_file *pf, struct fuse_file_info *fi)
 {
 	struct passthrough *pt = fs->pt;
 	struct pinfs_inode *inode = pf->inode;
-	int id = 0;
+	int id = 0, mine = 0;
 
-	if (!pt || !atomic_load_explicit(&pt->on, memory_order_relaxed))
-		return;
 	pthread_mutex_lock(&pt->lock);
 	pf->pt_counted = true;
+	id = inode->pt_backing;
+	if (id || !atomic_load(&pt->on) || !may_start(fs, pf, fi))
+		goto out;
+	pthread_mutex_unlock(&pt->lock);
+
+	/* dma_module_present: an access() at most, outside the lock too. */
+	if (!dma_module_present(fs))
+		mine = register_backing(pt, pf->fd);
+
+	pthread_mutex_lock(&pt->lock);
+	if (mine < 0)
+		registration_failed(pt, mine);
+	id = inode->pt_backing; /* another open decided meanwhile? */
+	if (!id && mine > 0 && atomic_load(&pt->on) && may_start(fs, pf, fi)) {
+		id = inode->pt_backing = mine;
+		mine = 0;
+		atomic_store_explicit(&inode->pt_used, true, memory_order_relaxed);
+	}
+out:
 	/* A window made since fill_open_reply looked: this open must reach
 	 * the daemon too (window.c counts the window before it asks
-	 * passthrough_window_check, which takes this lock). */
+	 * passthrough_window_check, which takes this lock; so this look and
+	 * the pt_bypass entry below are one step for it). */
 	if (atomic_load(&inode->windows)) {
 		fi->direct_io = 1;
 		pf->direct_io = true;
-	}
-	if (inode->pt_backing) {
-		id = inode->pt_backing;
-	} else if (atomic_load(&pt->on) && may_start(fs, pf, fi)) {
-		id = register_backing(pt, pf->fd);
-		if (id == -EPERM) {
-			pt_give_up(pt, "the kernel refused a backing file", EPERM);
-		} else if (id < 0 && !pt->told_loop) {
-			/* ELOOP: the backing file is on a stacking filesystem. */
-			pt->told_loop = true;
-			g_message("passthrough: not for some files: %s", g_strerror(-id));
-		}
-		if (id > 0)
-			inode->pt_backing = id;
 	}
 	if (id > 0) {
 		inode->pt_opens++;
@@ -249,7 +318,21 @@ void passthrough_open(struct pinfs *fs, struct pinfs_file *pf, struct fuse_file_
 		inode->cached_opens++;
 	}
 	pthread_mutex_unlock(&pt->lock);
-	if (!pf->passthrough)
+	if (mine > 0)
+		unregister_backing(pt, mine);
+	return id;
+}
+
+void passthrough_open(struct pinfs *fs, struct pinfs_file *pf, struct fuse_file_info *fi,
+		      bool create)
+{
+	struct passthrough *pt = fs->pt;
+	int id;
+
+	if (!pt || !atomic_load_explicit(&pt->on, memory_order_relaxed))
+		return;
+	id = choose_mode(fs, pf, fi);
+	if (id <= 0)
 		return;
 	/* The kernel refuses FOPEN_KEEP_CACHE with passthrough; it drops the
 	 * FUSE page cache on open, which the checks above allow. */
@@ -331,4 +414,56 @@ void passthrough_status(struct pinfs *fs, char *why, size_t len, uint64_t *files
 	*files = pt->files;
 	*opens = pt->opens;
 	pthread_mutex_unlock(&pt->lock);
+}
+
+void passthrough_inode_gone(struct pinfs *fs, struct pinfs_inode *inode)
+{
+	struct passthrough *pt = fs->pt;
+	struct dev_ino *k;
+
+	if (!pt || !atomic_load_explicit(&inode->pt_used, memory_order_relaxed) ||
+	    atomic_load(&pt->gone_all))
+		return;
+	k = g_new(struct dev_ino, 1);
+	k->dev = inode->dev;
+	k->ino = inode->ino;
+	pthread_mutex_lock(&pt->gone_lock);
+	if (g_hash_table_size(pt->gone) >= GONE_MAX) {
+		/* Too many to remember: from now on every file counts. */
+		atomic_store(&pt->gone_all, true);
+		g_hash_table_remove_all(pt->gone);
+		g_free(k);
+		g_message("passthrough: more than %d files that were in passthrough mode "
+			  "were forgotten; pin checks ask about every file's backing "
+			  "inode from now on",
+			  GONE_MAX);
+	} else {
+		g_hash_table_add(pt->gone, k);
+	}
+	atomic_store(&pt->gone_count, g_hash_table_size(pt->gone));
+	pthread_mutex_unlock(&pt->gone_lock);
+}
+
+bool passthrough_maps_backing(struct pinfs *fs, struct pinfs_inode *inode)
+{
+	struct passthrough *pt = fs->pt;
+	struct dev_ino k = {inode->dev, inode->ino};
+	bool was;
+
+	if (atomic_load_explicit(&inode->pt_used, memory_order_relaxed))
+		return true;
+	if (!pt || inode->type != S_IFREG)
+		return false;
+	if (atomic_load(&pt->gone_all))
+		return true;
+	if (!atomic_load(&pt->gone_count))
+		return false;
+	pthread_mutex_lock(&pt->gone_lock);
+	/* Found: the mark moves back to the inode. */
+	was = g_hash_table_remove(pt->gone, &k);
+	atomic_store(&pt->gone_count, g_hash_table_size(pt->gone));
+	pthread_mutex_unlock(&pt->gone_lock);
+	if (was)
+		atomic_store_explicit(&inode->pt_used, true, memory_order_relaxed);
+	return was;
 }

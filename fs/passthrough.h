@@ -34,6 +34,17 @@ void passthrough_release(struct pinfs *fs, struct pinfs_file *pf);
 int passthrough_window_check(struct pinfs *fs, struct pinfs_inode *inode,
 			     struct pinfs_file *pf, pid_t holder, pid_t *other);
 
+/* The daemon is about to free inode (forgotten, no tombstone kept): if it
+ * was in passthrough mode, remember its backing file (see
+ * passthrough_maps_backing).  Called with the inode table's lock. */
+void passthrough_inode_gone(struct pinfs *fs, struct pinfs_inode *inode);
+
+/* May mappings of inode map its backing file (it is or was in passthrough
+ * mode, under this or an earlier daemon inode of the same file)?  Then a
+ * device's pins of it are pins of the backing file's pages.  One relaxed
+ * load for a file that never was; for the pin check (layout.c). */
+bool passthrough_maps_backing(struct pinfs *fs, struct pinfs_inode *inode);
+
 /* For pinfsctl status: "in use" or "off (why)", open files in passthrough
  * mode now, passthrough opens since the mount. */
 void passthrough_status(struct pinfs *fs, char *why, size_t len, uint64_t *files,

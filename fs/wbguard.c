@@ -216,7 +216,8 @@ static gboolean on_poll(gpointer data)
 
 		if (!atomic_load_explicit(&gd->inode->lease_active,
 					  memory_order_relaxed) &&
-		    dma_pinned_bytes(g->dma, gd->inode->ino, 0, LT_LEN_EOF, false) == 0)
+		    dma_pinned_bytes(g->dma, gd->inode->ino, -1, 0, LT_LEN_EOF, false) ==
+			0)
 			gone = g_list_prepend(gone, gd);
 	}
 	g_mutex_lock(&g->lock);
@@ -253,8 +254,8 @@ static void opener_run(gpointer data, gpointer user_data)
 {
 	struct wbguard *g = user_data;
 	struct guard *gd = data;
-	bool want = gd->leased ||
-		    dma_pinned_bytes(g->dma, gd->inode->ino, 0, LT_LEN_EOF, false) > 0;
+	bool want = gd->leased || dma_pinned_bytes(g->dma, gd->inode->ino, -1, 0,
+						   LT_LEN_EOF, false) > 0;
 	int fd = want ? open_on_mount(g, gd->inode) : -1;
 	int err = errno;
 

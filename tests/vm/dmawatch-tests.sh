@@ -21,6 +21,10 @@
 #  - insmod: both mounts report the module (status and log) without a
 #    restart; an unmodified program pins a mapping with no lease, and a
 #    truncate (": > FILE") waits, parked pins-only, until it unpins;
+#  - the same for a file held open since before insmod: with FUSE
+#    passthrough (a kernel that offers it, passthrough not off) that file
+#    stays in passthrough mode, its mapping is the backing file's, and the
+#    pin is one of the backing file's pages;
 #  - a mount made while the module is loaded says so, and protects the
 #    same way (and an RDMA registration with soft-RoCE, where the kernel
 #    allows it);
@@ -192,6 +196,12 @@ lease_then_module() {
 	sed 's/^/# lease holder: /' "$d/lease.out"
 }
 
+# pt_files MNT: passthrough's "files" count in pinfsctl status --json.
+pt_files() {
+	"$PINFSCTL" --json status "$1" |
+		sed -n 's/.*"passthrough":{[^}]*"files":\([0-9]*\).*/\1/p'
+}
+
 # truncate_errno FILE: run coreutils truncate -s 0, print its stderr
 truncate_err() { truncate -s 0 "$1" 2>&1 >/dev/null; }
 
@@ -226,6 +236,19 @@ mkfile "$d/req/closed"
 check "require, no module: a file nobody has open is truncated" \
 	truncate -s 0 "$d/req/closed"
 
+# A file open since before the module came (in passthrough mode where the
+# mount uses it): opens made after insmod join that mode.
+mkfile "$d/auto/pt-before"
+sleep 1000 3<"$d/auto/pt-before" &
+pt_holder=$!
+sleep 0.3
+pt_in_use=0
+grep -q "passthrough: in use" "$d/auto.log" && pt_in_use=1
+note "passthrough in use on auto: $pt_in_use; files open through it: $(pt_files "$d/auto")"
+if [ $pt_in_use = 1 ]; then
+	check "pt-before: the file held open is in passthrough mode" test "$(pt_files "$d/auto")" -ge 1
+fi
+
 # ---- module loaded after the mount ----
 if [ -n "${PINFS_PIN:-}" ]; then
 	lease_then_module
@@ -237,6 +260,12 @@ check "require: status says watched after insmod" status_is "$d/req" true
 "$PINFSCTL" status "$d/auto" | sed 's/^/# /'
 check "the daemon logged the module's arrival" grep -q "undeclared DMA pins are watched from now on" "$d/auto.log"
 pin_then_truncate loaded-after "$d/auto" "$DMA_HOLD"
+if [ $pt_in_use = 1 ]; then
+	check "pt-before: still in passthrough mode after insmod" test "$(pt_files "$d/auto")" -ge 1
+fi
+pin_then_truncate pt-before "$d/auto" "$DMA_HOLD"
+kill $pt_holder
+wait $pt_holder 2>/dev/null
 check "require, module loaded: the open file is truncated" truncate -s 0 "$d/req/open"
 kill $holder
 wait $holder 2>/dev/null
@@ -283,7 +312,8 @@ chmod 0666 /dev/fuse
 chmod 0755 "$d"
 mkdir "$d/tmpfs/user" "$d/user"
 chown $u:$u "$d/tmpfs/user" "$d/user"
-"${as[@]}" "$PINFS_BIN" -f -o timeout=3600,break_time=30 "$d/tmpfs/user" "$d/user" \
+"${as[@]}" "$PINFS_BIN" -f -o ${PINFS_TEST_OPTS:+$PINFS_TEST_OPTS,}timeout=3600,break_time=30 \
+	"$d/tmpfs/user" "$d/user" \
 	2>"$d/user.log" &
 pids+=($!)
 for i in $(seq 100); do
