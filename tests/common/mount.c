@@ -382,16 +382,17 @@ struct pm *pm_mount_spec(const struct pm_spec *spec)
 			g_ptr_array_add(argv, g_strdup(wrap[i]));
 	g_ptr_array_add(argv, g_strdup(bin));
 	g_ptr_array_add(argv, g_strdup("-f"));
-	if (opts && *opts) {
-		g_ptr_array_add(argv, g_strdup("-o"));
-		g_ptr_array_add(argv, g_strdup(opts));
-	}
 	/* PINFS_TEST_OPTS, e.g. "writeback_cache", is added to every pinfs
-	 * mount (not to the peers that take source=). */
+	 * mount (not to the peers that take source=), before the test's own
+	 * options: an option the test names itself (passthrough=off) wins. */
 	if (g_getenv("PINFS_TEST_OPTS") && *g_getenv("PINFS_TEST_OPTS") &&
 	    !spec->source_opt) {
 		g_ptr_array_add(argv, g_strdup("-o"));
 		g_ptr_array_add(argv, g_strdup(g_getenv("PINFS_TEST_OPTS")));
+	}
+	if (opts && *opts) {
+		g_ptr_array_add(argv, g_strdup("-o"));
+		g_ptr_array_add(argv, g_strdup(opts));
 	}
 	for (size_t i = 0; extra_args && extra_args[i]; i++)
 		g_ptr_array_add(argv, g_strdup(extra_args[i]));

@@ -15,9 +15,10 @@ declare -A pinfs_pid
 # $d/NAME, its stderr in $d/NAME.log.  Waits up to 10 s for the mount to
 # show in /proc/self/mounts; fails with the daemon's log on stderr when it
 # does not.  $PINFS_TEST_OPTS (as on the host, e.g. passthrough=auto) is
-# added to every mount.
+# added to every mount, before OPTIONS: an option the script names itself
+# wins.
 mount_pinfs() {
-	local name=$1 opts=$2${PINFS_TEST_OPTS:+,$PINFS_TEST_OPTS} i
+	local name=$1 opts=${PINFS_TEST_OPTS:+$PINFS_TEST_OPTS,}$2 i
 	mkdir "$d/tmpfs/$name" "$d/$name"
 	"$PINFS_BIN" -f -o "$opts" "$d/tmpfs/$name" "$d/$name" 2>"$d/$name.log" &
 	pids+=($!)
