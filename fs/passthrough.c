@@ -367,17 +367,20 @@ void passthrough_release(struct pinfs *fs, struct pinfs_file *pf)
 }
 
 int passthrough_window_check(struct pinfs *fs, struct pinfs_inode *inode,
-			     struct pinfs_file *pf, pid_t holder, pid_t *other)
+			     struct pinfs_file *pf, pid_t holder, pid_t *other,
+			     bool *mode)
 {
 	struct passthrough *pt = fs->pt;
 	GArray *tids;
 	int err = 0;
 
 	*other = 0;
+	*mode = false;
 	if (!pt)
 		return 0;
 	tids = g_array_new(FALSE, FALSE, sizeof(pid_t));
 	pthread_mutex_lock(&pt->lock);
+	*mode = inode->pt_backing != 0;
 	for (GList *l = inode->pt_bypass; l; l = l->next) {
 		struct pinfs_file *o = l->data;
 

@@ -28,11 +28,13 @@ void passthrough_release(struct pinfs *fs, struct pinfs_file *pf);
  * open file pf?  0 if every open of inode whose reads and writes bypass the
  * daemon (a passthrough open that is not direct I/O) is pf or was opened
  * by a thread of holder; else EBUSY, with *other the thread that opened
- * one that is not (0: unknown).  The caller has counted the window in
- * inode->windows first, so that opens made from here on are direct I/O.
+ * one that is not (0: unknown).  *mode: is the inode in passthrough mode?
+ * The caller has counted the window in inode->windows first, so that
+ * opens made from here on are direct I/O.
  */
 int passthrough_window_check(struct pinfs *fs, struct pinfs_inode *inode,
-			     struct pinfs_file *pf, pid_t holder, pid_t *other);
+			     struct pinfs_file *pf, pid_t holder, pid_t *other,
+			     bool *mode);
 
 /* The daemon is about to free inode (forgotten, no tombstone kept): if it
  * was in passthrough mode, remember its backing file (see

@@ -484,13 +484,14 @@ static int fill_window(struct window *win)
  * file without the daemon, which cannot keep them coherent with a window;
  * the kernel keeps such open files in that mode until they close.  So a
  * window is made only if every such open of the file is the holder's own
- * (docs/dma.md says what they then see).  0 or EBUSY.
+ * (docs/dma.md says what they then see).  0 or EBUSY; *mode: is the file
+ * in passthrough mode?
  */
 static int passthrough_ok(struct pinfs *fs, struct pinfs_inode *inode,
-			  struct pinfs_file *pf, pid_t pid)
+			  struct pinfs_file *pf, pid_t pid, bool *mode)
 {
 	pid_t other;
-	int err = passthrough_window_check(fs, inode, pf, pid, &other);
+	int err = passthrough_window_check(fs, inode, pf, pid, &other, mode);
 
 	if (err && other > 0)
 		g_message("window for pid %d refused (EBUSY): thread %d of another "
@@ -513,6 +514,7 @@ static int window_map(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_fi
 	struct window *win;
 	struct lt_status st;
 	uint64_t len, lend;
+	bool pt_mode;
 	int err;
 
 	if (io->flags & ~PINFS_WINDOW_FLAGS_ALL || io->length == 0 ||
@@ -543,7 +545,7 @@ static int window_map(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_fi
 		return EPERM;
 	/* A first look, so that a refusal costs nothing; the check that
 	 * counts is made as the window is attached. */
-	err = passthrough_ok(fs, inode, pf, pid);
+	err = passthrough_ok(fs, inode, pf, pid, &pt_mode);
 	if (err)
 		return err;
 
@@ -610,7 +612,7 @@ static int window_map(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_fi
 		 * the check sees every open that bypasses the daemon.  If it
 		 * refuses, the opens made meanwhile stay direct I/O. */
 		atomic_fetch_add(&inode->windows, 1);
-		err = passthrough_ok(fs, inode, pf, pid);
+		err = passthrough_ok(fs, inode, pf, pid, &pt_mode);
 		if (err)
 			atomic_fetch_sub(&inode->windows, 1);
 	}
@@ -628,8 +630,9 @@ static int window_map(fuse_req_t req, struct pinfs_inode *inode, struct pinfs_fi
 	drop_kernel_cache(fs, inode, win->off, len);
 	io->window_id = win->id;
 	io->length = len;
-	g_message("window %" PRIu64 ": pid %d range %" PRIu64 "+%" PRIu64, win->id,
-		  (int)pid, win->off, len);
+	g_message("window %" PRIu64 ": pid %d range %" PRIu64 "+%" PRIu64 "%s", win->id,
+		  (int)pid, win->off, len,
+		  pt_mode ? " (the file is in FUSE passthrough mode)" : "");
 	return 0;
 fail:
 	if (win->map != MAP_FAILED)

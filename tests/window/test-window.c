@@ -603,7 +603,7 @@ static gpointer opener_thread(gpointer data)
 static void test_passthrough_holder(void)
 {
 	struct pm *pm = mount_passthrough();
-	g_autofree char *b = NULL, *p = NULL;
+	g_autofree char *b = NULL, *p = NULL, *log = NULL;
 	struct pinfs_window *w = NULL;
 	struct opener op = {0};
 	JsonParser *parser;
@@ -630,6 +630,8 @@ static void test_passthrough_holder(void)
 	g_assert_no_errno(pinfs_setlease(fd, PINFS_LEASE_READ, 0, 0, 0));
 	g_assert_no_errno(pinfs_window_map(fd, 0, LEN, 0, &w));
 	g_assert_cmpint(((char *)w->addr)[LEN - 1], ==, 'a');
+	log = pm_daemon_log(pm);
+	g_assert_nonnull(strstr(log, "(the file is in FUSE passthrough mode)"));
 	g_assert_cmpint(write(op.go[1], "g", 1), ==, 1);
 	g_thread_join(thread);
 	g_assert_cmpint(op.fd, ==, other);

@@ -168,6 +168,20 @@ done
 killed always "$d/always" rdma
 killed always "$d/always" iouring
 
+# With FUSE passthrough in use (PINFS_TEST_OPTS=passthrough=auto), the demo
+# opened its file before taking its lease: every window was made on a file
+# in passthrough mode.
+for m in auto always; do
+	grep -q "passthrough: in use" "$d/$m.log" || continue
+	made=$(grep -c "window [0-9]*: pid" "$d/$m.log")
+	inpt=$(grep -c "window [0-9]*: pid .*(the file is in FUSE passthrough mode)" "$d/$m.log")
+	if [ "$made" -gt 0 ] && [ "$made" -eq "$inpt" ]; then
+		ok "$m: all $made windows made on files in FUSE passthrough mode"
+	else
+		not_ok "$m: $inpt of $made windows on files in FUSE passthrough mode" "$d/$m.log"
+	fi
+done
+
 echo "1..$n"
 unmount_pinfs auto always never
 umount "$d/ext4" 2>/dev/null
