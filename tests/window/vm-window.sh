@@ -170,13 +170,17 @@ killed always "$d/always" iouring
 
 # With FUSE passthrough in use (PINFS_TEST_OPTS=passthrough=auto), the demo
 # opened its file before taking its lease: every window was made on a file
-# in passthrough mode.
+# in passthrough mode, unless the daemon keeps files out of that mode
+# while the pinfs_dma module watches pins (docs/design.md, "Reads").
 for m in auto always; do
 	grep -q "passthrough: in use" "$d/$m.log" || continue
 	made=$(grep -c "window [0-9]*: pid" "$d/$m.log")
 	inpt=$(grep -c "window [0-9]*: pid .*(the file is in FUSE passthrough mode)" "$d/$m.log")
 	if [ "$made" -gt 0 ] && [ "$made" -eq "$inpt" ]; then
 		ok "$m: all $made windows made on files in FUSE passthrough mode"
+	elif [ "$made" -gt 0 ] && [ "$inpt" -eq 0 ] &&
+		grep -q "undeclared DMA pins are watched" "$d/$m.log"; then
+		ok "$m: windows on files in FUSE passthrough mode # SKIP the pinfs_dma module is loaded: the files stayed in cached mode"
 	else
 		not_ok "$m: $inpt of $made windows on files in FUSE passthrough mode" "$d/$m.log"
 	fi
