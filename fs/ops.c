@@ -304,11 +304,19 @@ static int setattr_make(fuse_req_t req, struct pinfs_inode *inode, struct stat *
 	proc_path(path, inode->fd);
 	if (!(valid & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID |
 		       FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
-		       FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)) &&
-	    S_ISREG(inode->type)) {
-		err = perm_kill_chown(req, inode); /* chown(f, -1, -1) */
-		if (err)
+		       FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW))) {
+		/* chown(f, -1, -1): the caller's set-ID bits to kill, and the
+		 * backing file's own chown for its ctime, as on ext4. */
+		if (S_ISREG(inode->type)) {
+			err = perm_kill_chown(req, inode);
+			if (err)
+				goto out;
+		}
+		if (fchownat(inode->fd, "", (uid_t)-1, (gid_t)-1,
+			     AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+			err = errno;
 			goto out;
+		}
 	}
 	if (valid & FUSE_SET_ATTR_MODE) {
 		if ((pf ? fchmod(pf->fd, attr->st_mode) : chmod(path, attr->st_mode)) <

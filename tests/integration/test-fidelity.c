@@ -623,6 +623,55 @@ static int act_owner_rules(void *dir)
 	return outcome(&acc, 3, chown(f, (uid_t)-1, (gid_t)-1)); /* kills nothing */
 }
 
+/* One node of each kind, UID_A's. */
+static void setup_nodes(const char *dir)
+{
+	g_autofree char *p = at(dir, "p"), *l = at(dir, "l");
+
+	make_file(dir, "f", 10, 0644, UID_A, UID_A);
+	make_dir(dir, "d", 0755, UID_A, UID_A);
+	g_assert_no_errno(mkfifo(p, 0644));
+	g_assert_no_errno(chown(p, UID_A, UID_A));
+	g_assert_no_errno(symlink("f", l));
+	g_assert_no_errno(lchown(l, UID_A, UID_A));
+}
+
+/* The ctime the file system has for p (not one the kernel's FUSE client
+ * set in its cache), or -1. */
+static long long fresh_ctime_ns(const char *p)
+{
+	struct statx stx;
+
+	if (statx(AT_FDCWD, p, AT_SYMLINK_NOFOLLOW | AT_STATX_FORCE_SYNC, STATX_CTIME,
+		  &stx) < 0)
+		return -1;
+	return stx.stx_ctime.tv_sec * 1000000000LL + stx.stx_ctime.tv_nsec;
+}
+
+/* chown(-1, -1) changes nothing but the ctime, which it moves on ext4 (of
+ * a symlink too, by lchown): bit i set where node i kept its ctime, 16 if
+ * a call failed. */
+static int act_chown_noop(void *dir)
+{
+	const char *names[] = {"f", "d", "p", "l"};
+	int kept = 0;
+
+	for (int i = 0; i < 4; i++) {
+		g_autofree char *p = at(dir, names[i]);
+		long long before = fresh_ctime_ns(p), after;
+
+		g_usleep(20000); /* past the coarse clock's tick */
+		if (before < 0 || lchown(p, (uid_t)-1, (gid_t)-1) < 0)
+			return 16;
+		after = fresh_ctime_ns(p);
+		if (after < 0)
+			return 16;
+		if (after == before)
+			kept |= 1 << i;
+	}
+	return kept;
+}
+
 /* Modes of new nodes under umask 022, asked with every bit. */
 static void setup_create(const char *dir)
 {
@@ -666,6 +715,7 @@ static const struct fcase cases[] = {
     {"dio-stale", setup_dio, act_dio_stale, {"f"}},
     {"times", setup_times, act_times, {"r", "own"}},
     {"owner-rules", setup_owner_rules, act_owner_rules, {"f", "r"}},
+    {"chown-noop", setup_nodes, act_chown_noop, {"f", "d", "p"}},
     {"create-modes", setup_create, act_create_modes, {"f", "d", "p", "n"}},
 };
 
