@@ -51,6 +51,7 @@ void opts_init(struct pinfs_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->break_time = 45;
 	cfg->leases_on = 1;
+	cfg->passthrough = 1;
 	cfg->window = strdup("auto");
 	cfg->dma_module = strdup("auto");
 	cfg->timeout = 1.0;

@@ -12,8 +12,11 @@
  *                              with no READ or WRITE request, and a change
  *                              made in the backing directory shows at once;
  *                              fails if the daemon does not use it there
- *   /fuse-passthrough/off      passthrough=off, and the default: the daemon
- *                              says so and serves the reads itself
+ *   /fuse-passthrough/default  a mount without the option uses passthrough
+ *                              where the kernel offers it, and says why not
+ *                              elsewhere
+ *   /fuse-passthrough/off      passthrough=off: the daemon says so and
+ *                              serves the reads itself
  *   /fuse-passthrough/modes    the kernel's one-mode-per-inode rule: opens
  *                              that start with O_DIRECT, O_DIRECT opens of a
  *                              passthrough inode, and many threads opening
@@ -236,10 +239,29 @@ static void check_off(const char *opts)
 	pm_unmount(pm);
 }
 
+/* No passthrough= given: passthrough where the kernel offers it. */
+static void test_default(void)
+{
+	const char *env = g_getenv("PINFS_TEST_OPTS");
+	struct pm *pm;
+	g_autofree char *log = NULL;
+
+	if (env && (strstr(env, "passthrough") || strstr(env, "writeback_cache"))) {
+		pm_skip("PINFS_TEST_OPTS chooses the mode");
+		return;
+	}
+	pm = mount_debug("allow_other");
+	log = pm_daemon_log(pm);
+	if (kernel_offers() && getuid() == 0)
+		g_assert_true(in_use(pm));
+	else
+		g_assert_nonnull(strstr(log, "passthrough: off ("));
+	pm_unmount(pm);
+}
+
 static void test_off(void)
 {
 	check_off("allow_other,passthrough=off");
-	check_off("allow_other"); /* the default */
 }
 
 struct churn {
@@ -544,6 +566,7 @@ int main(int argc, char **argv)
 {
 	pm_init(&argc, &argv);
 	pm_add_test("/fuse-passthrough/bypass", test_bypass);
+	pm_add_test("/fuse-passthrough/default", test_default);
 	pm_add_test("/fuse-passthrough/off", test_off);
 	pm_add_test("/fuse-passthrough/modes", test_modes);
 	pm_add_test("/fuse-passthrough/setid", test_setid);
