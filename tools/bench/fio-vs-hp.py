@@ -8,7 +8,9 @@ with --invalidate=0 ("cached").  Jobs: read/write 1M, randread/randwrite 4k,
 mmap randread/randwrite 4k, and 4 jobs of randread 4k, randwrite 4k, read 1M
 (64 MiB each).  Every target is a directory of one fresh ext4 filesystem on
 a loop device; in each round every job runs on every target back to back,
-the order of the targets rotated from round to round.  Prints MiB/s medians
+the order of the targets rotated from round to round, and sync(2) before
+every job, so that no job pays for the write-back of the one before it
+(all targets share one loop device).  Prints MiB/s medians
 and pinfs/peer ratios (median of the per-round ratios, with their range).
 
 The peer is given as a binary: this script builds nothing.  libfuse's
@@ -212,6 +214,10 @@ def main():
                 for inval in (1, 0):
                     row = job[0] + ("" if inval else ", cached")
                     for t in rot:
+                        # Each job starts without the dirty pages the one
+                        # before left on the shared loop device, whose
+                        # write-back would otherwise slow whoever runs next.
+                        os.sync()
                         v = fio(m.targets[t], job, inval, args.runtime)
                         res.setdefault((row, t), []).append(v)
                     print("round %d %-28s %s" % (r + 1, row, "  ".join(
