@@ -5,8 +5,9 @@
  * libfuse 3.14 writes INIT and OPEN/CREATE replies without some fields
  * newer kernels understand.  pinfs adds them itself, through libfuse's
  * public custom I/O hooks (fuse_session_custom_io): read() notes the INIT
- * request and what the kernel offers; writev() patches two kinds of reply
- * before they reach /dev/fuse:
+ * request and what the kernel offers (and, like the splice of a request,
+ * reports a connection shut down under it as ENODEV, see connection_gone);
+ * writev() patches two kinds of reply before they reach /dev/fuse:
  *
  *   - the INIT reply: FUSE_HANDLE_KILLPRIV_V2 and FUSE_PASSTHROUGH (with
  *     max_stack_depth), each only if the kernel offered it and the daemon
@@ -126,9 +127,22 @@ void wire_next_open_passthrough(uint64_t fh, int backing_id, bool create)
 	    sizeof(struct wire_open_out) + (create ? sizeof(struct fuse_entry_out) : 0);
 }
 
+/*
+ * A read or splice of a request that races the unmount's shutdown of the
+ * connection fails with ECONNABORTED instead of ENODEV.  Both mean the
+ * connection is gone; libfuse ends the session quietly only on ENODEV and
+ * logs anything else as a device error.
+ */
+static ssize_t connection_gone(ssize_t n)
+{
+	if (n < 0 && errno == ECONNABORTED)
+		errno = ENODEV;
+	return n;
+}
+
 static ssize_t wire_read(int fd, void *buf, size_t len, void *userdata)
 {
-	ssize_t n = read(fd, buf, len);
+	ssize_t n = connection_gone(read(fd, buf, len));
 	const struct fuse_in_header *in = buf;
 	const struct fuse_init_in *init = (const void *)(in + 1);
 
@@ -215,7 +229,7 @@ static ssize_t wire_splice_receive(int fdin, off_t *offin, int fdout, off_t *off
 				   size_t len, unsigned int flags, void *userdata)
 {
 	(void)userdata;
-	return splice(fdin, offin, fdout, offout, len, flags);
+	return connection_gone(splice(fdin, offin, fdout, offout, len, flags));
 }
 
 static ssize_t wire_splice_send(int fdin, off_t *offin, int fdout, off_t *offout,
