@@ -126,6 +126,25 @@ static void set_open_failed(struct dma *d, int err, bool first)
 	set_state(d, s, why, first);
 }
 
+/* QUERY dev about [off, off+len) of inode ino on fd's superblock (ino 0:
+ * fd's own inode): the pinned bytes in *bytes, or an errno. */
+static int query_pinned(int dev, int fd, ino_t ino, uint64_t off, uint64_t len,
+			uint64_t *bytes)
+{
+	struct pinfs_dma_query q;
+
+	memset(&q, 0, sizeof(q));
+	q.size = sizeof(q);
+	q.fd = fd;
+	q.ino = ino;
+	q.offset = off;
+	q.len = len == LT_LEN_EOF ? 0 : len;
+	if (ioctl(dev, PINFS_DMA_IOC_QUERY, &q) < 0)
+		return errno;
+	*bytes = q.pinned * (uint64_t)sysconf(_SC_PAGESIZE);
+	return 0;
+}
+
 /*
  * Ask the module about the inode of our mount's root, to see that it
  * answers us, and set the state from what happens.  Called with state_lock
@@ -133,9 +152,9 @@ static void set_open_failed(struct dma *d, int err, bool first)
  */
 static void probe(struct dma *d, bool first)
 {
-	struct pinfs_dma_query q;
+	uint64_t bytes;
 	char why[160];
-	int dev, root;
+	int dev, root, err;
 
 	dev = open(PINFS_DMA_DEVICE, O_RDWR | O_CLOEXEC);
 	if (dev < 0) {
@@ -150,12 +169,10 @@ static void probe(struct dma *d, bool first)
 		close(dev);
 		return;
 	}
-	memset(&q, 0, sizeof(q));
-	q.size = sizeof(q);
-	q.fd = root;
-	if (ioctl(dev, PINFS_DMA_IOC_QUERY, &q) == 0) {
+	err = query_pinned(dev, root, 0, 0, LT_LEN_EOF, &bytes);
+	if (err == 0) {
 		set_state(d, DMA_WATCHED, "the pinfs_dma module answers", first);
-	} else if (errno == EPERM) {
+	} else if (err == EPERM) {
 		/* It answers, but not about an inode the daemon's user does
 		 * not own: a daemon not running as root, whose mount root the
 		 * kernel still gives to root until its first GETATTR.  The
@@ -166,9 +183,9 @@ static void probe(struct dma *d, bool first)
 			  first);
 	} else {
 		snprintf(why, sizeof(why), "%s does not answer QUERY: %s%s",
-			 PINFS_DMA_DEVICE, g_strerror(errno),
-			 errno == ENOTTY || errno == EINVAL ? " (another module version?)"
-							    : "");
+			 PINFS_DMA_DEVICE, g_strerror(err),
+			 err == ENOTTY || err == EINVAL ? " (another module version?)"
+							: "");
 		set_state(d, DMA_UNUSABLE, why, first);
 	}
 	close(root);
@@ -236,9 +253,8 @@ uint64_t dma_pinned_bytes(struct dma *d, ino_t ino, int backing_fd, uint64_t off
 			  uint64_t len, bool must_know)
 {
 	const uint64_t unknown = must_know ? (uint64_t)sysconf(_SC_PAGESIZE) : 0;
-	struct pinfs_dma_query q;
-	uint64_t bytes = unknown;
-	int dev, root, err = 0;
+	uint64_t bytes = 0, more = 0;
+	int dev, root, err;
 
 	if (!dma_watched(d) && !dma_recheck(d))
 		return unknown;
@@ -252,37 +268,21 @@ uint64_t dma_pinned_bytes(struct dma *d, ino_t ino, int backing_fd, uint64_t off
 		close(dev);
 		return unknown;
 	}
-	memset(&q, 0, sizeof(q));
-	q.size = sizeof(q);
-	q.fd = root;
-	q.ino = ino;
-	q.offset = off;
-	q.len = len == LT_LEN_EOF ? 0 : len;
-	if (ioctl(dev, PINFS_DMA_IOC_QUERY, &q) == 0)
-		bytes = q.pinned * (uint64_t)sysconf(_SC_PAGESIZE);
-	else if (errno == ENOENT)
-		bytes = 0; /* not in the inode cache: no cached page, no pin */
-	else
-		err = errno;
+	err = query_pinned(dev, root, ino, off, len, &bytes);
+	if (err == ENOENT)
+		err = 0; /* not in the inode cache: no cached page, no pin */
+	/* The backing file's own pages, which mappings of a file in
+	 * passthrough mode map. */
 	if (!err && backing_fd >= 0) {
-		/* The backing file's own pages, which mappings of a file in
-		 * passthrough mode map: ino 0 asks about fd's inode. */
-		memset(&q, 0, sizeof(q));
-		q.size = sizeof(q);
-		q.fd = backing_fd;
-		q.offset = off;
-		q.len = len == LT_LEN_EOF ? 0 : len;
-		if (ioctl(dev, PINFS_DMA_IOC_QUERY, &q) == 0) {
-			bytes += q.pinned * (uint64_t)sysconf(_SC_PAGESIZE);
-		} else {
-			err = errno;
-			bytes = unknown;
-		}
+		err = query_pinned(dev, backing_fd, 0, off, len, &more);
+		bytes += more;
 	}
 	close(root);
 	close(dev);
-	if (err)
+	if (err) {
 		lost(d, err);
+		return unknown;
+	}
 	return bytes;
 }
 
